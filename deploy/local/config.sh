@@ -1,0 +1,42 @@
+# shellcheck shell=bash
+# The one place for the local stack's versions, ports and directories.
+# Every variable may be overridden from the environment (e.g. to run two stacks side by side).
+
+ZVT_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# Installs (jars, binaries) are cached outside the checkout so a fresh clone reuses them.
+: "${ZVT_CACHE_DIR:=${XDG_CACHE_HOME:-$HOME/.cache}/zvt-stack}"
+# Data, logs, pid files and the generated environment file of one running stack.
+: "${ZVT_RUN_DIR:=$ZVT_REPO_ROOT/.run}"
+
+# --- PostgreSQL (Debian package) ---
+: "${ZVT_PG_MAJOR:=15}"
+: "${ZVT_PG_PORT:=55432}"
+: "${ZVT_PG_USER:=zvt}"
+: "${ZVT_PG_PASSWORD:=zvt}"
+: "${ZVT_PG_DATABASE:=zvt}"
+: "${ZVT_PG_HATCHET_DATABASE:=hatchet}"
+
+# --- Redis (Debian package) ---
+: "${ZVT_REDIS_PORT:=6379}"
+
+# --- Kafka (single-node KRaft, jars from Maven Central) ---
+: "${ZVT_KAFKA_VERSION:=4.1.1}"
+: "${ZVT_KAFKA_SCALA:=2.13}"
+: "${ZVT_KAFKA_LOG4J_VERSION:=2.24.3}"   # the log4j2 release kafka_2.13:$ZVT_KAFKA_VERSION depends on
+: "${ZVT_KAFKA_PORT:=9092}"
+: "${ZVT_KAFKA_CONTROLLER_PORT:=9093}"
+: "${ZVT_KAFKA_HEAP:=768m}"
+
+# --- Hatchet engine (hatchet-lite built from the Go module proxy) ---
+: "${ZVT_HATCHET_VERSION:=v0.104.7}"   # pinned with hatchet-sdk 1.43.x in pyproject.toml
+: "${ZVT_HATCHET_GRPC_PORT:=7077}"
+: "${ZVT_HATCHET_API_PORT:=8888}"
+: "${ZVT_HATCHET_HEALTH_PORT:=8733}"
+# quickstart's default tenant
+: "${ZVT_HATCHET_TENANT_ID:=707d0855-80ab-4e1f-a156-f1c4546cbf52}"
+
+ZVT_ENV_FILE="$ZVT_RUN_DIR/zvt.env"
+# hatchet-lite serves the API and the dashboard behind one port ($ZVT_HATCHET_API_PORT); these two sit behind it.
+: "${ZVT_HATCHET_INTERNAL_API_PORT:=8890}"
+: "${ZVT_HATCHET_INTERNAL_FRONTEND_PORT:=8891}"

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Hatchet engine (hatchet-lite: engine + REST API + dashboard in one process) on PostgreSQL only,
+# built with the Go toolchain from the Go module proxy at a pinned tag.
+# Usage: hatchet.sh install|start|stop|status
+SERVICE=hatchet
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+HATCHET_MODULE=github.com/hatchet-dev/hatchet
+HATCHET_BIN="$ZVT_CACHE_DIR/hatchet/$ZVT_HATCHET_VERSION/bin"
+
+install() {
+    [[ -x "$HATCHET_BIN/hatchet-lite" && -x "$HATCHET_BIN/hatchet-admin" && -x "$HATCHET_BIN/hatchet-migrate" ]] && return 0
+    command -v go >/dev/null || die "the Go toolchain (>= 1.26, as the hatchet module requires) is not installed"
+    log "building hatchet-lite, hatchet-admin and hatchet-migrate $ZVT_HATCHET_VERSION (first build takes minutes)"
+    # A throwaway module pins the engine version; `go install pkg@version` would also ask the proxy for the
+    # module's version list (for deprecation notices), which the proxy here refuses.
+    local build_dir; build_dir="$(mktemp -d)"
+    (
+        cd "$build_dir"
+        go mod init zvt.local/hatchet-build >/dev/null 2>&1
+        go mod edit -go=1.26 -require="$HATCHET_MODULE@$ZVT_HATCHET_VERSION"
+        go mod download "$HATCHET_MODULE@$ZVT_HATCHET_VERSION"
+        # The engine's own go.sum pins every dependency's checksum; some (e.g. hatchet-dev/pgoutbox) are not
+        # in the public checksum database, so modules of that organisation are verified by this file alone.
+        cp "$(go env GOMODCACHE)/$HATCHET_MODULE@$ZVT_HATCHET_VERSION/go.sum" go.sum
+        chmod u+w go.sum
+        mkdir -p "$HATCHET_BIN"
+        GONOSUMDB="github.com/hatchet-dev/*" CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod" \
+            go build -ldflags "-X main.Version=$ZVT_HATCHET_VERSION" -o "$HATCHET_BIN/" \
+            "$HATCHET_MODULE/cmd/hatchet-lite" "$HATCHET_MODULE/cmd/hatchet-admin" "$HATCHET_MODULE/cmd/hatchet-migrate"
+    )
+    rm -rf "$build_dir"
+    [[ "$("$HATCHET_BIN/hatchet-lite" --version)" == "$ZVT_HATCHET_VERSION" ]] || die "hatchet-lite has no version stamp"
+}
+
+# The engine, hatchet-admin and hatchet-migrate must see the same settings: a token minted under another
+# SERVER_URL is refused by the engine.
+export_engine_env() {
+    local dir="$1"
+    DATABASE_URL="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$ZVT_ENV_FILE" | cut -d= -f2-)"
+    [[ -n "$DATABASE_URL" ]] || die "ZVT_HATCHET_DATABASE_URL missing from $ZVT_ENV_FILE (start postgres first)"
+    export DATABASE_URL
+    export SERVER_MSGQUEUE_KIND=postgres
+    export SERVER_URL="http://localhost:$ZVT_HATCHET_API_PORT"
+    export SERVER_PORT="$ZVT_HATCHET_INTERNAL_API_PORT"
+    export SERVER_AUTH_COOKIE_DOMAIN=localhost
+    export SERVER_AUTH_COOKIE_INSECURE=t
+    export SERVER_AUTH_SET_EMAIL_VERIFIED=t
+    export SERVER_GRPC_INSECURE=t
+    export SERVER_GRPC_PORT="$ZVT_HATCHET_GRPC_PORT"
+    export SERVER_GRPC_BIND_ADDRESS=127.0.0.1
+    export SERVER_GRPC_BROADCAST_ADDRESS="localhost:$ZVT_HATCHET_GRPC_PORT"
+    export SERVER_INTERNAL_CLIENT_INTERNAL_GRPC_BROADCAST_ADDRESS="localhost:$ZVT_HATCHET_GRPC_PORT"
+    export SERVER_HEALTHCHECK_PORT="$ZVT_HATCHET_HEALTH_PORT"
+    export SERVER_LOGGER_LEVEL=warn
+    export SERVER_ADDITIONAL_LOGGERS_QUEUE_LEVEL=warn
+    export SERVER_ADDITIONAL_LOGGERS_PGXSTATS_LEVEL=error
+    export DATABASE_MAX_CONNS=40
+    export LITE_STATIC_ASSET_DIR="$dir/static"
+    export LITE_FRONTEND_PORT="$ZVT_HATCHET_INTERNAL_FRONTEND_PORT"
+    export LITE_RUNTIME_PORT="$ZVT_HATCHET_API_PORT"
+}
+
+healthy() { curl -fs -o /dev/null "http://127.0.0.1:$ZVT_HATCHET_HEALTH_PORT/ready"; }
+
+write_static_page() {
+    # The dashboard's JavaScript bundle is built from Hatchet's frontend sources, which are not part of the
+    # Go module; lite needs an index.html to serve, so it gets a page that points to the API.
+    mkdir -p "$1/static"
+    cat >"$1/static/index.html" <<HTML
+<!doctype html><html><head><title>Hatchet (local)</title></head><body>
+<h1>Hatchet engine $ZVT_HATCHET_VERSION</h1>
+<p>REST API: <a href="/api/ready">/api/ready</a>; gRPC on localhost:$ZVT_HATCHET_GRPC_PORT.</p>
+</body></html>
+HTML
+}
+
+start() {
+    install
+    "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
+    local dir; dir="$(service_dir hatchet)"
+    if pid_alive hatchet && healthy; then log "already running (pid $(cat "$(pid_file hatchet)"))"; return 0; fi
+    if healthy || port_open "$ZVT_HATCHET_GRPC_PORT"; then die "hatchet ports are taken by a process this stack did not start"; fi
+    export_engine_env "$dir"
+    write_static_page "$dir"
+    log "applying migrations"
+    "$HATCHET_BIN/hatchet-migrate" >>"$dir/migrate.log" 2>&1 || { tail -n 30 "$dir/migrate.log" >&2; die "migrations failed"; }
+    "$HATCHET_BIN/hatchet-admin" quickstart --skip certs --generated-config-dir "$dir/config" --overwrite=false \
+        >>"$dir/admin.log" 2>&1 || { tail -n 30 "$dir/admin.log" >&2; die "quickstart failed"; }
+    log "starting engine (gRPC localhost:$ZVT_HATCHET_GRPC_PORT, API and dashboard http://localhost:$ZVT_HATCHET_API_PORT)"
+    start_daemon hatchet "$dir/hatchet.log" "$HATCHET_BIN/hatchet-lite" --config "$dir/config"
+    wait_for "hatchet /ready" 120 healthy || { tail -n 40 "$dir/hatchet.log" >&2; die "hatchet did not become ready"; }
+    if [[ ! -s "$dir/client-token" ]]; then
+        log "minting a client token for tenant $ZVT_HATCHET_TENANT_ID"
+        "$HATCHET_BIN/hatchet-admin" token create --config "$dir/config" --tenant-id "$ZVT_HATCHET_TENANT_ID" \
+            --name zvt-local --expiresIn 87600h 2>>"$dir/admin.log" | tail -n1 >"$dir/client-token.tmp"
+        mv "$dir/client-token.tmp" "$dir/client-token"
+    fi
+    env_file_set HATCHET_CLIENT_TOKEN "$(cat "$dir/client-token")"
+    env_file_set HATCHET_CLIENT_TLS_STRATEGY none
+    env_file_set HATCHET_CLIENT_HOST_PORT "localhost:$ZVT_HATCHET_GRPC_PORT"
+    env_file_set HATCHET_CLIENT_SERVER_URL "http://localhost:$ZVT_HATCHET_API_PORT"
+    env_file_set HATCHET_CLIENT_NAMESPACE ""
+    env_file_set ZVT_HATCHET_DASHBOARD_URL "http://localhost:$ZVT_HATCHET_API_PORT"
+    log "ready"
+}
+
+stop() { stop_pid hatchet; }
+
+status() {
+    if pid_alive hatchet && healthy; then log "running (pid $(cat "$(pid_file hatchet)"))"; else log "stopped"; return 1; fi
+}
+
+"${1:?usage: hatchet.sh install|start|stop|status}"

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Kafka, single-node KRaft (broker + controller in one JVM), jars from Maven Central.
+# Usage: kafka.sh install|start|stop|status
+SERVICE=kafka
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KAFKA_HOME="$ZVT_CACHE_DIR/kafka/$ZVT_KAFKA_VERSION"
+KAFKA_LIB="$KAFKA_HOME/lib"
+
+install() {
+    [[ -f "$KAFKA_HOME/.installed" ]] && return 0
+    command -v java >/dev/null || apt_install openjdk-17-jre-headless
+    command -v mvn >/dev/null || apt_install maven
+    log "fetching kafka_${ZVT_KAFKA_SCALA} ${ZVT_KAFKA_VERSION} and its runtime jars from Maven Central"
+    local pom_dir; pom_dir="$(mktemp -d)"
+    cat >"$pom_dir/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.zvt</groupId><artifactId>kafka-runtime</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_${ZVT_KAFKA_SCALA}</artifactId><version>${ZVT_KAFKA_VERSION}</version></dependency>
+    <!-- Kafka's build declares its logging backend compileOnly, so a runtime one is added here. -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>${ZVT_KAFKA_LOG4J_VERSION}</version></dependency>
+  </dependencies>
+</project>
+POM
+    rm -rf "$KAFKA_LIB"; mkdir -p "$KAFKA_LIB"
+    mvn -q -B -Dstyle.color=never -f "$pom_dir/pom.xml" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB"
+    rm -rf "$pom_dir"
+    [[ -f "$KAFKA_LIB/kafka_${ZVT_KAFKA_SCALA}-${ZVT_KAFKA_VERSION}.jar" ]] || die "kafka jar missing after download"
+    touch "$KAFKA_HOME/.installed"
+}
+
+write_config() {
+    local dir="$1"
+    cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
+listeners=PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT},CONTROLLER://127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${dir}/data
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=8
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+PROPS
+    cat >"$dir/log4j2.properties" <<PROPS
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = ${dir}/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+PROPS
+}
+
+kafka_java() {
+    java -cp "$KAFKA_LIB/*" "$@"
+}
+
+healthy() { port_open "$ZVT_KAFKA_PORT"; }
+
+start() {
+    install
+    local dir; dir="$(service_dir kafka)"
+    if pid_alive kafka && healthy; then log "already running (pid $(cat "$(pid_file kafka)"))"; return 0; fi
+    if healthy; then die "port $ZVT_KAFKA_PORT is taken by a process this stack did not start"; fi
+    write_config "$dir"
+    if [[ ! -f "$dir/data/meta.properties" ]]; then
+        local cluster_id; cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+        log "formatting storage (cluster id $cluster_id)"
+        kafka_java -Dlog4j2.configurationFile="$dir/log4j2.properties" kafka.tools.StorageTool format \
+            -t "$cluster_id" -c "$dir/server.properties" --ignore-formatted >>"$dir/kafka.out" 2>&1
+    fi
+    log "starting broker on 127.0.0.1:$ZVT_KAFKA_PORT"
+    start_daemon kafka "$dir/kafka.out" java "-Xmx$ZVT_KAFKA_HEAP" "-Xms$ZVT_KAFKA_HEAP" \
+        -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+        -cp "$KAFKA_LIB/*" kafka.Kafka "$dir/server.properties"
+    wait_for "kafka port $ZVT_KAFKA_PORT" 120 healthy || { tail -n 40 "$dir/kafka.out" "$dir/server.log" >&2 || true; die "kafka did not start"; }
+    env_file_set ZVT_KAFKA_BOOTSTRAP "127.0.0.1:$ZVT_KAFKA_PORT"
+    log "ready"
+}
+
+stop() { stop_pid kafka; }
+
+status() {
+    if pid_alive kafka && healthy; then log "running (pid $(cat "$(pid_file kafka)"))"; else log "stopped"; return 1; fi
+}
+
+"${1:?usage: kafka.sh install|start|stop|status}"

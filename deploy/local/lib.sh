@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Helpers shared by the service scripts: logging, pid files, waiting for health.
+set -euo pipefail
+# shellcheck source=deploy/local/config.sh
+source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+
+log() { printf '[%s] %s\n' "${SERVICE:-stack}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+service_dir() { mkdir -p "$ZVT_RUN_DIR/$1" && echo "$ZVT_RUN_DIR/$1"; }
+pid_file() { echo "$ZVT_RUN_DIR/$1/$1.pid"; }
+
+# pid_alive NAME -> 0 when the pid recorded for NAME is a live process.
+pid_alive() {
+    local f; f="$(pid_file "$1")"
+    [[ -s "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND... : poll until COMMAND succeeds.
+wait_for() {
+    local what="$1" timeout="$2"; shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)); then
+            log "timed out after ${timeout}s waiting for $what"
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+# stop_pid NAME : TERM the recorded process group leader, then KILL after a grace period.
+stop_pid() {
+    local name="$1" f pid
+    f="$(pid_file "$name")"
+    [[ -s "$f" ]] || { log "not running"; return 0; }
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + 30))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.3; done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "still alive after 30s, sending KILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$f"
+    log "stopped"
+}
+
+# start_daemon NAME LOGFILE COMMAND... : run COMMAND detached in its own session, record its pid.
+start_daemon() {
+    local name="$1" logfile="$2"; shift 2
+    setsid "$@" >>"$logfile" 2>&1 < /dev/null &
+    echo $! >"$(pid_file "$name")"
+}
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    ((${#missing[@]} == 0)) && return 0
+    local sudo=""; [[ $EUID -ne 0 ]] && sudo="sudo"
+    log "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Update KEY=VALUE in the generated environment file read by the Python settings.
+env_file_set() {
+    local key="$1" value="$2"
+    mkdir -p "$(dirname "$ZVT_ENV_FILE")"
+    touch "$ZVT_ENV_FILE"
+    grep -v "^${key}=" "$ZVT_ENV_FILE" >"$ZVT_ENV_FILE.tmp" || true
+    printf '%s=%s\n' "$key" "$value" >>"$ZVT_ENV_FILE.tmp"
+    mv "$ZVT_ENV_FILE.tmp" "$ZVT_ENV_FILE"
+}
