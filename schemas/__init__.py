@@ -1,0 +1,75 @@
+"""Every event of the platform, one module per domain, and the codec that puts them on the wire.
+
+Where an event is defined: `schemas/<domain>.py`. Which topic carries it: `topics/registry.py`.
+"""
+
+from schemas.base import Event
+from schemas.codec import EventCodec, EventDecodeError
+from schemas.market import BookLevel, OrderBookUpdated, PriceUpdated, QuoteTick, TradeTick
+from schemas.orders import (
+    ExchangeRouted,
+    OrderCreated,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderStatus,
+    OrderValidated,
+    RejectReason,
+    RouteLeg,
+    VenueScore,
+)
+from schemas.portfolio import PortfolioRebalanced, PositionUpdated, RebalanceStatus
+from schemas.registry import EventRegistry, UnknownEventTypeError, UpcastError
+from schemas.risk import AlertTriggered, RiskBreached
+
+ALL_EVENT_TYPES: tuple[type[Event], ...] = (
+    OrderRequested,
+    OrderValidated,
+    OrderRejected,
+    OrderCreated,
+    ExchangeRouted,
+    OrderExecuted,
+    PositionUpdated,
+    RiskBreached,
+    PortfolioRebalanced,
+    AlertTriggered,
+    PriceUpdated,
+    OrderBookUpdated,
+    TradeTick,
+    QuoteTick,
+)
+
+EVENT_REGISTRY = EventRegistry(ALL_EVENT_TYPES)
+CODEC = EventCodec(EVENT_REGISTRY)
+
+__all__ = [
+    "ALL_EVENT_TYPES",
+    "CODEC",
+    "EVENT_REGISTRY",
+    "AlertTriggered",
+    "BookLevel",
+    "Event",
+    "EventCodec",
+    "EventDecodeError",
+    "EventRegistry",
+    "ExchangeRouted",
+    "OrderBookUpdated",
+    "OrderCreated",
+    "OrderExecuted",
+    "OrderRejected",
+    "OrderRequested",
+    "OrderStatus",
+    "OrderValidated",
+    "PortfolioRebalanced",
+    "PositionUpdated",
+    "PriceUpdated",
+    "QuoteTick",
+    "RebalanceStatus",
+    "RejectReason",
+    "RiskBreached",
+    "RouteLeg",
+    "TradeTick",
+    "UnknownEventTypeError",
+    "UpcastError",
+    "VenueScore",
+]

@@ -1,0 +1,29 @@
+"""The Hatchet client shared by every workflow module, configured from the stack's settings."""
+
+from __future__ import annotations
+
+from hatchet_sdk import ClientConfig, Hatchet
+from hatchet_sdk.config import ClientTLSConfig
+
+from zvt.settings import Settings, get_settings
+
+
+class HatchetNotConfiguredError(RuntimeError):
+    pass
+
+
+def client_config(settings: Settings) -> ClientConfig:
+    if not settings.hatchet_client_token:
+        raise HatchetNotConfiguredError(
+            "no Hatchet client token: run `zvt stack up` (it mints one into .run/zvt.env) "
+            "or set HATCHET_CLIENT_TOKEN"
+        )
+    return ClientConfig(
+        token=settings.hatchet_client_token,
+        host_port=settings.hatchet_client_host_port,
+        server_url=settings.hatchet_client_server_url,
+        tls_config=ClientTLSConfig(strategy=settings.hatchet_client_tls_strategy),
+    )
+
+
+hatchet = Hatchet(config=client_config(get_settings()))

@@ -1,0 +1,206 @@
+"""The one registry of Kafka topics and Redis streams: every name used anywhere in the code is here.
+
+Topic names are dotted, past-tense for events (`orders.executed`); each input topic names its dead-letter
+topic. Keys keep order where it matters: everything about an account's orders on one partition, all
+market data of one symbol on one partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from schemas import (
+    AlertTriggered,
+    Event,
+    ExchangeRouted,
+    OrderBookUpdated,
+    OrderCreated,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderValidated,
+    PortfolioRebalanced,
+    PositionUpdated,
+    PriceUpdated,
+    QuoteTick,
+    RiskBreached,
+    TradeTick,
+)
+
+DAY_MS: Final = 24 * 60 * 60 * 1000
+DEAD_LETTER_SUFFIX: Final = ".dead-letter"
+
+
+class Cleanup(StrEnum):
+    DELETE = "delete"
+    COMPACT = "compact"
+
+
+@dataclass(frozen=True)
+class KafkaTopic:
+    """A Kafka topic: its name (before the deployment prefix), layout, key, schema and retention."""
+
+    name: str
+    partitions: int
+    key_fields: tuple[str, ...]
+    value_types: tuple[type[Event], ...]
+    description: str
+    cleanup: Cleanup = Cleanup.DELETE
+    retention_ms: int | None = 7 * DAY_MS
+    has_dead_letter: bool = True
+
+    def full_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+    @property
+    def dead_letter(self) -> KafkaTopic | None:
+        if not self.has_dead_letter:
+            return None
+        return KafkaTopic(
+            name=self.name + DEAD_LETTER_SUFFIX,
+            partitions=1,
+            key_fields=(),
+            value_types=(),
+            description=f"Messages from {self.name} that could not be processed, with the reason and raw bytes.",
+            retention_ms=30 * DAY_MS,
+            has_dead_letter=False,
+        )
+
+    def key_for(self, event: Event) -> bytes:
+        """The partitioning key of `event` on this topic (e.g. b'acct-1' or b'BTC/USDT')."""
+        if type(event) not in self.value_types:
+            raise TypeError(f"{event.event_type} does not belong on topic {self.name}")
+        return ":".join(str(getattr(event, name)) for name in self.key_fields).encode()
+
+    def config(self) -> dict[str, str]:
+        config = {"cleanup.policy": self.cleanup.value}
+        if self.retention_ms is not None:
+            config["retention.ms"] = str(self.retention_ms)
+        return config
+
+
+@dataclass(frozen=True)
+class RedisStream:
+    """A Redis stream between the workflows and the agents, trimmed to about `max_length` entries."""
+
+    name: str
+    value_types: tuple[type[Event], ...]
+    description: str
+    max_length: int = 100_000
+    dead_letter_suffix: str = field(default=DEAD_LETTER_SUFFIX)
+
+    def full_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+    def dead_letter_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}{self.dead_letter_suffix}"
+
+
+class Topics:
+    """Kafka topics by role. Attribute access is the only way code refers to a topic."""
+
+    MARKET_TICKS = KafkaTopic(
+        "market.ticks", 6, ("symbol",), (TradeTick, QuoteTick),
+        "Trades and top-of-book quotes from every venue; input of the market data agent.",
+        retention_ms=DAY_MS,
+    )
+    PRICES = KafkaTopic(
+        "market.prices", 6, ("symbol",), (PriceUpdated,),
+        "Latest price per venue and symbol, derived by the market data agent.",
+        retention_ms=DAY_MS,
+    )
+    ORDER_BOOKS = KafkaTopic(
+        "market.orderbooks", 6, ("venue", "symbol"), (OrderBookUpdated,),
+        "Book tops per venue and symbol; compacted, so a new consumer reads the latest book of each.",
+        cleanup=Cleanup.COMPACT, retention_ms=None,
+    )
+    ORDERS_REQUESTED = KafkaTopic(
+        "orders.requested", 6, ("account_id",), (OrderRequested,),
+        "Orders asked for by strategies, workflows and people; input of the risk agent.",
+    )
+    ORDERS_VALIDATED = KafkaTopic(
+        "orders.validated", 6, ("account_id",), (OrderValidated,),
+        "Orders the risk agent accepted; input of the router agent.",
+    )
+    ORDERS_REJECTED = KafkaTopic(
+        "orders.rejected", 6, ("account_id",), (OrderRejected,),
+        "Orders the risk agent refused, with a machine-readable reason (terminal).",
+    )
+    ORDERS_ROUTED = KafkaTopic(
+        "orders.routed", 6, ("account_id",), (ExchangeRouted,),
+        "Routing decisions with every candidate venue's score; input of the execution agent.",
+    )
+    ORDERS_CREATED = KafkaTopic(
+        "orders.created", 6, ("account_id",), (OrderCreated,),
+        "Orders (or legs) accepted by a venue.",
+    )
+    ORDERS_EXECUTED = KafkaTopic(
+        "orders.executed", 6, ("account_id",), (OrderExecuted,),
+        "Fills, partial and final; input of the portfolio agent.",
+    )
+    POSITIONS = KafkaTopic(
+        "positions.updated", 6, ("account_id",), (PositionUpdated,),
+        "Positions and PnL per account and symbol after each fill or mark.",
+    )
+    RISK_BREACHES = KafkaTopic(
+        "risk.breaches", 3, ("account_id",), (RiskBreached,),
+        "Exposure, drawdown and VaR limits crossed by live positions.",
+    )
+    REBALANCES = KafkaTopic(
+        "portfolio.rebalances", 3, ("account_id",), (PortfolioRebalanced,),
+        "Outcomes of portfolio rebalances.",
+    )
+    ALERTS = KafkaTopic(
+        "alerts", 1, ("source",), (AlertTriggered,),
+        "Alerts for people.",
+        retention_ms=30 * DAY_MS,
+    )
+
+    @classmethod
+    def all(cls) -> tuple[KafkaTopic, ...]:
+        return tuple(value for value in vars(cls).values() if isinstance(value, KafkaTopic))
+
+    @classmethod
+    def with_dead_letters(cls) -> Iterator[KafkaTopic]:
+        for topic in cls.all():
+            yield topic
+            if topic.dead_letter is not None:
+                yield topic.dead_letter
+
+    @classmethod
+    def for_event(cls, event_type: type[Event]) -> KafkaTopic:
+        """The topic an event type is published to (each type lives on exactly one topic)."""
+        matches = [topic for topic in cls.all() if event_type in topic.value_types]
+        if len(matches) != 1:
+            raise LookupError(f"{event_type.__name__} is carried by {len(matches)} topics, expected 1")
+        return matches[0]
+
+
+class Streams:
+    """Redis streams between Hatchet workflows and the Faust agents (bridged to and from Kafka)."""
+
+    ORDER_REQUESTS = RedisStream(
+        "zvt.orders.requested", (OrderRequested,),
+        "Orders placed by workflows, forwarded into Kafka's orders.requested by the bridge.",
+    )
+    ORDER_EXECUTIONS = RedisStream(
+        "zvt.orders.executed", (OrderExecuted, OrderRejected),
+        "Fills and rejections forwarded from Kafka, awaited by the place_order workflow.",
+    )
+    RISK_BREACHES = RedisStream(
+        "zvt.risk.breaches", (RiskBreached,),
+        "Risk breaches forwarded from Kafka; may trigger a rebalance workflow.",
+    )
+
+    ALERTS = RedisStream(
+        "zvt.alerts", (AlertTriggered,),
+        "Alerts forwarded from Kafka for notifiers and dashboards.",
+        max_length=10_000,
+    )
+
+    @classmethod
+    def all(cls) -> tuple[RedisStream, ...]:
+        return tuple(value for value in vars(cls).values() if isinstance(value, RedisStream))

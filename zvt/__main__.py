@@ -1,0 +1,3 @@
+from zvt.cli import app
+
+app()
