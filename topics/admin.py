@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -10,6 +11,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from topics.registry import KafkaTopic, Topics
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+class TopicAdminError(RuntimeError):
+    pass
 
 
 class TopicAction(StrEnum):
@@ -40,48 +47,66 @@ async def _connected_admin(bootstrap: str) -> AIOKafkaAdminClient:
     raise AssertionError("unreachable")
 
 
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    return {
+        description["topic"]: len(description["partitions"])
+        for description in await admin.describe_topics(names)
+        if description["error_code"] == 0
+    }
+
+
+async def _create(admin: AIOKafkaAdminClient, topics: dict[str, KafkaTopic]) -> set[str]:
+    """Create `topics`; returns the names this call created (others already existed)."""
+    if not topics:
+        return set()
+    response = await admin.create_topics(
+        [
+            NewTopic(name, num_partitions=t.partitions, replication_factor=1, topic_configs=t.config())
+            for name, t in topics.items()
+        ]
+    )
+    created = set()
+    for name, error_code, message in response.topic_errors:
+        if error_code == 0:
+            created.add(name)
+        elif error_code != TOPIC_ALREADY_EXISTS:
+            raise TopicAdminError(f"creating {name} failed: error {error_code}: {message}")
+    return created
+
+
 async def ensure_topics(
     bootstrap: str, prefix: str = "", topics: Iterable[KafkaTopic] | None = None
 ) -> list[TopicResult]:
     """Create missing topics and grow partition counts that are too small; never delete or shrink."""
     wanted = {topic.full_name(prefix): topic for topic in (topics or Topics.with_dead_letters())}
+    names = list(wanted)
     admin = await _connected_admin(bootstrap)
     try:
-        existing_partitions = {
-            description["topic"]: len(description["partitions"])
-            for description in await admin.describe_topics(list(wanted))
-            if description["error_code"] == 0
-        }
-        missing = [name for name in wanted if name not in existing_partitions]
-        if missing:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        name,
-                        num_partitions=wanted[name].partitions,
-                        replication_factor=1,
-                        topic_configs=wanted[name].config(),
-                    )
-                    for name in missing
-                ]
-            )
-        too_small = {
-            name: NewPartitions(total_count=wanted[name].partitions)
-            for name, count in existing_partitions.items()
-            if count < wanted[name].partitions
-        }
+        known = await _partition_counts(admin, names)
+        created = await _create(admin, {name: wanted[name] for name in names if name not in known})
+        # Metadata of new topics (and of ones another client just made) propagates asynchronously.
+        for _ in range(100):
+            counts = await _partition_counts(admin, names)
+            if len(counts) == len(names):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise TopicAdminError(f"topics not visible after creation: {sorted(set(names) - set(counts))}")
+        too_small = {name for name, count in counts.items() if count < wanted[name].partitions}
         if too_small:
-            await admin.create_partitions(too_small)
+            await admin.create_partitions(
+                {name: NewPartitions(total_count=wanted[name].partitions) for name in too_small}
+            )
     finally:
         await admin.close()
 
     results = []
     for name, topic in wanted.items():
-        if name in missing:
+        if name in created:
             action = TopicAction.CREATED
         elif name in too_small:
             action = TopicAction.PARTITIONS_ADDED
         else:
             action = TopicAction.EXISTS
-        results.append(TopicResult(name, action, max(topic.partitions, existing_partitions.get(name, 0))))
+        results.append(TopicResult(name, action, max(topic.partitions, counts[name])))
     return results

@@ -6,6 +6,8 @@ it and answers with an alert caused by that event, so the correlation chain cros
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import BaseModel
 
 from hatchet_sdk import Context
@@ -31,7 +33,7 @@ class SmokeOutput(BaseModel):
 smoke_workflow = hatchet.workflow(name="zvt.smoke", input_validator=SmokeInput)
 
 
-@smoke_workflow.task(execution_timeout="10s", retries=1)
+@smoke_workflow.task(execution_timeout=timedelta(seconds=10), retries=1)
 async def decode_event(workflow_input: SmokeInput, ctx: Context) -> DecodedEvent:
     event = CODEC.decode(workflow_input.encoded_event)
     return DecodedEvent(
@@ -39,7 +41,7 @@ async def decode_event(workflow_input: SmokeInput, ctx: Context) -> DecodedEvent
     )
 
 
-@smoke_workflow.task(parents=[decode_event], execution_timeout="10s", retries=1)
+@smoke_workflow.task(parents=[decode_event], execution_timeout=timedelta(seconds=10), retries=1)
 async def acknowledge(workflow_input: SmokeInput, ctx: Context) -> SmokeOutput:
     decoded = ctx.task_output(decode_event)
     source = CODEC.decode(workflow_input.encoded_event)

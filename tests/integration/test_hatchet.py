@@ -1,0 +1,58 @@
+"""A two-task workflow run to completion by the real Hatchet engine and a worker started here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from schemas import CODEC, AlertTriggered
+from zvt.smoke import smoke_event
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def workflow_worker() -> Iterator[subprocess.Popen[bytes]]:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "zvt", "workflows", "worker", "--name", f"test-worker-{os.getpid()}", "--slots", "4"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    yield worker
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        pytest.fail("workflow worker did not stop within 30 s of SIGTERM")
+
+
+async def test_two_task_workflow_runs_to_completion(workflow_worker: subprocess.Popen[bytes]) -> None:
+    from hatchet_workflows.smoke.workflow import SmokeInput, smoke_workflow
+
+    event = smoke_event()
+    run = await smoke_workflow.aio_run(SmokeInput(encoded_event=CODEC.encode(event).decode()), wait_for_result=False)
+    result = await asyncio.wait_for(run.aio_result(), timeout=120)
+
+    assert workflow_worker.poll() is None, "worker died during the run"
+    assert result["decode_event"] == {
+        "event_id": str(event.event_id), "event_type": "alert.triggered", "correlation_id": str(event.correlation_id),
+    }
+    reply = CODEC.decode(result["acknowledge"]["encoded_alert"])
+    assert isinstance(reply, AlertTriggered)
+    assert reply.causation_id == event.event_id
+    assert reply.correlation_id == event.correlation_id
+    assert str(event.event_id) in reply.message
+
+
+async def test_failing_task_surfaces_the_error(workflow_worker: subprocess.Popen[bytes]) -> None:
+    """Garbage input fails decode_event (after its retry) and the run reports the decode error."""
+    from hatchet_workflows.smoke.workflow import SmokeInput, smoke_workflow
+
+    with pytest.raises(Exception, match="not JSON"):
+        await asyncio.wait_for(smoke_workflow.aio_run(SmokeInput(encoded_event="garbage")), timeout=120)

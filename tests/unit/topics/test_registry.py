@@ -1,0 +1,79 @@
+"""The topic registry is complete, consistent, and the only place topic names appear."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from schemas import ALL_EVENT_TYPES, OrderRequested, PriceUpdated
+from topics import Cleanup, Streams, Topics
+from topics.registry import DEAD_LETTER_SUFFIX
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_every_event_type_is_carried_by_exactly_one_topic() -> None:
+    for event_type in ALL_EVENT_TYPES:
+        assert Topics.for_event(event_type).value_types.count(event_type) == 1
+
+
+def test_names_are_unique_and_dotted() -> None:
+    names = [topic.name for topic in Topics.with_dead_letters()] + [s.name for s in Streams.all()]
+    assert len(names) == len(set(names))
+    for name in names:
+        assert name == name.lower() and " " not in name
+
+
+def test_every_topic_has_a_dead_letter_topic_and_dead_letters_have_none() -> None:
+    for topic in Topics.all():
+        dead = topic.dead_letter
+        assert dead is not None
+        assert dead.name == topic.name + DEAD_LETTER_SUFFIX
+        assert dead.dead_letter is None
+
+
+def test_key_fields_exist_on_every_value_type() -> None:
+    for topic in Topics.all():
+        for event_type in topic.value_types:
+            for field in topic.key_fields:
+                assert field in event_type.model_fields, f"{topic.name}: {event_type.__name__} lacks {field}"
+
+
+def test_keys_group_what_must_stay_ordered() -> None:
+    order = OrderRequested(order_id="o-1", account_id="acct-7", symbol="BTC/USDT", side="buy",
+                           order_type="market", quantity=Decimal(1))
+    assert Topics.ORDERS_REQUESTED.key_for(order) == b"acct-7"
+    price = PriceUpdated(venue="kraken", symbol="BTC/USD", price=Decimal(1), market_time=datetime.now(UTC))
+    assert Topics.PRICES.key_for(price) == b"BTC/USD"
+    with pytest.raises(TypeError, match="does not belong"):
+        Topics.PRICES.key_for(order)
+
+
+def test_compacted_topics_have_no_time_retention() -> None:
+    assert Topics.ORDER_BOOKS.config() == {"cleanup.policy": Cleanup.COMPACT.value}
+    assert Topics.ORDERS_REQUESTED.config()["cleanup.policy"] == "delete"
+
+
+def test_prefix_applies_to_topics_and_streams() -> None:
+    assert Topics.ALERTS.full_name("desk-a.") == "desk-a.alerts"
+    assert Streams.ALERTS.dead_letter_name("t.") == "t.zvt.alerts" + DEAD_LETTER_SUFFIX
+
+
+def _string_literals(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+
+
+def test_no_topic_or_stream_name_is_spelled_outside_the_registry() -> None:
+    registered = {topic.name for topic in Topics.with_dead_letters()} | {s.name for s in Streams.all()}
+    offenders = []
+    for package in ("zvt", "schemas", "topics", "hatchet_workflows", "agents", "bridge", "bench"):
+        for path in (REPO / package).rglob("*.py") if (REPO / package).exists() else ():
+            if path == REPO / "topics" / "registry.py":
+                continue
+            offenders += [f"{path.relative_to(REPO)}: {name!r}" for name in _string_literals(path) & registered]
+    assert not offenders, "topic names belong in topics/registry.py:\n" + "\n".join(offenders)
