@@ -29,11 +29,11 @@ class Event(BaseModel):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     event_id: UUID = Field(default_factory=uuid4)
-    event_type: str
+    event_type: str = ""  # filled from EVENT_TYPE
     timestamp: AwareDatetime = Field(default_factory=utc_now)
     correlation_id: UUID | None = None
     causation_id: UUID | None = None
-    version: int
+    version: int = 0  # filled from SCHEMA_VERSION
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -49,10 +49,12 @@ class Event(BaseModel):
     def _check_envelope(self) -> Self:
         cls = type(self)
         if self.event_type != cls.EVENT_TYPE:
-            raise ValueError(f"event_type must be {cls.EVENT_TYPE!r} for {cls.__name__}, got {self.event_type!r}")
+            raise ValueError(
+                f"event_type must be {cls.EVENT_TYPE!r} for {cls.__name__}, got {self.event_type!r}"
+            )
         if self.version != cls.SCHEMA_VERSION:
             raise ValueError(
-                f"version {self.version} of {cls.EVENT_TYPE} must be upcast to {cls.SCHEMA_VERSION} before validation"
+                f"version {self.version} of {cls.EVENT_TYPE} must be upcast to {cls.SCHEMA_VERSION} first"
             )
         if self.correlation_id is None:
             # A root event starts its own correlation.

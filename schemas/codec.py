@@ -40,7 +40,9 @@ def _describe_validation_error(event_type: str, error: ValidationError) -> Event
         path = ".".join(str(part) for part in item["loc"]) or "<event>"
         fields.append(path)
         problems.append(f"{path}: {item['msg']}")
-    return EventDecodeError(f"{event_type}: " + "; ".join(problems), event_type=event_type, fields=tuple(fields))
+    return EventDecodeError(
+        f"{event_type}: " + "; ".join(problems), event_type=event_type, fields=tuple(fields)
+    )
 
 
 class EventCodec:
@@ -71,7 +73,9 @@ class EventCodec:
         except UnknownEventTypeError as exc:
             raise EventDecodeError(str(exc), event_type=None, fields=("event_type",)) from exc
         except UpcastError as exc:
-            raise EventDecodeError(str(exc), event_type=model.EVENT_TYPE, fields=("version",)) from exc
+            raise EventDecodeError(
+                f"{model.EVENT_TYPE}: version: {exc}", event_type=model.EVENT_TYPE, fields=("version",)
+            ) from exc
         try:
             return model.model_validate(raw)
         except ValidationError as exc:

@@ -65,7 +65,7 @@ class BookLevel(BaseModel):
 
 
 class OrderBookUpdated(Event):
-    """A venue's book (top levels) after a change; bids best first (descending), asks best first (ascending)."""
+    """A venue's book (top levels) after a change; each side best price first."""
 
     EVENT_TYPE = "orderbook.updated"
 
@@ -78,10 +78,16 @@ class OrderBookUpdated(Event):
 
     @model_validator(mode="after")
     def _sorted_and_uncrossed(self) -> Self:
-        if any(later.price >= earlier.price for later, earlier in zip(self.bids[1:], self.bids, strict=False)):
+        if any(
+            later.price >= earlier.price for later, earlier in zip(self.bids[1:], self.bids, strict=False)
+        ):
             raise ValueError("bids must be strictly descending by price")
-        if any(later.price <= earlier.price for later, earlier in zip(self.asks[1:], self.asks, strict=False)):
+        if any(
+            later.price <= earlier.price for later, earlier in zip(self.asks[1:], self.asks, strict=False)
+        ):
             raise ValueError("asks must be strictly ascending by price")
         if self.bids and self.asks and self.bids[0].price > self.asks[0].price:
-            raise ValueError(f"book is crossed: best bid {self.bids[0].price} > best ask {self.asks[0].price}")
+            raise ValueError(
+                f"book is crossed: best bid {self.bids[0].price} > best ask {self.asks[0].price}"
+            )
         return self

@@ -26,7 +26,7 @@ class UpcastError(ValueError):
 
 
 class EventRegistry:
-    """Maps `event_type` strings to models; holds per-type upcasters keyed by the version they upgrade from."""
+    """Maps `event_type` strings to models; holds upcasters keyed by the version they upgrade from."""
 
     def __init__(self, models: Iterable[type[Event]] = ()) -> None:
         self._models: dict[str, type[Event]] = {}
@@ -65,15 +65,13 @@ class EventRegistry:
         model = self.model_for(raw.get("event_type"))
         version = raw.get("version", model.SCHEMA_VERSION)
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise UpcastError(f"{model.EVENT_TYPE}: version must be a positive integer, got {version!r}")
+            raise UpcastError(f"must be a positive integer, got {version!r}")
         if version > model.SCHEMA_VERSION:
-            raise UpcastError(
-                f"{model.EVENT_TYPE}: version {version} is newer than this code's {model.SCHEMA_VERSION}"
-            )
+            raise UpcastError(f"{version} is newer than this code's {model.SCHEMA_VERSION}")
         while version < model.SCHEMA_VERSION:
             step = self._upcasters.get((model.EVENT_TYPE, version))
             if step is None:
-                raise UpcastError(f"{model.EVENT_TYPE}: no upcaster from version {version}")
+                raise UpcastError(f"no upcaster from version {version}")
             raw = step(dict(raw))
             version += 1
             raw["version"] = version

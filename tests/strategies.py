@@ -63,11 +63,14 @@ currencies = assets
 timestamps = st.datetimes(
     min_value=datetime(2009, 1, 3), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 ) | st.datetimes(
-    min_value=datetime(2009, 1, 3), max_value=datetime(2100, 1, 1),
+    min_value=datetime(2009, 1, 3),
+    max_value=datetime(2100, 1, 1),
     timezones=st.builds(lambda m: timezone(timedelta(minutes=m)), st.integers(-12 * 60, 14 * 60)),
 )
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
-metadata = st.dictionaries(st.text(max_size=12), json_scalars | st.lists(json_scalars, max_size=3), max_size=4)
+metadata = st.dictionaries(
+    st.text(max_size=12), json_scalars | st.lists(json_scalars, max_size=3), max_size=4
+)
 
 
 def envelope() -> dict[str, Any]:
@@ -105,16 +108,30 @@ def routed_body(draw: st.DrawFn) -> dict[str, Any]:
     terms = draw(order_terms())
     leg_sizes = draw(st.lists(positive, min_size=1, max_size=3))
     scale = terms["quantity"] / sum(leg_sizes, Decimal(0))
-    legs = [RouteLeg(venue=draw(venues), quantity=size * scale, expected_price=draw(st.none() | positive))
-            for size in leg_sizes[:-1]]
+    legs = [
+        RouteLeg(venue=draw(venues), quantity=size * scale, expected_price=draw(st.none() | positive))
+        for size in leg_sizes[:-1]
+    ]
     rest = terms["quantity"] - sum((leg.quantity for leg in legs), Decimal(0))
     if rest <= 0:  # rounding in the scaling left nothing: one leg carries the whole order
         legs, rest = [], terms["quantity"]
     legs.append(RouteLeg(venue=draw(venues), quantity=rest))
-    candidates = draw(st.lists(st.builds(
-        VenueScore, venue=venues, score=signed, fee_rate=decimals_between("-0.01", "0.01", 6), expected_price=st.none() | positive,
-        available_quantity=non_negative, latency_ms=non_negative, healthy=st.booleans(),
-    ), min_size=1, max_size=4))
+    candidates = draw(
+        st.lists(
+            st.builds(
+                VenueScore,
+                venue=venues,
+                score=signed,
+                fee_rate=decimals_between("-0.01", "0.01", 6),
+                expected_price=st.none() | positive,
+                available_quantity=non_negative,
+                latency_ms=non_negative,
+                healthy=st.booleans(),
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
     return {**terms, "legs": tuple(legs), "candidates": tuple(candidates)}
 
 
@@ -127,11 +144,21 @@ def executed_body(draw: st.DrawFn) -> dict[str, Any]:
     if status is OrderStatus.CANCELED:
         remaining = draw(non_negative)
     return {
-        "order_id": draw(identifiers), "account_id": draw(identifiers), "strategy_id": draw(st.none() | identifiers),
-        "symbol": draw(symbols), "side": draw(st.sampled_from(Side)), "venue": draw(venues),
-        "fill_id": draw(identifiers), "fill_quantity": fill, "fill_price": draw(positive), "fee": draw(non_negative),
-        "fee_currency": draw(currencies), "liquidity": draw(st.sampled_from(Liquidity)),
-        "cumulative_quantity": cumulative, "remaining_quantity": remaining, "status": status,
+        "order_id": draw(identifiers),
+        "account_id": draw(identifiers),
+        "strategy_id": draw(st.none() | identifiers),
+        "symbol": draw(symbols),
+        "side": draw(st.sampled_from(Side)),
+        "venue": draw(venues),
+        "fill_id": draw(identifiers),
+        "fill_quantity": fill,
+        "fill_price": draw(positive),
+        "fee": draw(non_negative),
+        "fee_currency": draw(currencies),
+        "liquidity": draw(st.sampled_from(Liquidity)),
+        "cumulative_quantity": cumulative,
+        "remaining_quantity": remaining,
+        "status": status,
     }
 
 
@@ -141,7 +168,9 @@ def book_body(draw: st.DrawFn) -> dict[str, Any]:
     split = draw(st.integers(0, len(prices)))
     level = lambda price: BookLevel(price=price, size=draw(non_negative))  # noqa: E731
     return {
-        "venue": draw(venues), "symbol": draw(symbols), "sequence": draw(st.integers(0, 2**62)),
+        "venue": draw(venues),
+        "symbol": draw(symbols),
+        "sequence": draw(st.integers(0, 2**62)),
         "bids": tuple(level(p) for p in reversed(prices[:split])),
         "asks": tuple(level(p) for p in prices[split:]),
         "market_time": draw(timestamps),
@@ -151,50 +180,125 @@ def book_body(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def quote_body(draw: st.DrawFn) -> dict[str, Any]:
     bid, ask = sorted([draw(positive), draw(positive)])
-    return {"venue": draw(venues), "symbol": draw(symbols), "bid_price": bid, "ask_price": ask,
-            "bid_size": draw(non_negative), "ask_size": draw(non_negative), "market_time": draw(timestamps)}
+    return {
+        "venue": draw(venues),
+        "symbol": draw(symbols),
+        "bid_price": bid,
+        "ask_price": ask,
+        "bid_size": draw(non_negative),
+        "ask_size": draw(non_negative),
+        "market_time": draw(timestamps),
+    }
 
 
 EVENT_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
-    OrderRequested: event_of(OrderRequested, st.builds(lambda t, v: {**t, "venue": v}, order_terms(), st.none() | venues)),
+    OrderRequested: event_of(
+        OrderRequested, st.builds(lambda t, v: {**t, "venue": v}, order_terms(), st.none() | venues)
+    ),
     OrderValidated: event_of(OrderValidated, order_terms()),
-    OrderRejected: event_of(OrderRejected, st.fixed_dictionaries({
-        "order_id": identifiers, "account_id": identifiers, "symbol": symbols, "side": st.sampled_from(Side),
-        "reason": st.sampled_from(RejectReason), "detail": st.text(max_size=200),
-    })),
+    OrderRejected: event_of(
+        OrderRejected,
+        st.fixed_dictionaries(
+            {
+                "order_id": identifiers,
+                "account_id": identifiers,
+                "symbol": symbols,
+                "side": st.sampled_from(Side),
+                "reason": st.sampled_from(RejectReason),
+                "detail": st.text(max_size=200),
+            }
+        ),
+    ),
     ExchangeRouted: event_of(ExchangeRouted, routed_body()),
-    OrderCreated: event_of(OrderCreated, st.builds(
-        lambda t, v, vid: {**t, "venue": v, "venue_order_id": vid}, order_terms(), venues, identifiers)),
+    OrderCreated: event_of(
+        OrderCreated,
+        st.builds(
+            lambda t, v, vid: {**t, "venue": v, "venue_order_id": vid}, order_terms(), venues, identifiers
+        ),
+    ),
     OrderExecuted: event_of(OrderExecuted, executed_body()),
-    PositionUpdated: event_of(PositionUpdated, st.fixed_dictionaries({
-        "account_id": identifiers, "symbol": symbols, "quantity": signed, "average_cost": non_negative,
-        "realized_pnl": signed, "unrealized_pnl": signed, "fees_paid": non_negative,
-        "mark_price": st.none() | positive, "quote_currency": currencies, "last_fill_id": st.none() | identifiers,
-    })),
-    RiskBreached: event_of(RiskBreached, st.fixed_dictionaries({
-        "account_id": identifiers, "rule": st.from_regex(r"[a-z0-9_.]{1,64}", fullmatch=True),
-        "symbol": st.none() | symbols, "limit": signed, "observed": signed, "severity": st.sampled_from(Severity),
-    })),
-    PortfolioRebalanced: event_of(PortfolioRebalanced, st.fixed_dictionaries({
-        "portfolio_id": identifiers, "account_id": identifiers,
-        "target_weights": st.dictionaries(symbols, decimals_between("0", "1", 8), max_size=5),
-        "order_ids": st.lists(identifiers, max_size=5).map(tuple),
-        "failed_order_ids": st.lists(identifiers, max_size=2).map(tuple),
-        "status": st.sampled_from(RebalanceStatus), "detail": st.text(max_size=100),
-    })),
-    AlertTriggered: event_of(AlertTriggered, st.fixed_dictionaries({
-        "source": st.text(min_size=1, max_size=64), "severity": st.sampled_from(Severity),
-        "message": st.text(min_size=1, max_size=200), "account_id": st.none() | identifiers,
-    })),
-    PriceUpdated: event_of(PriceUpdated, st.fixed_dictionaries({
-        "venue": venues, "symbol": symbols, "price": positive, "bid_price": st.none() | positive,
-        "ask_price": st.none() | positive, "market_time": timestamps,
-    })),
+    PositionUpdated: event_of(
+        PositionUpdated,
+        st.fixed_dictionaries(
+            {
+                "account_id": identifiers,
+                "symbol": symbols,
+                "quantity": signed,
+                "average_cost": non_negative,
+                "realized_pnl": signed,
+                "unrealized_pnl": signed,
+                "fees_paid": non_negative,
+                "mark_price": st.none() | positive,
+                "quote_currency": currencies,
+                "last_fill_id": st.none() | identifiers,
+            }
+        ),
+    ),
+    RiskBreached: event_of(
+        RiskBreached,
+        st.fixed_dictionaries(
+            {
+                "account_id": identifiers,
+                "rule": st.from_regex(r"[a-z0-9_.]{1,64}", fullmatch=True),
+                "symbol": st.none() | symbols,
+                "limit": signed,
+                "observed": signed,
+                "severity": st.sampled_from(Severity),
+            }
+        ),
+    ),
+    PortfolioRebalanced: event_of(
+        PortfolioRebalanced,
+        st.fixed_dictionaries(
+            {
+                "portfolio_id": identifiers,
+                "account_id": identifiers,
+                "target_weights": st.dictionaries(symbols, decimals_between("0", "1", 8), max_size=5),
+                "order_ids": st.lists(identifiers, max_size=5).map(tuple),
+                "failed_order_ids": st.lists(identifiers, max_size=2).map(tuple),
+                "status": st.sampled_from(RebalanceStatus),
+                "detail": st.text(max_size=100),
+            }
+        ),
+    ),
+    AlertTriggered: event_of(
+        AlertTriggered,
+        st.fixed_dictionaries(
+            {
+                "source": st.text(min_size=1, max_size=64),
+                "severity": st.sampled_from(Severity),
+                "message": st.text(min_size=1, max_size=200),
+                "account_id": st.none() | identifiers,
+            }
+        ),
+    ),
+    PriceUpdated: event_of(
+        PriceUpdated,
+        st.fixed_dictionaries(
+            {
+                "venue": venues,
+                "symbol": symbols,
+                "price": positive,
+                "bid_price": st.none() | positive,
+                "ask_price": st.none() | positive,
+                "market_time": timestamps,
+            }
+        ),
+    ),
     OrderBookUpdated: event_of(OrderBookUpdated, book_body()),
-    TradeTick: event_of(TradeTick, st.fixed_dictionaries({
-        "venue": venues, "symbol": symbols, "trade_id": st.text(_ALNUM, min_size=1, max_size=64),
-        "price": positive, "quantity": positive, "aggressor_side": st.none() | st.sampled_from(Side),
-        "market_time": timestamps,
-    })),
+    TradeTick: event_of(
+        TradeTick,
+        st.fixed_dictionaries(
+            {
+                "venue": venues,
+                "symbol": symbols,
+                "trade_id": st.text(_ALNUM, min_size=1, max_size=64),
+                "price": positive,
+                "quantity": positive,
+                "aggressor_side": st.none() | st.sampled_from(Side),
+                "market_time": timestamps,
+            }
+        ),
+    ),
     QuoteTick: event_of(QuoteTick, quote_body()),
 }

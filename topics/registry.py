@@ -64,7 +64,7 @@ class KafkaTopic:
             partitions=1,
             key_fields=(),
             value_types=(),
-            description=f"Messages from {self.name} that could not be processed, with the reason and raw bytes.",
+            description=f"Unprocessable messages from {self.name}, with the reason and raw bytes.",
             retention_ms=30 * DAY_MS,
             has_dead_letter=False,
         )
@@ -103,58 +103,98 @@ class Topics:
     """Kafka topics by role. Attribute access is the only way code refers to a topic."""
 
     MARKET_TICKS = KafkaTopic(
-        "market.ticks", 6, ("symbol",), (TradeTick, QuoteTick),
+        "market.ticks",
+        6,
+        ("symbol",),
+        (TradeTick, QuoteTick),
         "Trades and top-of-book quotes from every venue; input of the market data agent.",
         retention_ms=DAY_MS,
     )
     PRICES = KafkaTopic(
-        "market.prices", 6, ("symbol",), (PriceUpdated,),
+        "market.prices",
+        6,
+        ("symbol",),
+        (PriceUpdated,),
         "Latest price per venue and symbol, derived by the market data agent.",
         retention_ms=DAY_MS,
     )
     ORDER_BOOKS = KafkaTopic(
-        "market.orderbooks", 6, ("venue", "symbol"), (OrderBookUpdated,),
+        "market.orderbooks",
+        6,
+        ("venue", "symbol"),
+        (OrderBookUpdated,),
         "Book tops per venue and symbol; compacted, so a new consumer reads the latest book of each.",
-        cleanup=Cleanup.COMPACT, retention_ms=None,
+        cleanup=Cleanup.COMPACT,
+        retention_ms=None,
     )
     ORDERS_REQUESTED = KafkaTopic(
-        "orders.requested", 6, ("account_id",), (OrderRequested,),
+        "orders.requested",
+        6,
+        ("account_id",),
+        (OrderRequested,),
         "Orders asked for by strategies, workflows and people; input of the risk agent.",
     )
     ORDERS_VALIDATED = KafkaTopic(
-        "orders.validated", 6, ("account_id",), (OrderValidated,),
+        "orders.validated",
+        6,
+        ("account_id",),
+        (OrderValidated,),
         "Orders the risk agent accepted; input of the router agent.",
     )
     ORDERS_REJECTED = KafkaTopic(
-        "orders.rejected", 6, ("account_id",), (OrderRejected,),
+        "orders.rejected",
+        6,
+        ("account_id",),
+        (OrderRejected,),
         "Orders the risk agent refused, with a machine-readable reason (terminal).",
     )
     ORDERS_ROUTED = KafkaTopic(
-        "orders.routed", 6, ("account_id",), (ExchangeRouted,),
+        "orders.routed",
+        6,
+        ("account_id",),
+        (ExchangeRouted,),
         "Routing decisions with every candidate venue's score; input of the execution agent.",
     )
     ORDERS_CREATED = KafkaTopic(
-        "orders.created", 6, ("account_id",), (OrderCreated,),
+        "orders.created",
+        6,
+        ("account_id",),
+        (OrderCreated,),
         "Orders (or legs) accepted by a venue.",
     )
     ORDERS_EXECUTED = KafkaTopic(
-        "orders.executed", 6, ("account_id",), (OrderExecuted,),
+        "orders.executed",
+        6,
+        ("account_id",),
+        (OrderExecuted,),
         "Fills, partial and final; input of the portfolio agent.",
     )
     POSITIONS = KafkaTopic(
-        "positions.updated", 6, ("account_id",), (PositionUpdated,),
+        "positions.updated",
+        6,
+        ("account_id",),
+        (PositionUpdated,),
         "Positions and PnL per account and symbol after each fill or mark.",
     )
     RISK_BREACHES = KafkaTopic(
-        "risk.breaches", 3, ("account_id",), (RiskBreached,),
+        "risk.breaches",
+        3,
+        ("account_id",),
+        (RiskBreached,),
         "Exposure, drawdown and VaR limits crossed by live positions.",
     )
     REBALANCES = KafkaTopic(
-        "portfolio.rebalances", 3, ("account_id",), (PortfolioRebalanced,),
+        "portfolio.rebalances",
+        3,
+        ("account_id",),
+        (PortfolioRebalanced,),
         "Outcomes of portfolio rebalances.",
     )
     ALERTS = KafkaTopic(
-        "alerts", 1, ("source",), (AlertTriggered,),
+        "alerts",
+        1,
+        ("source",),
+        (AlertTriggered,),
         "Alerts for people.",
         retention_ms=30 * DAY_MS,
     )
@@ -183,20 +223,24 @@ class Streams:
     """Redis streams between Hatchet workflows and the Faust agents (bridged to and from Kafka)."""
 
     ORDER_REQUESTS = RedisStream(
-        "zvt.orders.requested", (OrderRequested,),
+        "zvt.orders.requested",
+        (OrderRequested,),
         "Orders placed by workflows, forwarded into Kafka's orders.requested by the bridge.",
     )
     ORDER_EXECUTIONS = RedisStream(
-        "zvt.orders.executed", (OrderExecuted, OrderRejected),
+        "zvt.orders.executed",
+        (OrderExecuted, OrderRejected),
         "Fills and rejections forwarded from Kafka, awaited by the place_order workflow.",
     )
     RISK_BREACHES = RedisStream(
-        "zvt.risk.breaches", (RiskBreached,),
+        "zvt.risk.breaches",
+        (RiskBreached,),
         "Risk breaches forwarded from Kafka; may trigger a rebalance workflow.",
     )
 
     ALERTS = RedisStream(
-        "zvt.alerts", (AlertTriggered,),
+        "zvt.alerts",
+        (AlertTriggered,),
         "Alerts forwarded from Kafka for notifiers and dashboards.",
         max_length=10_000,
     )

@@ -1,3 +1,3 @@
-"""zvt: an event-driven crypto trading platform (Faust agents, Hatchet workflows, Redis Streams, PostgreSQL)."""
+"""zvt: event-driven crypto trading (Faust agents, Hatchet workflows, Redis Streams, PostgreSQL)."""
 
 __version__ = "0.1.0"

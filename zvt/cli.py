@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
@@ -69,7 +69,9 @@ def topics_create(
 @topics_app.command("list")
 def topics_list() -> None:
     """Print the registry: every topic and stream, its key and the events it carries."""
-    table = Table("kafka topic", "partitions", "key", "events", "cleanup", "dead letter", title="Kafka topics")
+    table = Table(
+        "kafka topic", "partitions", "key", "events", "cleanup", "dead letter", title="Kafka topics"
+    )
     for topic in Topics.all():
         table.add_row(
             topic.name,

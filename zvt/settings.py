@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     hatchet_dashboard_url: str = "http://localhost:8888"
 
     hatchet_client_token: str = Field(default="", validation_alias="HATCHET_CLIENT_TOKEN")
-    hatchet_client_host_port: str = Field(default="localhost:7077", validation_alias="HATCHET_CLIENT_HOST_PORT")
+    hatchet_client_host_port: str = Field(
+        default="localhost:7077", validation_alias="HATCHET_CLIENT_HOST_PORT"
+    )
     hatchet_client_server_url: str = Field(
         default="http://localhost:8888", validation_alias="HATCHET_CLIENT_SERVER_URL"
     )
@@ -43,7 +45,7 @@ class Settings(BaseSettings):
 def load_settings(env_file: Path | None = None) -> Settings:
     """Read settings from the environment, falling back to the stack's env file."""
     path = env_file or default_env_file()
-    return Settings(_env_file=path if path.exists() else None)  # type: ignore[call-arg]
+    return Settings(_env_file=path if path.exists() else None)
 
 
 @lru_cache(maxsize=1)

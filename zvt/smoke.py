@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as redis
@@ -21,6 +22,8 @@ from schemas.primitives import Severity
 from topics import Streams, Topics
 from topics.admin import ensure_topics
 from zvt.settings import Settings
+
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,8 @@ async def redis_round_trip(settings: Settings, event: Event) -> str:
     group = "zvt.smoke"
     client = redis.from_url(settings.redis_url)
     try:
-        entry_id = await client.xadd(
-            name, CODEC.to_stream_fields(event), maxlen=stream.max_length, approximate=True
-        )
+        fields: dict[Any, Any] = CODEC.to_stream_fields(event)  # redis-py's field types are invariant
+        entry_id = cast(bytes, await client.xadd(name, fields, maxlen=stream.max_length, approximate=True))
         try:
             await client.xgroup_create(name, group, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -90,10 +92,11 @@ async def redis_round_trip(settings: Settings, event: Event) -> str:
                 raise
         consumer = f"smoke-{uuid.uuid4().hex[:8]}"
         while True:
-            response = await client.xreadgroup(group, consumer, {name: ">"}, count=100, block=5000)
+            # RESP2 reply: [[stream, [(entry_id, fields), ...]]]
+            response: Any = await client.xreadgroup(group, consumer, {name: ">"}, count=100, block=5000)
             if not response:
                 raise TimeoutError(f"entry {entry_id!r} never reached group {group}")
-            entries = response[0][1]
+            entries = cast(StreamEntries, response[0][1])
             await client.xack(name, group, *[entry for entry, _ in entries])
             mine = [fields for entry, fields in entries if entry == entry_id]
             if mine:
@@ -112,11 +115,15 @@ async def postgres_round_trip(settings: Settings, event: Event) -> str:
     connection = await asyncpg.connect(settings.postgres_dsn, timeout=30)
     try:
         server_version = await connection.fetchval("SHOW server_version")
-        await connection.execute("CREATE TEMPORARY TABLE smoke_events (event_id uuid PRIMARY KEY, body jsonb)")
+        await connection.execute(
+            "CREATE TEMPORARY TABLE smoke_events (event_id uuid PRIMARY KEY, body jsonb)"
+        )
         await connection.execute(
             "INSERT INTO smoke_events VALUES ($1, $2::jsonb)", event.event_id, CODEC.encode(event).decode()
         )
-        body = await connection.fetchval("SELECT body::text FROM smoke_events WHERE event_id = $1", event.event_id)
+        body = await connection.fetchval(
+            "SELECT body::text FROM smoke_events WHERE event_id = $1", event.event_id
+        )
     finally:
         await connection.close()
     _same(event, CODEC.decode(body), "postgres")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hatchet_sdk import Context
 from pydantic import BaseModel
 
-from hatchet_sdk import Context
 from hatchet_workflows.client import hatchet
 from schemas import CODEC, AlertTriggered
 from schemas.primitives import Severity

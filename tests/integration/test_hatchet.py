@@ -20,8 +20,19 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def workflow_worker() -> Iterator[subprocess.Popen[bytes]]:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "zvt", "workflows", "worker", "--name", f"test-worker-{os.getpid()}", "--slots", "4"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "zvt",
+            "workflows",
+            "worker",
+            "--name",
+            f"test-worker-{os.getpid()}",
+            "--slots",
+            "4",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     yield worker
     worker.send_signal(signal.SIGTERM)
@@ -36,12 +47,16 @@ async def test_two_task_workflow_runs_to_completion(workflow_worker: subprocess.
     from hatchet_workflows.smoke.workflow import SmokeInput, smoke_workflow
 
     event = smoke_event()
-    run = await smoke_workflow.aio_run(SmokeInput(encoded_event=CODEC.encode(event).decode()), wait_for_result=False)
+    run = await smoke_workflow.aio_run(
+        SmokeInput(encoded_event=CODEC.encode(event).decode()), wait_for_result=False
+    )
     result = await asyncio.wait_for(run.aio_result(), timeout=120)
 
     assert workflow_worker.poll() is None, "worker died during the run"
     assert result["decode_event"] == {
-        "event_id": str(event.event_id), "event_type": "alert.triggered", "correlation_id": str(event.correlation_id),
+        "event_id": str(event.event_id),
+        "event_type": "alert.triggered",
+        "correlation_id": str(event.correlation_id),
     }
     reply = CODEC.decode(result["acknowledge"]["encoded_alert"])
     assert isinstance(reply, AlertTriggered)

@@ -18,17 +18,32 @@ pytestmark = pytest.mark.integration
 
 
 def order(account: str = "acct-1", quantity: str = "0.015") -> OrderRequested:
-    return OrderRequested(order_id=f"ord-{uuid.uuid4().hex[:12]}", account_id=account, symbol="BTC/USDT",
-                          side="buy", order_type="limit", quantity=Decimal(quantity),
-                          limit_price=Decimal("61234.50"))
+    return OrderRequested(
+        order_id=f"ord-{uuid.uuid4().hex[:12]}",
+        account_id=account,
+        symbol="BTC/USDT",
+        side="buy",
+        order_type="limit",
+        quantity=Decimal(quantity),
+        limit_price=Decimal("61234.50"),
+    )
 
 
 async def read_partition(
-    settings: Settings, topic: str, partition: int, *, isolation: str = "read_committed", timeout: float = 5.0
+    settings: Settings,
+    topic: str,
+    partition: int,
+    *,
+    isolation: str = "read_committed",
+    first_wait: float = 5.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything currently readable on one partition (under the given isolation level)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level=isolation,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        isolation_level=isolation,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)
@@ -36,20 +51,23 @@ async def read_partition(
         await consumer.seek_to_beginning(tp)
         records: list[ConsumerRecord[bytes, bytes]] = []
         while True:
-            batch = await consumer.getmany(tp, timeout_ms=int(timeout * 1000))
+            batch = await consumer.getmany(tp, timeout_ms=int(first_wait * 1000))
             if not batch:
                 return records
             records += batch[tp]
-            timeout = 1.0
+            first_wait = 1.0  # then stop at the first quiet second
     finally:
         await consumer.stop()
 
 
-async def committed_offset(settings: Settings, group: str, tp: TopicPartition, timeout: float = 15.0) -> int | None:
+async def committed_offset(
+    settings: Settings, group: str, tp: TopicPartition, within: float = 15.0
+) -> int | None:
     """The group's committed offset, once the coordinator has applied the transaction's markers."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-                                enable_auto_commit=False)
+    deadline = asyncio.get_running_loop().time() + within
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         while True:
@@ -64,11 +82,14 @@ async def committed_offset(settings: Settings, group: str, tp: TopicPartition, t
 async def test_event_survives_a_produce_consume_round_trip(kafka_topics: Settings) -> None:
     settings, topic = kafka_topics, Topics.ORDERS_REQUESTED
     event = order(account="acct-plain")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all"
+    )
     await producer.start()
     try:
-        meta = await producer.send_and_wait(topic.full_name(settings.topic_prefix), CODEC.encode(event),
-                                            key=topic.key_for(event))
+        meta = await producer.send_and_wait(
+            topic.full_name(settings.topic_prefix), CODEC.encode(event), key=topic.key_for(event)
+        )
     finally:
         await producer.stop()
     records = await read_partition(settings, topic.full_name(settings.topic_prefix), meta.partition)
@@ -81,13 +102,14 @@ async def test_committed_transaction_is_visible_and_aborted_one_is_not(kafka_top
     settings, topic = kafka_topics, Topics.ORDERS_REQUESTED
     name = topic.full_name(settings.topic_prefix)
     kept, dropped = order(account="acct-tx"), order(account="acct-tx")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                transactional_id=f"test-tx-{uuid.uuid4()}")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"test-tx-{uuid.uuid4()}"
+    )
     await producer.start()
     try:
         async with producer.transaction():
             meta = await producer.send_and_wait(name, CODEC.encode(kept), key=topic.key_for(kept))
-        with pytest.raises(RuntimeError, match="abort me"):
+        with pytest.raises(RuntimeError, match="abort me"):  # noqa: PT012  (the block is the transaction)
             async with producer.transaction():
                 await producer.send_and_wait(name, CODEC.encode(dropped), key=topic.key_for(dropped))
                 raise RuntimeError("abort me")
@@ -95,11 +117,15 @@ async def test_committed_transaction_is_visible_and_aborted_one_is_not(kafka_top
         await producer.stop()
 
     committed = [CODEC.decode(r.value) for r in await read_partition(settings, name, meta.partition)]
-    uncommitted = [CODEC.decode(r.value)
-                   for r in await read_partition(settings, name, meta.partition, isolation="read_uncommitted")]
-    assert kept in committed and dropped not in committed
+    uncommitted = [
+        CODEC.decode(r.value)
+        for r in await read_partition(settings, name, meta.partition, isolation="read_uncommitted")
+    ]
+    assert kept in committed
+    assert dropped not in committed
     # The aborted record was written to the log: only the transaction marker hides it.
-    assert kept in uncommitted and dropped in uncommitted
+    assert kept in uncommitted
+    assert dropped in uncommitted
 
 
 async def test_consume_transform_produce_commits_offsets_in_the_transaction(kafka_topics: Settings) -> None:
@@ -117,10 +143,15 @@ async def test_consume_transform_produce_commits_offsets_in_the_transaction(kafk
 
     group = f"test-eos-{uuid.uuid4().hex[:8]}"
     tp = TopicPartition(source_name, in_meta.partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-                                enable_auto_commit=False, isolation_level="read_committed")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                transactional_id=f"test-eos-{uuid.uuid4()}")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"test-eos-{uuid.uuid4()}"
+    )
     await consumer.start()
     await producer.start()
     try:
@@ -129,12 +160,19 @@ async def test_consume_transform_produce_commits_offsets_in_the_transaction(kafk
         record = await asyncio.wait_for(consumer.getone(), timeout=30)
         request = CODEC.decode(record.value)
         assert isinstance(request, OrderRequested)
-        rejection = request.caused(OrderRejected, order_id=request.order_id, account_id=request.account_id,
-                                   symbol=request.symbol, side=request.side, reason=RejectReason.KILL_SWITCH,
-                                   detail="kill switch engaged")
+        rejection = request.caused(
+            OrderRejected,
+            order_id=request.order_id,
+            account_id=request.account_id,
+            symbol=request.symbol,
+            side=request.side,
+            reason=RejectReason.KILL_SWITCH,
+            detail="kill switch engaged",
+        )
         async with producer.transaction():
-            out_meta = await producer.send_and_wait(sink_name, CODEC.encode(rejection),
-                                                    key=sink.key_for(rejection))
+            out_meta = await producer.send_and_wait(
+                sink_name, CODEC.encode(rejection), key=sink.key_for(rejection)
+            )
             await producer.send_offsets_to_transaction({tp: record.offset + 1}, group)
     finally:
         await producer.stop()

@@ -15,8 +15,14 @@ pytestmark = pytest.mark.integration
 
 def test_smoke_command_passes_through_every_service(settings: Settings) -> None:
     env = os.environ | {"ZVT_TOPIC_PREFIX": settings.topic_prefix, "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-m", "zvt", "smoke"], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "zvt", "smoke"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.count("│") >= 4}
     for service in ("kafka", "redis", "postgres", "hatchet"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-import pytest
 
 from topics import Topics
 from topics.admin import TopicAction, ensure_topics

@@ -21,16 +21,21 @@ from schemas import (
     RouteLeg,
     VenueScore,
 )
-from schemas.codec import EventDecodeError
 from schemas.base import Event
+from schemas.codec import EventDecodeError
 
 NOW = datetime(2024, 8, 9, 0, 0, tzinfo=UTC)
 
 
 def order(**overrides: Any) -> OrderRequested:
     fields: dict[str, Any] = {
-        "order_id": "ord-1", "account_id": "acct-1", "symbol": "BTC/USDT", "side": "buy",
-        "order_type": "limit", "quantity": Decimal("0.015"), "limit_price": Decimal("61234.50"),
+        "order_id": "ord-1",
+        "account_id": "acct-1",
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "order_type": "limit",
+        "quantity": Decimal("0.015"),
+        "limit_price": Decimal("61234.50"),
     }
     return OrderRequested(**(fields | overrides))
 
@@ -70,7 +75,8 @@ def decode_error(data: bytes) -> EventDecodeError:
 def test_invalid_field_is_named(overrides: dict[str, Any], field: str, message: str) -> None:
     error = decode_error(order_json(**overrides))
     assert field in error.fields
-    assert field in str(error) and message in str(error)
+    assert f"{field}: " in str(error)
+    assert message in str(error)
 
 
 def test_unknown_event_type() -> None:
@@ -108,8 +114,14 @@ def test_root_event_correlates_to_itself_and_caused_events_follow() -> None:
     assert root.correlation_id == root.event_id
     assert root.causation_id is None
     child = root.caused(
-        QuoteTick, venue="binance", symbol="BTC/USDT", bid_price=Decimal(1), bid_size=Decimal(1),
-        ask_price=Decimal(2), ask_size=Decimal(1), market_time=NOW,
+        QuoteTick,
+        venue="binance",
+        symbol="BTC/USDT",
+        bid_price=Decimal(1),
+        bid_size=Decimal(1),
+        ask_price=Decimal(2),
+        ask_size=Decimal(1),
+        market_time=NOW,
     )
     assert child.correlation_id == root.event_id
     assert child.causation_id == root.event_id
@@ -125,7 +137,7 @@ def test_timestamps_are_normalised_to_utc() -> None:
 
 
 def test_event_type_and_version_cannot_be_mislabelled() -> None:
-    with pytest.raises(ValueError, match="event_type must be 'order.requested'"):
+    with pytest.raises(ValueError, match=r"event_type must be 'order\.requested'"):
         order(event_type="order.validated")
     with pytest.raises(ValueError, match="must be upcast"):
         order(version=2)
@@ -133,7 +145,7 @@ def test_event_type_and_version_cannot_be_mislabelled() -> None:
 
 def test_base_event_is_abstract() -> None:
     with pytest.raises(TypeError, match="abstract"):
-        Event()  # type: ignore[call-arg]
+        Event()
 
 
 def test_events_are_immutable() -> None:
@@ -144,40 +156,85 @@ def test_events_are_immutable() -> None:
 
 def test_crossed_quote_is_refused() -> None:
     with pytest.raises(ValueError, match="bid_price 101 is above ask_price 100"):
-        QuoteTick(venue="kraken", symbol="BTC/USD", bid_price=Decimal(101), bid_size=Decimal(1),
-                  ask_price=Decimal(100), ask_size=Decimal(1), market_time=NOW)
+        QuoteTick(
+            venue="kraken",
+            symbol="BTC/USD",
+            bid_price=Decimal(101),
+            bid_size=Decimal(1),
+            ask_price=Decimal(100),
+            ask_size=Decimal(1),
+            market_time=NOW,
+        )
 
 
 def test_book_sides_must_be_sorted() -> None:
     level = lambda price: BookLevel(price=Decimal(price), size=Decimal(1))  # noqa: E731
     with pytest.raises(ValueError, match="bids must be strictly descending"):
-        OrderBookUpdated(venue="binance", symbol="BTC/USDT", bids=(level(1), level(2)), asks=(), sequence=1,
-                         market_time=NOW)
+        OrderBookUpdated(
+            venue="binance",
+            symbol="BTC/USDT",
+            bids=(level(1), level(2)),
+            asks=(),
+            sequence=1,
+            market_time=NOW,
+        )
     with pytest.raises(ValueError, match="asks must be strictly ascending"):
-        OrderBookUpdated(venue="binance", symbol="BTC/USDT", bids=(), asks=(level(3), level(3)), sequence=1,
-                         market_time=NOW)
-    book = OrderBookUpdated(venue="binance", symbol="BTC/USDT", bids=(level(2), level(1)),
-                            asks=(level(3), level(4)), sequence=1, market_time=NOW)
+        OrderBookUpdated(
+            venue="binance",
+            symbol="BTC/USDT",
+            bids=(),
+            asks=(level(3), level(3)),
+            sequence=1,
+            market_time=NOW,
+        )
+    book = OrderBookUpdated(
+        venue="binance",
+        symbol="BTC/USDT",
+        bids=(level(2), level(1)),
+        asks=(level(3), level(4)),
+        sequence=1,
+        market_time=NOW,
+    )
     assert book.bids[0].price == 2
 
 
 def test_route_legs_must_add_up_to_the_order() -> None:
-    score = VenueScore(venue="binance", score=Decimal(1), fee_rate=Decimal("0.001"), expected_price=None,
-                       available_quantity=Decimal(1), latency_ms=Decimal(5), healthy=True)
+    score = VenueScore(
+        venue="binance",
+        score=Decimal(1),
+        fee_rate=Decimal("0.001"),
+        expected_price=None,
+        available_quantity=Decimal(1),
+        latency_ms=Decimal(5),
+        healthy=True,
+    )
     terms = order().model_dump(exclude={"event_id", "event_type", "version", "correlation_id", "venue"})
-    with pytest.raises(ValueError, match="legs add up to 0.010"):
-        ExchangeRouted(**terms, legs=(RouteLeg(venue="binance", quantity=Decimal("0.010")),), candidates=(score,))
+    with pytest.raises(ValueError, match=r"legs add up to 0\.010"):
+        ExchangeRouted(
+            **terms, legs=(RouteLeg(venue="binance", quantity=Decimal("0.010")),), candidates=(score,)
+        )
 
 
 def test_fill_status_must_match_remaining_quantity() -> None:
     fill: dict[str, Any] = {
-        "order_id": "ord-1", "account_id": "acct-1", "symbol": "BTC/USDT", "side": "buy", "venue": "paper",
-        "fill_id": "f-1", "fill_quantity": Decimal(1), "fill_price": Decimal(100), "fee": Decimal("0.1"),
-        "fee_currency": "USDT", "liquidity": "taker", "cumulative_quantity": Decimal(1),
+        "order_id": "ord-1",
+        "account_id": "acct-1",
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "venue": "paper",
+        "fill_id": "f-1",
+        "fill_quantity": Decimal(1),
+        "fill_price": Decimal(100),
+        "fee": Decimal("0.1"),
+        "fee_currency": "USDT",
+        "liquidity": "taker",
+        "cumulative_quantity": Decimal(1),
     }
     with pytest.raises(ValueError, match="a filled order has remaining_quantity 0"):
         OrderExecuted(**fill, remaining_quantity=Decimal(1), status="filled")
     with pytest.raises(ValueError, match="remaining_quantity above 0"):
         OrderExecuted(**fill, remaining_quantity=Decimal(0), status="partially_filled")
     with pytest.raises(ValueError, match="cannot exceed cumulative"):
-        OrderExecuted(**(fill | {"fill_quantity": Decimal(2)}), remaining_quantity=Decimal(0), status="filled")
+        OrderExecuted(
+            **(fill | {"fill_quantity": Decimal(2)}), remaining_quantity=Decimal(0), status="filled"
+        )

@@ -25,7 +25,8 @@ def test_names_are_unique_and_dotted() -> None:
     names = [topic.name for topic in Topics.with_dead_letters()] + [s.name for s in Streams.all()]
     assert len(names) == len(set(names))
     for name in names:
-        assert name == name.lower() and " " not in name
+        assert name == name.lower()
+        assert " " not in name
 
 
 def test_every_topic_has_a_dead_letter_topic_and_dead_letters_have_none() -> None:
@@ -44,8 +45,14 @@ def test_key_fields_exist_on_every_value_type() -> None:
 
 
 def test_keys_group_what_must_stay_ordered() -> None:
-    order = OrderRequested(order_id="o-1", account_id="acct-7", symbol="BTC/USDT", side="buy",
-                           order_type="market", quantity=Decimal(1))
+    order = OrderRequested(
+        order_id="o-1",
+        account_id="acct-7",
+        symbol="BTC/USDT",
+        side="buy",
+        order_type="market",
+        quantity=Decimal(1),
+    )
     assert Topics.ORDERS_REQUESTED.key_for(order) == b"acct-7"
     price = PriceUpdated(venue="kraken", symbol="BTC/USD", price=Decimal(1), market_time=datetime.now(UTC))
     assert Topics.PRICES.key_for(price) == b"BTC/USD"
@@ -65,7 +72,11 @@ def test_prefix_applies_to_topics_and_streams() -> None:
 
 def _string_literals(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
 
 
 def test_no_topic_or_stream_name_is_spelled_outside_the_registry() -> None:
@@ -75,5 +86,7 @@ def test_no_topic_or_stream_name_is_spelled_outside_the_registry() -> None:
         for path in (REPO / package).rglob("*.py") if (REPO / package).exists() else ():
             if path == REPO / "topics" / "registry.py":
                 continue
-            offenders += [f"{path.relative_to(REPO)}: {name!r}" for name in _string_literals(path) & registered]
+            offenders += [
+                f"{path.relative_to(REPO)}: {name!r}" for name in _string_literals(path) & registered
+            ]
     assert not offenders, "topic names belong in topics/registry.py:\n" + "\n".join(offenders)

@@ -1,0 +1,101 @@
+"""`stack.sh up` twice is a no-op the second time; `stack.sh down` leaves no process behind.
+
+Runs a second, complete stack on other ports and in its own run directory, so the stack the other tests
+use is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from zvt.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+STACK = REPO_ROOT / "deploy" / "local" / "stack.sh"
+SERVICES = ("postgres", "redis", "kafka", "hatchet")
+PORTS = {
+    "ZVT_PG_PORT": 55532,
+    "ZVT_REDIS_PORT": 6479,
+    "ZVT_KAFKA_PORT": 9192,
+    "ZVT_KAFKA_CONTROLLER_PORT": 9193,
+    "ZVT_HATCHET_GRPC_PORT": 7177,
+    "ZVT_HATCHET_API_PORT": 8988,
+    "ZVT_HATCHET_HEALTH_PORT": 8833,
+    "ZVT_HATCHET_INTERNAL_API_PORT": 8990,
+    "ZVT_HATCHET_INTERNAL_FRONTEND_PORT": 8991,
+}
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent has not reaped it yet.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+@pytest.fixture(scope="module")
+def second_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    run_dir = tmp_path_factory.mktemp("second-stack")
+    run_dir.chmod(0o755)
+    env = os.environ | {key: str(value) for key, value in PORTS.items()} | {"ZVT_RUN_DIR": str(run_dir)}
+    yield env
+    subprocess.run(["bash", str(STACK), "down"], env=env, capture_output=True, check=False, timeout=120)
+    # When the run directory is private (as pytest's is), the cluster lives under postgres's home: remove it.
+    cluster = run_dir / "postgres" / "cluster"
+    if cluster.is_symlink():
+        shutil.rmtree(cluster.resolve(), ignore_errors=True)
+
+
+def stack(env: dict[str, str], verb: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(STACK), verb], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+def recorded_pids(env: dict[str, str]) -> dict[str, int]:
+    run_dir = Path(env["ZVT_RUN_DIR"])
+    return {svc: int((run_dir / svc / f"{svc}.pid").read_text()) for svc in SERVICES}
+
+
+def test_up_twice_then_down(second_stack: dict[str, str]) -> None:
+    first = stack(second_stack, "up")
+    assert first.returncode == 0, first.stderr
+    pids = recorded_pids(second_stack)
+    assert all(pid_alive(pid) for pid in pids.values())
+    assert all(port_open(port) for port in PORTS.values())
+
+    again = stack(second_stack, "up")
+    assert again.returncode == 0, again.stderr
+    for service in SERVICES:
+        assert f"[{service}] already running" in again.stderr
+    assert "starting" not in again.stderr
+    assert "initialising" not in again.stderr
+    assert recorded_pids(second_stack) == pids
+    assert stack(second_stack, "status").returncode == 0
+
+    down = stack(second_stack, "down")
+    assert down.returncode == 0, down.stderr
+    assert not [svc for svc, pid in pids.items() if pid_alive(pid)]
+    assert not [port for port in PORTS.values() if port_open(port)]
+    leftovers = subprocess.run(
+        ["pgrep", "-f", second_stack["ZVT_RUN_DIR"]], capture_output=True, text=True, check=False
+    )
+    assert leftovers.stdout == "", f"processes left behind: {leftovers.stdout}"
+    assert stack(second_stack, "status").returncode == 1
