@@ -48,10 +48,12 @@ async def _connected_admin(bootstrap: str) -> AIOKafkaAdminClient:
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition counts of the topics that exist and have a leader for every partition."""
     return {
         description["topic"]: len(description["partitions"])
         for description in await admin.describe_topics(names)
         if description["error_code"] == 0
+        and all(partition["leader"] >= 0 for partition in description["partitions"])
     }
 
 
@@ -84,7 +86,7 @@ async def ensure_topics(
     try:
         known = await _partition_counts(admin, names)
         created = await _create(admin, {name: wanted[name] for name in names if name not in known})
-        # Metadata of new topics (and of ones another client just made) propagates asynchronously.
+        # New topics (and ones another client just made) get metadata and leaders asynchronously.
         for _ in range(100):
             counts = await _partition_counts(admin, names)
             if len(counts) == len(names):

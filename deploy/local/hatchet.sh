@@ -10,12 +10,16 @@ HATCHET_BIN="$ZVT_CACHE_DIR/hatchet/$ZVT_HATCHET_VERSION/bin"
 
 install() {
     [[ -x "$HATCHET_BIN/hatchet-lite" && -x "$HATCHET_BIN/hatchet-admin" && -x "$HATCHET_BIN/hatchet-migrate" ]] && return 0
+    command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+    # An older go fetches the toolchain the module asks for (GOTOOLCHAIN=auto) from the module proxy.
     command -v go >/dev/null || die "the Go toolchain (>= 1.26, as the hatchet module requires) is not installed"
     log "building hatchet-lite, hatchet-admin and hatchet-migrate $ZVT_HATCHET_VERSION (first build takes minutes)"
     # A throwaway module pins the engine version; `go install pkg@version` would also ask the proxy for the
     # module's version list (for deprecation notices), which the proxy here refuses.
-    local build_dir; build_dir="$(mktemp -d)"
-    (
+    local build_dir build_log="$ZVT_CACHE_DIR/hatchet/build.log"
+    build_dir="$(mktemp -d)"
+    mkdir -p "$(dirname "$build_log")"
+    if ! (
         cd "$build_dir"
         go mod init zvt.local/hatchet-build >/dev/null 2>&1
         go mod edit -go=1.26 -require="$HATCHET_MODULE@$ZVT_HATCHET_VERSION"
@@ -28,7 +32,11 @@ install() {
         GONOSUMDB="github.com/hatchet-dev/*" CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod" \
             go build -ldflags "-X main.Version=$ZVT_HATCHET_VERSION" -o "$HATCHET_BIN/" \
             "$HATCHET_MODULE/cmd/hatchet-lite" "$HATCHET_MODULE/cmd/hatchet-admin" "$HATCHET_MODULE/cmd/hatchet-migrate"
-    )
+    ) >"$build_log" 2>&1; then
+        rm -rf "$build_dir"
+        tail -n 30 "$build_log" >&2
+        die "hatchet build failed (full log: $build_log)"
+    fi
     rm -rf "$build_dir"
     [[ "$("$HATCHET_BIN/hatchet-lite" --version)" == "$ZVT_HATCHET_VERSION" ]] || die "hatchet-lite has no version stamp"
 }

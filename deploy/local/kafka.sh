@@ -27,7 +27,8 @@ POM
     rm -rf "$KAFKA_LIB"; mkdir -p "$KAFKA_LIB"
     mvn -q -B -Dstyle.color=never -f "$pom_dir/pom.xml" \
         org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB"
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB" >"$KAFKA_HOME/fetch.log" 2>&1 \
+        || { tail -n 30 "$KAFKA_HOME/fetch.log" >&2; die "fetching Kafka's jars failed"; }
     rm -rf "$pom_dir"
     [[ -f "$KAFKA_LIB/kafka_${ZVT_KAFKA_SCALA}-${ZVT_KAFKA_VERSION}.jar" ]] || die "kafka jar missing after download"
     touch "$KAFKA_HOME/.installed"

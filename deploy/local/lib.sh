@@ -59,7 +59,10 @@ start_daemon() {
 
 apt_install() {
     local missing=()
-    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    for pkg in "$@"; do
+        # `dpkg -s` succeeds for removed packages whose config files remain: ask for the installed state.
+        [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
+    done
     ((${#missing[@]} == 0)) && return 0
     local sudo=""; [[ $EUID -ne 0 ]] && sudo="sudo"
     log "installing Debian packages: ${missing[*]}"

@@ -1,0 +1,93 @@
+"""faust-streaming works with the pinned broker: an exactly-once agent consumes and produces events."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas import CODEC, OrderRejected, OrderRequested
+from topics import Topics
+from zvt.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def faust_worker(kafka_topics: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    env = os.environ | {"ZVT_TOPIC_PREFIX": kafka_topics.topic_prefix}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "faust", "-A", "tests.integration.faust_probe", "worker", "-l", "warn"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    yield worker
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+        pytest.fail("faust worker did not stop within 60 s of SIGTERM")
+
+
+async def test_faust_agent_round_trip(kafka_topics: Settings, faust_worker: subprocess.Popen[bytes]) -> None:
+    settings = kafka_topics
+    orders = [
+        OrderRequested(
+            order_id=f"ord-{uuid.uuid4().hex[:10]}",
+            account_id=f"acct-{i % 4}",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="market",
+            quantity=Decimal("0.001"),
+        )
+        for i in range(20)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for order in orders:
+            await producer.send(
+                Topics.ORDERS_REQUESTED.full_name(settings.topic_prefix),
+                CODEC.encode(order),
+                key=Topics.ORDERS_REQUESTED.key_for(order),
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        Topics.ORDERS_REJECTED.full_name(settings.topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    rejected: dict[str, OrderRejected] = {}
+    try:
+        async with asyncio.timeout(120):
+            while len(rejected) < len(orders):
+                if faust_worker.poll() is not None:
+                    output = faust_worker.stdout.read().decode() if faust_worker.stdout else ""
+                    pytest.fail(f"faust worker exited: {output}")
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    for record in records:
+                        event = CODEC.decode(record.value)
+                        assert isinstance(event, OrderRejected)
+                        rejected[event.order_id] = event
+    finally:
+        await consumer.stop()
+
+    assert set(rejected) == {order.order_id for order in orders}
+    for order in orders:
+        assert rejected[order.order_id].causation_id == order.event_id
