@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as redis
@@ -14,10 +16,35 @@ from zvt.settings import Settings, load_settings
 pytestmark = pytest.mark.integration
 
 
+def _unreachable(settings: Settings) -> list[str]:
+    endpoints = {
+        "kafka": settings.kafka_bootstrap,
+        "redis": urlsplit(settings.redis_url).netloc,
+        "postgres": urlsplit(settings.postgres_dsn).netloc.rpartition("@")[2],
+        "hatchet": settings.hatchet_client_host_port,
+    }
+    down = []
+    for service, address in endpoints.items():
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+        except OSError:
+            down.append(f"{service} ({address})")
+    return down
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """Stack settings with a run-unique prefix, so reruns never read an earlier run's messages."""
-    return load_settings().model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}."})
+    settings = load_settings()
+    down = _unreachable(settings)
+    if down:
+        pytest.fail(f"stack not running: {', '.join(down)}; start it with `bash deploy/local/stack.sh up`")
+    if not settings.hatchet_client_token:
+        pytest.fail(
+            "no Hatchet client token in the environment or .run/zvt.env: run `bash deploy/local/stack.sh up`"
+        )
+    return settings.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}."})
 
 
 @pytest.fixture(scope="session")
