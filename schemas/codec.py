@@ -64,14 +64,20 @@ class EventCodec:
         return self.from_dict(raw)
 
     def from_dict(self, raw: Any) -> Event:
+        return self._validate(self._model_of(raw), raw)
+
+    def _model_of(self, raw: Any) -> type[Event]:
         if not isinstance(raw, dict):
             raise EventDecodeError(f"an event is a JSON object, got {type(raw).__name__}")
-        event_type = raw.get("event_type")
         try:
-            model = self.registry.model_for(event_type)
-            raw = self.registry.upcast(raw)
+            return self.registry.model_for(raw.get("event_type"))
         except UnknownEventTypeError as exc:
             raise EventDecodeError(str(exc), event_type=None, fields=("event_type",)) from exc
+
+    def _validate(self, model: type[Event], raw: dict[str, Any]) -> Event:
+        try:
+            if raw.get("version") != model.SCHEMA_VERSION:
+                raw = self.registry.upcast(raw)
         except UpcastError as exc:
             raise EventDecodeError(
                 f"{model.EVENT_TYPE}: version: {exc}", event_type=model.EVENT_TYPE, fields=("version",)
