@@ -10,9 +10,10 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from topics import Streams, Topics
+from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.settings import REPO_ROOT, get_settings
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
@@ -60,7 +61,12 @@ def topics_create(
     results = asyncio.run(
         ensure_topics(settings.kafka_bootstrap, settings.topic_prefix if prefix is None else prefix)
     )
-    table = Table("topic", "partitions", "action", title=f"Kafka topics on {settings.kafka_bootstrap}")
+    table = Table(
+        Column("topic", no_wrap=True),
+        "partitions",
+        "action",
+        title=f"Kafka topics on {settings.kafka_bootstrap}",
+    )
     for result in results:
         table.add_row(result.name, str(result.partitions), result.action.value)
     console.print(table)
@@ -70,25 +76,33 @@ def topics_create(
 def topics_list() -> None:
     """Print the registry: every topic and stream, its key and the events it carries."""
     table = Table(
-        "kafka topic", "partitions", "key", "events", "cleanup", "dead letter", title="Kafka topics"
+        Column("kafka topic", no_wrap=True),
+        "partitions",
+        "key",
+        Column("events", overflow="fold"),
+        "cleanup",
+        title="Kafka topics",
+        caption=f"each with a dead-letter topic <name>{DEAD_LETTER_SUFFIX}",
     )
     for topic in Topics.all():
         table.add_row(
             topic.name,
             str(topic.partitions),
-            ", ".join(topic.key_fields),
+            ":".join(topic.key_fields),
             ", ".join(event.EVENT_TYPE for event in topic.value_types),
             topic.cleanup.value,
-            topic.dead_letter.name if topic.dead_letter else "-",
         )
     console.print(table)
-    streams = Table("redis stream", "events", "max length", "dead letter", title="Redis streams")
+    streams = Table(
+        Column("redis stream", no_wrap=True),
+        "events",
+        "max length",
+        title="Redis streams",
+        caption=f"each with a dead-letter stream <name>{DEAD_LETTER_SUFFIX}",
+    )
     for stream in Streams.all():
         streams.add_row(
-            stream.name,
-            ", ".join(event.EVENT_TYPE for event in stream.value_types),
-            f"~{stream.max_length}",
-            stream.dead_letter_name(),
+            stream.name, ", ".join(event.EVENT_TYPE for event in stream.value_types), f"~{stream.max_length}"
         )
     console.print(streams)
 
