@@ -31,7 +31,8 @@ class Event(BaseModel):
     event_id: UUID = Field(default_factory=uuid4)
     event_type: str = ""  # filled from EVENT_TYPE
     timestamp: AwareDatetime = Field(default_factory=utc_now)
-    correlation_id: UUID | None = None
+    # A root event starts its own correlation. (If event_id failed validation the placeholder never escapes.)
+    correlation_id: UUID = Field(default_factory=lambda data: data.get("event_id") or uuid4())
     causation_id: UUID | None = None
     version: int = 0  # filled from SCHEMA_VERSION
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
@@ -56,9 +57,6 @@ class Event(BaseModel):
             raise ValueError(
                 f"version {self.version} of {cls.EVENT_TYPE} must be upcast to {cls.SCHEMA_VERSION} first"
             )
-        if self.correlation_id is None:
-            # A root event starts its own correlation.
-            object.__setattr__(self, "correlation_id", self.event_id)
         return self
 
     @field_validator("timestamp")

@@ -73,14 +73,16 @@ metadata = st.dictionaries(
 )
 
 
-def envelope() -> dict[str, Any]:
-    return {
+# A root event omits correlation_id (it then correlates to itself); a caused one carries both ids.
+envelopes = st.fixed_dictionaries(
+    {
         "event_id": st.uuids(),
         "timestamp": timestamps,
-        "correlation_id": st.none() | st.uuids(),
         "causation_id": st.none() | st.uuids(),
         "metadata": metadata,
-    }
+    },
+    optional={"correlation_id": st.uuids()},
+)
 
 
 @st.composite
@@ -100,7 +102,7 @@ def order_terms(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def event_of(model: type[Event], body: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[Event]:
-    return st.builds(lambda env, fields: model(**env, **fields), st.fixed_dictionaries(envelope()), body)
+    return st.builds(lambda env, fields: model(**env, **fields), envelopes, body)
 
 
 @st.composite

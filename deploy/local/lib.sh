@@ -10,10 +10,17 @@ die() { log "ERROR: $*"; exit 1; }
 service_dir() { mkdir -p "$ZVT_RUN_DIR/$1" && echo "$ZVT_RUN_DIR/$1"; }
 pid_file() { echo "$ZVT_RUN_DIR/$1/$1.pid"; }
 
+# running PID -> 0 when PID is a live process (an exited but unreaped zombie does not count).
+running() {
+    kill -0 "$1" 2>/dev/null || return 1
+    local state; state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ "$state" != "Z" ]]
+}
+
 # pid_alive NAME -> 0 when the pid recorded for NAME is a live process.
 pid_alive() {
     local f; f="$(pid_file "$1")"
-    [[ -s "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
+    [[ -s "$f" ]] && running "$(cat "$f")"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -31,19 +38,20 @@ wait_for() {
     done
 }
 
-# stop_pid NAME : TERM the recorded process group leader, then KILL after a grace period.
+# stop_pid NAME : TERM the recorded process and its group (start_daemon made it a session leader),
+# then KILL after a grace period.
 stop_pid() {
     local name="$1" f pid
     f="$(pid_file "$name")"
     [[ -s "$f" ]] || { log "not running"; return 0; }
     pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
+    if running "$pid"; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         local deadline=$((SECONDS + 30))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.3; done
-        if kill -0 "$pid" 2>/dev/null; then
+        while running "$pid" && ((SECONDS < deadline)); do sleep 0.3; done
+        if running "$pid"; then
             log "still alive after 30s, sending KILL"
-            kill -KILL "$pid" 2>/dev/null || true
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
     rm -f "$f"

@@ -238,3 +238,8 @@ def test_fill_status_must_match_remaining_quantity() -> None:
         OrderExecuted(
             **(fill | {"fill_quantity": Decimal(2)}), remaining_quantity=Decimal(0), status="filled"
         )
+
+
+def test_correlation_id_cannot_be_null() -> None:
+    error = decode_error(order_json(correlation_id=None))
+    assert error.fields == ("correlation_id",)
