@@ -83,11 +83,8 @@ write_static_page() {
 HTML
 }
 
-start() {
-    install
-    "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
-    local dir; dir="$(service_dir hatchet)"
-    if pid_alive hatchet && healthy; then log "already running (pid $(cat "$(pid_file hatchet)"))"; return 0; fi
+launch() {
+    local dir="$1"
     if healthy || port_open "$ZVT_HATCHET_GRPC_PORT"; then die "hatchet ports are taken by a process this stack did not start"; fi
     export_engine_env "$dir"
     write_static_page "$dir"
@@ -98,12 +95,25 @@ start() {
     log "starting engine (gRPC localhost:$ZVT_HATCHET_GRPC_PORT, API and dashboard http://localhost:$ZVT_HATCHET_API_PORT)"
     start_daemon hatchet "$dir/hatchet.log" "$HATCHET_BIN/hatchet-lite" --config "$dir/config"
     wait_for "hatchet /ready" 120 healthy || { tail -n 40 "$dir/hatchet.log" >&2; die "hatchet did not become ready"; }
-    if [[ ! -s "$dir/client-token" ]]; then
-        log "minting a client token for tenant $ZVT_HATCHET_TENANT_ID"
-        "$HATCHET_BIN/hatchet-admin" token create --config "$dir/config" --tenant-id "$ZVT_HATCHET_TENANT_ID" \
-            --name zvt-local --expiresIn 87600h 2>>"$dir/admin.log" | tail -n1 >"$dir/client-token.tmp"
-        mv "$dir/client-token.tmp" "$dir/client-token"
-    fi
+}
+
+mint_token() {
+    local dir="$1"
+    [[ -s "$dir/client-token" ]] && return 0
+    log "minting a client token for tenant $ZVT_HATCHET_TENANT_ID"
+    export_engine_env "$dir"
+    "$HATCHET_BIN/hatchet-admin" token create --config "$dir/config" --tenant-id "$ZVT_HATCHET_TENANT_ID" \
+        --name zvt-local --expiresIn 87600h 2>>"$dir/admin.log" | tail -n1 >"$dir/client-token.tmp"
+    [[ "$(head -c2 "$dir/client-token.tmp")" == "ey" ]] || { tail -n 20 "$dir/admin.log" >&2; die "token create failed"; }
+    mv "$dir/client-token.tmp" "$dir/client-token"
+}
+
+start() {
+    install
+    "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
+    local dir; dir="$(service_dir hatchet)"
+    if pid_alive hatchet && healthy; then log "already running (pid $(cat "$(pid_file hatchet)"))"; else launch "$dir"; fi
+    mint_token "$dir"
     env_file_set HATCHET_CLIENT_TOKEN "$(cat "$dir/client-token")"
     env_file_set HATCHET_CLIENT_TLS_STRATEGY none
     env_file_set HATCHET_CLIENT_HOST_PORT "localhost:$ZVT_HATCHET_GRPC_PORT"

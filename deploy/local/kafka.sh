@@ -78,10 +78,8 @@ kafka_java() {
 
 healthy() { port_open "$ZVT_KAFKA_PORT"; }
 
-start() {
-    install
+launch() {
     local dir; dir="$(service_dir kafka)"
-    if pid_alive kafka && healthy; then log "already running (pid $(cat "$(pid_file kafka)"))"; return 0; fi
     if healthy; then die "port $ZVT_KAFKA_PORT is taken by a process this stack did not start"; fi
     write_config "$dir"
     if [[ ! -f "$dir/data/meta.properties" ]]; then
@@ -96,6 +94,11 @@ start() {
         -Dlog4j2.configurationFile="$dir/log4j2.properties" \
         -cp "$KAFKA_LIB/*" kafka.Kafka "$dir/server.properties"
     wait_for "kafka port $ZVT_KAFKA_PORT" 120 healthy || { tail -n 40 "$dir/kafka.out" "$dir/server.log" >&2 || true; die "kafka did not start"; }
+}
+
+start() {
+    install
+    if pid_alive kafka && healthy; then log "already running (pid $(cat "$(pid_file kafka)"))"; else launch; fi
     env_file_set ZVT_KAFKA_BOOTSTRAP "127.0.0.1:$ZVT_KAFKA_PORT"
     log "ready"
 }

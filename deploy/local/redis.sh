@@ -16,10 +16,8 @@ install() {
 
 healthy() { [[ "$(redis-cli -h 127.0.0.1 -p "$ZVT_REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]; }
 
-start() {
-    install
+launch() {
     local dir; dir="$(service_dir redis)"
-    if pid_alive redis && healthy; then log "already running (pid $(cat "$(pid_file redis)"))"; return 0; fi
     if healthy; then die "port $ZVT_REDIS_PORT answers but is not this stack's Redis"; fi
     # appendonly + fsync on every write: an XADD acknowledged to the producer survives a Redis restart.
     cat >"$dir/redis.conf" <<CONF
@@ -37,6 +35,11 @@ CONF
     log "starting on 127.0.0.1:$ZVT_REDIS_PORT"
     redis-server "$dir/redis.conf"
     wait_for "redis" 30 healthy || { tail -n 30 "$dir/redis.log" >&2; die "redis did not start"; }
+}
+
+start() {
+    install
+    if pid_alive redis && healthy; then log "already running (pid $(cat "$(pid_file redis)"))"; else launch; fi
     env_file_set ZVT_REDIS_URL "redis://127.0.0.1:$ZVT_REDIS_PORT/0"
     log "ready"
 }
