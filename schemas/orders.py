@@ -19,6 +19,7 @@ from schemas.primitives import (
     OrderType,
     Price,
     Quantity,
+    Ratio,
     Side,
     Symbol,
     TimeInForce,
@@ -103,7 +104,7 @@ class VenueScore(BaseModel):
 
     venue: Venue
     score: Decimal
-    fee_rate: Decimal
+    fee_rate: Ratio  # negative for a maker rebate
     expected_price: Price | None
     available_quantity: NonNegativeQuantity
     latency_ms: Decimal = Field(ge=0)

@@ -7,6 +7,7 @@ it and answers with an alert caused by that event, so the correlation chain cros
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 from hatchet_sdk import Context
 from pydantic import BaseModel
@@ -21,9 +22,9 @@ class SmokeInput(BaseModel):
 
 
 class DecodedEvent(BaseModel):
-    event_id: str
+    event_id: UUID
     event_type: str
-    correlation_id: str
+    correlation_id: UUID
 
 
 class SmokeOutput(BaseModel):
@@ -37,16 +38,16 @@ smoke_workflow = hatchet.workflow(name="zvt.smoke", input_validator=SmokeInput)
 async def decode_event(workflow_input: SmokeInput, ctx: Context) -> DecodedEvent:
     event = CODEC.decode(workflow_input.encoded_event)
     return DecodedEvent(
-        event_id=str(event.event_id), event_type=event.event_type, correlation_id=str(event.correlation_id)
+        event_id=event.event_id, event_type=event.event_type, correlation_id=event.correlation_id
     )
 
 
 @smoke_workflow.task(parents=[decode_event], execution_timeout=timedelta(seconds=10), retries=1)
 async def acknowledge(workflow_input: SmokeInput, ctx: Context) -> SmokeOutput:
     decoded = ctx.task_output(decode_event)
-    source = CODEC.decode(workflow_input.encoded_event)
-    alert = source.caused(
-        AlertTriggered,
+    alert = AlertTriggered(
+        correlation_id=decoded.correlation_id,
+        causation_id=decoded.event_id,
         source="zvt.smoke",
         severity=Severity.INFO,
         message=f"workflow saw {decoded.event_type} {decoded.event_id}",
