@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 from hatchet_sdk.runnables.workflow import BaseWorkflow
 
 from hatchet_workflows.client import hatchet
@@ -14,3 +17,22 @@ def run_worker(name: str = "zvt-workflows", slots: int = 50) -> None:
     """Blocks until SIGTERM/SIGINT; Hatchet re-assigns the runs of a worker that dies."""
     worker = hatchet.worker(name, slots=slots, workflows=list(ALL_WORKFLOWS))
     worker.start()
+
+
+async def wait_for_worker_serving(workflow: BaseWorkflow, worker_name: str | None = None) -> str:  # type: ignore[type-arg]
+    """Wait (bound it with `asyncio.timeout`) until an active worker (named `worker_name`, if given) serves
+    every task of `workflow`; returns the worker's name.
+
+    Triggering while a fresh engine is still registering the workflow races that registration (a run once
+    stayed unfinished for two minutes here); triggering after the worker is listed as active avoids it.
+    """
+    wanted = {f"{workflow.name}:{task.name}" for task in workflow.tasks}
+    while True:
+        for worker in (await hatchet.workers.aio_list()).rows or []:
+            if (
+                worker.status == WorkerStatus.ACTIVE
+                and wanted <= set(worker.actions or ())
+                and worker_name in (None, worker.name)
+            ):
+                return worker.name
+        await asyncio.sleep(0.5)

@@ -119,9 +119,9 @@ def workflows_worker(
 
 
 @contextmanager
-def _workflow_worker() -> Iterator[subprocess.Popen[bytes]]:
+def _workflow_worker(worker_name: str) -> Iterator[subprocess.Popen[bytes]]:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "zvt", "workflows", "worker", "--name", "zvt-smoke", "--slots", "5"],
+        [sys.executable, "-m", "zvt", "workflows", "worker", "--name", worker_name, "--slots", "5"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -139,10 +139,10 @@ def _workflow_worker() -> Iterator[subprocess.Popen[bytes]]:
 @app.command()
 def smoke() -> None:
     """Send one event through every service (Kafka transaction, Redis group, PostgreSQL, Hatchet) and back."""
-    from zvt.smoke import run_smoke
+    from zvt.smoke import SMOKE_WORKER_NAME, run_smoke
 
     settings = get_settings()
-    with _workflow_worker():
+    with _workflow_worker(SMOKE_WORKER_NAME):
         results = asyncio.run(run_smoke(settings))
     table = Table("service", "result", "seconds", "detail", title="Stack smoke check")
     for result in results:

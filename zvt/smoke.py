@@ -130,10 +130,16 @@ async def postgres_round_trip(settings: Settings, event: Event) -> str:
     return f"PostgreSQL {server_version}: event stored as JSONB and read back"
 
 
+SMOKE_WORKER_NAME = f"zvt-smoke-{uuid.uuid4().hex[:8]}"
+
+
 async def hatchet_round_trip(settings: Settings, event: Event) -> str:
     """Run the two-task `zvt.smoke` workflow; its answer must be an alert caused by our event."""
     from hatchet_workflows.smoke.workflow import SmokeInput, smoke_workflow
+    from hatchet_workflows.worker import wait_for_worker_serving
 
+    async with asyncio.timeout(60):
+        await wait_for_worker_serving(smoke_workflow, worker_name=SMOKE_WORKER_NAME)
     result = await asyncio.wait_for(
         smoke_workflow.aio_run(SmokeInput(encoded_event=CODEC.encode(event).decode())), timeout=120
     )

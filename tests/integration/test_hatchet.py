@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +15,20 @@ from schemas import CODEC, AlertTriggered
 from zvt.smoke import smoke_event
 
 pytestmark = pytest.mark.integration
+
+
+WORKER_NAME = f"test-worker-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+async def serving_worker(workflow_worker: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """The worker, once the engine lists it as active with the smoke workflow's tasks."""
+    from hatchet_workflows.smoke.workflow import smoke_workflow
+    from hatchet_workflows.worker import wait_for_worker_serving
+
+    async with asyncio.timeout(60):
+        await wait_for_worker_serving(smoke_workflow, worker_name=WORKER_NAME)
+    return workflow_worker
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +41,7 @@ def workflow_worker() -> Iterator[subprocess.Popen[bytes]]:
             "workflows",
             "worker",
             "--name",
-            f"test-worker-{os.getpid()}",
+            WORKER_NAME,
             "--slots",
             "4",
         ],
@@ -43,16 +57,21 @@ def workflow_worker() -> Iterator[subprocess.Popen[bytes]]:
         pytest.fail("workflow worker did not stop within 30 s of SIGTERM")
 
 
-async def test_two_task_workflow_runs_to_completion(workflow_worker: subprocess.Popen[bytes]) -> None:
+async def test_two_task_workflow_runs_to_completion(serving_worker: subprocess.Popen[bytes]) -> None:
+    from hatchet_workflows.client import hatchet
     from hatchet_workflows.smoke.workflow import SmokeInput, smoke_workflow
 
     event = smoke_event()
     run = await smoke_workflow.aio_run(
         SmokeInput(encoded_event=CODEC.encode(event).decode()), wait_for_result=False
     )
-    result = await asyncio.wait_for(run.aio_result(), timeout=120)
+    try:
+        result = await asyncio.wait_for(run.aio_result(), timeout=120)
+    except TimeoutError:
+        status = await hatchet.runs.aio_get_status(run.workflow_run_id)
+        pytest.fail(f"run {run.workflow_run_id} unfinished after 120 s; the engine reports {status}")
 
-    assert workflow_worker.poll() is None, "worker died during the run"
+    assert serving_worker.poll() is None, "worker died during the run"
     assert result["decode_event"] == {
         "event_id": str(event.event_id),
         "event_type": "alert.triggered",
@@ -65,7 +84,7 @@ async def test_two_task_workflow_runs_to_completion(workflow_worker: subprocess.
     assert str(event.event_id) in reply.message
 
 
-async def test_failing_task_surfaces_the_error(workflow_worker: subprocess.Popen[bytes]) -> None:
+async def test_failing_task_surfaces_the_error(serving_worker: subprocess.Popen[bytes]) -> None:
     """Garbage input fails decode_event (after its retry) and the run reports the decode error."""
     from hatchet_workflows.smoke.workflow import SmokeInput, smoke_workflow
 
