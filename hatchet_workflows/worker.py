@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 from hatchet_sdk.runnables.workflow import BaseWorkflow
@@ -11,6 +12,11 @@ from hatchet_workflows.client import hatchet
 from hatchet_workflows.smoke.workflow import smoke_workflow
 
 ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (smoke_workflow,)  # type: ignore[type-arg]
+
+
+def worker_command(name: str, slots: int) -> list[str]:
+    """The command line that starts a workflow worker process (`zvt workflows worker`)."""
+    return [sys.executable, "-m", "zvt", "workflows", "worker", "--name", name, "--slots", str(slots)]
 
 
 def run_worker(name: str = "zvt-workflows", slots: int = 50) -> None:

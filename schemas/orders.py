@@ -96,6 +96,20 @@ class OrderRejected(_OrderFields):
     reason: RejectReason
     detail: str = Field(max_length=1000)
 
+    @classmethod
+    def for_request(cls, request: OrderRequested, reason: RejectReason, detail: str) -> OrderRejected:
+        """The rejection of `request`: same order, caused by it."""
+        return request.caused(
+            cls,
+            order_id=request.order_id,
+            account_id=request.account_id,
+            strategy_id=request.strategy_id,
+            symbol=request.symbol,
+            side=request.side,
+            reason=reason,
+            detail=detail,
+        )
+
 
 class VenueScore(BaseModel):
     """How the router rated one candidate venue (higher score is better)."""

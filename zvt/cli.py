@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
 from rich.console import Console
@@ -118,31 +115,15 @@ def workflows_worker(
     run_worker(name=name, slots=slots)
 
 
-@contextmanager
-def _workflow_worker(worker_name: str) -> Iterator[subprocess.Popen[bytes]]:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "zvt", "workflows", "worker", "--name", worker_name, "--slots", "5"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield worker
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-
-
 @app.command()
 def smoke() -> None:
     """Send one event through every service (Kafka transaction, Redis group, PostgreSQL, Hatchet) and back."""
+    from hatchet_workflows.worker import worker_command
+    from zvt.processes import background_process
     from zvt.smoke import SMOKE_WORKER_NAME, run_smoke
 
     settings = get_settings()
-    with _workflow_worker(SMOKE_WORKER_NAME):
+    with background_process(worker_command(SMOKE_WORKER_NAME, slots=5)):
         results = asyncio.run(run_smoke(settings))
     table = Table("service", "result", "seconds", "detail", title="Stack smoke check")
     for result in results:

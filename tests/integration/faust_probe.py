@@ -35,13 +35,7 @@ async def reject_every_order(stream: faust.StreamT[bytes]) -> None:
     async for payload in stream:
         request = CODEC.decode(payload)
         assert isinstance(request, OrderRequested)
-        rejection = request.caused(
-            OrderRejected,
-            order_id=request.order_id,
-            account_id=request.account_id,
-            symbol=request.symbol,
-            side=request.side,
-            reason=RejectReason.KILL_SWITCH,
-            detail="faust probe rejects everything",
+        rejection = OrderRejected.for_request(
+            request, RejectReason.KILL_SWITCH, "faust probe rejects everything"
         )
         await rejections.send(key=Topics.ORDERS_REJECTED.key_for(rejection), value=CODEC.encode(rejection))

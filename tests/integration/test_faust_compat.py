@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -16,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import CODEC, OrderRejected, OrderRequested
 from topics import Topics
+from zvt.processes import background_process
 from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -23,21 +23,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def faust_worker(kafka_topics: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    env = os.environ | {"ZVT_TOPIC_PREFIX": kafka_topics.topic_prefix}
-    worker = subprocess.Popen(
+    with background_process(
         [sys.executable, "-m", "faust", "-A", "tests.integration.faust_probe", "worker", "-l", "warn"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    yield worker
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-        pytest.fail("faust worker did not stop within 60 s of SIGTERM")
+        env=os.environ | {"ZVT_TOPIC_PREFIX": kafka_topics.topic_prefix},
+        stop_timeout=60,
+        capture=True,
+    ) as worker:
+        yield worker
 
 
 async def test_faust_agent_round_trip(kafka_topics: Settings, faust_worker: subprocess.Popen[bytes]) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from schemas import CODEC, AlertTriggered
+from zvt.processes import background_process
 from zvt.smoke import smoke_event
 
 pytestmark = pytest.mark.integration
@@ -33,28 +32,10 @@ async def serving_worker(workflow_worker: subprocess.Popen[bytes]) -> subprocess
 
 @pytest.fixture(scope="module")
 def workflow_worker() -> Iterator[subprocess.Popen[bytes]]:
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zvt",
-            "workflows",
-            "worker",
-            "--name",
-            WORKER_NAME,
-            "--slots",
-            "4",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    yield worker
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        pytest.fail("workflow worker did not stop within 30 s of SIGTERM")
+    from hatchet_workflows.worker import worker_command
+
+    with background_process(worker_command(WORKER_NAME, slots=4)) as worker:
+        yield worker
 
 
 async def test_two_task_workflow_runs_to_completion(serving_worker: subprocess.Popen[bytes]) -> None:

@@ -16,8 +16,10 @@ from schemas import (
     ExchangeRouted,
     OrderBookUpdated,
     OrderExecuted,
+    OrderRejected,
     OrderRequested,
     QuoteTick,
+    RejectReason,
     RouteLeg,
     VenueScore,
 )
@@ -243,3 +245,17 @@ def test_fill_status_must_match_remaining_quantity() -> None:
 def test_correlation_id_cannot_be_null() -> None:
     error = decode_error(order_json(correlation_id=None))
     assert error.fields == ("correlation_id",)
+
+
+def test_rejection_of_a_request_keeps_its_order_and_causation() -> None:
+    request = order(strategy_id="ma-cross")
+    rejection = OrderRejected.for_request(request, RejectReason.MAX_POSITION, "position 3 > limit 2")
+    assert (rejection.order_id, rejection.account_id, rejection.strategy_id) == (
+        "ord-1",
+        "acct-1",
+        "ma-cross",
+    )
+    assert (rejection.symbol, rejection.side) == (request.symbol, request.side)
+    assert rejection.causation_id == request.event_id
+    assert rejection.correlation_id == request.correlation_id
+    assert rejection.reason is RejectReason.MAX_POSITION

@@ -1,0 +1,49 @@
+"""Child processes that live exactly as long as their user needs them (workers started by the CLI, tests)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+
+class ProcessDidNotStopError(RuntimeError):
+    pass
+
+
+@contextmanager
+def background_process(
+    argv: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stop_timeout: float = 30.0,
+    capture: bool = False,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `argv` for the duration of the block, then SIGTERM it; a process that ignores SIGTERM for
+    `stop_timeout` seconds is killed and reported, since a worker that cannot shut down cleanly is a bug."""
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        stopped = _stop(process, stop_timeout)
+    if not stopped:
+        raise ProcessDidNotStopError(f"{argv!r} ignored SIGTERM for {stop_timeout:.0f} s and was killed")
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    if process.poll() is not None:
+        return True
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
