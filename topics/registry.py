@@ -8,7 +8,7 @@ market data of one symbol on one partition.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
@@ -90,13 +90,12 @@ class RedisStream:
     value_types: tuple[type[Event], ...]
     description: str
     max_length: int = 100_000
-    dead_letter_suffix: str = field(default=DEAD_LETTER_SUFFIX)
 
     def full_name(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
 
     def dead_letter_name(self, prefix: str = "") -> str:
-        return f"{prefix}{self.name}{self.dead_letter_suffix}"
+        return f"{prefix}{self.name}{DEAD_LETTER_SUFFIX}"
 
 
 class Topics:

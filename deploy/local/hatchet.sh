@@ -112,7 +112,7 @@ start() {
     install
     "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
     local dir; dir="$(service_dir hatchet)"
-    if pid_alive hatchet && healthy; then log "already running (pid $(cat "$(pid_file hatchet)"))"; else launch "$dir"; fi
+    ensure_running hatchet launch "$dir"
     mint_token "$dir"
     env_file_set HATCHET_CLIENT_TOKEN "$(cat "$dir/client-token")"
     env_file_set HATCHET_CLIENT_TLS_STRATEGY none

@@ -98,7 +98,7 @@ launch() {
 
 start() {
     install
-    if pid_alive kafka && healthy; then log "already running (pid $(cat "$(pid_file kafka)"))"; else launch; fi
+    ensure_running kafka launch
     env_file_set ZVT_KAFKA_BOOTSTRAP "127.0.0.1:$ZVT_KAFKA_PORT"
     log "ready"
 }

@@ -23,6 +23,13 @@ pid_alive() {
     [[ -s "$f" ]] && running "$(cat "$f")"
 }
 
+# ensure_running NAME COMMAND... : leave NAME alone when its recorded process is alive and the service's
+# `healthy` check passes; otherwise run COMMAND to launch it.
+ensure_running() {
+    local name="$1"; shift
+    if pid_alive "$name" && healthy; then log "already running (pid $(cat "$(pid_file "$name")"))"; else "$@"; fi
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND... : poll until COMMAND succeeds.

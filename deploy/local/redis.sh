@@ -39,7 +39,7 @@ CONF
 
 start() {
     install
-    if pid_alive redis && healthy; then log "already running (pid $(cat "$(pid_file redis)"))"; else launch; fi
+    ensure_running redis launch
     env_file_set ZVT_REDIS_URL "redis://127.0.0.1:$ZVT_REDIS_PORT/0"
     log "ready"
 }
