@@ -83,10 +83,21 @@ write_static_page() {
 HTML
 }
 
+# hatchet-lite exits on SIGTERM without running the engine's teardown, which deletes its controller,
+# scheduler and worker partitions and releases its queue and worker leases. Left behind, they keep the tenant
+# bound to a dead engine, and the next engine schedules nothing until they expire (30 s to a minute).
+# Only one engine uses this database and none is running when this is called, so all of them are stale.
+release_dead_engine_state() {
+    psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'DELETE FROM "Lease";
+        DELETE FROM "ControllerPartition"; DELETE FROM "SchedulerPartition"; DELETE FROM "TenantWorkerPartition";' \
+        >>"$1/admin.log" 2>&1 || true   # before the first migration these tables do not exist yet
+}
+
 launch() {
     local dir="$1"
     if healthy || port_open "$ZVT_HATCHET_GRPC_PORT"; then die "hatchet ports are taken by a process this stack did not start"; fi
     export_engine_env "$dir"
+    release_dead_engine_state "$dir"
     write_static_page "$dir"
     log "applying migrations"
     "$HATCHET_BIN/hatchet-migrate" >>"$dir/migrate.log" 2>&1 || { tail -n 30 "$dir/migrate.log" >&2; die "migrations failed"; }

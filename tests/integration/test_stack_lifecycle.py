@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from zvt.settings import REPO_ROOT
@@ -99,3 +100,20 @@ def test_up_twice_then_down(second_stack: dict[str, str]) -> None:
     )
     assert leftovers.stdout == "", f"processes left behind: {leftovers.stdout}"
     assert stack(second_stack, "status").returncode == 1
+
+
+async def test_restarted_engine_inherits_no_state_of_the_stopped_one(second_stack: dict[str, str]) -> None:
+    """hatchet-lite exits without its teardown; `up` must clear the dead engine's partitions and leases,
+    or the new engine schedules nothing until they expire."""
+    for verb in ("up", "down", "up"):
+        done = stack(second_stack, verb)
+        assert done.returncode == 0, done.stderr
+    dsn = f"postgresql://zvt:zvt@127.0.0.1:{PORTS['ZVT_PG_PORT']}/hatchet"
+    connection = await asyncpg.connect(dsn)
+    try:
+        for table in ("ControllerPartition", "SchedulerPartition", "TenantWorkerPartition"):
+            rows = await connection.fetch(f'SELECT "lastHeartbeat" FROM "{table}"')
+            assert len(rows) == 1, f"{table}: {len(rows)} partitions, expected only the running engine's"
+    finally:
+        await connection.close()
+    assert stack(second_stack, "down").returncode == 0
