@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.base import Event
 from schemas.primitives import (
@@ -42,6 +42,9 @@ class _OrderTerms(_OrderFields):
     quantity: Quantity
     limit_price: Price | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
+    # When the order was decided on the market's clock (a replay's recorded time, or now when live);
+    # the paper venue fills against the book as of this time plus its latency.
+    market_time: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _limit_price_matches_type(self) -> Self:
@@ -67,7 +70,7 @@ class OrderValidated(_OrderTerms):
 
 
 class RejectReason(StrEnum):
-    """Machine-readable reasons, one per risk rule (plus malformed input)."""
+    """Machine-readable reasons: one per risk rule, then what routing and venues can refuse."""
 
     KILL_SWITCH = "kill_switch"
     UNKNOWN_SYMBOL = "unknown_symbol"
@@ -86,6 +89,8 @@ class RejectReason(StrEnum):
     NO_MARKET_PRICE = "no_market_price"
     VENUE_UNAVAILABLE = "venue_unavailable"
     DUPLICATE_ORDER = "duplicate_order"
+    NO_LIQUIDITY = "no_liquidity"  # the venue's book showed nothing fillable when the order arrived
+    VENUE_REJECTED = "venue_rejected"  # the venue refused it, or stayed unreachable through every retry
 
 
 class OrderRejected(_OrderFields):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.settings import REPO_ROOT, get_settings
@@ -137,3 +139,166 @@ def smoke() -> None:
     console.print(f"Hatchet dashboard: {settings.hatchet_dashboard_url}")
     if not all(result.ok for result in results):
         raise typer.Exit(1)
+
+
+publish_app = typer.Typer(help="Publish orders and ticks into the input topics; prints what was sent.")
+app.add_typer(publish_app, name="publish")
+
+
+def _publish(events: list[Event]) -> None:
+    from zvt.publish import event_summary, publish_events
+
+    sent = asyncio.run(publish_events(get_settings(), events))
+    table = Table(
+        "event",
+        "event_id",
+        Column("topic", no_wrap=True),
+        "partition@offset",
+        Column("fields", overflow="fold"),
+    )
+    for item in sent:
+        table.add_row(
+            item.event.event_type,
+            str(item.event.event_id),
+            item.topic,
+            f"{item.partition}@{item.offset}",
+            event_summary(item.event),
+        )
+    console.print(table)
+
+
+def _build(model: type[Event], **fields: object) -> Event:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        console.print(f"[red]invalid {model.EVENT_TYPE}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@publish_app.command("order")
+def publish_order(
+    account: str = typer.Option(..., help="Account id."),
+    symbol: str = typer.Option(..., help="Unified symbol, e.g. BTC/USDT."),
+    side: str = typer.Option(..., help="buy or sell."),
+    quantity: str = typer.Option(..., help="Base quantity, e.g. 0.01."),
+    price: str = typer.Option(None, help="Limit price; makes it a limit order."),
+    venue: str = typer.Option(None, help="Preferred venue (the router decides when empty)."),
+    order_id: str = typer.Option(None, help="Client order id (default: a fresh one)."),
+    strategy: str = typer.Option(None, help="Strategy id."),
+    tif: str = typer.Option("gtc", help="gtc, ioc or fok."),
+) -> None:
+    """Request one order (orders.requested)."""
+    import uuid
+
+    from schemas import OrderRequested
+
+    _publish(
+        [
+            _build(
+                OrderRequested,
+                order_id=order_id or f"cli-{uuid.uuid4().hex[:16]}",
+                account_id=account,
+                strategy_id=strategy,
+                symbol=symbol,
+                side=side,
+                order_type="limit" if price else "market",
+                quantity=quantity,
+                limit_price=price,
+                time_in_force=tif,
+                venue=venue,
+            )
+        ]
+    )
+
+
+@publish_app.command("trade")
+def publish_trade(
+    venue: str = typer.Option(...),
+    symbol: str = typer.Option(...),
+    price: str = typer.Option(...),
+    quantity: str = typer.Option(...),
+    trade_id: str = typer.Option(None),
+) -> None:
+    """Publish one trade tick (market.ticks), stamped now."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from schemas import TradeTick
+
+    _publish(
+        [
+            _build(
+                TradeTick,
+                venue=venue,
+                symbol=symbol,
+                trade_id=trade_id or uuid.uuid4().hex[:16],
+                price=price,
+                quantity=quantity,
+                market_time=datetime.now(UTC),
+            )
+        ]
+    )
+
+
+@publish_app.command("quote")
+def publish_quote(
+    venue: str = typer.Option(...),
+    symbol: str = typer.Option(...),
+    bid: str = typer.Option(...),
+    ask: str = typer.Option(...),
+    bid_size: str = typer.Option(...),
+    ask_size: str = typer.Option(...),
+) -> None:
+    """Publish one top-of-book quote tick (market.ticks), stamped now."""
+    from datetime import UTC, datetime
+
+    from schemas import QuoteTick
+
+    _publish(
+        [
+            _build(
+                QuoteTick,
+                venue=venue,
+                symbol=symbol,
+                bid_price=bid,
+                ask_price=ask,
+                bid_size=bid_size,
+                ask_size=ask_size,
+                market_time=datetime.now(UTC),
+            )
+        ]
+    )
+
+
+@publish_app.command("file")
+def publish_file(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Publish every event of a JSON-lines file to its topic, in file order (all validated first)."""
+    from zvt.publish import EventFileError, read_event_file
+
+    try:
+        events = list(read_event_file(path))
+    except EventFileError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _publish(events)
+
+
+@app.command()
+def worker(
+    agents: str = typer.Option("all", help="Comma-separated agents to run, or 'all'."),
+    loglevel: str = typer.Option("warn", help="crit, error, warn, info or debug."),
+) -> None:
+    """Run Faust agents (web monitor on ZVT_WEB_HOST:ZVT_WEB_PORT, 127.0.0.1:6066 by default)."""
+    from agents.worker import AGENT_MODULES, run_worker
+    from topics.admin import ensure_topics
+
+    chosen = list(AGENT_MODULES) if agents == "all" else [name.strip() for name in agents.split(",")]
+    settings = get_settings()
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topic_prefix))
+    try:
+        run_worker(chosen, loglevel=loglevel)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc

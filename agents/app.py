@@ -1,0 +1,74 @@
+"""The Faust app every agent registers on, its topics (from the registry) and its state codec.
+
+One module-level app, as in Faust's own examples; agent modules import it and are imported explicitly by
+`agents.worker` (no autodiscovery), so `zvt worker --agents risk,router` runs exactly those two.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import faust
+import orjson
+from faust.serializers.codecs import Codec
+from faust.types import TableT
+from pydantic import BaseModel
+
+from agents.settings import Guarantee, get_agent_settings
+from topics.registry import KafkaTopic
+from zvt.settings import get_settings
+
+settings = get_settings()
+agent_settings = get_agent_settings()
+
+app = faust.App(
+    f"{settings.topic_prefix}zvt-agents",
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    store="memory://",
+    processing_guarantee=(
+        "exactly_once" if agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE else "at_least_once"
+    ),
+    broker_commit_interval=agent_settings.commit_interval_seconds,
+    topic_replication_factor=1,
+    topic_partitions=6,
+    consumer_auto_offset_reset="earliest",
+    web_host=agent_settings.web_host,
+    web_port=agent_settings.web_port,
+    web_in_thread=False,
+    producer_acks=-1,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ModelCodec(Codec, Generic[M]):
+    """Table values as orjson-encoded pydantic models: Decimals stay exact through the changelog."""
+
+    def __init__(self, model: type[M]) -> None:
+        super().__init__(model=model)
+        self.model = model
+
+    def _dumps(self, value: Any) -> bytes:
+        return orjson.dumps(value.model_dump(mode="json"))
+
+    def _loads(self, data: bytes) -> M:
+        return self.model.model_validate(orjson.loads(data))
+
+
+def faust_topic(*topics: KafkaTopic) -> faust.TopicT:
+    """The Faust channel over one registry topic, or several co-partitioned ones; bytes in, bytes out."""
+    return app.topic(
+        *(topic.full_name(settings.topic_prefix) for topic in topics),
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=topics[0].partitions,
+    )
+
+
+def state_table(name: str, model: type[M], partitions: int = 6) -> TableT[str, M]:
+    """A Faust table of one agent's state per key, recovered from its changelog after a restart."""
+    return app.Table(
+        name,
+        partitions=partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer=ModelCodec(model)),
+    )

@@ -1,0 +1,149 @@
+"""Every worker's own copy of the market: last prices and recent book tops of every venue and symbol.
+
+Risk (price collar, exposure), the router (book tops of all venues), the paper venue (the book as of an
+order's time) and the portfolio (marks) need the whole market, not the partitions a worker happens to
+own; so each worker reads market.prices and market.orderbooks in full, outside the consumer group, from a
+short backfill before the end, and agents wait until it has caught up before their first event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from agents.app import app, settings
+from agents.settings import get_agent_settings
+from schemas import CODEC, EventDecodeError, OrderBookUpdated, PriceUpdated
+from topics import Topics
+from trading.books import BookHistory, BookTop
+
+log = logging.getLogger(__name__)
+
+
+class MarketView:
+    def __init__(self) -> None:
+        self.books: dict[tuple[str, str], BookHistory] = {}
+        self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
+        self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
+        self._caught_up = asyncio.Event()
+        self.skipped = 0
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        found = self.prices.get(symbol)
+        return found[1] if found else None
+
+    def last_prices(self) -> dict[str, Decimal]:
+        return {symbol: price for symbol, (_, price) in self.prices.items()}
+
+    def book(self, venue: str, symbol: str) -> BookTop | None:
+        history = self.books.get((venue, symbol))
+        return history.latest if history else None
+
+    def book_as_of(self, venue: str, symbol: str, when: datetime) -> BookTop | None:
+        history = self.books.get((venue, symbol))
+        return history.as_of(when) if history else None
+
+    def apply(self, event: object) -> None:
+        if isinstance(event, PriceUpdated):
+            seen = self.prices.get(event.symbol)
+            if seen is None or event.market_time >= seen[0]:
+                self.prices[event.symbol] = (event.market_time, event.price)
+                self.price_versions[event.symbol] = self.price_versions.get(event.symbol, 0) + 1
+        elif isinstance(event, OrderBookUpdated):
+            bid = event.bids[0] if event.bids else None
+            ask = event.asks[0] if event.asks else None
+            top = BookTop(
+                venue=event.venue,
+                symbol=event.symbol,
+                bid_price=bid.price if bid else None,
+                bid_size=bid.size if bid else Decimal(0),
+                ask_price=ask.price if ask else None,
+                ask_size=ask.size if ask else Decimal(0),
+                market_time=event.market_time,
+            )
+            self.books.setdefault((event.venue, event.symbol), BookHistory()).add(top)
+
+    async def wait_caught_up(self) -> None:
+        await self._caught_up.wait()
+
+    @property
+    def caught_up(self) -> bool:
+        return self._caught_up.is_set()
+
+    async def run(self, bootstrap: str, topics: list[str], backfill: int) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in consumer.partitions_for_topic(topic) or ()
+            ]
+            consumer.assign(partitions)
+            beginnings = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            for tp in partitions:
+                consumer.seek(tp, max(beginnings[tp], ends[tp] - backfill))
+            pending = {tp: end for tp, end in ends.items() if end > max(beginnings[tp], 0)}
+            if not pending:
+                self._caught_up.set()
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            self.apply(CODEC.decode(record.value or b""))
+                        except EventDecodeError:
+                            self.skipped += 1
+                if not self._caught_up.is_set():
+                    for tp in list(pending):
+                        if await consumer.position(tp) >= pending[tp]:
+                            del pending[tp]
+                    if not pending:
+                        log.info(
+                            "market view caught up: %d books, %d prices", len(self.books), len(self.prices)
+                        )
+                        self._caught_up.set()
+        finally:
+            await consumer.stop()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "caught_up": self.caught_up,
+            "prices": {symbol: str(price) for symbol, (_, price) in sorted(self.prices.items())},
+            "books": {
+                f"{venue}:{symbol}": {
+                    "bid": str(top.bid_price),
+                    "ask": str(top.ask_price),
+                    "market_time": top.market_time.isoformat(),
+                }
+                for (venue, symbol), history in sorted(self.books.items())
+                if (top := history.latest) is not None
+            },
+        }
+
+
+market_view = MarketView()
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def follow_market() -> None:
+    await market_view.run(
+        settings.kafka_bootstrap,
+        [
+            Topics.PRICES.full_name(settings.topic_prefix),
+            Topics.ORDER_BOOKS.full_name(settings.topic_prefix),
+        ],
+        get_agent_settings().market_view_backfill,
+    )
+
+
+@app.page("/zvt/market/")
+async def market_page(web: Any, request: Any) -> Any:
+    """The worker's view of the market, on the Faust web monitor."""
+    return web.json(market_view.summary())

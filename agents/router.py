@@ -1,0 +1,80 @@
+"""Router agent: picks the venue(s) for each validated order and records every candidate's score."""
+
+from __future__ import annotations
+
+from agents.app import app, faust_topic
+from agents.consumer import consume, publish
+from agents.context import catalog, venue_health
+from agents.market_view import market_view
+from agents.settings import get_trading_config
+from schemas import Event, ExchangeRouted, OrderRejected, OrderValidated, RejectReason
+from topics import Topics
+from trading.circuit import CircuitState
+from trading.ids import derived_id
+from trading.routing import VenueCandidate, route
+
+
+def candidates_for(order: OrderValidated) -> list[VenueCandidate]:
+    return [
+        VenueCandidate(
+            rules=rules,
+            top=market_view.book(rules.venue, order.symbol),
+            latency_ms=venue_health[rules.venue].expected_latency_ms,
+            healthy=venue_health[rules.venue].state() is not CircuitState.OPEN,
+        )
+        for rules in catalog().listings(order.symbol)
+        if rules.active
+    ]
+
+
+def routing_event(order: OrderValidated) -> Event:
+    decision = route(order, candidates_for(order), get_trading_config().routing)
+    if decision is None:
+        return order.caused(
+            OrderRejected,
+            event_id=derived_id(order.event_id, "rejected"),
+            order_id=order.order_id,
+            account_id=order.account_id,
+            strategy_id=order.strategy_id,
+            symbol=order.symbol,
+            side=order.side,
+            reason=RejectReason.VENUE_UNAVAILABLE,
+            detail=f"no healthy venue with a book for {order.symbol}",
+        )
+    return order.caused(
+        ExchangeRouted,
+        event_id=derived_id(order.event_id, "routed"),
+        **order.model_dump(
+            include={
+                "order_id",
+                "account_id",
+                "strategy_id",
+                "symbol",
+                "side",
+                "order_type",
+                "quantity",
+                "limit_price",
+                "time_in_force",
+                "market_time",
+            }
+        ),
+        legs=decision.legs,
+        candidates=decision.scores,
+    )
+
+
+async def _on_validated(event: Event) -> None:
+    assert isinstance(event, OrderValidated)
+    # Stateless: a redelivered order routes to the same event id, which execution drops.
+    await publish([routing_event(event)])
+
+
+@app.agent(faust_topic(Topics.ORDERS_VALIDATED), name="router")
+async def route_orders(stream: object) -> None:
+    await consume(
+        stream,  # type: ignore[arg-type]
+        "router",
+        {Topics.ORDERS_VALIDATED: (OrderValidated,)},
+        _on_validated,
+        before_first=market_view.wait_caught_up,
+    )

@@ -1,0 +1,48 @@
+"""Settings of the agent worker: processing guarantee, web monitor, where market rules and limits live."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trading.config import TradingConfig
+from zvt.settings import REPO_ROOT, default_env_file
+
+
+class Guarantee(StrEnum):
+    # Idempotent: at-least-once delivery, deterministic event ids, and every agent drops ids it applied.
+    IDEMPOTENT = "idempotent"
+    # Kafka transactions (Faust's exactly_once): atomic, but each hop waits for the commit interval.
+    EXACTLY_ONCE = "exactly_once"
+
+
+def _default_markets_dir() -> Path:
+    return REPO_ROOT.parent / "shared" / "data" / "ccxt" / "markets"
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZVT_", extra="ignore", frozen=True)
+
+    processing_guarantee: Guarantee = Guarantee.IDEMPOTENT
+    commit_interval_seconds: float = 0.1
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    markets_dir: Path = _default_markets_dir()
+    trading_config: Path = REPO_ROOT / "config" / "trading.toml"
+    # Messages of market.prices / market.orderbooks each worker reads back per partition on start.
+    market_view_backfill: int = 5000
+
+
+@lru_cache(maxsize=1)
+def get_agent_settings() -> AgentSettings:
+    path = default_env_file()
+    return AgentSettings(_env_file=path if path.exists() else None)
+
+
+@lru_cache(maxsize=1)
+def get_trading_config() -> TradingConfig:
+    path = get_agent_settings().trading_config
+    return TradingConfig.from_toml(path) if path.exists() else TradingConfig()

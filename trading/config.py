@@ -1,0 +1,68 @@
+"""Trading configuration: risk limits per account (with defaults), routing weights, paper venue settings.
+
+Loaded from a TOML file (`config/trading.toml` by default, `ZVT_TRADING_CONFIG` to override): limits are
+configuration, not code, and an unknown key is an error rather than a silently ignored typo.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RiskLimits(_Config):
+    """One account's pre-trade limits; notional amounts are in the quote currency."""
+
+    kill_switch: bool = False
+    max_order_notional: Decimal = Field(default=Decimal(100_000), gt=0)
+    max_position_notional: Decimal = Field(default=Decimal(250_000), gt=0)  # per symbol
+    max_gross_exposure: Decimal = Field(default=Decimal(1_000_000), gt=0)  # all symbols of the account
+    max_open_orders: int = Field(default=50, gt=0)
+    max_orders_per_window: int = Field(default=100, gt=0)
+    rate_window_seconds: Decimal = Field(default=Decimal(1), gt=0)
+    price_collar: Decimal = Field(default=Decimal("0.05"), gt=0)  # max |limit - last| / last
+
+
+class MonitorLimits(_Config):
+    """Limits the risk monitor watches on live positions."""
+
+    max_gross_exposure: Decimal = Field(default=Decimal(1_000_000), gt=0)
+    max_drawdown: Decimal = Field(default=Decimal(50_000), gt=0)  # from the account's peak net PnL
+
+
+class RoutingWeights(_Config):
+    price: Decimal = Decimal(1)
+    size: Decimal = Decimal("0.5")
+    latency_per_second: Decimal = Decimal(1)  # score lost per second of measured venue latency
+    max_legs: int = Field(default=3, gt=0)
+
+
+class PaperSettings(_Config):
+    latency_ms: Decimal = Field(default=Decimal(50), ge=0)  # order reaches the paper book this much later
+
+
+class TradingConfig(_Config):
+    default_limits: RiskLimits = RiskLimits()
+    accounts: dict[str, RiskLimits] = {}
+    monitor: MonitorLimits = MonitorLimits()
+    routing: RoutingWeights = RoutingWeights()
+    paper: PaperSettings = PaperSettings()
+    venues: tuple[str, ...] = ("binance", "kraken", "coinbase", "okx", "bybit", "bitstamp")
+    # Venues traded for real through ccxt (keys from ZVT_<VENUE>_API_KEY/_SECRET); all others are paper.
+    live_venues: tuple[str, ...] = ()
+    live_sandbox: bool = True
+
+    def limits_for(self, account_id: str) -> RiskLimits:
+        return self.accounts.get(account_id, self.default_limits)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> TradingConfig:
+        with path.open("rb") as handle:
+            return cls.model_validate(tomllib.load(handle))

@@ -1,0 +1,270 @@
+"""Pre-trade risk: every rule an order must pass before it may be routed, and the state they need.
+
+`check_order` is a pure function of the request, the account's risk state, the venues' rules, the last
+prices and the account's limits; it returns the validated order (rounded to the venue's precision) or the
+reason it is refused. The agent persists `AccountRiskState` and feeds it fills and rejections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas import (
+    ExchangeRouted,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderStatus,
+    OrderValidated,
+    RejectReason,
+)
+from schemas.primitives import OrderType, Side
+from trading.config import RiskLimits
+from trading.ids import RecentIds, derived_id
+from trading.markets import MarketCatalog, MarketRules, round_down_to_step, round_up_to_step
+
+ZERO = Decimal(0)
+
+
+class OpenOrder(BaseModel):
+    """An accepted order not yet terminal: its remaining signed quantity counts toward exposure."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    signed_remaining: Decimal
+    price: Decimal
+
+
+class AccountRiskState(BaseModel):
+    """What risk needs to remember per account: positions, open orders, recent order times and ids."""
+
+    model_config = ConfigDict(frozen=True)
+
+    positions: dict[str, Decimal] = {}
+    last_fill_prices: dict[str, Decimal] = {}
+    open_orders: dict[str, OpenOrder] = {}
+    accepted_times: tuple[datetime, ...] = ()
+    order_ids: RecentIds = RecentIds()
+    applied: RecentIds = RecentIds()  # input event ids already applied (redeliveries are dropped)
+
+    def accept(self, validated: OrderValidated, price: Decimal, window: timedelta) -> AccountRiskState:
+        signed = validated.quantity * validated.side.sign
+        when = order_market_time(validated)
+        recent = tuple(t for t in self.accepted_times if t > when - window)
+        return self.model_copy(
+            update={
+                "open_orders": {
+                    **self.open_orders,
+                    validated.order_id: OpenOrder(
+                        symbol=validated.symbol, signed_remaining=signed, price=price
+                    ),
+                },
+                "accepted_times": (*recent, when),
+                "order_ids": self.order_ids.add(validated.order_id),
+            }
+        )
+
+    def refuse(self, request: OrderRequested) -> AccountRiskState:
+        return self.model_copy(update={"order_ids": self.order_ids.add(request.order_id)})
+
+    def apply_fill(self, fill: OrderExecuted) -> AccountRiskState:
+        signed = fill.fill_quantity * fill.side.sign
+        positions = {**self.positions, fill.symbol: self.positions.get(fill.symbol, ZERO) + signed}
+        open_orders = dict(self.open_orders)
+        order = open_orders.get(fill.order_id)
+        if order is not None:
+            if fill.status is OrderStatus.PARTIALLY_FILLED:
+                open_orders[fill.order_id] = order.model_copy(
+                    update={"signed_remaining": order.signed_remaining - signed}
+                )
+            else:
+                del open_orders[fill.order_id]
+        return self.model_copy(
+            update={
+                "positions": positions,
+                "last_fill_prices": {**self.last_fill_prices, fill.symbol: fill.fill_price},
+                "open_orders": open_orders,
+            }
+        )
+
+    def close_order(self, rejection: OrderRejected) -> AccountRiskState:
+        open_orders = {k: v for k, v in self.open_orders.items() if k != rejection.order_id}
+        return self.model_copy(update={"open_orders": open_orders})
+
+    def gross_exposure(self, prices: Mapping[str, Decimal]) -> Decimal:
+        """Sum over symbols of |position + open orders| at the last price (last fill price as fallback)."""
+        exposure = ZERO
+        for symbol in {*self.positions, *(o.symbol for o in self.open_orders.values())}:
+            price = prices.get(symbol) or self.last_fill_prices.get(symbol) or ZERO
+            exposure += abs(self.projected(symbol)) * price
+        return exposure
+
+    def projected(self, symbol: str) -> Decimal:
+        """The position in `symbol` if every open order filled completely."""
+        pending = sum((o.signed_remaining for o in self.open_orders.values() if o.symbol == symbol), ZERO)
+        return self.positions.get(symbol, ZERO) + pending
+
+
+def order_market_time(order: OrderRequested | OrderValidated | ExchangeRouted) -> datetime:
+    """When the order was decided on the market's clock: replays and live trading alike."""
+    return order.market_time or order.timestamp
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+
+
+def _venue_refusal(rules: MarketRules, quantity: Decimal, price: Decimal) -> Rejection | None:
+    """Why `rules`' venue would refuse an order of this rounded size at this price, or None."""
+    checks: list[tuple[bool, RejectReason, str]] = [
+        (quantity <= 0, RejectReason.QUANTITY_BELOW_MIN, f"rounds to 0 at step {rules.amount_step}"),
+        (
+            rules.min_amount is not None and quantity < rules.min_amount,
+            RejectReason.QUANTITY_BELOW_MIN,
+            f"{quantity} below min amount {rules.min_amount}",
+        ),
+        (
+            rules.max_amount is not None and quantity > rules.max_amount,
+            RejectReason.QUANTITY_ABOVE_MAX,
+            f"{quantity} above max amount {rules.max_amount}",
+        ),
+        (
+            rules.min_price is not None and price < rules.min_price,
+            RejectReason.PRICE_BELOW_MIN,
+            f"{price} below min price {rules.min_price}",
+        ),
+        (
+            rules.max_price is not None and price > rules.max_price,
+            RejectReason.PRICE_ABOVE_MAX,
+            f"{price} above max price {rules.max_price}",
+        ),
+        (
+            rules.min_cost is not None and quantity * price < rules.min_cost,
+            RejectReason.NOTIONAL_BELOW_MIN,
+            f"notional {quantity * price} below min cost {rules.min_cost}",
+        ),
+    ]
+    for failed, reason, detail in checks:
+        if failed:
+            return Rejection(reason, f"{rules.venue}: {detail}")
+    return None
+
+
+def eligible_venues(
+    catalog: MarketCatalog, symbol: str, venue: str | None, quantity: Decimal, price: Decimal | None
+) -> tuple[list[MarketRules], Rejection | None]:
+    """Active listings of `symbol` (or of the named venue) that accept the order as rounded for them."""
+    listings = [r for r in catalog.listings(symbol) if venue is None or r.venue == venue]
+    if not listings:
+        where = f"on {venue}" if venue else "on any venue"
+        return [], Rejection(RejectReason.UNKNOWN_SYMBOL, f"{symbol} is not listed {where}")
+    active = [r for r in listings if r.active]
+    if not active:
+        return [], Rejection(RejectReason.MARKET_INACTIVE, f"{symbol} is listed but inactive")
+    if price is None:
+        return active, None
+    accepted, first_refusal = [], None
+    for rules in active:
+        refusal = _venue_refusal(rules, rules.round_quantity(quantity), price)
+        if refusal is None:
+            accepted.append(rules)
+        elif first_refusal is None:
+            first_refusal = refusal
+    return accepted, None if accepted else first_refusal
+
+
+def coarsest_step(steps: list[Decimal | None]) -> Decimal | None:
+    known = [step for step in steps if step is not None]
+    return max(known) if known else None
+
+
+def check_order(
+    request: OrderRequested,
+    state: AccountRiskState,
+    catalog: MarketCatalog,
+    prices: Mapping[str, Decimal],
+    limits: RiskLimits,
+) -> OrderValidated | Rejection:
+    """Every pre-trade rule, cheapest and most fundamental first; the first failure is the reason."""
+    if limits.kill_switch:
+        return Rejection(RejectReason.KILL_SWITCH, f"kill switch on for {request.account_id}")
+    if request.order_id in state.order_ids:
+        return Rejection(RejectReason.DUPLICATE_ORDER, f"order id {request.order_id} was already used")
+    last = prices.get(request.symbol)
+    venues, refusal = eligible_venues(catalog, request.symbol, request.venue, request.quantity, None)
+    if refusal is not None:
+        return refusal
+    if last is None:
+        return Rejection(RejectReason.NO_MARKET_PRICE, f"no price for {request.symbol} yet")
+    buy = request.side is Side.BUY
+    limit_price = None
+    if request.limit_price is not None:
+        limit_price = request.limit_price
+        if abs(limit_price - last) > last * limits.price_collar:
+            return Rejection(
+                RejectReason.PRICE_COLLAR,
+                f"limit {limit_price} is more than {limits.price_collar} away from last {last}",
+            )
+    reference = limit_price if limit_price is not None else last
+    venues, refusal = eligible_venues(catalog, request.symbol, request.venue, request.quantity, reference)
+    if refusal is not None:
+        return refusal
+    # Rounded to the coarsest step among the accepting venues, so the order is valid on each of them.
+    quantity = round_down_to_step(request.quantity, coarsest_step([r.amount_step for r in venues]))
+    if limit_price is not None:
+        tick = coarsest_step([r.price_step for r in venues])
+        limit_price = (round_down_to_step if buy else round_up_to_step)(limit_price, tick)
+        reference = limit_price
+    if quantity <= 0:
+        return Rejection(RejectReason.QUANTITY_BELOW_MIN, f"{request.quantity} rounds to 0")
+    notional = quantity * reference
+    if notional > limits.max_order_notional:
+        return Rejection(
+            RejectReason.MAX_ORDER_NOTIONAL, f"notional {notional} above {limits.max_order_notional}"
+        )
+    if len(state.open_orders) >= limits.max_open_orders:
+        return Rejection(RejectReason.MAX_OPEN_ORDERS, f"{len(state.open_orders)} orders open already")
+    window_start = order_market_time(request) - timedelta(seconds=float(limits.rate_window_seconds))
+    recent = sum(1 for t in state.accepted_times if t > window_start)
+    if recent >= limits.max_orders_per_window:
+        return Rejection(
+            RejectReason.ORDER_RATE,
+            f"{recent} orders in the last {limits.rate_window_seconds}s (max {limits.max_orders_per_window})",
+        )
+    signed = quantity * request.side.sign
+    position_after = abs(state.projected(request.symbol) + signed) * last
+    if position_after > limits.max_position_notional:
+        return Rejection(
+            RejectReason.MAX_POSITION,
+            f"{request.symbol} position would be {position_after} (max {limits.max_position_notional})",
+        )
+    exposure_prices = {**prices, request.symbol: last}
+    before = abs(state.projected(request.symbol)) * last
+    gross_after = state.gross_exposure(exposure_prices) - before + position_after
+    if gross_after > limits.max_gross_exposure:
+        return Rejection(
+            RejectReason.MAX_GROSS_EXPOSURE,
+            f"gross exposure would be {gross_after} (max {limits.max_gross_exposure})",
+        )
+    return request.caused(
+        OrderValidated,
+        event_id=derived_id(request.event_id, "validated"),
+        order_id=request.order_id,
+        account_id=request.account_id,
+        strategy_id=request.strategy_id,
+        symbol=request.symbol,
+        side=request.side,
+        order_type=request.order_type,
+        quantity=quantity,
+        limit_price=limit_price if request.order_type is OrderType.LIMIT else None,
+        time_in_force=request.time_in_force,
+        market_time=order_market_time(request),
+    )
