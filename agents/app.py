@@ -33,6 +33,7 @@ app = faust.App(
     topic_partitions=6,
     consumer_auto_offset_reset="earliest",
     web_host=agent_settings.web_host,
+    web_bind=agent_settings.web_host,
     web_port=agent_settings.web_port,
     web_in_thread=False,
     producer_acks=-1,
@@ -67,8 +68,8 @@ def faust_topic(*topics: KafkaTopic) -> faust.TopicT:
 
 def state_table(name: str, model: type[M], partitions: int = 6) -> TableT[str, M]:
     """A Faust table of one agent's state per key, recovered from its changelog after a restart."""
-    return app.Table(
-        name,
-        partitions=partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer=ModelCodec(model)),
-    )
+    table = app.Table(name, partitions=partitions)
+    # Faust derives serializers from faust Records only; set ours before the changelog topic is made.
+    table.key_serializer = "json"
+    table.value_serializer = ModelCodec(model)
+    return table

@@ -20,6 +20,7 @@ from agents.app import app, settings
 from agents.settings import get_agent_settings
 from schemas import CODEC, EventDecodeError, OrderBookUpdated, PriceUpdated
 from topics import Topics
+from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop
 
 log = logging.getLogger(__name__)
@@ -75,14 +76,15 @@ class MarketView:
     def caught_up(self) -> bool:
         return self._caught_up.is_set()
 
-    async def run(self, bootstrap: str, topics: list[str], backfill: int) -> None:
+    async def run(self, bootstrap: str, prefix: str, topics: list[KafkaTopic], backfill: int) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
         try:
+            # The registry's partition counts: a consumer outside a group learns no topic metadata itself.
             partitions = [
-                TopicPartition(topic, p)
+                TopicPartition(topic.full_name(prefix), p)
                 for topic in topics
-                for p in consumer.partitions_for_topic(topic) or ()
+                for p in range(topic.partitions)
             ]
             consumer.assign(partitions)
             beginnings = await consumer.beginning_offsets(partitions)
@@ -135,10 +137,8 @@ market_view = MarketView()
 async def follow_market() -> None:
     await market_view.run(
         settings.kafka_bootstrap,
-        [
-            Topics.PRICES.full_name(settings.topic_prefix),
-            Topics.ORDER_BOOKS.full_name(settings.topic_prefix),
-        ],
+        settings.topic_prefix,
+        [Topics.PRICES, Topics.ORDER_BOOKS],
         get_agent_settings().market_view_backfill,
     )
 

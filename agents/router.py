@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents.app import app, faust_topic
 from agents.consumer import consume, publish
-from agents.context import catalog, venue_health
+from agents.context import catalog, venue_health, venues
 from agents.market_view import market_view
 from agents.settings import get_trading_config
 from schemas import Event, ExchangeRouted, OrderRejected, OrderValidated, RejectReason
@@ -15,6 +15,7 @@ from trading.routing import VenueCandidate, route
 
 
 def candidates_for(order: OrderValidated) -> list[VenueCandidate]:
+    venues()  # configures each venue's health (a paper venue's simulated latency) on first use
     return [
         VenueCandidate(
             rules=rules,
