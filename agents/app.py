@@ -70,6 +70,6 @@ def state_table(name: str, model: type[M], partitions: int = 6) -> TableT[str, M
     """A Faust table of one agent's state per key, recovered from its changelog after a restart."""
     table = app.Table(name, partitions=partitions)
     # Faust derives serializers from faust Records only; set ours before the changelog topic is made.
-    table.key_serializer = "json"
-    table.value_serializer = ModelCodec(model)
+    table.key_serializer = "json"  # type: ignore[attr-defined]
+    table.value_serializer = ModelCodec(model)  # type: ignore[attr-defined]
     return table
