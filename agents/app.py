@@ -37,6 +37,9 @@ app = faust.App(
     web_port=agent_settings.web_port,
     web_in_thread=False,
     producer_acks=-1,
+    # A worker killed without leaving the group hands its partitions over after this long.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=2.0,
 )
 
 M = TypeVar("M", bound=BaseModel)

@@ -6,6 +6,7 @@ import signal
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 
 class ProcessDidNotStopError(RuntimeError):
@@ -19,19 +20,24 @@ def background_process(
     env: Mapping[str, str] | None = None,
     stop_timeout: float = 30.0,
     capture: bool = False,
+    log_path: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `argv` for the duration of the block, then SIGTERM it; a process that ignores SIGTERM for
-    `stop_timeout` seconds is killed and reported, since a worker that cannot shut down cleanly is a bug."""
+    `stop_timeout` seconds is killed and reported, since a worker that cannot shut down cleanly is a bug.
+    Output goes to `log_path` (appended) when given, else to a pipe with `capture`, else nowhere."""
+    log = log_path.open("ab") if log_path is not None else None
     process = subprocess.Popen(
         argv,
         env=env,
-        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+        stdout=log or (subprocess.PIPE if capture else subprocess.DEVNULL),
+        stderr=subprocess.STDOUT if capture or log else subprocess.DEVNULL,
     )
     try:
         yield process
     finally:
         stopped = _stop(process, stop_timeout)
+        if log is not None:
+            log.close()
     if not stopped:
         raise ProcessDidNotStopError(f"{argv!r} ignored SIGTERM for {stop_timeout:.0f} s and was killed")
 
