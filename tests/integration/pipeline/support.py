@@ -17,7 +17,7 @@ from typing import TypeVar
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from schemas import CODEC, Event, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
+from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
 from topics import Topics
 from topics.registry import KafkaTopic
 from zvt.processes import background_process
@@ -106,13 +106,18 @@ class PipelineOutput:
     def __init__(self) -> None:
         self.events: dict[str, Event] = {}
         self.copies = 0
+        self.undecodable = 0
         self.records: dict[str, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
 
     def add(self, topic: str, record: ConsumerRecord[bytes, bytes]) -> None:
         self.records[topic].append(record)
         if topic.endswith(".dead-letter"):
             return
-        event = CODEC.decode(record.value or b"")
+        try:
+            event = CODEC.decode(record.value or b"")
+        except EventDecodeError:
+            self.undecodable += 1  # bad input a test published on purpose
+            return
         if str(event.event_id) in self.events:
             self.copies += 1
         else:
