@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from eventstore.cli import db_app
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.settings import REPO_ROOT, get_settings
@@ -20,6 +21,7 @@ workflows_app = typer.Typer(help="Hatchet workflows.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(db_app, name="db")
 
 console = Console()
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"
