@@ -55,19 +55,20 @@ class FlowGenerator:
     start: datetime = START
     rng: random.Random = field(init=False)
     books: dict[tuple[str, str], _Book] = field(init=False, default_factory=dict)
+    next_index: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
     def events(self, count: int) -> list[Event]:
+        """At least `count` events of the next whole flows."""
         events: list[Event] = []
-        index = 0
         while len(events) < count:
-            events += self.flow(index)
-            index += 1
+            events += self.flow(self.next_index)
         return events
 
     def flow(self, index: int) -> list[Event]:
+        self.next_index = index + 1
         return list(self._flow(index))
 
     def _flow(self, index: int) -> Iterator[Event]:

@@ -6,6 +6,7 @@ rows; `CREATE DATABASE ... TEMPLATE` copies the migrated schema in a fraction of
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -29,18 +30,27 @@ def with_database(dsn: str, database: str) -> str:
 
 async def _create_database(admin_dsn: str, template: str | None = None) -> str:
     name = f"zvt_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-    finally:
-        await admin.close()
+    await _retrying(admin_dsn, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return name
 
 
 async def _drop_database(admin_dsn: str, name: str) -> None:
+    await _retrying(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _retrying(admin_dsn: str, statement: str, attempts: int = 40) -> None:
+    """Run a CREATE/DROP DATABASE, waiting out an autovacuum worker that is briefly connected to the
+    database (or template): FORCE cannot terminate a superuser's process."""
     admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(attempts):
+            try:
+                await admin.execute(statement)
+                return
+            except (asyncpg.ObjectInUseError, asyncpg.InsufficientPrivilegeError):
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.25)
     finally:
         await admin.close()
 
