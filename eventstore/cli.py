@@ -37,3 +37,10 @@ async def _migrate(dsn: str) -> None:
 def db_migrate() -> None:
     """Apply pending schema migrations and create the time partitions ahead (idempotent)."""
     asyncio.run(_migrate(get_settings().postgres_dsn))
+
+
+def sink() -> None:
+    """Store every event topic in the event store, effectively once, until SIGTERM."""
+    from eventstore.sink import run_sink
+
+    asyncio.run(run_sink(get_settings(), console))

@@ -32,6 +32,7 @@ POSITION_TYPE = PositionUpdated.EVENT_TYPE
 STATUS_TYPES: tuple[str, ...] = (OrderExecuted.EVENT_TYPE, PortfolioRebalanced.EVENT_TYPE)
 UNTRACKED_TYPES = frozenset(model.EVENT_TYPE for model in MARKET_EVENTS)
 FLOW_TYPES = {"order.requested": "order", PortfolioRebalanced.EVENT_TYPE: "rebalance"}
+_FLOW_NAMES = frozenset(FLOW_TYPES.values())
 OPEN = "open"
 # The status of a flow after an event of this type (with this `status` field), when that ends it.
 TERMINAL: Mapping[tuple[str, str | None], str] = {
@@ -140,9 +141,11 @@ class Correlation:
 
     def then(self, row: Row) -> Correlation:
         terminal = TERMINAL.get((row.event_type, row.status))
+        # A flow's root event may be stored after events it caused (different topics): it names the flow.
+        flow_type = FLOW_TYPES.get(row.event_type) if self.flow_type not in _FLOW_NAMES else None
         return Correlation(
             self.correlation_id,
-            self.flow_type,
+            flow_type or self.flow_type,
             terminal or self.status,
             min(self.started_at, row.timestamp),
             row.timestamp if terminal and self.completed_at is None else self.completed_at,

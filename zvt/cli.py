@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from eventstore.cli import db_app
+from eventstore import cli as eventstore_cli
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.settings import REPO_ROOT, get_settings
@@ -21,7 +21,8 @@ workflows_app = typer.Typer(help="Hatchet workflows.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(workflows_app, name="workflows")
-app.add_typer(db_app, name="db")
+app.add_typer(eventstore_cli.db_app, name="db")
+app.command("sink")(eventstore_cli.sink)
 
 console = Console()
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"
