@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from zvt.settings import get_settings
+
+if TYPE_CHECKING:
+    from eventstore.replay import TimeRange
 
 db_app = typer.Typer(help="The event store's PostgreSQL schema: migrations, partitions, retention.")
 console = Console()
@@ -44,3 +49,80 @@ def sink() -> None:
     from eventstore.sink import run_sink
 
     asyncio.run(run_sink(get_settings(), console))
+
+
+async def _trace(dsn: str, reference: str) -> bool:
+    from eventstore.db import connect
+    from eventstore.trace import build, find, render
+
+    connection = await connect(dsn)
+    try:
+        events = await find(connection, reference)
+    finally:
+        await connection.close()
+    if not events:
+        return False
+    span = max(e.timestamp for e in events) - min(e.timestamp for e in events)
+    title = f"{reference}: {len(events)} events over {span.total_seconds() * 1000:.1f} ms"
+    console.print(render(build(events), title))
+    return True
+
+
+def trace(reference: str = typer.Argument(..., help="A correlation id, an event id or an order id.")) -> None:
+    """Print the causal chain of one order or workflow run, with each step's latency."""
+    if not asyncio.run(_trace(get_settings().postgres_dsn, reference)):
+        console.print(f"no events for {reference!r}")
+        raise typer.Exit(1)
+
+
+async def _replay(dsn: str, window: TimeRange, check_only: bool) -> list[str]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from eventstore.db import connect
+    from eventstore.projections import load
+    from eventstore.replay import check, count, rebuild
+
+    connection = await connect(dsn)
+    try:
+        total = await count(connection, window)
+        columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("replay", total=total)
+            started = time.perf_counter()
+            models = await rebuild(
+                connection, window, on_page=lambda n: progress.advance(task, n), dry_run=check_only
+            )
+            seconds = time.perf_counter() - started
+        differences = check(await load(connection), models) if check_only else []
+    finally:
+        await connection.close()
+    console.print(
+        f"{total:,} events in {seconds:.2f} s ({total / max(seconds, 1e-9):,.0f}/s): {len(models.positions)} "
+        f"positions, {len(models.portfolios())} portfolios, {len(models.correlations)} flows"
+        + (" checked against the live read models" if check_only else " written")
+    )
+    return differences
+
+
+def replay(
+    since: Annotated[
+        datetime | None, typer.Option(help="Only events at or after this time (default UTC).")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Only events before this time.")] = None,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Compare with the live read models; write nothing.")
+    ] = False,
+) -> None:
+    """Rebuild the read models (positions, portfolios, flows) from the event store."""
+    from eventstore.replay import TimeRange
+
+    def aware(moment: datetime | None) -> datetime | None:
+        return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    differences = asyncio.run(
+        _replay(get_settings().postgres_dsn, TimeRange(aware(since), aware(until)), check_only)
+    )
+    for difference in differences:
+        console.print(f"[red]differs[/red] {difference}")
+    if differences:
+        raise typer.Exit(1)

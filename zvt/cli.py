@@ -23,6 +23,8 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(eventstore_cli.db_app, name="db")
 app.command("sink")(eventstore_cli.sink)
+app.command("trace")(eventstore_cli.trace)
+app.command("replay")(eventstore_cli.replay)
 
 console = Console()
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"
