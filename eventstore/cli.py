@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -126,3 +127,35 @@ def replay(
         console.print(f"[red]differs[/red] {difference}")
     if differences:
         raise typer.Exit(1)
+
+
+async def _retention(dsn: str, older_than_days: int, archive_dir: Path | None, dry_run: bool) -> None:
+    from eventstore.db import connect
+    from eventstore.retention import retire
+
+    connection = await connect(dsn)
+    try:
+        cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+        retired = await retire(connection, cutoff, archive_dir=archive_dir, dry_run=dry_run)
+    finally:
+        await connection.close()
+    verb = "would drop" if dry_run else "dropped"
+    for item in retired:
+        where = f", archived to {item.archive}" if item.archive else ""
+        console.print(f"{verb} {item.partition.name} ({item.rows} rows){where}")
+    if not retired:
+        console.print(f"no partition holds only rows older than {cutoff:%Y-%m-%d}")
+
+
+@db_app.command("retention")
+def db_retention(
+    older_than_days: Annotated[
+        int, typer.Option(help="Drop partitions whose rows are all older than this.")
+    ] = 365,
+    archive_dir: Annotated[
+        Path | None, typer.Option(help="Copy each partition to <dir>/<name>.csv first.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only list what would be dropped.")] = False,
+) -> None:
+    """Drop (or archive, then drop) old monthly partitions of trading_events and performance_metrics."""
+    asyncio.run(_retention(get_settings().postgres_dsn, older_than_days, archive_dir, dry_run))
