@@ -24,7 +24,6 @@ CREATE TABLE event_store (
 );
 CREATE INDEX event_store_correlation_idx ON event_store (correlation_id, position);
 CREATE INDEX event_store_timestamp_idx ON event_store ("timestamp");
-CREATE INDEX event_store_type_position_idx ON event_store (event_type, position);
 
 -- Effectively-once consumers: the next Kafka offset to read, written in the same transaction as the
 -- events consumed up to it. On partition assignment the sink seeks here, not to Kafka's committed offset.

@@ -1,6 +1,6 @@
 -- Time-series tables, range-partitioned by month; partitions are created ahead of time by
--- `zvt db migrate` / `zvt db partitions` (eventstore/partitions.py) and dropped or archived by
--- `zvt db retention`. The event store itself is never partitioned away: it is the audit trail.
+-- `zvt db migrate` (eventstore/partitions.py), on demand by their writers for older months, and dropped
+-- or archived by `zvt db retention`. The event store itself is never partitioned away: it is the audit trail.
 
 -- Order lifecycle events, flattened for analytics (written by the sink beside the event store).
 CREATE TABLE trading_events (
