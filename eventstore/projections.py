@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -46,10 +46,10 @@ TERMINAL: Mapping[tuple[str, str | None], str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """What the fold needs of a stored event: `data` only for position updates, `status` only for
-    `STATUS_TYPES` (replay selects just these from PostgreSQL, which is most of its speed)."""
+    `STATUS_TYPES` (replay selects just these from PostgreSQL, which is most of its speed).
+    Row and Correlation are named tuples: built once per event, a frozen dataclass costs 5x more."""
 
     position: int
     event_type: str
@@ -128,8 +128,7 @@ class Portfolio:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Correlation:
+class Correlation(NamedTuple):
     correlation_id: UUID
     flow_type: str
     status: str
