@@ -6,6 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash deploy/bootstrap.sh
 bash deploy/local/stack.sh up
+.venv/bin/zvt db migrate
 .venv/bin/zvt topics create
 .venv/bin/zvt smoke
 echo

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from eventstore import cli as eventstore_cli
 from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
@@ -22,6 +23,10 @@ workflows_app = typer.Typer(help="Hatchet workflows.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(eventstore_cli.db_app, name="db")
+app.command("sink")(eventstore_cli.sink)
+app.command("trace")(eventstore_cli.trace)
+app.command("replay")(eventstore_cli.replay)
 
 console = Console()
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"

@@ -82,7 +82,18 @@ def _string_literals(path: Path) -> set[str]:
 def test_no_topic_or_stream_name_is_spelled_outside_the_registry() -> None:
     registered = {topic.name for topic in Topics.with_dead_letters()} | {s.name for s in Streams.all()}
     offenders = []
-    for package in ("zvt", "schemas", "topics", "hatchet_workflows", "agents", "bridge", "bench"):
+    for package in (
+        "zvt",
+        "schemas",
+        "topics",
+        "hatchet_workflows",
+        "agents",
+        "bridge",
+        "bench",
+        "trading",
+        "venues",
+        "eventstore",
+    ):
         for path in (REPO / package).rglob("*.py") if (REPO / package).exists() else ():
             if path == REPO / "topics" / "registry.py":
                 continue

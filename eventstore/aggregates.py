@@ -1,0 +1,80 @@
+"""Which aggregate (stream) each event belongs to: the unit of ordering and optimistic concurrency.
+
+| events | aggregate_id |
+|---|---|
+| order.* and exchange.routed | the order id (`ord-42`) |
+| position.updated | `account_id:symbol` (`acct-1:BTC/USDT`) |
+| portfolio.rebalanced | `portfolio/<portfolio_id>` |
+| risk.breached | `risk/<account_id>` |
+| alert.triggered | `alerts/<source>` |
+| market data (ticks, prices, books) | `<event_type>/<venue>/<symbol>` |
+
+The ids never collide: identifiers cannot contain `/`, symbols always do, so an order id has no `/`,
+a position id has a `:` before its first `/`, and every other kind has a `/` before any `:`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from schemas import (
+    AlertTriggered,
+    Event,
+    ExchangeRouted,
+    OrderBookUpdated,
+    OrderCreated,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderValidated,
+    PortfolioRebalanced,
+    PositionUpdated,
+    PriceUpdated,
+    QuoteTick,
+    RiskBreached,
+    TradeTick,
+)
+
+ORDER_EVENTS: tuple[type[Event], ...] = (
+    OrderRequested,
+    OrderValidated,
+    OrderRejected,
+    ExchangeRouted,
+    OrderCreated,
+    OrderExecuted,
+)
+MARKET_EVENTS: tuple[type[Event], ...] = (TradeTick, QuoteTick, PriceUpdated, OrderBookUpdated)
+
+
+def _order(event: Any) -> str:
+    return str(event.order_id)
+
+
+def position_aggregate_id(account_id: str, symbol: str) -> str:
+    return f"{account_id}:{symbol}"
+
+
+def _position(event: Any) -> str:
+    return position_aggregate_id(event.account_id, event.symbol)
+
+
+def _market(event: Any) -> str:
+    return f"{event.event_type}/{event.venue}/{event.symbol}"
+
+
+_AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
+    **dict.fromkeys(ORDER_EVENTS, _order),
+    **dict.fromkeys(MARKET_EVENTS, _market),
+    PositionUpdated: _position,
+    PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",
+    RiskBreached: lambda event: f"risk/{event.account_id}",
+    AlertTriggered: lambda event: f"alerts/{event.source}",
+}
+
+
+def aggregate_id_of(event: Event) -> str:
+    try:
+        return _AGGREGATE_OF[type(event)](event)
+    except KeyError:
+        raise LookupError(f"no aggregate defined for {event.event_type}") from None

@@ -1,0 +1,196 @@
+"""The sink against real Kafka and PostgreSQL: crash mid-batch, restart, exactly one row per event;
+bad records go to dead-letter topics and never into the store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.flows import FlowGenerator
+from eventstore.db import connect
+from eventstore.projections import load
+from eventstore.replay import check, rebuild
+from eventstore.sink import FAILPOINT_ENV, SINK_CONSUMER, Sink
+from schemas import CODEC, AlertTriggered, Event
+from topics import Topics
+from topics.admin import ensure_topics
+from topics.dead_letter import DeadLetter, DeadLetterReason
+from zvt.processes import background_process
+from zvt.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def sink_settings(store_settings: Settings) -> Settings:
+    """A fresh database, and topics of this test's own (so no other test's events are consumed)."""
+    settings = store_settings.model_copy(
+        update={"topic_prefix": f"{store_settings.topic_prefix}{uuid.uuid4().hex[:6]}."}
+    )
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    return settings
+
+
+async def _produce(
+    settings: Settings, events: Sequence[Event], raw: Sequence[tuple[str, bytes]] = ()
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        for event in events:
+            topic = Topics.for_event(type(event))
+            await producer.send(
+                topic.full_name(settings.topic_prefix), CODEC.encode(event), key=topic.key_for(event)
+            )
+        for topic_name, value in raw:
+            await producer.send(topic_name, value, key=b"bad")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _count(connection: asyncpg.Connection) -> int:
+    return int(await connection.fetchval("SELECT count(*) FROM event_store"))
+
+
+async def _wait_for_count(connection: asyncpg.Connection, expected: int, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while (found := await _count(connection)) < expected:
+        assert time.monotonic() < deadline, f"only {found} of {expected} events stored after {seconds} s"
+        await asyncio.sleep(0.2)
+
+
+async def _end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic.full_name(settings.topic_prefix), number)
+            for topic in Topics.all()
+            for number in range(topic.partitions)
+        ]
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): offset for tp, offset in ends.items() if offset}
+
+
+async def test_sink_killed_mid_batch_restarts_with_exactly_one_row_per_event(sink_settings: Settings) -> None:
+    settings = sink_settings
+    events = FlowGenerator(seed=41, accounts=7).events(12_000)
+    await _produce(settings, events)
+    env = {
+        **os.environ,
+        "ZVT_POSTGRES_DSN": settings.postgres_dsn,
+        "ZVT_TOPIC_PREFIX": settings.topic_prefix,
+        "ZVT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+    }
+    argv = [sys.executable, "-m", "zvt", "sink"]
+    crashed = await asyncio.to_thread(
+        subprocess.run, argv, env={**env, FAILPOINT_ENV: "kill-after-append:2"}, timeout=180
+    )
+    assert crashed.returncode == -9  # SIGKILL inside the second batch's transaction
+    connection = await connect(settings.postgres_dsn)
+    try:
+        after_crash = await _count(connection)
+        tracked = await connection.fetchval("SELECT coalesce(sum(next_offset), 0) FROM event_sink_offsets")
+        assert 0 < after_crash < len(events)
+        assert tracked == after_crash  # the first batch: its rows and its offsets, nothing of the second
+
+        with background_process(argv, env=env, capture=True) as restarted:
+            await _wait_for_count(connection, len(events))
+            await asyncio.sleep(1)  # anything doubled would arrive now
+        assert restarted.stdout is not None
+        summary = restarted.stdout.read().decode()
+        stored_after_restart = len(events) - after_crash
+        assert f"{stored_after_restart} events stored, 0 duplicates" in summary, summary
+
+        ids = await connection.fetch("SELECT event_id FROM event_store")
+        assert sorted(row[0] for row in ids) == sorted(e.event_id for e in events)
+        offsets = await connection.fetch(
+            "SELECT topic, partition, next_offset FROM event_sink_offsets WHERE consumer = $1", SINK_CONSUMER
+        )
+        assert {(r["topic"], r["partition"]): r["next_offset"] for r in offsets} == await _end_offsets(
+            settings
+        )
+        # the live read models the sink kept equal a replay of what it stored
+        assert check(await load(connection), await rebuild(connection, dry_run=True)) == []
+    finally:
+        await connection.close()
+
+
+async def test_bad_records_go_to_the_dead_letter_topic_and_never_into_the_store(
+    sink_settings: Settings,
+) -> None:
+    settings = sink_settings
+    good = FlowGenerator(seed=42).flow(0)
+    requested = Topics.ORDERS_REQUESTED.full_name(settings.topic_prefix)
+    invalid = orjson.loads(CODEC.encode(good[0]))
+    invalid["quantity"] = "-1"
+    alert = AlertTriggered(source="test", severity="info", message="on the wrong topic")
+    bad = [
+        (requested, b"{not json"),
+        (requested, orjson.dumps(invalid)),
+        (requested, CODEC.encode(alert)),
+        (requested, CODEC.encode(good[0].model_copy(update={"metadata": {"note": "nul \x00"}}))),
+    ]
+    await _produce(settings, good, bad)
+    sink = Sink(settings)
+    task = asyncio.create_task(sink.run())
+    connection = await connect(settings.postgres_dsn)
+    try:
+        await _wait_for_count(connection, len(good), seconds=60)
+        async with asyncio.timeout(30):
+            while sink.stats.dead_letters < len(bad):  # noqa: ASYNC110  (a counter, not an event)
+                await asyncio.sleep(0.1)
+        sink.stopping.set()
+        await asyncio.wait_for(task, 30)
+        stored = {row[0] for row in await connection.fetch("SELECT event_id FROM event_store")}
+        assert stored == {e.event_id for e in good}
+        tracked = await connection.fetchval(
+            "SELECT sum(next_offset) FROM event_sink_offsets WHERE topic = $1", requested
+        )
+        assert tracked == 1 + len(bad)  # the offsets moved past the dead letters too
+    finally:
+        await connection.close()
+        sink.stopping.set()
+    letters = await _read_dead_letters(settings, len(bad))
+    assert [value for value, _ in letters] == [value for _, value in bad]
+    assert [letter.reason for _, letter in letters] == [
+        DeadLetterReason.UNDECODABLE,
+        DeadLetterReason.INVALID,
+        DeadLetterReason.UNEXPECTED_TYPE,
+        DeadLetterReason.INVALID,
+    ]
+    assert "quantity" in letters[1][1].error
+    assert all(letter.source_topic == requested for _, letter in letters)
+
+
+async def _read_dead_letters(settings: Settings, expected: int) -> list[tuple[bytes, DeadLetter]]:
+    dead_topic = Topics.ORDERS_REQUESTED.dead_letter
+    assert dead_topic is not None
+    consumer = AIOKafkaConsumer(
+        dead_topic.full_name(settings.topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    letters: list[tuple[bytes, DeadLetter]] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(letters) < expected:
+                record = await consumer.getone()
+                letters.append((record.value, DeadLetter.from_headers(record.headers)))
+    finally:
+        await consumer.stop()
+    return letters
