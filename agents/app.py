@@ -69,10 +69,32 @@ def faust_topic(*topics: KafkaTopic) -> faust.TopicT:
     )
 
 
-def state_table(name: str, model: type[M], partitions: int = 6) -> TableT[str, M]:
-    """A Faust table of one agent's state per key, recovered from its changelog after a restart."""
-    table = app.Table(name, partitions=partitions)
-    # Faust derives serializers from faust Records only; set ours before the changelog topic is made.
-    table.key_serializer = "json"  # type: ignore[attr-defined]
-    table.value_serializer = ModelCodec(model)  # type: ignore[attr-defined]
-    return table
+class StateTable(Generic[M]):
+    """One agent's state per key in a Faust table, typed.
+
+    Faust recovers table values from the changelog with its own codecs, so after a restart a value may come
+    back as the JSON object our codec wrote; `get` turns it into the model again.
+    """
+
+    def __init__(self, name: str, model: type[M], partitions: int = 6) -> None:
+        self.model = model
+        self.table: TableT[str, Any] = app.Table(name, partitions=partitions)
+        # Faust derives serializers from faust Records only; set ours before the changelog topic is made.
+        self.table.key_serializer = "json"  # type: ignore[attr-defined]
+        self.table.value_serializer = ModelCodec(model)  # type: ignore[attr-defined]
+
+    def get(self, key: str) -> M | None:
+        value = self.table.get(key)
+        if value is None or isinstance(value, self.model):
+            return value
+        return self.model.model_validate(value)
+
+    def __setitem__(self, key: str, value: M) -> None:
+        self.table[key] = value
+
+    def items(self) -> list[tuple[str, M]]:
+        return [(key, value) for key in list(self.table.keys()) if (value := self.get(key)) is not None]
+
+
+def state_table(name: str, model: type[M], partitions: int = 6) -> StateTable[M]:
+    return StateTable(name, model, partitions)

@@ -33,7 +33,7 @@ class RecentIds(BaseModel):
         return str(item) in self.ids
 
     def add(self, *items: UUID | str) -> RecentIds:
-        merged = self.ids + tuple(str(item) for item in items if str(item) not in self.ids)
+        merged = tuple(dict.fromkeys((*self.ids, *(str(item) for item in items))))
         return self.model_copy(update={"ids": merged[-self.capacity :]})
 
     def extend(self, items: Iterable[UUID | str]) -> RecentIds:

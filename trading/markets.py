@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from enum import Enum
 from typing import Any
 
@@ -33,16 +33,21 @@ def _step(value: Any, mode: PrecisionMode) -> Decimal | None:
     return number.normalize()
 
 
-def round_down_to_step(value: Decimal, step: Decimal | None) -> Decimal:
+def _round_to_step(value: Decimal, step: Decimal | None, rounding: str) -> Decimal:
     if step is None:
         return value
-    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    # Enough digits that the division is exact: at the default 28 it could round up before the floor.
+    with localcontext() as context:
+        context.prec = max(28, len(value.as_tuple().digits) + len(step.as_tuple().digits) + 30)
+        return (value / step).to_integral_value(rounding=rounding) * step
+
+
+def round_down_to_step(value: Decimal, step: Decimal | None) -> Decimal:
+    return _round_to_step(value, step, ROUND_FLOOR)
 
 
 def round_up_to_step(value: Decimal, step: Decimal | None) -> Decimal:
-    if step is None:
-        return value
-    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+    return _round_to_step(value, step, ROUND_CEILING)
 
 
 @dataclass(frozen=True)

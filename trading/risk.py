@@ -223,8 +223,10 @@ def check_order(
         tick = coarsest_step([r.price_step for r in venues])
         limit_price = (round_down_to_step if buy else round_up_to_step)(limit_price, tick)
         reference = limit_price
-    if quantity <= 0:
-        return Rejection(RejectReason.QUANTITY_BELOW_MIN, f"{request.quantity} rounds to 0")
+    # Rounding can push the order under a venue's minimum: the rounded order must pass on some venue.
+    refusals = [_venue_refusal(rules, quantity, reference) for rules in venues]
+    if all(refusals):
+        return refusals[0] or Rejection(RejectReason.QUANTITY_BELOW_MIN, f"{request.quantity} rounds to 0")
     notional = quantity * reference
     if notional > limits.max_order_notional:
         return Rejection(

@@ -106,7 +106,11 @@ def route(
     for venue_score in usable[: weights.max_legs]:
         venue_rules = rules[venue_score.venue]
         take = venue_rules.round_quantity(min(remaining, venue_score.available_quantity))
-        if take <= 0 or (venue_rules.min_amount is not None and take < venue_rules.min_amount):
+        price = venue_score.expected_price
+        too_small = (venue_rules.min_amount is not None and take < venue_rules.min_amount) or (
+            venue_rules.min_cost is not None and price is not None and take * price < venue_rules.min_cost
+        )
+        if take <= 0 or too_small:
             continue
         allocation[venue_score.venue] = take
         remaining -= take

@@ -45,7 +45,14 @@ def start_worker(
     env: dict[str, str], log_path: Path
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     return background_process(
-        [sys.executable, "-m", "zvt", "worker", "--loglevel", "warn"],
+        [
+            sys.executable,
+            "-m",
+            "zvt",
+            "worker",
+            "--loglevel",
+            os.environ.get("ZVT_TEST_WORKER_LOGLEVEL", "warn"),
+        ],
         env=env,
         stop_timeout=60,
         log_path=log_path,
