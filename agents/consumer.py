@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -44,13 +44,34 @@ async def publish(events: Sequence[Event], *, durable: bool = True) -> None:
     state write that follows can never be recovered without its outputs having been published.
     """
     futures: list[Awaitable[Any]] = []
+    idempotent = get_agent_settings().processing_guarantee is Guarantee.IDEMPOTENT
     for event in events:
         topic = _topic_of_event.get(type(event))
         if topic is None:
             topic = _topic_of_event[type(event)] = Topics.for_event(type(event))
-        futures.append(await _channel(topic).send(key=topic.key_for(event), value=CODEC.encode(event)))
-    if durable and get_agent_settings().processing_guarantee is Guarantee.IDEMPOTENT and futures:
+        futures.append(
+            await _send(topic, topic.key_for(event), CODEC.encode(event), None, idempotent=idempotent)
+        )
+    if durable and idempotent and futures:
         await asyncio.gather(*futures)
+
+
+async def _send(
+    topic: KafkaTopic,
+    key: bytes | None,
+    value: bytes,
+    headers: list[tuple[str, bytes]] | None,
+    *,
+    idempotent: bool,
+) -> Awaitable[Any]:
+    """Idempotent mode sends straight through the producer (its future is the broker's ack); exactly-once
+    goes through Faust's channel, so the send joins the open transaction."""
+    if idempotent:
+        return cast(
+            Awaitable[Any],
+            await app.producer.send(topic.full_name(settings.topic_prefix), key, value, None, None, headers),
+        )
+    return cast(Awaitable[Any], await _channel(topic).send(key=key, value=value, headers=headers))
 
 
 async def dead_letter(
@@ -72,8 +93,10 @@ async def dead_letter(
     log.warning(
         "%s: %s at %s[%s]@%s: %s", consumer, reason, message.topic, message.partition, message.offset, error
     )
-    sent = await _channel(target).send(key=message.key, value=message.value or b"", headers=record.headers())
-    await sent
+    idempotent = get_agent_settings().processing_guarantee is Guarantee.IDEMPOTENT
+    sent = await _send(target, message.key, message.value or b"", record.headers(), idempotent=idempotent)
+    if idempotent:
+        await sent
 
 
 async def consume(
