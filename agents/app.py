@@ -37,9 +37,14 @@ app = faust.App(
     web_port=agent_settings.web_port,
     web_in_thread=False,
     producer_acks=-1,
+    # Large batches: a partition's next batch fills while one is in flight, instead of waiting on it.
+    producer_max_batch_size=1_048_576,
     # A worker killed without leaving the group hands its partitions over after this long.
     broker_session_timeout=10.0,
     broker_heartbeat_interval=2.0,
+    # Do not hold a rebalance or shutdown until in-flight events are acknowledged: an unacknowledged event is
+    # simply processed again by the next owner, and the agents drop what they already applied.
+    stream_wait_empty=False,
 )
 
 M = TypeVar("M", bound=BaseModel)

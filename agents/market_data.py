@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from agents.app import app, faust_topic, state_table
+from agents.app import app, faust_topic
 from agents.consumer import consume, publish
+from agents.market_view import market_view
 from schemas import BookLevel, Event, OrderBookUpdated, PriceUpdated, QuoteTick, TradeTick
 from schemas.primitives import Price
 from topics import Topics
@@ -23,7 +24,23 @@ class VenueMarket(BaseModel):
     sequence: int = 0
 
 
-markets = state_table("market-data", VenueMarket)
+# Process memory, not a table: everything here is also in the agent's own outputs (the last price and
+# book per venue and symbol), so a worker taking over a symbol seeds it from its market view instead of
+# paying a changelog write per tick.
+markets: dict[str, VenueMarket] = {}
+
+
+def seeded(venue: str, symbol: str) -> VenueMarket:
+    """The state of a venue and symbol this worker has not seen yet, from what the agent last published."""
+    price = market_view.venue_prices.get((venue, symbol))
+    top = market_view.book(venue, symbol)
+    return VenueMarket(
+        # A published price that is not the book's mid came from a trade.
+        last_trade=price.price if price is not None and (top is None or top.mid != price.price) else None,
+        bid=BookLevel(price=top.bid_price, size=top.bid_size) if top and top.bid_price else None,
+        ask=BookLevel(price=top.ask_price, size=top.ask_size) if top and top.ask_price else None,
+        sequence=market_view.book_sequences.get((venue, symbol), 0),
+    )
 
 
 def derive(state: VenueMarket, tick: TradeTick | QuoteTick) -> tuple[VenueMarket, list[Event]]:
@@ -70,7 +87,8 @@ def derive(state: VenueMarket, tick: TradeTick | QuoteTick) -> tuple[VenueMarket
 async def _on_tick(event: Event) -> None:
     assert isinstance(event, TradeTick | QuoteTick)
     key = f"{event.venue}:{event.symbol}"
-    state, events = derive(markets.get(key) or VenueMarket(), event)
+    state = markets.get(key) or seeded(event.venue, event.symbol)
+    state, events = derive(state, event)
     # Prices are latest-value data: no need to wait for each acknowledgement (ids are deterministic anyway).
     await publish(events, durable=False)
     markets[key] = state
@@ -78,4 +96,10 @@ async def _on_tick(event: Event) -> None:
 
 @app.agent(faust_topic(Topics.MARKET_TICKS), name="market_data")
 async def track_market(stream: object) -> None:
-    await consume(stream, "market_data", {Topics.MARKET_TICKS: (TradeTick, QuoteTick)}, _on_tick)  # type: ignore[arg-type]
+    await consume(
+        stream,  # type: ignore[arg-type]
+        "market_data",
+        {Topics.MARKET_TICKS: (TradeTick, QuoteTick)},
+        _on_tick,
+        before_first=market_view.wait_caught_up,
+    )

@@ -31,6 +31,8 @@ class MarketView:
         self.books: dict[tuple[str, str], BookHistory] = {}
         self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
         self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
+        self.venue_prices: dict[tuple[str, str], PriceUpdated] = {}  # (venue, symbol) -> latest
+        self.book_sequences: dict[tuple[str, str], int] = {}
         self._caught_up = asyncio.Event()
         self.skipped = 0
 
@@ -51,6 +53,7 @@ class MarketView:
 
     def apply(self, event: object) -> None:
         if isinstance(event, PriceUpdated):
+            self.venue_prices[event.venue, event.symbol] = event
             seen = self.prices.get(event.symbol)
             if seen is None or event.market_time >= seen[0]:
                 self.prices[event.symbol] = (event.market_time, event.price)
@@ -68,6 +71,9 @@ class MarketView:
                 market_time=event.market_time,
             )
             self.books.setdefault((event.venue, event.symbol), BookHistory()).add(top)
+            self.book_sequences[event.venue, event.symbol] = max(
+                event.sequence, self.book_sequences.get((event.venue, event.symbol), 0)
+            )
 
     async def wait_caught_up(self) -> None:
         await self._caught_up.wait()

@@ -27,13 +27,15 @@ class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZVT_", extra="ignore", frozen=True)
 
     processing_guarantee: Guarantee = Guarantee.IDEMPOTENT
-    commit_interval_seconds: float = 0.1
+    commit_interval_seconds: float = 0.5
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     markets_dir: Path = _default_markets_dir()
     trading_config: Path = REPO_ROOT / "config" / "trading.toml"
     # Messages of market.prices / market.orderbooks each worker reads back per partition on start.
     market_view_backfill: int = 5000
+    # Restart the worker in place when its agents received nothing this long while messages wait (0: never).
+    stall_restart_seconds: float = 30.0
 
 
 @lru_cache(maxsize=1)

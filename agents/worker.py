@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import signal
+import sys
+import time
+
+from agents.settings import get_agent_settings
+from agents.watchdog import CHECK_INTERVAL_SECONDS, ProgressWatch, has_backlog, restart_in_place
 
 AGENT_MODULES: dict[str, str] = {
     "market_data": "agents.market_data",
@@ -25,4 +32,43 @@ def run_worker(agents: list[str], loglevel: str = "warn") -> None:
 
     from agents.app import app
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def dump_tasks_on_sigusr1() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
+
+    stall_after = get_agent_settings().stall_restart_seconds
+    if stall_after > 0:
+        watch = ProgressWatch(stall_after)
+        argv = list(sys.argv)
+
+        @app.timer(interval=CHECK_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+        async def restart_when_stalled() -> None:
+            backlog = await has_backlog()
+            if watch.stalled(time.monotonic(), app.monitor.events_total, backlog):
+                restart_in_place(argv)
+
     Worker(app, loglevel=loglevel).execute_from_commandline()
+
+
+def _dump_tasks() -> None:
+    """`kill -USR1 <worker pid>` logs where our agent code is suspended: what a stalled worker waits on."""
+    import gc
+    import inspect
+
+    for obj in gc.get_objects():
+        frame = None
+        if inspect.iscoroutine(obj):
+            frame = obj.cr_frame
+        elif inspect.isasyncgen(obj):
+            frame = obj.ag_frame
+        if frame is None or "/agents/" not in frame.f_code.co_filename:
+            continue
+        chain: list[str] = []
+        awaited = obj
+        while awaited is not None and len(chain) < 30:
+            inner = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if inner is not None:
+                where = inner.f_code.co_filename.rsplit("/", 2)[-1]
+                chain.append(f"{where}:{inner.f_lineno} {inner.f_code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        print("suspended: " + " > ".join(chain), file=sys.stderr, flush=True)

@@ -112,8 +112,8 @@ async def test_kill_9_mid_run_loses_and_doubles_nothing(kafka_topics: Settings, 
     port = free_port()
     log = tmp_path / "worker.log"
     env = worker_env(settings, config, port)
-    requests = orders()
-    ids = {r.order_id for r in requests}
+    requests: list[OrderRequested] = []
+    ids: set[str] = set()
     topics = names(settings, Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.POSITIONS)
     async with read_topics(settings, topics) as output:
         with start_worker(env, log) as first:
@@ -125,6 +125,9 @@ async def test_kill_9_mid_run_loses_and_doubles_nothing(kafka_topics: Settings, 
                 ],
             )
             await wait_for_books(port, {f"{venue}:{s}" for s, (venue, *_) in BOOKS.items()})
+            # Made after the books: an order decided before a book existed has nothing to fill against.
+            requests += orders()
+            ids |= {r.order_id for r in requests}
             await publish(settings, list(requests))
             await wait_until(
                 lambda: len(output.terminal_by_order()) >= ORDERS // 4,
