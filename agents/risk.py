@@ -31,8 +31,11 @@ async def _on_event(event: Event) -> None:
         limits = get_trading_config().limits_for(event.account_id)
         decision = check_order(event, state, catalog(), market_view.last_prices(), limits)
         if isinstance(decision, Rejection):
-            rejection = OrderRejected.for_request(event, decision.reason, decision.detail)
-            outputs.append(rejection.model_copy(update={"event_id": derived_id(event.event_id, "rejected")}))
+            outputs.append(
+                OrderRejected.for_order(
+                    event, decision.reason, decision.detail, event_id=derived_id(event.event_id, "rejected")
+                )
+            )
             state = state.refuse(event)
         else:
             outputs.append(decision)

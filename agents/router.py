@@ -31,16 +31,11 @@ def candidates_for(order: OrderValidated) -> list[VenueCandidate]:
 def routing_event(order: OrderValidated) -> Event:
     decision = route(order, candidates_for(order), get_trading_config().routing)
     if decision is None:
-        return order.caused(
-            OrderRejected,
+        return OrderRejected.for_order(
+            order,
+            RejectReason.VENUE_UNAVAILABLE,
+            f"no healthy venue with a book for {order.symbol}",
             event_id=derived_id(order.event_id, "rejected"),
-            order_id=order.order_id,
-            account_id=order.account_id,
-            strategy_id=order.strategy_id,
-            symbol=order.symbol,
-            side=order.side,
-            reason=RejectReason.VENUE_UNAVAILABLE,
-            detail=f"no healthy venue with a book for {order.symbol}",
         )
     return order.caused(
         ExchangeRouted,

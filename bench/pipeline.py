@@ -58,7 +58,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def worker(settings: Settings, guarantee: str, log: Path, port: int) -> Iterator[int]:
+def worker(settings: Settings, guarantee: str, log: Path, port: int, loglevel: str = "warn") -> Iterator[int]:
     config = log.with_suffix(".toml")
     config.write_text(CONFIG)
     env = os.environ | {
@@ -68,7 +68,10 @@ def worker(settings: Settings, guarantee: str, log: Path, port: int) -> Iterator
         "ZVT_WEB_PORT": str(port),
     }
     with background_process(
-        [sys.executable, "-m", "zvt", "worker"], env=env, log_path=log, stop_timeout=60
+        [sys.executable, "-m", "zvt", "worker", "--loglevel", loglevel],
+        env=env,
+        log_path=log,
+        stop_timeout=60,
     ) as p:
         yield p.pid
 
@@ -247,7 +250,9 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
         settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
         await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
         baseline = await raw_baseline(settings, args.ticks)
-        with worker(settings, guarantee, workdir / f"worker-{guarantee}.log", args.web_port) as pid:
+        with worker(
+            settings, guarantee, workdir / f"worker-{guarantee}.log", args.web_port, args.worker_loglevel
+        ) as pid:
             await books(settings)
             await asyncio.sleep(12)  # the worker joins its group and reads the books
             rss_before = rss_mb(pid)
@@ -291,6 +296,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--guarantees", nargs="+", default=["idempotent", "exactly_once"])
     parser.add_argument("--web-port", type=int, default=6067)
+    parser.add_argument("--worker-loglevel", default="warn")
     args = parser.parse_args()
     workdir = Path(os.environ.get("ZVT_BENCH_DIR", "/tmp/zvt-bench"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from typing import Self
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -102,17 +103,24 @@ class OrderRejected(_OrderFields):
     detail: str = Field(max_length=1000)
 
     @classmethod
-    def for_request(cls, request: OrderRequested, reason: RejectReason, detail: str) -> OrderRejected:
-        """The rejection of `request`: same order, caused by it."""
-        return request.caused(
+    def for_order(
+        cls, order: _OrderFields, reason: RejectReason, detail: str, *, event_id: UUID | None = None
+    ) -> OrderRejected:
+        """The rejection of `order` (a request, or a later stage of it): same order, caused by that event.
+
+        Agents pass a deterministic `event_id`, so rejecting the same input twice gives the same event.
+        """
+        fields = {} if event_id is None else {"event_id": event_id}
+        return order.caused(
             cls,
-            order_id=request.order_id,
-            account_id=request.account_id,
-            strategy_id=request.strategy_id,
-            symbol=request.symbol,
-            side=request.side,
+            order_id=order.order_id,
+            account_id=order.account_id,
+            strategy_id=order.strategy_id,
+            symbol=order.symbol,
+            side=order.side,
             reason=reason,
             detail=detail,
+            **fields,
         )
 
 

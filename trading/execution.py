@@ -78,12 +78,8 @@ def execution_events(routed: ExchangeRouted, reports: list[LegReport]) -> list[E
         reason = RejectReason.VENUE_REJECTED if refusals else RejectReason.NO_LIQUIDITY
         detail = "; ".join(refusals) or "no venue's book showed a fillable price and size on arrival"
         events.append(
-            routed.caused(
-                OrderRejected,
-                event_id=derived_id(routed.event_id, "rejected"),
-                **common,
-                reason=reason,
-                detail=detail[:1000],
+            OrderRejected.for_order(
+                routed, reason, detail[:1000], event_id=derived_id(routed.event_id, "rejected")
             )
         )
         return events

@@ -35,7 +35,7 @@ async def reject_every_order(stream: faust.StreamT[bytes]) -> None:
     async for payload in stream:
         request = CODEC.decode(payload)
         assert isinstance(request, OrderRequested)
-        rejection = OrderRejected.for_request(
+        rejection = OrderRejected.for_order(
             request, RejectReason.KILL_SWITCH, "faust probe rejects everything"
         )
         await rejections.send(key=Topics.ORDERS_REJECTED.key_for(rejection), value=CODEC.encode(rejection))

@@ -160,7 +160,7 @@ async def test_consume_transform_produce_commits_offsets_in_the_transaction(kafk
         record = await asyncio.wait_for(consumer.getone(), timeout=30)
         request = CODEC.decode(record.value)
         assert isinstance(request, OrderRequested)
-        rejection = OrderRejected.for_request(request, RejectReason.KILL_SWITCH, "kill switch engaged")
+        rejection = OrderRejected.for_order(request, RejectReason.KILL_SWITCH, "kill switch engaged")
         async with producer.transaction():
             out_meta = await producer.send_and_wait(
                 sink_name, CODEC.encode(rejection), key=sink.key_for(rejection)

@@ -249,7 +249,7 @@ def test_correlation_id_cannot_be_null() -> None:
 
 def test_rejection_of_a_request_keeps_its_order_and_causation() -> None:
     request = order(strategy_id="ma-cross")
-    rejection = OrderRejected.for_request(request, RejectReason.MAX_POSITION, "position 3 > limit 2")
+    rejection = OrderRejected.for_order(request, RejectReason.MAX_POSITION, "position 3 > limit 2")
     assert (rejection.order_id, rejection.account_id, rejection.strategy_id) == (
         "ord-1",
         "acct-1",
