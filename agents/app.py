@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 import faust
 import orjson
 from faust.serializers.codecs import Codec
+from faust.streams import current_event
 from faust.types import TableT
 from pydantic import BaseModel
 
@@ -37,14 +38,16 @@ app = faust.App(
     web_port=agent_settings.web_port,
     web_in_thread=False,
     producer_acks=-1,
-    # Large batches: a partition's next batch fills while one is in flight, instead of waiting on it.
-    producer_max_batch_size=1_048_576,
     # A worker killed without leaving the group hands its partitions over after this long.
     broker_session_timeout=10.0,
     broker_heartbeat_interval=2.0,
     # Do not hold a rebalance or shutdown until in-flight events are acknowledged: an unacknowledged event is
     # simply processed again by the next owner, and the agents drop what they already applied.
     stream_wait_empty=False,
+    # When a stream buffer fills, Faust stops fetching its partition and may drop messages it had already
+    # fetched (faust-streaming issue #88). A buffer this size is rarely full; it bounds a worker's memory
+    # at about this many events per agent.
+    stream_buffer_maxsize=65_536,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -94,8 +97,31 @@ class StateTable(Generic[M]):
             return value
         return self.model.model_validate(value)
 
-    def __setitem__(self, key: str, value: M) -> None:
-        self.table[key] = value
+    async def put(self, key: str, value: M) -> None:
+        """Store `value` under `key`, in the partition of the event being processed.
+
+        Idempotent mode writes the changelog record itself and waits for the broker, instead of Faust's
+        buffered changelog send (the buffer was the one part of Faust in every stalled worker seen here);
+        exactly-once mode goes through Faust, so the write joins the open transaction.
+        """
+        if agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE:
+            self.table[key] = value
+            return
+        event = current_event()
+        if event is None:
+            raise RuntimeError(
+                f"{self.table.name}: state is written while handling an event, not outside one"
+            )
+        sent = await app.producer.send(
+            self.table.changelog_topic.get_topic_name(),
+            orjson.dumps(key),
+            orjson.dumps(value.model_dump(mode="json")),
+            event.message.partition,
+            None,
+            None,
+        )
+        await sent
+        self.table.data[key] = value
 
     def items(self) -> list[tuple[str, M]]:
         return [(key, value) for key in list(self.table.keys()) if (value := self.get(key)) is not None]

@@ -67,7 +67,9 @@ async def _on_routed(event: Event) -> None:
         return
     reports = [await execute_leg(event, index) for index in range(len(event.legs))]
     await publish(execution_events(event, reports))
-    executed[event.account_id] = state.model_copy(update={"applied": state.applied.add(event.event_id)})
+    await executed.put(
+        event.account_id, state.model_copy(update={"applied": state.applied.add(event.event_id)})
+    )
 
 
 @app.agent(faust_topic(Topics.ORDERS_ROUTED), name="execution")

@@ -26,7 +26,7 @@ async def _on_fill(event: Event) -> None:
         return
     state = state.apply(event, market_view.last_price(event.symbol))
     await publish([state.event(event)])
-    positions[key] = state.model_copy(update={"applied": state.applied.add(event.event_id)})
+    await positions.put(key, state.model_copy(update={"applied": state.applied.add(event.event_id)}))
     _marked_versions[key] = market_view.price_versions.get(event.symbol, 0)
 
 

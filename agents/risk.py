@@ -47,7 +47,9 @@ async def _on_event(event: Event) -> None:
     else:
         state = state.close_order(event)
     await publish(outputs)
-    accounts[event.account_id] = state.model_copy(update={"applied": state.applied.add(event.event_id)})
+    await accounts.put(
+        event.account_id, state.model_copy(update={"applied": state.applied.add(event.event_id)})
+    )
 
 
 @app.agent(faust_topic(Topics.ORDERS_REQUESTED, Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED), name="risk")

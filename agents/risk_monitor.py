@@ -17,7 +17,7 @@ async def _on_position(event: Event) -> None:
     state = monitored.get(event.account_id) or AccountMonitorState()
     state, alerts = observe(state, event, get_trading_config().monitor)
     await publish(alerts)
-    monitored[event.account_id] = state
+    await monitored.put(event.account_id, state)
 
 
 @app.agent(faust_topic(Topics.POSITIONS), name="risk_monitor")

@@ -19,8 +19,13 @@ class Guarantee(StrEnum):
     EXACTLY_ONCE = "exactly_once"
 
 
+SHARED_MARKETS = Path("data") / "ccxt" / "markets"
+
+
 def _default_markets_dir() -> Path:
-    return REPO_ROOT.parent / "shared" / "data" / "ccxt" / "markets"
+    """The shared data set beside the checkout (`../shared`), or the team machines' `/work/shared`."""
+    candidates = [REPO_ROOT.parent / "shared" / SHARED_MARKETS, Path("/work/shared") / SHARED_MARKETS]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
 
 
 class AgentSettings(BaseSettings):
@@ -34,8 +39,6 @@ class AgentSettings(BaseSettings):
     trading_config: Path = REPO_ROOT / "config" / "trading.toml"
     # Messages of market.prices / market.orderbooks each worker reads back per partition on start.
     market_view_backfill: int = 5000
-    # Restart the worker in place when its agents received nothing this long while messages wait (0: never).
-    stall_restart_seconds: float = 30.0
 
 
 @lru_cache(maxsize=1)

@@ -6,10 +6,6 @@ import asyncio
 import importlib
 import signal
 import sys
-import time
-
-from agents.settings import get_agent_settings
-from agents.watchdog import CHECK_INTERVAL_SECONDS, ProgressWatch, has_backlog, restart_in_place
 
 AGENT_MODULES: dict[str, str] = {
     "market_data": "agents.market_data",
@@ -36,17 +32,6 @@ def run_worker(agents: list[str], loglevel: str = "warn") -> None:
     async def dump_tasks_on_sigusr1() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
 
-    stall_after = get_agent_settings().stall_restart_seconds
-    if stall_after > 0:
-        watch = ProgressWatch(stall_after)
-        argv = list(sys.argv)
-
-        @app.timer(interval=CHECK_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
-        async def restart_when_stalled() -> None:
-            backlog = await has_backlog()
-            if watch.stalled(time.monotonic(), app.monitor.events_total, backlog):
-                restart_in_place(argv)
-
     Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
@@ -72,3 +57,26 @@ def _dump_tasks() -> None:
                 chain.append(f"{where}:{inner.f_lineno} {inner.f_code.co_name}")
             awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
         print("suspended: " + " > ".join(chain), file=sys.stderr, flush=True)
+    _dump_flow()
+
+
+def _dump_flow() -> None:
+    from agents.app import app
+
+    consumer = app.consumer
+
+    def partitions(attribute: str) -> int:
+        return len(getattr(consumer, attribute, None) or ())
+
+    fields: dict[str, object] = {
+        "flow_control_active": app.flow_control.is_active(),
+        "in_recovery": app.in_recovery,
+        "assigned": len(consumer.assignment()),
+        "active": partitions("_active_partitions"),
+        "buffered": partitions("_buffered_partitions"),
+        "paused": partitions("_paused_partitions"),
+    }
+    for agent in app.agents.values():
+        channel = agent.channel
+        fields[f"queue:{agent.name}"] = channel.queue.qsize() if hasattr(channel, "queue") else None
+    print(f"flow: {fields}", file=sys.stderr, flush=True)

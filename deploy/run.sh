@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: bring up the whole stack on this machine and run the platform's flow through it.
-# (Today: create the topics and send an event through Kafka, Redis, PostgreSQL and a Hatchet workflow.)
+# (Today: the smoke flow through Kafka, Redis, PostgreSQL and Hatchet, then the agent pipeline on recorded
+# binance book tops and a handful of orders, with the fills, rejections and positions it produced.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -9,5 +10,6 @@ bash deploy/local/stack.sh up
 .venv/bin/zvt db migrate
 .venv/bin/zvt topics create
 .venv/bin/zvt smoke
+.venv/bin/zvt demo
 echo
 echo "The stack keeps running: 'bash deploy/local/stack.sh down' stops it; logs are under .run/."

@@ -14,7 +14,7 @@ from eventstore import cli as eventstore_cli
 from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
-from zvt.settings import REPO_ROOT, get_settings
+from zvt.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka and the Hatchet engine.")
@@ -307,3 +307,42 @@ def worker(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+
+
+@app.command()
+def demo(web_port: int = typer.Option(6066, help="Port of the demo worker's Faust web monitor.")) -> None:
+    """Run the agents on recorded binance book tops and a few orders; print fills, rejections, positions."""
+    from zvt.demo import outcome_rows, run_demo
+
+    settings = get_settings()
+    asyncio.run(ensure_topics_for(settings))
+    result = asyncio.run(run_demo(settings, web_port))
+    orders = Table(
+        "account", "symbol", "side", "quantity", "outcome", "filled", "price", "fee", title="Orders"
+    )
+    for row in outcome_rows(result):
+        orders.add_row(*row)
+    console.print(orders)
+    positions = Table(
+        "account", "symbol", "quantity", "avg cost", "realized", "unrealized", "fees", title="Positions"
+    )
+    for (account, symbol), p in sorted(result.positions.items()):
+        positions.add_row(
+            account,
+            symbol,
+            str(p.quantity),
+            f"{p.average_cost:.2f}",
+            str(p.realized_pnl),
+            f"{p.unrealized_pnl:.4f}",
+            str(p.fees_paid),
+        )
+    console.print(positions)
+    console.print(
+        f"Faust web monitor while the worker runs: http://127.0.0.1:{web_port}/ (market: /zvt/market/)"
+    )
+
+
+async def ensure_topics_for(settings: Settings) -> None:
+    from topics.admin import ensure_topics
+
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)

@@ -71,19 +71,19 @@ UNKNOWN_EVENT = orjson.dumps({"event_type": "order.teleported", "version": 1, "o
 
 
 @pytest.fixture
-async def worker_port(kafka_topics: Settings, tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
+async def worker_port(pipeline_topics: Settings, tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
     config = tmp_path / "trading.toml"
     config.write_text("")
     port = free_port()
     log = tmp_path / "worker.log"
-    with start_worker(worker_env(kafka_topics, config, port), log):
+    with start_worker(worker_env(pipeline_topics, config, port), log):
         yield port, log
 
 
 async def test_bad_messages_are_dead_lettered_and_good_ones_still_flow(
-    kafka_topics: Settings, worker_port: tuple[int, Path]
+    pipeline_topics: Settings, worker_port: tuple[int, Path]
 ) -> None:
-    settings = kafka_topics
+    settings = pipeline_topics
     port, log = worker_port
     await publish(settings, [quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5")])
     await wait_for_books(port, {"binance:BTC/USDT"})

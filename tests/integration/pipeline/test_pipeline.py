@@ -78,23 +78,23 @@ class RunningPipeline:
 
 
 @pytest.fixture
-async def pipeline(kafka_topics: Settings, tmp_path: Path) -> AsyncIterator[RunningPipeline]:
+async def pipeline(pipeline_topics: Settings, tmp_path: Path) -> AsyncIterator[RunningPipeline]:
     config = tmp_path / "trading.toml"
     config.write_text(CONFIG)
     port = free_port()
     log = tmp_path / "worker.log"
-    with start_worker(worker_env(kafka_topics, config, port), log):
+    with start_worker(worker_env(pipeline_topics, config, port), log):
         # One venue per symbol keeps the expected fills obvious: BTC only on binance, ETH only on okx.
         await publish(
-            kafka_topics,
+            pipeline_topics,
             [
                 quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5"),
                 quote("okx", "ETH/USDT", "2999.9", "3000", "40", "50"),
             ],
         )
         await wait_for_books(port, {"binance:BTC/USDT", "okx:ETH/USDT"})
-        async with read_topics(kafka_topics, names(kafka_topics, *OUTPUT_TOPICS)) as output:
-            yield RunningPipeline(kafka_topics, output, log)
+        async with read_topics(pipeline_topics, names(pipeline_topics, *OUTPUT_TOPICS)) as output:
+            yield RunningPipeline(pipeline_topics, output, log)
 
 
 def order(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from agents.settings import AgentSettings
 from schemas import (
     ExchangeRouted,
     OrderExecuted,
@@ -21,7 +22,7 @@ from trading.markets import MarketRules
 
 D = Decimal
 T0 = datetime(2024, 8, 9, 12, 0, tzinfo=UTC)
-MARKETS_DIR_PATH = "/work/shared/data/ccxt/markets"
+MARKETS_DIR_PATH = str(AgentSettings().markets_dir)  # the same files the agents read
 ALL_VENUES = ("binance", "bitstamp", "bybit", "coinbase", "kraken", "okx")
 
 
