@@ -322,7 +322,8 @@ def demo(web_port: int = typer.Option(6066, help="Port of the demo worker's Faus
     )
     for row in outcome_rows(result):
         orders.add_row(*row)
-    console.print(orders)
+    wide = Console(width=max(console.width, 130))
+    wide.print(orders)
     positions = Table(
         "account", "symbol", "quantity", "avg cost", "realized", "unrealized", "fees", title="Positions"
     )
@@ -336,10 +337,8 @@ def demo(web_port: int = typer.Option(6066, help="Port of the demo worker's Faus
             f"{p.unrealized_pnl:.4f}",
             str(p.fees_paid),
         )
-    console.print(positions)
-    console.print(
-        f"Faust web monitor while the worker runs: http://127.0.0.1:{web_port}/ (market: /zvt/market/)"
-    )
+    wide.print(positions)
+    console.print(f"The demo worker's Faust web monitor was at http://127.0.0.1:{web_port}/ (/zvt/market/)")
 
 
 async def ensure_topics_for(settings: Settings) -> None:

@@ -110,9 +110,15 @@ class DemoResult:
     orders: list[OrderRequested]
     outcomes: dict[str, list[Event]] = field(default_factory=dict)
     positions: dict[tuple[str, str], PositionUpdated] = field(default_factory=dict)
+    position_fills: set[str] = field(default_factory=set)  # fills whose position update arrived
 
     def done(self) -> bool:
-        return all(any(_terminal(e) for e in self.outcomes.get(o.order_id, [])) for o in self.orders)
+        """Every order ended, and every fill's position update arrived."""
+        ended = all(any(_terminal(e) for e in self.outcomes.get(o.order_id, [])) for o in self.orders)
+        fills = {
+            e.fill_id for events in self.outcomes.values() for e in events if isinstance(e, OrderExecuted)
+        }
+        return ended and fills <= self.position_fills
 
 
 def _terminal(event: Event) -> bool:
@@ -144,15 +150,17 @@ async def _collect(settings: Settings, result: DemoResult) -> None:
     await consumer.start()
     ids = {order.order_id for order in result.orders}
     try:
-        while not result.done() or len(result.positions) < 3:
+        while not result.done():
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
                     event = CODEC.decode(record.value or b"")
                     order_id = getattr(event, "order_id", None)
                     if order_id in ids:
                         result.outcomes.setdefault(order_id, []).append(event)
-                    if isinstance(event, PositionUpdated) and event.account_id in {"acct-1", "acct-2"}:
-                        result.positions[event.account_id, event.symbol] = event
+                    if isinstance(event, PositionUpdated) and event.last_fill_id is not None:
+                        result.position_fills.add(event.last_fill_id)
+                        if event.account_id in {order.account_id for order in result.orders}:
+                            result.positions[event.account_id, event.symbol] = event
     finally:
         await consumer.stop()
 
