@@ -6,6 +6,8 @@ One module-level app, as in Faust's own examples; agent modules import it and ar
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import faust
@@ -17,7 +19,7 @@ from pydantic import BaseModel
 
 from agents.settings import Guarantee, get_agent_settings
 from topics.registry import KafkaTopic
-from zvt.settings import get_settings
+from zvt.settings import REPO_ROOT, get_settings
 
 settings = get_settings()
 agent_settings = get_agent_settings()
@@ -26,6 +28,8 @@ app = faust.App(
     f"{settings.topic_prefix}zvt-agents",
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
+    # Faust's per-app data directory goes under the run directory, not wherever the worker was started.
+    datadir=str(Path(os.environ.get("ZVT_RUN_DIR", REPO_ROOT / ".run")) / "faust" / "{conf.id}"),
     processing_guarantee=(
         "exactly_once" if agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE else "at_least_once"
     ),

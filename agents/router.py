@@ -40,20 +40,7 @@ def routing_event(order: OrderValidated) -> Event:
     return order.caused(
         ExchangeRouted,
         event_id=derived_id(order.event_id, "routed"),
-        **order.model_dump(
-            include={
-                "order_id",
-                "account_id",
-                "strategy_id",
-                "symbol",
-                "side",
-                "order_type",
-                "quantity",
-                "limit_price",
-                "time_in_force",
-                "market_time",
-            }
-        ),
+        **order.order_terms(),
         legs=decision.legs,
         candidates=decision.scores,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +37,12 @@ class _OrderFields(Event):
     symbol: Symbol
     side: Side
 
+    def order_fields(self) -> dict[str, Any]:
+        """Which order this is: what every later event of the same order repeats."""
+        return {
+            name: getattr(self, name) for name in _OrderFields.model_fields if name not in Event.model_fields
+        }
+
 
 class _OrderTerms(_OrderFields):
     order_type: OrderType
@@ -46,6 +52,12 @@ class _OrderTerms(_OrderFields):
     # When the order was decided on the market's clock (a replay's recorded time, or now when live);
     # the paper venue fills against the book as of this time plus its latency.
     market_time: AwareDatetime | None = None
+
+    def order_terms(self) -> dict[str, Any]:
+        """The order and its terms, for the next stage's event (which may override some, e.g. quantity)."""
+        return {
+            name: getattr(self, name) for name in _OrderTerms.model_fields if name not in Event.model_fields
+        }
 
     @model_validator(mode="after")
     def _limit_price_matches_type(self) -> Self:
@@ -111,17 +123,7 @@ class OrderRejected(_OrderFields):
         Agents pass a deterministic `event_id`, so rejecting the same input twice gives the same event.
         """
         fields = {} if event_id is None else {"event_id": event_id}
-        return order.caused(
-            cls,
-            order_id=order.order_id,
-            account_id=order.account_id,
-            strategy_id=order.strategy_id,
-            symbol=order.symbol,
-            side=order.side,
-            reason=reason,
-            detail=detail,
-            **fields,
-        )
+        return order.caused(cls, **order.order_fields(), reason=reason, detail=detail, **fields)
 
 
 class VenueScore(BaseModel):

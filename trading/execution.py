@@ -49,25 +49,14 @@ class LegReport:
 def execution_events(routed: ExchangeRouted, reports: list[LegReport]) -> list[Event]:
     """order.created per accepted leg, then one order.executed per fill; a rejection if nothing filled."""
     events: list[Event] = []
-    common = {
-        "order_id": routed.order_id,
-        "account_id": routed.account_id,
-        "strategy_id": routed.strategy_id,
-        "symbol": routed.symbol,
-        "side": routed.side,
-    }
+    common = routed.order_fields()
     for report in reports:
         if report.venue_order_id is not None:
             events.append(
                 routed.caused(
                     OrderCreated,
                     event_id=derived_id(routed.event_id, f"created:{report.venue}"),
-                    **common,
-                    order_type=routed.order_type,
-                    quantity=report.quantity,
-                    limit_price=routed.limit_price,
-                    time_in_force=routed.time_in_force,
-                    market_time=routed.market_time,
+                    **(routed.order_terms() | {"quantity": report.quantity}),
                     venue=report.venue,
                     venue_order_id=report.venue_order_id,
                 )

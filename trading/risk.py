@@ -256,17 +256,9 @@ def check_order(
             RejectReason.MAX_GROSS_EXPOSURE,
             f"gross exposure would be {gross_after} (max {limits.max_gross_exposure})",
         )
-    return request.caused(
-        OrderValidated,
-        event_id=derived_id(request.event_id, "validated"),
-        order_id=request.order_id,
-        account_id=request.account_id,
-        strategy_id=request.strategy_id,
-        symbol=request.symbol,
-        side=request.side,
-        order_type=request.order_type,
-        quantity=quantity,
-        limit_price=limit_price if request.order_type is OrderType.LIMIT else None,
-        time_in_force=request.time_in_force,
-        market_time=order_market_time(request),
-    )
+    terms = request.order_terms() | {
+        "quantity": quantity,
+        "limit_price": limit_price if request.order_type is OrderType.LIMIT else None,
+        "market_time": order_market_time(request),
+    }
+    return request.caused(OrderValidated, event_id=derived_id(request.event_id, "validated"), **terms)
