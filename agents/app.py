@@ -23,13 +23,16 @@ from zvt.settings import REPO_ROOT, get_settings
 
 settings = get_settings()
 agent_settings = get_agent_settings()
+# Faust's per-app data directory goes under the run directory, not wherever the worker was started;
+# Faust creates only the last level of it.
+FAUST_DIR = Path(os.environ.get("ZVT_RUN_DIR", REPO_ROOT / ".run")) / "faust"
+FAUST_DIR.mkdir(parents=True, exist_ok=True)
 
 app = faust.App(
     f"{settings.topic_prefix}zvt-agents",
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
-    # Faust's per-app data directory goes under the run directory, not wherever the worker was started.
-    datadir=str(Path(os.environ.get("ZVT_RUN_DIR", REPO_ROOT / ".run")) / "faust" / "{conf.id}"),
+    datadir=str(FAUST_DIR / "{conf.id}"),
     processing_guarantee=(
         "exactly_once" if agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE else "at_least_once"
     ),

@@ -297,11 +297,9 @@ def worker(
 ) -> None:
     """Run Faust agents (web monitor on ZVT_WEB_HOST:ZVT_WEB_PORT, 127.0.0.1:6066 by default)."""
     from agents.worker import AGENT_MODULES, run_worker
-    from topics.admin import ensure_topics
 
     chosen = list(AGENT_MODULES) if agents == "all" else [name.strip() for name in agents.split(",")]
-    settings = get_settings()
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topic_prefix))
+    asyncio.run(ensure_topics_for(get_settings()))
     try:
         run_worker(chosen, loglevel=loglevel)
     except ValueError as exc:

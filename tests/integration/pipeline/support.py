@@ -18,9 +18,9 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
-from topics import Topics
 from topics.registry import KafkaTopic
 from zvt.processes import background_process
+from zvt.publish import publish_events
 from zvt.settings import Settings
 
 TERMINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED)
@@ -71,17 +71,7 @@ async def wait_for_books(web_port: int, books: set[str], within: float = 90) -> 
 
 
 async def publish(settings: Settings, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
-        for event in events:
-            topic = Topics.for_event(type(event))
-            await producer.send(
-                topic.full_name(settings.topic_prefix), CODEC.encode(event), key=topic.key_for(event)
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await publish_events(settings, events)
 
 
 async def publish_raw(settings: Settings, topic: KafkaTopic, key: bytes, value: bytes) -> None:
