@@ -261,25 +261,25 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
             burst_rate, _ = await orders_end_to_end(settings, args.orders, None)
             _, latencies = await orders_end_to_end(settings, int(args.rate * args.seconds), args.rate)
         table.add_row(
-            f"[{guarantee}] ticks/s, market data agent",
+            f"{guarantee}: ticks/s, market data agent",
             f"{tick_rate:,.0f}",
             f"{baseline:,.0f}",
             f"{tick_rate / baseline:.2f}",
         )
         table.add_row(
-            f"[{guarantee}] orders/s, requested -> position.updated",
+            f"{guarantee}: orders/s, requested -> position.updated",
             f"{burst_rate:,.0f}",
             f"{baseline:,.0f}",
             f"{burst_rate / baseline:.3f}",
         )
         table.add_row(
-            f"[{guarantee}] latency p50 / p99 at {args.rate:.0f} orders/s (ms)",
+            f"{guarantee}: latency p50 / p99 at {args.rate:.0f} orders/s (ms)",
             f"{percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.99):.1f}",
             "",
             "",
         )
         table.add_row(
-            f"[{guarantee}] worker RSS before / after {args.ticks:,} ticks (MB)",
+            f"{guarantee}: worker RSS before / after {args.ticks:,} ticks (MB)",
             f"{rss_before:.0f} / {rss_after:.0f}",
             "",
             "",
