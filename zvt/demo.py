@@ -8,6 +8,7 @@ quote, so the paper venue fills them against the recorded book in force at that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import os
 import sys
@@ -127,16 +128,16 @@ def _terminal(event: Event) -> bool:
     )
 
 
-async def _wait_for_market(port: int, books: set[str]) -> None:
+async def wait_for_books(web_port: int, books: set[str]) -> None:
+    """Until the worker's market view (on its Faust web monitor) shows every `venue:symbol` book; bound it
+    with `asyncio.timeout`."""
     async with aiohttp.ClientSession() as client:
         while True:
-            try:
-                async with client.get(f"http://127.0.0.1:{port}/zvt/market/") as response:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with client.get(f"http://127.0.0.1:{web_port}/zvt/market/") as response:
                     if response.status == 200 and books <= set((await response.json())["books"]):
                         return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.3)
 
 
 async def _collect(settings: Settings, result: DemoResult) -> None:
@@ -175,7 +176,7 @@ async def run_demo(settings: Settings, web_port: int, within: float = 180) -> De
     with background_process([sys.executable, "-m", "zvt", "worker"], env=env, log_path=log, stop_timeout=60):
         async with asyncio.timeout(within):
             await publish_events(settings, quotes)
-            await _wait_for_market(web_port, {f"binance:{symbol}" for symbol in BOOK_TICKERS})
+            await wait_for_books(web_port, {f"binance:{symbol}" for symbol in BOOK_TICKERS})
             collector = asyncio.create_task(_collect(settings, result))
             await asyncio.sleep(1)  # the collector is positioned at the end before the orders go out
             await publish_events(settings, list[Event](result.orders))

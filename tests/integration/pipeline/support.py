@@ -14,13 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
 from topics.registry import KafkaTopic
+from zvt.demo import wait_for_books as worker_books
 from zvt.processes import background_process
-from zvt.publish import publish_events
 from zvt.settings import Settings
 
 TERMINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED)
@@ -60,18 +59,8 @@ def start_worker(
 
 
 async def wait_for_books(web_port: int, books: set[str], within: float = 90) -> None:
-    """Until the worker's market view (on its Faust web monitor) shows every `venue:symbol` book."""
-    async with asyncio.timeout(within), aiohttp.ClientSession() as client:
-        while True:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with client.get(f"http://127.0.0.1:{web_port}/zvt/market/") as response:
-                    if response.status == 200 and books <= set((await response.json())["books"]):
-                        return
-            await asyncio.sleep(0.3)
-
-
-async def publish(settings: Settings, events: list[Event]) -> None:
-    await publish_events(settings, events)
+    async with asyncio.timeout(within):
+        await worker_books(web_port, books)
 
 
 async def publish_raw(settings: Settings, topic: KafkaTopic, key: bytes, value: bytes) -> None:

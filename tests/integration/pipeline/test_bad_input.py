@@ -14,13 +14,13 @@ from schemas import CODEC, OrderExecuted, OrderRequested, TradeTick
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
+from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,
     free_port,
     names,
-    publish,
     publish_raw,
     quote,
     read_topics,
@@ -85,7 +85,7 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_still_flow(
 ) -> None:
     settings = pipeline_topics
     port, log = worker_port
-    await publish(settings, [quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5")])
+    await publish_events(settings, [quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5")])
     await wait_for_books(port, {"binance:BTC/USDT"})
     sent: dict[tuple[str, DeadLetterReason], set[bytes]] = {}
     for topic in CONSUMERS:
@@ -102,7 +102,7 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_still_flow(
         order_type="market",
         quantity=Decimal("0.01"),
     )
-    await publish(settings, [good])
+    await publish_events(settings, [good])
 
     dead_letter_topics = [t.dead_letter for t in CONSUMERS if t.dead_letter is not None]
     expected = sum(4 * len(consumers) for consumers in CONSUMERS.values())

@@ -16,13 +16,13 @@ from schemas.primitives import Side
 from topics import Topics
 from trading.positions import Position
 from venues.catalog import load_catalog
+from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,
     free_port,
     names,
-    publish,
     quote,
     read_topics,
     start_worker,
@@ -125,7 +125,7 @@ async def test_kill_9_mid_run_loses_and_doubles_nothing(pipeline_topics: Setting
     topics = names(settings, Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.POSITIONS)
     async with read_topics(settings, topics) as output:
         with start_worker(env, log) as first:
-            await publish(
+            await publish_events(
                 settings,
                 [
                     quote(venue, s, str(bid), str(ask), "1000", "1000")
@@ -136,7 +136,7 @@ async def test_kill_9_mid_run_loses_and_doubles_nothing(pipeline_topics: Setting
             # Made after the books: an order decided before a book existed has nothing to fill against.
             requests += orders()
             ids |= {r.order_id for r in requests}
-            await publish(settings, list(requests))
+            await publish_events(settings, list(requests))
             await wait_until(
                 lambda: len(output.terminal_by_order()) >= ORDERS // 4,
                 180,

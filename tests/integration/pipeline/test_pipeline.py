@@ -22,13 +22,13 @@ from schemas import (
 )
 from topics import Topics
 from trading.positions import Position
+from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,
     free_port,
     names,
-    publish,
     quote,
     read_topics,
     start_worker,
@@ -85,7 +85,7 @@ async def pipeline(pipeline_topics: Settings, tmp_path: Path) -> AsyncIterator[R
     log = tmp_path / "worker.log"
     with start_worker(worker_env(pipeline_topics, config, port), log):
         # One venue per symbol keeps the expected fills obvious: BTC only on binance, ETH only on okx.
-        await publish(
+        await publish_events(
             pipeline_topics,
             [
                 quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5"),
@@ -153,7 +153,7 @@ async def test_orders_flow_to_fills_positions_and_reasoned_rejections(pipeline: 
     }
     # Order within an account matters (the rules see earlier orders): published in the listed order.
     requests: list[OrderRequested] = [*accepted.values(), *refused.values()]
-    await publish(pipeline.settings, list[Event](requests))
+    await publish_events(pipeline.settings, list[Event](requests))
     output = pipeline.output
     order_ids = {r.order_id for r in requests}
     await wait_until(
