@@ -14,9 +14,10 @@ import faust
 import orjson
 from faust.serializers.codecs import Codec
 from faust.streams import current_event
-from faust.types import TableT
+from faust.types import TableT, TransportT
 from pydantic import BaseModel
 
+from agents.kafka_transport import GaplessConsumer, GaplessTransport
 from agents.settings import Guarantee, get_agent_settings
 from topics.registry import KafkaTopic
 from zvt.settings import REPO_ROOT, get_settings
@@ -28,7 +29,16 @@ agent_settings = get_agent_settings()
 FAUST_DIR = Path(os.environ.get("ZVT_RUN_DIR", REPO_ROOT / ".run")) / "faust"
 FAUST_DIR.mkdir(parents=True, exist_ok=True)
 
-app = faust.App(
+
+class App(faust.App):
+    """Faust's app on the transport that never commits past a fetched but undelivered message."""
+
+    def _new_transport(self) -> TransportT:
+        GaplessConsumer.transactional_inputs = self.in_transaction
+        return GaplessTransport(self.conf.broker_consumer, self)
+
+
+app = App(
     f"{settings.topic_prefix}zvt-agents",
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
@@ -51,9 +61,7 @@ app = faust.App(
     # Do not hold a rebalance or shutdown until in-flight events are acknowledged: an unacknowledged event is
     # simply processed again by the next owner, and the agents drop what they already applied.
     stream_wait_empty=False,
-    # When a stream buffer fills, Faust stops fetching its partition and may drop messages it had already
-    # fetched (faust-streaming issue #88). A buffer this size is rarely full; it bounds a worker's memory
-    # at about this many events per agent.
+    # Bounds a worker's memory at about this many buffered events per agent.
     stream_buffer_maxsize=65_536,
 )
 

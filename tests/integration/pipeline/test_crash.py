@@ -105,14 +105,6 @@ def _event_id(value: bytes) -> str:
     return str(orjson.loads(value)["event_id"])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "faust-streaming 0.15.3 drops runs of fetched input messages around a worker restart and commits "
-        "past them (seen: orders.requested offsets 87-99 of partition 0 never reached the risk agent); "
-        "passes when no message is dropped"
-    ),
-)
 async def test_kill_9_mid_run_loses_and_doubles_nothing(pipeline_topics: Settings, tmp_path: Path) -> None:
     settings = pipeline_topics
     config = tmp_path / "trading.toml"
