@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections import defaultdict
 from collections.abc import Sequence
@@ -36,6 +37,18 @@ from zvt.settings import Settings
 log = logging.getLogger(__name__)
 
 BRIDGE_GROUP = "zvt.bridge"  # Kafka consumer group (prefixed) and Redis consumer group of every route
+# Test-only fault injection: `kill-after-publish:N` SIGKILLs the bridge after its N-th Kafka batch is in
+# Redis but before the batch's offsets are committed.
+FAILPOINT_ENV = "ZVT_BRIDGE_FAILPOINT"
+
+
+def _failpoint() -> int | None:
+    name, _, batch = os.environ.get(FAILPOINT_ENV, "").partition(":")
+    if not name:
+        return None
+    if name != "kill-after-publish":
+        raise ValueError(f"unknown {FAILPOINT_ENV} {name!r}")
+    return int(batch)
 
 
 @dataclass
@@ -71,8 +84,10 @@ class KafkaToRedis:
     stats: BridgeStats
     stopping: asyncio.Event
     max_records: int = 5000
+    batches: int = 0
 
     async def run(self) -> None:
+        failpoint = _failpoint()
         by_topic = Routes(tuple(self.routes), ()).by_topic(self.settings.topic_prefix)
         consumer = AIOKafkaConsumer(
             *by_topic,
@@ -90,6 +105,9 @@ class KafkaToRedis:
                 records = [record for batch in fetched.values() for record in batch]
                 if records:
                     await self.forward(records, by_topic)
+                    self.batches += 1
+                    if failpoint is not None and self.batches >= failpoint:
+                        os.kill(os.getpid(), signal.SIGKILL)
                     await consumer.commit(
                         {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
                     )
@@ -204,7 +222,13 @@ class Bridge:
         workers = [consumer.run() for consumer in consumers]
         if self.routes.inbound:
             inbound = KafkaToRedis(
-                self.settings, bus, producer, self.routes.inbound, self.stats, self.stopping
+                self.settings,
+                bus,
+                producer,
+                self.routes.inbound,
+                self.stats,
+                self.stopping,
+                self.config.batch,
             )
             workers.append(inbound.run())
         try:
@@ -217,9 +241,11 @@ class Bridge:
             await client.aclose()
 
 
-async def run_bridge(settings: Settings, routes: Routes, report_every: float = 10.0) -> BridgeStats:
+async def run_bridge(
+    settings: Settings, routes: Routes, config: ConsumerConfig | None = None, report_every: float = 10.0
+) -> BridgeStats:
     """Run until SIGTERM or SIGINT, logging a progress line every `report_every` seconds."""
-    bridge = Bridge(settings, routes)
+    bridge = Bridge(settings, routes, config or ConsumerConfig())
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, bridge.stopping.set)
