@@ -50,12 +50,11 @@ local maxlen, window, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local out = {}
 for i = 7, #ARGV, 3 do
   local id = ARGV[i]
-  if redis.call('ZSCORE', ids, id) then
-    out[#out + 1] = ''
-  else
+  if redis.call('ZADD', ids, 'NX', now, id) == 1 then
     out[#out + 1] = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
       ARGV[4], ARGV[i + 1], ARGV[5], id, ARGV[6], ARGV[i + 2])
-    redis.call('ZADD', ids, now, id)
+  else
+    out[#out + 1] = ''
   end
 end
 if redis.call('ZCARD', ids) > window then
