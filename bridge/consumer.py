@@ -171,7 +171,7 @@ class StreamConsumer(Generic[T]):
             log.error("%s: entry %s dead-lettered (%s): %s", where, raw.entry_id, letter.reason, letter.error)
 
     def _letter(self, raw: RawEntry, reason: DeadLetterReason, error: str) -> StreamDeadLetter:
-        return StreamDeadLetter.now(
+        return StreamDeadLetter(
             source_stream=self.bus.name(self.stream),
             entry_id=raw.entry_id.decode(),
             deliveries=raw.deliveries,

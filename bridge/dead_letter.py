@@ -8,7 +8,7 @@ its stream, entry id and how many times it was delivered before it was set aside
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from topics.dead_letter import HEADER_PREFIX, DeadLetterReason
@@ -26,22 +26,10 @@ class StreamDeadLetter:
     consumer: str
     reason: DeadLetterReason
     error: str
-    failed_at: datetime
+    failed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    @classmethod
-    def now(
-        cls,
-        *,
-        source_stream: str,
-        entry_id: str,
-        deliveries: int,
-        consumer: str,
-        reason: DeadLetterReason,
-        error: str,
-    ) -> StreamDeadLetter:
-        return cls(
-            source_stream, entry_id, deliveries, consumer, reason, error[:MAX_ERROR_CHARS], datetime.now(UTC)
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error", self.error[:MAX_ERROR_CHARS])
 
     def fields(self) -> dict[bytes, bytes]:
         """The `zvt-dlq-*` fields added to the original entry's fields."""

@@ -9,7 +9,7 @@ from topics.dead_letter import HEADER_PREFIX, DeadLetter, DeadLetterReason
 
 
 def _letter(error: str = "ValueError: boom") -> StreamDeadLetter:
-    return StreamDeadLetter.now(
+    return StreamDeadLetter(
         source_stream="p.zvt.orders.requested",
         entry_id="1700000000000-3",
         deliveries=5,

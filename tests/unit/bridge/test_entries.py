@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
 import orjson
 import pytest
 
+from bench.flows import FlowGenerator
 from bridge.entries import RejectedError, decode_event, entry_data, envelope
 from schemas import CODEC, AlertTriggered, OrderRequested
 from topics import Topics
 from topics.dead_letter import DeadLetterReason
 
-ORDER = OrderRequested(
-    order_id="o-1",
-    account_id="acct-9",
-    symbol="BTC/USDT",
-    side="buy",
-    order_type="market",
-    quantity=Decimal(1),
-)
+ORDER = next(e for e in FlowGenerator(seed=1).flow(0) if isinstance(e, OrderRequested))
 ALLOWED = (OrderRequested,)
 
 
