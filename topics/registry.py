@@ -32,6 +32,7 @@ from schemas import (
 
 DAY_MS: Final = 24 * 60 * 60 * 1000
 DEAD_LETTER_SUFFIX: Final = ".dead-letter"
+PUBLISHED_IDS_SUFFIX: Final = ".published-ids"
 
 
 class Cleanup(StrEnum):
@@ -84,18 +85,28 @@ class KafkaTopic:
 
 @dataclass(frozen=True)
 class RedisStream:
-    """A Redis stream between the workflows and the agents, trimmed to about `max_length` entries."""
+    """A Redis stream between the workflows and the agents, trimmed to about `max_length` entries.
+
+    The bridge's routes are defined here and nowhere else: `from_topics` are Kafka topics the bridge copies
+    into this stream, `to_topic` the Kafka topic it copies this stream's entries into.
+    """
 
     name: str
     value_types: tuple[type[Event], ...]
     description: str
     max_length: int = 100_000
+    from_topics: tuple[KafkaTopic, ...] = ()
+    to_topic: KafkaTopic | None = None
 
     def full_name(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
 
     def dead_letter_name(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}{DEAD_LETTER_SUFFIX}"
+
+    def published_ids_name(self, prefix: str = "") -> str:
+        """The sorted set of recently published event ids, which makes publishing idempotent."""
+        return f"{prefix}{self.name}{PUBLISHED_IDS_SUFFIX}"
 
 
 class Topics:
@@ -225,16 +236,19 @@ class Streams:
         "zvt.orders.requested",
         (OrderRequested,),
         "Orders placed by workflows, forwarded into Kafka's orders.requested by the bridge.",
+        to_topic=Topics.ORDERS_REQUESTED,
     )
     ORDER_EXECUTIONS = RedisStream(
         "zvt.orders.executed",
         (OrderExecuted, OrderRejected),
         "Fills and rejections forwarded from Kafka, awaited by the place_order workflow.",
+        from_topics=(Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED),
     )
     RISK_BREACHES = RedisStream(
         "zvt.risk.breaches",
         (RiskBreached,),
         "Risk breaches forwarded from Kafka; may trigger a rebalance workflow.",
+        from_topics=(Topics.RISK_BREACHES,),
     )
 
     ALERTS = RedisStream(
@@ -242,6 +256,7 @@ class Streams:
         (AlertTriggered,),
         "Alerts forwarded from Kafka for notifiers and dashboards.",
         max_length=10_000,
+        from_topics=(Topics.ALERTS,),
     )
 
     @classmethod

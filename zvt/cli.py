@@ -123,6 +123,29 @@ def workflows_worker(
 
 
 @app.command()
+def bridge(
+    streams: str = typer.Option("all", help="Comma-separated stream names (registry) to bridge, or 'all'."),
+    batch: int = typer.Option(2000, help="Most records moved per Kafka poll or stream read."),
+    loglevel: str = typer.Option("info", help="warning, info or debug."),
+) -> None:
+    """Forward the registry's Kafka topics into Redis streams and back, until SIGTERM or SIGINT."""
+    import logging
+
+    from bridge import ConsumerConfig, Routes, run_bridge
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        routes = Routes.of() if streams == "all" else Routes.named(s.strip() for s in streams.split(","))
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    asyncio.run(ensure_topics_for(settings))
+    stats = asyncio.run(run_bridge(settings, routes, ConsumerConfig(batch=batch)))
+    console.print(stats.line())
+
+
+@app.command()
 def smoke() -> None:
     """Send one event through every service (Kafka transaction, Redis group, PostgreSQL, Hatchet) and back."""
     from hatchet_workflows.worker import worker_command

@@ -1,0 +1,264 @@
+"""The bridge process: registered Kafka topics into Redis streams, and Redis streams into Kafka.
+
+Kafka -> Redis: per batch, records whose envelope is bad go to the source topic's dead-letter topic (acked
+by the broker), the rest are published into their stream (idempotent on `event_id`, see `bus`), and only
+then are the Kafka offsets committed. A crash before the commit re-reads the batch and the publish skips
+every id already in the stream: nothing is lost, nothing doubled.
+
+Redis -> Kafka: a consumer group per stream; each batch is produced with the original bytes (so the
+original `event_id`), the broker's acks (acks=all) awaited, and only then are the entries acknowledged.
+A crash between the broker's ack and XACK sends those entries again: the Kafka side is at least once and
+its consumers drop repeats by `event_id`, as every consumer of the platform does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from bridge.bus import StreamBus, redis_retrying
+from bridge.consumer import ConsumerConfig, Delivery, StreamConsumer
+from bridge.entries import Envelope, RejectedError, envelope
+from bridge.routes import InboundRoute, OutboundRoute, Routes
+from schemas import Event
+from topics.dead_letter import DeadLetter
+from topics.registry import KafkaTopic, RedisStream
+from zvt.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BRIDGE_GROUP = "zvt.bridge"  # Kafka consumer group (prefixed) and Redis consumer group of every route
+# Test-only fault injection: `kill-after-publish:N` SIGKILLs the bridge after its N-th Kafka batch is in
+# Redis but before the batch's offsets are committed.
+FAILPOINT_ENV = "ZVT_BRIDGE_FAILPOINT"
+
+
+def _failpoint() -> int | None:
+    name, _, batch = os.environ.get(FAILPOINT_ENV, "").partition(":")
+    if not name:
+        return None
+    if name != "kill-after-publish":
+        raise ValueError(f"unknown {FAILPOINT_ENV} {name!r}")
+    return int(batch)
+
+
+@dataclass
+class BridgeStats:
+    into_redis: int = 0
+    duplicates: int = 0  # records whose event id was already in the stream (a re-read after a crash)
+    into_kafka: int = 0
+    kafka_dead_letters: int = 0
+    redis_dead_letters: int = 0
+
+    def line(self) -> str:
+        return (
+            f"bridge: {self.into_redis} events into Redis ({self.duplicates} duplicates skipped), "
+            f"{self.into_kafka} into Kafka, dead letters: {self.kafka_dead_letters} Kafka, "
+            f"{self.redis_dead_letters} Redis"
+        )
+
+
+def _producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+
+
+@dataclass
+class KafkaToRedis:
+    """One Kafka consumer over every inbound route's topic."""
+
+    settings: Settings
+    bus: StreamBus
+    producer: AIOKafkaProducer  # for dead letters
+    routes: Sequence[InboundRoute]
+    stats: BridgeStats
+    stopping: asyncio.Event
+    max_records: int = 5000
+    batches: int = 0
+
+    async def run(self) -> None:
+        failpoint = _failpoint()
+        by_topic = Routes(tuple(self.routes), ()).by_topic(self.settings.topic_prefix)
+        consumer = AIOKafkaConsumer(
+            *by_topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=f"{self.settings.topic_prefix}{BRIDGE_GROUP}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self.max_records,
+        )
+        await consumer.start()
+        try:
+            while not self.stopping.is_set():
+                fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                records = [record for batch in fetched.values() for record in batch]
+                if records:
+                    await self.forward(records, by_topic)
+                    self.batches += 1
+                    if failpoint is not None and self.batches >= failpoint:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    await consumer.commit(
+                        {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
+                    )
+        finally:
+            await consumer.stop()
+
+    async def forward(self, records: Sequence[ConsumerRecord], by_topic: dict[str, InboundRoute]) -> None:
+        """Dead letters acked and events in Redis: after this the batch's offsets may be committed."""
+        good: dict[RedisStream, list[Envelope]] = defaultdict(list)
+        sent: list[Any] = []
+        for record in records:
+            route = by_topic[record.topic]
+            try:
+                good[route.stream].append(envelope(record.value, route.stream.value_types, record.topic))
+            except RejectedError as exc:
+                sent.append(await self._dead_letter(record, route.topic, exc))
+        for stream, envelopes in good.items():
+            async for attempt in redis_retrying():
+                with attempt:
+                    added = await self.bus.publish_envelopes(stream, envelopes)
+            fresh = sum(entry_id is not None for entry_id in added)
+            self.stats.into_redis += fresh
+            self.stats.duplicates += len(added) - fresh
+        await asyncio.gather(*sent)
+        self.stats.kafka_dead_letters += len(sent)
+
+    async def _dead_letter(self, record: ConsumerRecord, topic: KafkaTopic, exc: RejectedError) -> Any:
+        dead = topic.dead_letter
+        assert dead is not None, "every event topic has a dead-letter topic"
+        letter = DeadLetter.now(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            consumer=BRIDGE_GROUP,
+            reason=exc.reason,
+            error=exc.error[:4000],
+        )
+        log.warning("%s[%s]@%s dead-lettered: %s", record.topic, record.partition, record.offset, exc.error)
+        return await self.producer.send(
+            dead.full_name(self.settings.topic_prefix),
+            value=record.value or b"",
+            key=record.key,
+            headers=letter.headers(),
+        )
+
+
+def outbound_decoder(topic: KafkaTopic) -> Any:
+    """Envelope check plus the Kafka key, so an entry without its key fields is dead-lettered as invalid."""
+
+    def decode(data: bytes, allowed: tuple[type[Event], ...], where: str) -> tuple[Envelope, bytes]:
+        checked = envelope(data, allowed, where)
+        return checked, checked.key_for(topic)
+
+    return decode
+
+
+@dataclass
+class RedisToKafka:
+    """One consumer-group worker per outbound route, producing each batch and awaiting the broker's acks."""
+
+    settings: Settings
+    producer: AIOKafkaProducer
+    route: OutboundRoute
+    stats: BridgeStats
+
+    async def handle(
+        self, deliveries: Sequence[Delivery[tuple[Envelope, bytes]]]
+    ) -> list[BaseException | None]:
+        topic = self.route.topic.full_name(self.settings.topic_prefix)
+        futures = [
+            await self.producer.send(topic, value=item.value[0].data, key=item.value[1])
+            for item in deliveries
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        outcomes = [result if isinstance(result, BaseException) else None for result in results]
+        self.stats.into_kafka += outcomes.count(None)
+        return outcomes
+
+    def consumer(
+        self, bus: StreamBus, config: ConsumerConfig, stopping: asyncio.Event
+    ) -> StreamConsumer[Any]:
+        return StreamConsumer(
+            bus,
+            self.route.stream,
+            BRIDGE_GROUP,
+            self.handle,
+            outbound_decoder(self.route.topic),
+            config,
+            stopping=stopping,
+        )
+
+
+@dataclass
+class Bridge:
+    """Every chosen route in one process; `stopping` ends them after the batch in flight."""
+
+    settings: Settings
+    routes: Routes = field(default_factory=Routes.of)
+    config: ConsumerConfig = field(default_factory=ConsumerConfig)
+    stats: BridgeStats = field(default_factory=BridgeStats)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        client = redis.from_url(self.settings.redis_url)
+        bus = StreamBus(client, self.settings.topic_prefix)
+        producer = _producer(self.settings)
+        await producer.start()
+        consumers = [
+            RedisToKafka(self.settings, producer, route, self.stats).consumer(bus, self.config, self.stopping)
+            for route in self.routes.outbound
+        ]
+        workers = [consumer.run() for consumer in consumers]
+        if self.routes.inbound:
+            inbound = KafkaToRedis(
+                self.settings,
+                bus,
+                producer,
+                self.routes.inbound,
+                self.stats,
+                self.stopping,
+                self.config.batch,
+            )
+            workers.append(inbound.run())
+        try:
+            async with asyncio.TaskGroup() as group:  # one route failing stops the others
+                for work in workers:
+                    group.create_task(work)
+        finally:
+            self.stats.redis_dead_letters = sum(consumer.stats.dead_letters for consumer in consumers)
+            await producer.stop()
+            await client.aclose()
+
+
+async def run_bridge(
+    settings: Settings, routes: Routes, config: ConsumerConfig | None = None, report_every: float = 10.0
+) -> BridgeStats:
+    """Run until SIGTERM or SIGINT, logging a progress line every `report_every` seconds."""
+    bridge = Bridge(settings, routes, config or ConsumerConfig())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, bridge.stopping.set)
+
+    async def report() -> None:
+        while not bridge.stopping.is_set():
+            await asyncio.sleep(report_every)
+            log.info(bridge.stats.line())
+
+    reporter = asyncio.create_task(report())
+    try:
+        await bridge.run()
+    finally:
+        reporter.cancel()
+    log.info(bridge.stats.line())
+    return bridge.stats
