@@ -81,6 +81,8 @@ class OrderValidated(_OrderTerms):
 
     EVENT_TYPE = "order.validated"
 
+    venue: Venue | None = None  # the requested venue, if any: the router routes only there
+
 
 class RejectReason(StrEnum):
     """Machine-readable reasons: one per risk rule, then what routing and venues can refuse."""

@@ -260,5 +260,6 @@ def check_order(
         "quantity": quantity,
         "limit_price": limit_price if request.order_type is OrderType.LIMIT else None,
         "market_time": order_market_time(request),
+        "venue": request.venue,
     }
     return request.caused(OrderValidated, event_id=derived_id(request.event_id, "validated"), **terms)

@@ -95,7 +95,10 @@ def score_venues(
 def route(
     order: OrderValidated, candidates: Sequence[VenueCandidate], weights: RoutingWeights
 ) -> RouteDecision | None:
-    """Legs for the order, or None when no venue can take it (all unhealthy or without a book)."""
+    """Legs for the order, or None when no venue can take it (all unhealthy or without a book).
+
+    An order that names a venue is routed only there."""
+    candidates = [c for c in candidates if order.venue in (None, c.rules.venue)]
     scores = score_venues(order, candidates, weights)
     rules = {c.rules.venue: c.rules for c in candidates}
     usable = [s for s in scores if s.score > 0]

@@ -146,9 +146,9 @@ def test_quantity_below_min_on_real_catalog(real_catalog: MarketCatalog) -> None
     result = rejection(check(request(venue="kraken", quantity=D("0.00005")), catalog=real_catalog))
     assert reason(result) is RejectReason.QUANTITY_BELOW_MIN
     assert result.detail.startswith("kraken: ")
-    assert isinstance(
-        check(request(venue="kraken", quantity=D("0.0001")), catalog=real_catalog), OrderValidated
-    )
+    validated = check(request(venue="kraken", quantity=D("0.0001")), catalog=real_catalog)
+    assert isinstance(validated, OrderValidated)
+    assert validated.venue == "kraken"  # the router routes only to the requested venue
 
 
 def test_quantity_rounding_to_zero_is_below_min() -> None:
