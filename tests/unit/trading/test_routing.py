@@ -152,7 +152,8 @@ def test_split_across_venues_and_leftover_to_the_best() -> None:
 def test_an_order_naming_a_venue_goes_only_there() -> None:
     decision = route(order("1").model_copy(update={"venue": "gamma"}), split_candidates(), WEIGHTS)
     assert legs(decision) == {"gamma": D(1)}
-    assert decision is not None and [s.venue for s in decision.scores] == ["gamma"]
+    assert decision is not None
+    assert [s.venue for s in decision.scores] == ["gamma"]
 
 
 def test_max_legs_limits_the_split() -> None:
