@@ -13,7 +13,7 @@ from enum import StrEnum
 class CircuitState(StrEnum):
     CLOSED = "closed"  # healthy: requests flow
     OPEN = "open"  # failing: requests refused until the reset timeout passes
-    HALF_OPEN = "half_open"  # probing: one request may go; its outcome closes or reopens
+    HALF_OPEN = "half_open"  # probing: one request at a time may go; its outcome closes or reopens
 
 
 @dataclass
@@ -22,7 +22,7 @@ class CircuitBreaker:
     reset_timeout: float = 30.0
     failures: int = 0
     opened_at: float | None = None
-    _probing: bool = field(default=False, repr=False)
+    _probe_started: float | None = field(default=None, repr=False)
 
     def state(self, now: float) -> CircuitState:
         if self.opened_at is None:
@@ -35,18 +35,20 @@ class CircuitBreaker:
         state = self.state(now)
         if state is CircuitState.CLOSED:
             return True
-        if state is CircuitState.HALF_OPEN and not self._probing:
-            self._probing = True
+        # A probe that never reported (its worker died) frees the slot after another reset timeout.
+        probe_lost = self._probe_started is not None and now - self._probe_started >= self.reset_timeout
+        if state is CircuitState.HALF_OPEN and (self._probe_started is None or probe_lost):
+            self._probe_started = now
             return True
         return False
 
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None
-        self._probing = False
+        self._probe_started = None
 
     def record_failure(self, now: float) -> None:
         self.failures += 1
-        self._probing = False
+        self._probe_started = None
         if self.opened_at is not None or self.failures >= self.failure_threshold:
             self.opened_at = now

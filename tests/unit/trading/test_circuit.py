@@ -36,8 +36,15 @@ def test_half_open_lets_exactly_one_probe() -> None:
     breaker = tripped(at=5.0)
     assert breaker.allow(15.0)
     assert not breaker.allow(15.0)
-    assert not breaker.allow(100.0)
-    assert breaker.state(100.0) is CircuitState.HALF_OPEN
+    assert not breaker.allow(24.999)
+    assert breaker.state(24.999) is CircuitState.HALF_OPEN
+
+
+def test_a_probe_that_never_reports_frees_its_slot_after_a_reset_timeout() -> None:
+    breaker = tripped(at=5.0)
+    assert breaker.allow(15.0)
+    assert breaker.allow(25.0)  # the first probe is presumed lost
+    assert not breaker.allow(25.0)
 
 
 def test_probe_success_closes() -> None:
