@@ -108,6 +108,8 @@ class CcxtVenue:
             raise VenueError(f"{self.name}: {exc}") from exc
         except ccxt_async.ExchangeError as exc:  # the venue refused the order itself: no retry
             return LegReport(self.name, order.quantity, None, refusal=str(exc)[:300])
+        except ccxt_async.BaseError as exc:  # e.g. a reply ccxt cannot parse: the outcome is unknown
+            raise VenueError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
         return report_from_ccxt(self.name, order, placed)
 
     async def close(self) -> None:

@@ -160,6 +160,13 @@ async def test_network_errors_through_every_attempt_raise_venue_error() -> None:
     assert len(exchange.created) == 2
 
 
+async def test_other_ccxt_errors_raise_venue_error_without_retry() -> None:
+    exchange = FakeExchange([ccxt_async.BadResponse("not json"), PLACED])
+    with pytest.raises(VenueError, match="binance: BadResponse: not json"):
+        await live(exchange, attempts=4).submit(order())
+    assert len(exchange.created) == 1
+
+
 async def test_close_closes_the_exchange() -> None:
     exchange = FakeExchange([])
     await live(exchange).close()
