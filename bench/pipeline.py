@@ -82,13 +82,15 @@ async def arrivals(
     wanted: int,
     within: float,
     key: Callable[[dict[str, Any]], str | None],
+    from_start: bool = True,
 ) -> dict[str, tuple[float, dict[str, Any]]]:
-    """Read `topic` from the start until `wanted` distinct keys; key -> (first arrival time, event)."""
+    """Read `topic` (from the start, or only what arrives from now on) until `wanted` distinct keys;
+    key -> (first arrival time, event)."""
     seen: dict[str, tuple[float, dict[str, Any]]] = {}
     consumer = AIOKafkaConsumer(
         topic.full_name(settings.topic_prefix),
         bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
+        auto_offset_reset="earliest" if from_start else "latest",
         isolation_level="read_committed",
     )
     await consumer.start()
@@ -172,7 +174,10 @@ async def orders_end_to_end(settings: Settings, count: int, rate: float | None) 
     made = [order(i) for i in range(count)]
     sent_at: dict[str, float] = {}
     positions = asyncio.create_task(
-        arrivals(settings, Topics.POSITIONS, count, 600, lambda data: data.get("last_fill_id"))
+        # Only this run's positions: the topic also holds those of an earlier run on the same worker.
+        arrivals(
+            settings, Topics.POSITIONS, count, 600, lambda data: data.get("last_fill_id"), from_start=False
+        )
     )
     await asyncio.sleep(1)  # the reader is positioned before the first order goes out
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=1)
@@ -191,7 +196,13 @@ async def orders_end_to_end(settings: Settings, count: int, rate: float | None) 
     finally:
         await producer.stop()
     by_fill = await positions
-    fills = await arrivals(settings, Topics.ORDERS_EXECUTED, count, 60, lambda data: data.get("fill_id"))
+    fills = await arrivals(
+        settings,
+        Topics.ORDERS_EXECUTED,
+        count,
+        60,
+        lambda data: data.get("fill_id") if data.get("order_id") in sent_at else None,
+    )
     latencies = [
         (by_fill[fill_id][0] - sent_at[data["order_id"]]) * 1000
         for fill_id, (_, data) in fills.items()
