@@ -1,8 +1,10 @@
-"""kill -9 the agent worker in the middle of 1,200 orders, start it again: every order ends exactly once,
-no fill is lost or doubled, and the final positions equal those of a clean run."""
+"""kill -9 an agent worker in the middle of 1,200 orders, then start it again or let a second worker take
+over: every order ends exactly once, no fill is lost or doubled, and the final positions equal those of a
+clean run."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -106,59 +108,71 @@ def _event_id(value: bytes) -> str:
 
 
 async def test_kill_9_mid_run_loses_and_doubles_nothing(pipeline_topics: Settings, tmp_path: Path) -> None:
-    settings = pipeline_topics
+    """One worker, killed and started again: it resumes from its group's committed offsets."""
+    await _kill_mid_run(pipeline_topics, tmp_path, takeover=False)
+
+
+async def test_a_survivor_takes_over_a_killed_workers_partitions(
+    pipeline_topics: Settings, tmp_path: Path
+) -> None:
+    """Two workers share the partitions; one is killed and the other takes its partitions over in the
+    rebalance that follows (revoking and reassigning its own on the way)."""
+    await _kill_mid_run(pipeline_topics, tmp_path, takeover=True)
+
+
+async def _kill_mid_run(settings: Settings, tmp_path: Path, *, takeover: bool) -> None:
     config = tmp_path / "trading.toml"
     config.write_text(CONFIG)
-    port = free_port()
+    victim_port, survivor_port = free_port(), free_port()
     log = tmp_path / "worker.log"
-    env = worker_env(settings, config, port)
+    victim_env = worker_env(settings, config, victim_port)
+    survivor_env = worker_env(settings, config, survivor_port)
     requests: list[OrderRequested] = []
     ids: set[str] = set()
     topics = names(settings, Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.POSITIONS)
-    async with read_topics(settings, topics) as output:
-        with start_worker(env, log) as first:
-            await publish_events(
-                settings,
-                [
-                    quote(venue, s, str(bid), str(ask), "1000", "1000")
-                    for s, (venue, bid, ask) in BOOKS.items()
-                ],
-            )
-            await wait_for_books(port, {f"{venue}:{s}" for s, (venue, *_) in BOOKS.items()})
-            # Made after the books: an order decided before a book existed has nothing to fill against.
-            requests += orders()
-            ids |= {r.order_id for r in requests}
-            await publish_events(settings, list(requests))
-            await wait_until(
-                lambda: len(output.terminal_by_order()) >= ORDERS // 4,
-                180,
-                lambda: (
-                    f"{len(output.terminal_by_order())} orders done before the kill; " + worker_log_tail(log)
-                ),
-            )
-            first.kill()  # SIGKILL: no shutdown, no commit, no flush
-            first.wait()
+    books = {f"{venue}:{s}" for s, (venue, *_) in BOOKS.items()}
+    async with read_topics(settings, topics) as output, contextlib.AsyncExitStack() as workers:
+        victim = workers.enter_context(start_worker(victim_env, log))
+        if takeover:
+            workers.enter_context(start_worker(survivor_env, tmp_path / "survivor.log"))
+        await publish_events(
+            settings,
+            [quote(venue, s, str(bid), str(ask), "1000", "1000") for s, (venue, bid, ask) in BOOKS.items()],
+        )
+        await wait_for_books(victim_port, books)
+        if takeover:
+            await wait_for_books(survivor_port, books)
+        # Made after the books: an order decided before a book existed has nothing to fill against.
+        requests += orders()
+        ids |= {r.order_id for r in requests}
+        await publish_events(settings, list(requests))
+        await wait_until(
+            lambda: len(output.terminal_by_order()) >= ORDERS // 4,
+            180,
+            lambda: f"{len(output.terminal_by_order())} orders done before the kill; " + worker_log_tail(log),
+        )
+        victim.kill()  # SIGKILL: no shutdown, no commit, no flush
+        victim.wait()
         done_at_kill = len(output.terminal_by_order())
-        with start_worker(env, log):
-            await wait_until(
-                lambda: (
-                    ids <= set(output.terminal_by_order())
-                    and len(final_positions(output, settings)) == len(clean_run_positions(requests))
-                ),
-                240,
-                lambda: (
-                    f"{len(set(output.terminal_by_order()) & ids)} of {ORDERS} done; " + worker_log_tail(log)
-                ),
-            )
-            expected = clean_run_positions(requests)
-            await wait_until(
-                lambda: (
-                    {k: v.quantity for k, v in final_positions(output, settings).items()}
-                    == {k: v.quantity for k, v in expected.items()}
-                ),
-                60,
-                lambda: "positions did not settle",
-            )
+        if not takeover:
+            workers.enter_context(start_worker(victim_env, log))
+        await wait_until(
+            lambda: (
+                ids <= set(output.terminal_by_order())
+                and len(final_positions(output, settings)) == len(clean_run_positions(requests))
+            ),
+            240,
+            lambda: f"{len(set(output.terminal_by_order()) & ids)} of {ORDERS} done; " + worker_log_tail(log),
+        )
+        expected = clean_run_positions(requests)
+        await wait_until(
+            lambda: (
+                {k: v.quantity for k, v in final_positions(output, settings).items()}
+                == {k: v.quantity for k, v in expected.items()}
+            ),
+            60,
+            lambda: "positions did not settle",
+        )
 
     assert done_at_kill < ORDERS, "the worker finished before it was killed: the test proved nothing"
     terminal = output.terminal_by_order()
