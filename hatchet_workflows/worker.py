@@ -9,9 +9,10 @@ from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 from hatchet_sdk.runnables.workflow import BaseWorkflow
 
 from hatchet_workflows.client import hatchet
+from hatchet_workflows.place_order.workflow import place_order_workflow
 from hatchet_workflows.smoke.workflow import smoke_workflow
 
-ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (smoke_workflow,)  # type: ignore[type-arg]
+ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (smoke_workflow, place_order_workflow)  # type: ignore[type-arg]
 
 
 def worker_command(name: str, slots: int) -> list[str]:

@@ -238,6 +238,12 @@ class Streams:
         "Orders placed by workflows, forwarded into Kafka's orders.requested by the bridge.",
         to_topic=Topics.ORDERS_REQUESTED,
     )
+    ORDER_ROUTES = RedisStream(
+        "zvt.orders.routed",
+        (ExchangeRouted,),
+        "Routing decisions forwarded from Kafka, awaited by the place_order workflow's route_exchange step.",
+        from_topics=(Topics.ORDERS_ROUTED,),
+    )
     ORDER_EXECUTIONS = RedisStream(
         "zvt.orders.executed",
         (OrderExecuted, OrderRejected),

@@ -11,6 +11,7 @@ from topics import Streams, Topics
 def test_every_registered_route_is_taken() -> None:
     routes = Routes.of()
     assert {(r.topic, r.stream) for r in routes.inbound} == {
+        (Topics.ORDERS_ROUTED, Streams.ORDER_ROUTES),
         (Topics.ORDERS_EXECUTED, Streams.ORDER_EXECUTIONS),
         (Topics.ORDERS_REJECTED, Streams.ORDER_EXECUTIONS),
         (Topics.RISK_BREACHES, Streams.RISK_BREACHES),
