@@ -50,7 +50,8 @@ latency_ms = "5"
 BOOKS = (
     quote("binance", "BTC/USDT", "60000", "60001", "5", "5"),
     quote("okx", "ETH/USDT", "2999.9", "3000", "100", "100"),
-    quote("kraken", "SOL/USDT", "149.9", "150", "1000", "1000"),
+    quote("kraken", "LTC/USDT", "70", "70.1", "1000", "1000"),
+    quote("binance", "DOGE/USDT", "0.1", "0.1001", "1000000", "1000000"),
     quote("bybit", "XRP/USDT", "0.5", "0.5001", "100000", "100000"),
     quote("coinbase", "ADA/USDT", "0.35", "0.3501", "100000", "100000"),
 )

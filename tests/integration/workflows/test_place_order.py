@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -55,7 +57,11 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
         order_id = f"po-{uuid.uuid4().hex[:8]}"
         result = await place_order(
             PlaceOrderInput(
-                account_id="acct-wf", symbol="BTC/USDT", side="buy", quantity=Decimal("0.2"), order_id=order_id
+                account_id="acct-wf",
+                symbol="BTC/USDT",
+                side="buy",
+                quantity=Decimal("0.2"),
+                order_id=order_id,
             ),
             budget=timedelta(seconds=60),
         )
@@ -72,14 +78,16 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
         fills = [e for e in found if isinstance(e, OrderExecuted)]
         return found + (position_after(flow, fills[0]) if fills else [])
 
-    await wait_until(lambda: len(chain()) == 6, 30, lambda: f"events so far: {[e.event_type for e in chain()]}")
+    await wait_until(lambda: len(chain()) == 6, 30, lambda: f"so far: {[e.event_type for e in chain()]}")
     request, validated, routed, created, fill, position = chain()
-    assert isinstance(fill, OrderExecuted) and isinstance(position, PositionUpdated)
+    assert isinstance(fill, OrderExecuted)
+    assert isinstance(position, PositionUpdated)
     assert {e.correlation_id for e in chain()} == {result.correlation_id} == {request.event_id}
     assert request.causation_id is None
     assert validated.causation_id == request.event_id
     assert routed.causation_id == validated.event_id
-    assert created.causation_id == routed.event_id and fill.causation_id == routed.event_id
+    assert created.causation_id == routed.event_id
+    assert fill.causation_id == routed.event_id
     assert position.causation_id == fill.event_id
     assert [e.timestamp for e in (request, validated, routed, fill, position)] == sorted(
         e.timestamp for e in (request, validated, routed, fill, position)
@@ -115,11 +123,26 @@ async def test_worker_killed_inside_execute_order_still_fills_once(flow: Flow, t
 
     await wait_until(lambda: len(fills()) >= 1, 30, lambda: "no fill in orders.executed")
     await asyncio.sleep(2)  # a second fill, if the order had been placed twice, would be here by now
-    records = [
-        r for r in flow.output.records[flow.settings.topic_prefix + "orders.executed"] if order_id.encode() in r.value
-    ]
     assert len(fills()) == 1, fills()  # distinct event ids
     assert len({e.fill_id for e in fills() if isinstance(e, OrderExecuted)}) == 1
     assert len(of_order(flow, OrderRequested, order_id)) == 1
     assert result.fill_ids == [fills()[0].fill_id]  # type: ignore[attr-defined]
-    assert len(records) >= 1
+
+
+async def test_the_command_line_places_an_order_and_prints_the_outcome(flow: Flow) -> None:
+    from hatchet_workflows.place_order.workflow import place_order_workflow
+
+    name = f"wf-cli-{uuid.uuid4().hex[:6]}"
+    order_id = f"cli-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "-m", "zvt", "workflows", "run", "place-order", "--account", "acct-cli",
+               "--symbol", "LTC/USDT", "--side", "sell", "--quantity", "2",
+               "--order-id", order_id]  # fmt: skip
+    with workflow_worker(flow, name):
+        await serving(place_order_workflow, name)
+        done = await asyncio.to_thread(
+            subprocess.run, command, env=flow.env | {"COLUMNS": "200"}, capture_output=True, timeout=90
+        )
+    out = done.stdout.decode()
+    assert done.returncode == 0, out + done.stderr.decode()[-2000:]
+    assert f"order {order_id}: filled" in out
+    assert "-2 at 70" in out  # the position: short 2 at the bid
