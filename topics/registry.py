@@ -238,6 +238,12 @@ class Streams:
         "Orders placed by workflows, forwarded into Kafka's orders.requested by the bridge.",
         to_topic=Topics.ORDERS_REQUESTED,
     )
+    REBALANCES = RedisStream(
+        "zvt.portfolio.rebalances",
+        (PortfolioRebalanced,),
+        "Outcomes of the rebalance workflow, forwarded into Kafka's portfolio.rebalances.",
+        to_topic=Topics.REBALANCES,
+    )
     ORDER_ROUTES = RedisStream(
         "zvt.orders.routed",
         (ExchangeRouted,),

@@ -18,7 +18,8 @@ def test_every_registered_route_is_taken() -> None:
         (Topics.ALERTS, Streams.ALERTS),
     }
     assert [(r.stream, r.topic) for r in routes.outbound] == [
-        (Streams.ORDER_REQUESTS, Topics.ORDERS_REQUESTED)
+        (Streams.ORDER_REQUESTS, Topics.ORDERS_REQUESTED),
+        (Streams.REBALANCES, Topics.REBALANCES),
     ]
 
 
