@@ -154,6 +154,33 @@ def workflows_run_place_order(
     )
 
 
+@workflows_run_app.command("rebalance")
+def workflows_run_rebalance(
+    portfolio: str = typer.Option(..., help="Portfolio id."),
+    account: str = typer.Option(..., help="Account id."),
+    target: list[str] = typer.Option(..., help="SYMBOL=WEIGHT, repeated; weights add up to 1 at most."),
+    price: list[str] = typer.Option(..., help="SYMBOL=PRICE for every target and holding, repeated."),
+    position: list[str] = typer.Option([], help="SYMBOL=QUANTITY held now, repeated."),
+    cash: str = typer.Option("0", help="Cash in the quote currency."),
+    on_failure: str = typer.Option("finish", help="finish (keep what filled) or compensate (undo it)."),
+) -> None:
+    """Rebalance a portfolio to target weights through `portfolio.rebalance` (child place_order runs)."""
+    from hatchet_workflows.rebalance.trigger import run_and_print
+
+    raise typer.Exit(
+        run_and_print(
+            console,
+            targets=target,
+            prices=price,
+            positions=position,
+            portfolio_id=portfolio,
+            account_id=account,
+            cash=cash,
+            on_failure=on_failure,
+        )
+    )
+
+
 @app.command()
 def bridge(
     streams: str = typer.Option("all", help="Comma-separated stream names (registry) to bridge, or 'all'."),

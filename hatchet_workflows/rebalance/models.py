@@ -186,3 +186,14 @@ def rebalanced_event(
         status=status,
         detail=detail[:2000],
     )
+
+
+def pairs(items: list[str], what: str) -> dict[str, str]:
+    """`SYMBOL=VALUE` options as a dict; a malformed one raises ValueError naming it."""
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{what} {item!r}: expected SYMBOL=VALUE")
+        found[key.strip()] = value.strip()
+    return found

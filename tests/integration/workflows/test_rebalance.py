@@ -3,6 +3,9 @@ lists); the rebalance ends in one recorded outcome that agrees with what the age
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -104,3 +107,24 @@ async def test_compensation_undoes_every_filled_leg(flow: Flow) -> None:
     await wait_until(lambda: last_positions() == flat, 30, lambda: f"positions: {last_positions()}")
     await wait_until(lambda: len(recorded(flow, "acct-undo")) == 1, 30, lambda: "no portfolio.rebalanced")
     assert recorded(flow, "acct-undo")[0].status is RebalanceStatus.COMPENSATED
+
+
+async def test_the_command_line_rebalances_and_prints_each_leg(flow: Flow) -> None:
+    from hatchet_workflows.rebalance.workflow import rebalance_workflow
+
+    name = f"wf-rbcli-{uuid.uuid4().hex[:6]}"
+    command = [sys.executable, "-m", "zvt", "workflows", "run", "rebalance", "--portfolio", "pf-cli",
+               "--account", "acct-rbcli", "--cash", "10000", "--target", "ETH/USDT=0.3",
+               "--target", "LTC/USDT=0.2", "--price", "ETH/USDT=3000", "--price", "LTC/USDT=70.1",
+               "--position", "LTC/USDT=10"]  # fmt: skip
+    with workflow_worker(flow, name):
+        await serving(rebalance_workflow, name)
+        done = await asyncio.to_thread(
+            subprocess.run, command, env=flow.env | {"COLUMNS": "200"}, capture_output=True, timeout=90
+        )
+    out = done.stdout.decode()
+    assert done.returncode == 0, out + done.stderr.decode()[-2000:]
+    assert "completed" in out
+    # value 10,000 + 701 = 10,701: ETH 0.3 * 10,701 / 3,000 = 1.0701; LTC 0.2 * 10,701 / 70.1 - 10 = 20.53...
+    assert "1.0701" in out
+    assert "20.53067047" in out
