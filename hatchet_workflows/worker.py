@@ -11,12 +11,14 @@ from hatchet_sdk.runnables.workflow import BaseWorkflow
 from hatchet_workflows.client import hatchet
 from hatchet_workflows.place_order.workflow import place_order_workflow
 from hatchet_workflows.rebalance.workflow import rebalance_workflow
+from hatchet_workflows.risk_monitor.workflow import monitor_workflow
 from hatchet_workflows.smoke.workflow import smoke_workflow
 
 ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (  # type: ignore[type-arg]
     smoke_workflow,
     place_order_workflow,
     rebalance_workflow,
+    monitor_workflow,
 )
 
 

@@ -244,6 +244,18 @@ class Streams:
         "Outcomes of the rebalance workflow, forwarded into Kafka's portfolio.rebalances.",
         to_topic=Topics.REBALANCES,
     )
+    MONITOR_BREACHES = RedisStream(
+        "zvt.monitor.breaches",
+        (RiskBreached,),
+        "Breaches found by the risk monitor workflow, forwarded into Kafka's risk.breaches.",
+        to_topic=Topics.RISK_BREACHES,
+    )
+    MONITOR_ALERTS = RedisStream(
+        "zvt.monitor.alerts",
+        (AlertTriggered,),
+        "Alerts raised by the risk monitor workflow, forwarded into Kafka's alerts.",
+        to_topic=Topics.ALERTS,
+    )
     ORDER_ROUTES = RedisStream(
         "zvt.orders.routed",
         (ExchangeRouted,),

@@ -33,6 +33,8 @@ from zvt.settings import Settings
 # Read by the Hatchet client of this process and inherited by the workers started here: workflow names are
 # namespaced, so another worker on the shared engine never takes these runs.
 os.environ["HATCHET_CLIENT_NAMESPACE"] = f"test_{uuid.uuid4().hex[:8]}"
+# No cron schedule left behind in the shared engine for a namespace nobody serves after the tests.
+os.environ["ZVT_MONITOR_CRON"] = ""
 
 CONFIG = """
 [default_limits]
@@ -64,6 +66,8 @@ OUTPUT_TOPICS = (
     Topics.ORDERS_EXECUTED,
     Topics.POSITIONS,
     Topics.REBALANCES,
+    Topics.RISK_BREACHES,
+    Topics.ALERTS,
 )
 
 

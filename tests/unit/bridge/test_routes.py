@@ -20,6 +20,8 @@ def test_every_registered_route_is_taken() -> None:
     assert [(r.stream, r.topic) for r in routes.outbound] == [
         (Streams.ORDER_REQUESTS, Topics.ORDERS_REQUESTED),
         (Streams.REBALANCES, Topics.REBALANCES),
+        (Streams.MONITOR_BREACHES, Topics.RISK_BREACHES),
+        (Streams.MONITOR_ALERTS, Topics.ALERTS),
     ]
 
 
