@@ -53,9 +53,12 @@ async def throughput(run: Callable[[], Awaitable[Any]], count: int, concurrency:
     return count / (time.perf_counter() - started)
 
 
-def runners() -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]:
-    """(empty run, place_order run); imported here, once the namespace is in the environment."""
-    from hatchet_workflows.noop.workflow import noop_workflow
+Runner = Callable[[], Awaitable[Any]]
+
+
+def runners() -> dict[str, Runner]:
+    """The runs measured, by label; imported here, once the namespace is in the environment."""
+    from hatchet_workflows.noop.workflow import noop_chain_workflow, noop_workflow
     from hatchet_workflows.place_order.models import OrderOutcome, PlaceOrderInput
     from hatchet_workflows.place_order.trigger import place_order
 
@@ -63,6 +66,9 @@ def runners() -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]
 
     async def empty() -> None:
         await noop_workflow.aio_run()
+
+    async def chain() -> None:
+        await noop_chain_workflow.aio_run()
 
     async def order() -> None:
         i = next(sequence)
@@ -78,17 +84,17 @@ def runners() -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]
         if result.outcome is not OrderOutcome.FILLED:
             raise RuntimeError(f"bench order not filled: {result}")
 
-    return empty, order
+    return {"empty workflow (baseline)": empty, "5 empty tasks in a chain": chain, "place_order": order}
 
 
 async def serving(name: str) -> None:
     from hatchet_workflows.client import hatchet
-    from hatchet_workflows.noop.workflow import noop_workflow
+    from hatchet_workflows.noop.workflow import noop_chain_workflow, noop_workflow
     from hatchet_workflows.place_order.workflow import place_order_workflow
     from hatchet_workflows.worker import wait_for_worker_serving
 
     async with asyncio.timeout(90):
-        for workflow in (noop_workflow, place_order_workflow):
+        for workflow in (noop_workflow, noop_chain_workflow, place_order_workflow):
             await wait_for_worker_serving(workflow, worker_name=hatchet.config.namespace + name)
 
 
@@ -117,25 +123,32 @@ async def measure(args: argparse.Namespace, settings: Settings, workdir: Path, c
         async with asyncio.timeout(90):
             await wait_for_books(args.web_port, {"binance:BTC/USDT"})
         await serving(name)
-        empty, order = runners()
-        await latencies(empty, 3)  # warm connections and listeners
-        await latencies(order, 3)
-        console.print(f"measuring {args.runs} runs one after another, then {args.burst} at once...")
-        empty_ms, order_ms = await latencies(empty, args.runs), await latencies(order, args.runs)
-        empty_rate = await throughput(empty, args.burst, args.concurrency)
-        order_rate = await throughput(order, args.burst, args.concurrency)
+        runs = runners()
+        for run in runs.values():
+            await latencies(run, 3)  # warm connections and listeners
+        console.print(f"measuring {args.runs} runs one after another, then {args.burst} at once, each...")
+        times = {label: await latencies(run, args.runs) for label, run in runs.items()}
+        rates = {label: await throughput(run, args.burst, args.concurrency) for label, run in runs.items()}
+    base = "empty workflow (baseline)"
     table = Table(
-        "measure", "place_order", "empty workflow (baseline)", "ratio", title="Workflows on this machine"
+        "workflow",
+        "p50 (ms)",
+        "p99 (ms)",
+        f"runs/s ({args.concurrency} at a time)",
+        "p50 / baseline",
+        "runs/s / baseline",
+        title=f"Workflows on this machine: {args.runs} runs one after another, {args.burst} at once",
     )
-    for label, q in (("p50", 0.5), ("p99", 0.99)):
-        a, b = percentile(order_ms, q), percentile(empty_ms, q)
-        table.add_row(f"latency {label}, runs one after another (ms)", f"{a:.1f}", f"{b:.1f}", f"{a / b:.2f}")
-    table.add_row(
-        f"runs/s, {args.burst} runs, {args.concurrency} at a time",
-        f"{order_rate:.1f}",
-        f"{empty_rate:.1f}",
-        f"{order_rate / empty_rate:.2f}",
-    )
+    for label in runs:
+        p50 = percentile(times[label], 0.5)
+        table.add_row(
+            label,
+            f"{p50:.1f}",
+            f"{percentile(times[label], 0.99):.1f}",
+            f"{rates[label]:.1f}",
+            f"{p50 / percentile(times[base], 0.5):.2f}",
+            f"{rates[label] / rates[base]:.2f}",
+        )
     return table
 
 

@@ -9,7 +9,7 @@ from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 from hatchet_sdk.runnables.workflow import BaseWorkflow
 
 from hatchet_workflows.client import hatchet
-from hatchet_workflows.noop.workflow import noop_workflow
+from hatchet_workflows.noop.workflow import noop_chain_workflow, noop_workflow
 from hatchet_workflows.place_order.workflow import place_order_workflow
 from hatchet_workflows.rebalance.workflow import rebalance_workflow
 from hatchet_workflows.risk_monitor.workflow import monitor_workflow
@@ -21,6 +21,7 @@ ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (  # type: ignore[type-arg]
     rebalance_workflow,
     monitor_workflow,
     noop_workflow,
+    noop_chain_workflow,
 )
 
 
