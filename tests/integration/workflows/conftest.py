@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -107,6 +108,20 @@ def workflow_worker(flow: Flow, name: str, **extra_env: str) -> Iterator[int]:
     env = flow.env | extra_env
     with background_process(worker_command(name, slots=20), env=env, log_path=flow.logs / f"{name}.log") as p:
         yield p.pid
+
+
+async def run_command(flow: Flow, workflow: object, *args: str) -> str:
+    """`zvt <args>` with a workflow worker serving `workflow`; its stdout, after checking it exited 0."""
+    name = f"wf-cli-{uuid.uuid4().hex[:6]}"
+    command = [sys.executable, "-m", "zvt", *args]
+    with workflow_worker(flow, name):
+        await serving(workflow, name)
+        done = await asyncio.to_thread(
+            subprocess.run, command, env=flow.env | {"COLUMNS": "200"}, capture_output=True, timeout=90
+        )
+    out = done.stdout.decode()
+    assert done.returncode == 0, out + done.stderr.decode()[-2000:]
+    return out
 
 
 async def serving(workflow: object, name: str) -> None:

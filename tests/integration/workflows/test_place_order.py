@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -26,7 +24,7 @@ from schemas import (
 )
 from tests.integration.pipeline.support import wait_until, worker_log_tail
 
-from .conftest import Flow, serving, workflow_worker
+from .conftest import Flow, run_command, serving, workflow_worker
 
 pytestmark = pytest.mark.integration
 
@@ -132,17 +130,9 @@ async def test_worker_killed_inside_execute_order_still_fills_once(flow: Flow, t
 async def test_the_command_line_places_an_order_and_prints_the_outcome(flow: Flow) -> None:
     from hatchet_workflows.place_order.workflow import place_order_workflow
 
-    name = f"wf-cli-{uuid.uuid4().hex[:6]}"
     order_id = f"cli-{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, "-m", "zvt", "workflows", "run", "place-order", "--account", "acct-cli",
-               "--symbol", "LTC/USDT", "--side", "sell", "--quantity", "2",
-               "--order-id", order_id]  # fmt: skip
-    with workflow_worker(flow, name):
-        await serving(place_order_workflow, name)
-        done = await asyncio.to_thread(
-            subprocess.run, command, env=flow.env | {"COLUMNS": "200"}, capture_output=True, timeout=90
-        )
-    out = done.stdout.decode()
-    assert done.returncode == 0, out + done.stderr.decode()[-2000:]
+    out = await run_command(flow, place_order_workflow, "workflows", "run", "place-order",
+                            "--account", "acct-cli", "--symbol", "LTC/USDT", "--side", "sell",
+                            "--quantity", "2", "--order-id", order_id)  # fmt: skip
     assert f"order {order_id}: filled" in out
     assert "-2 at 70" in out  # the position: short 2 at the bid

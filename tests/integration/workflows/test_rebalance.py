@@ -3,9 +3,6 @@ lists); the rebalance ends in one recorded outcome that agrees with what the age
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -15,7 +12,7 @@ import pytest
 from schemas import OrderExecuted, OrderRequested, PortfolioRebalanced, PositionUpdated, RebalanceStatus
 from tests.integration.pipeline.support import wait_until
 
-from .conftest import Flow, serving, workflow_worker
+from .conftest import Flow, run_command, serving, workflow_worker
 
 pytestmark = pytest.mark.integration
 
@@ -112,18 +109,10 @@ async def test_compensation_undoes_every_filled_leg(flow: Flow) -> None:
 async def test_the_command_line_rebalances_and_prints_each_leg(flow: Flow) -> None:
     from hatchet_workflows.rebalance.workflow import rebalance_workflow
 
-    name = f"wf-rbcli-{uuid.uuid4().hex[:6]}"
-    command = [sys.executable, "-m", "zvt", "workflows", "run", "rebalance", "--portfolio", "pf-cli",
-               "--account", "acct-rbcli", "--cash", "10000", "--target", "ETH/USDT=0.3",
-               "--target", "LTC/USDT=0.2", "--price", "ETH/USDT=3000", "--price", "LTC/USDT=70.1",
-               "--position", "LTC/USDT=10"]  # fmt: skip
-    with workflow_worker(flow, name):
-        await serving(rebalance_workflow, name)
-        done = await asyncio.to_thread(
-            subprocess.run, command, env=flow.env | {"COLUMNS": "200"}, capture_output=True, timeout=90
-        )
-    out = done.stdout.decode()
-    assert done.returncode == 0, out + done.stderr.decode()[-2000:]
+    args = ["--portfolio", "pf-cli", "--account", "acct-rbcli", "--cash", "10000",
+            "--target", "ETH/USDT=0.3", "--target", "LTC/USDT=0.2", "--position", "LTC/USDT=10",
+            "--price", "ETH/USDT=3000", "--price", "LTC/USDT=70.1"]  # fmt: skip
+    out = await run_command(flow, rebalance_workflow, "workflows", "run", "rebalance", *args)
     assert "completed" in out
     # value 10,000 + 701 = 10,701: ETH 0.3 * 10,701 / 3,000 = 1.0701; LTC 0.2 * 10,701 / 70.1 - 10 = 20.53...
     assert "1.0701" in out
