@@ -88,14 +88,13 @@ def runners() -> dict[str, Runner]:
 
 
 async def serving(name: str) -> None:
-    from hatchet_workflows.client import hatchet
     from hatchet_workflows.noop.workflow import noop_chain_workflow, noop_workflow
     from hatchet_workflows.place_order.workflow import place_order_workflow
     from hatchet_workflows.worker import wait_for_worker_serving
 
     async with asyncio.timeout(90):
         for workflow in (noop_workflow, noop_chain_workflow, place_order_workflow):
-            await wait_for_worker_serving(workflow, worker_name=hatchet.config.namespace + name)
+            await wait_for_worker_serving(workflow, worker_name=name)
 
 
 async def measure(args: argparse.Namespace, settings: Settings, workdir: Path, console: Console) -> Table:

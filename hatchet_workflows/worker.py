@@ -44,6 +44,7 @@ async def wait_for_worker_serving(workflow: BaseWorkflow, worker_name: str | Non
     stayed unfinished for two minutes here); triggering after the worker is listed as active avoids it.
     """
     wanted = {f"{workflow.name}:{task.name}" for task in workflow.tasks}
+    worker_name = hatchet.config.apply_namespace(worker_name)  # the engine lists namespaced names
     while True:
         for worker in (await hatchet.workers.aio_list()).rows or []:
             if (

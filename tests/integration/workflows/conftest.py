@@ -33,6 +33,7 @@ from zvt.settings import Settings
 
 # Read by the Hatchet client of this process and inherited by the workers started here: workflow names are
 # namespaced, so another worker on the shared engine never takes these runs.
+assert "hatchet_workflows.client" not in sys.modules, "the Hatchet client was created before its namespace"
 os.environ["HATCHET_CLIENT_NAMESPACE"] = f"test_{uuid.uuid4().hex[:8]}"
 # No cron schedule left behind in the shared engine for a namespace nobody serves after the tests.
 os.environ["ZVT_MONITOR_CRON"] = ""
@@ -125,8 +126,7 @@ async def run_command(flow: Flow, workflow: object, *args: str) -> str:
 
 
 async def serving(workflow: object, name: str) -> None:
-    from hatchet_workflows.client import hatchet
     from hatchet_workflows.worker import wait_for_worker_serving
 
-    async with asyncio.timeout(60):  # worker names are namespaced like workflow names
-        await wait_for_worker_serving(workflow, worker_name=hatchet.config.namespace + name)  # type: ignore[arg-type]
+    async with asyncio.timeout(60):
+        await wait_for_worker_serving(workflow, worker_name=name)  # type: ignore[arg-type]
