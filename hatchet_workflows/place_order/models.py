@@ -24,7 +24,7 @@ from schemas.primitives import Identifier, OrderType, Price, Quantity, Side, Sym
 from trading.ids import derived_id
 from trading.positions import Position
 
-# uuid5 namespace of workflow order requests: the same account and order id always give the same event id.
+# uuid5 namespace of workflow order requests: every attempt of a run's step sends the same event id.
 ORDER_REQUEST_NAMESPACE = UUID("5b0f6a52-5d8e-4c1e-9f0a-6c1f1e3a9d21")
 # The whole run's budget (the caller cancels a run that takes longer; see `trigger.place_order`).
 RUN_TIMEOUT = timedelta(seconds=30)
@@ -93,8 +93,11 @@ class PlaceOrderResult(BaseModel):
 
 
 def build_request(order: PlaceOrderInput, run_id: str) -> OrderRequested:
+    """The run's request. Its id follows from the run as well as the order id: retries of the run's steps
+    send one event (the bus drops the copies), while another run reusing the order id sends a new event,
+    which the risk agent refuses as a duplicate order id, a recorded answer rather than a silent drop."""
     order_id = order.order_id or f"wf-{run_id}"
-    event_id = derived_id(ORDER_REQUEST_NAMESPACE, f"{order.account_id}:{order_id}")
+    event_id = derived_id(ORDER_REQUEST_NAMESPACE, f"{order.account_id}:{order_id}:{run_id}")
     correlation = {"correlation_id": order.correlation_id} if order.correlation_id else {}
     return OrderRequested(
         event_id=event_id,

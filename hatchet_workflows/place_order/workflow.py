@@ -2,7 +2,7 @@
 
 validate_risk -> create_order -> route_exchange -> execute_order -> update_positions
 
-- validate_risk builds the `OrderRequested` once (its id derived from the account and order id) and runs the
+- validate_risk builds the `OrderRequested` once (its id derived from the run and the order id) and runs the
   static pre-trade rules (`trading.precheck`); it also notes where the answer streams end, so every later
   read starts before any answer to this order could exist. Hatchet stores the output: retries of the later
   steps reuse the same request and the same stream positions.

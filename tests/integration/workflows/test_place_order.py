@@ -63,7 +63,15 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
             ),
             budget=timedelta(seconds=60),
         )
+        reused = await place_order(
+            PlaceOrderInput(account_id="acct-wf", symbol="BTC/USDT", side="buy", quantity=Decimal("0.2"),
+                            order_id=order_id),
+            budget=timedelta(seconds=60),
+        )  # fmt: skip
 
+    assert reused.outcome is OrderOutcome.REJECTED
+    assert reused.reason is not None
+    assert reused.reason.startswith("duplicate_order")
     assert result.outcome is OrderOutcome.FILLED, result
     assert (result.filled_quantity, result.average_price) == (Decimal("0.2"), Decimal("60001"))
     assert result.position.quantity == Decimal("0.2")
@@ -72,7 +80,7 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
     def chain() -> list[Event]:
         found: list[Event] = []
         for kind in (OrderRequested, OrderValidated, ExchangeRouted, OrderCreated, OrderExecuted):
-            found += of_order(flow, kind, order_id)
+            found += [e for e in of_order(flow, kind, order_id) if e.correlation_id == result.correlation_id]
         fills = [e for e in found if isinstance(e, OrderExecuted)]
         return found + (position_after(flow, fills[0]) if fills else [])
 
@@ -91,6 +99,7 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
         e.timestamp for e in (request, validated, routed, fill, position)
     )
     assert result.fill_ids == [fill.fill_id]
+    assert len(of_order(flow, OrderExecuted, order_id)) == 1  # the reused order id filled nothing
     assert position.quantity == result.position.quantity
 
 

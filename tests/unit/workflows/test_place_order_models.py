@@ -30,7 +30,9 @@ def test_the_request_is_the_same_on_every_attempt_of_a_run() -> None:
     assert first.correlation_id == first.event_id  # a root of its own
     assert build_request(ORDER, "run-2").event_id != first.event_id
     named = ORDER.model_copy(update={"order_id": "ord-9"})
-    assert build_request(named, "run-1").event_id == build_request(named, "run-2").event_id
+    assert build_request(named, "run-1").order_id == build_request(named, "run-2").order_id == "ord-9"
+    # Another run with the same order id is another request: the risk agent refuses it as a duplicate.
+    assert build_request(named, "run-1").event_id != build_request(named, "run-2").event_id
 
 
 def test_a_parent_correlation_is_kept() -> None:
