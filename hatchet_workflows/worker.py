@@ -9,9 +9,20 @@ from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 from hatchet_sdk.runnables.workflow import BaseWorkflow
 
 from hatchet_workflows.client import hatchet
+from hatchet_workflows.noop.workflow import noop_chain_workflow, noop_workflow
+from hatchet_workflows.place_order.workflow import place_order_workflow
+from hatchet_workflows.rebalance.workflow import rebalance_workflow
+from hatchet_workflows.risk_monitor.workflow import monitor_workflow
 from hatchet_workflows.smoke.workflow import smoke_workflow
 
-ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (smoke_workflow,)  # type: ignore[type-arg]
+ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (  # type: ignore[type-arg]
+    smoke_workflow,
+    place_order_workflow,
+    rebalance_workflow,
+    monitor_workflow,
+    noop_workflow,
+    noop_chain_workflow,
+)
 
 
 def worker_command(name: str, slots: int) -> list[str]:
@@ -33,6 +44,7 @@ async def wait_for_worker_serving(workflow: BaseWorkflow, worker_name: str | Non
     stayed unfinished for two minutes here); triggering after the worker is listed as active avoids it.
     """
     wanted = {f"{workflow.name}:{task.name}" for task in workflow.tasks}
+    worker_name = hatchet.config.apply_namespace(worker_name)  # the engine lists namespaced names
     while True:
         for worker in (await hatchet.workers.aio_list()).rows or []:
             if (

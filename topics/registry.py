@@ -238,6 +238,30 @@ class Streams:
         "Orders placed by workflows, forwarded into Kafka's orders.requested by the bridge.",
         to_topic=Topics.ORDERS_REQUESTED,
     )
+    REBALANCES = RedisStream(
+        "zvt.portfolio.rebalances",
+        (PortfolioRebalanced,),
+        "Outcomes of the rebalance workflow, forwarded into Kafka's portfolio.rebalances.",
+        to_topic=Topics.REBALANCES,
+    )
+    MONITOR_BREACHES = RedisStream(
+        "zvt.monitor.breaches",
+        (RiskBreached,),
+        "Breaches found by the risk monitor workflow, forwarded into Kafka's risk.breaches.",
+        to_topic=Topics.RISK_BREACHES,
+    )
+    MONITOR_ALERTS = RedisStream(
+        "zvt.monitor.alerts",
+        (AlertTriggered,),
+        "Alerts raised by the risk monitor workflow, forwarded into Kafka's alerts.",
+        to_topic=Topics.ALERTS,
+    )
+    ORDER_ROUTES = RedisStream(
+        "zvt.orders.routed",
+        (ExchangeRouted,),
+        "Routing decisions forwarded from Kafka, awaited by the place_order workflow's route_exchange step.",
+        from_topics=(Topics.ORDERS_ROUTED,),
+    )
     ORDER_EXECUTIONS = RedisStream(
         "zvt.orders.executed",
         (OrderExecuted, OrderRejected),

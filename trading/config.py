@@ -35,6 +35,9 @@ class MonitorLimits(_Config):
 
     max_gross_exposure: Decimal = Field(default=Decimal(1_000_000), gt=0)
     max_drawdown: Decimal = Field(default=Decimal(50_000), gt=0)  # from the account's peak net PnL
+    # Watched by the risk monitor workflow (`trading.risk_metrics`) on recent price history.
+    max_var: Decimal = Field(default=Decimal(25_000), gt=0)
+    var_confidence: Decimal = Field(default=Decimal("0.95"), gt=0, lt=1)
 
 
 class RoutingWeights(_Config):

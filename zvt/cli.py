@@ -122,6 +122,65 @@ def workflows_worker(
     run_worker(name=name, slots=slots)
 
 
+workflows_run_app = typer.Typer(help="Start a workflow run and print its result.")
+workflows_app.add_typer(workflows_run_app, name="run")
+
+
+@workflows_run_app.command("place-order")
+def workflows_run_place_order(
+    account: str = typer.Option(..., help="Account id."),
+    symbol: str = typer.Option(..., help="Unified symbol, e.g. BTC/USDT."),
+    side: str = typer.Option(..., help="buy or sell."),
+    quantity: str = typer.Option(..., help="Base quantity, e.g. 0.01."),
+    limit_price: str = typer.Option(None, help="Limit price; makes it a limit order."),
+    order_id: str = typer.Option(None, help="Client order id, the idempotency key (default: from the run)."),
+    reference_price: str = typer.Option(None, help="Price the pre-check values a market order at."),
+) -> None:
+    """Place one order through `trading.place_order` (with `zvt workflows worker`, `zvt bridge` and
+    `zvt worker` running) and print its outcome."""
+    from hatchet_workflows.place_order.trigger import run_and_print
+
+    raise typer.Exit(
+        run_and_print(
+            console,
+            account_id=account,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            limit_price=limit_price,
+            order_id=order_id,
+            reference_price=reference_price,
+        )
+    )
+
+
+@workflows_run_app.command("rebalance")
+def workflows_run_rebalance(
+    portfolio: str = typer.Option(..., help="Portfolio id."),
+    account: str = typer.Option(..., help="Account id."),
+    target: list[str] = typer.Option(..., help="SYMBOL=WEIGHT, repeated; weights add up to 1 at most."),
+    price: list[str] = typer.Option(..., help="SYMBOL=PRICE for every target and holding, repeated."),
+    position: list[str] = typer.Option([], help="SYMBOL=QUANTITY held now, repeated."),
+    cash: str = typer.Option("0", help="Cash in the quote currency."),
+    on_failure: str = typer.Option("finish", help="finish (keep what filled) or compensate (undo it)."),
+) -> None:
+    """Rebalance a portfolio to target weights through `portfolio.rebalance` (child place_order runs)."""
+    from hatchet_workflows.rebalance.trigger import run_and_print
+
+    raise typer.Exit(
+        run_and_print(
+            console,
+            targets=target,
+            prices=price,
+            positions=position,
+            portfolio_id=portfolio,
+            account_id=account,
+            cash=cash,
+            on_failure=on_failure,
+        )
+    )
+
+
 @app.command()
 def bridge(
     streams: str = typer.Option("all", help="Comma-separated stream names (registry) to bridge, or 'all'."),

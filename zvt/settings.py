@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # Prepended to every Kafka topic and Redis stream name: lets tests and parallel desks share one broker.
     topic_prefix: str = ""
     hatchet_dashboard_url: str = "http://localhost:8888"
+    # When the risk monitor workflow runs on its own (cron syntax); empty: only when triggered.
+    monitor_cron: str = "*/5 * * * *"
 
     hatchet_client_token: str = Field(default="", validation_alias="HATCHET_CLIENT_TOKEN")
     hatchet_client_host_port: str = Field(

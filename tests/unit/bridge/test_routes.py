@@ -11,13 +11,17 @@ from topics import Streams, Topics
 def test_every_registered_route_is_taken() -> None:
     routes = Routes.of()
     assert {(r.topic, r.stream) for r in routes.inbound} == {
+        (Topics.ORDERS_ROUTED, Streams.ORDER_ROUTES),
         (Topics.ORDERS_EXECUTED, Streams.ORDER_EXECUTIONS),
         (Topics.ORDERS_REJECTED, Streams.ORDER_EXECUTIONS),
         (Topics.RISK_BREACHES, Streams.RISK_BREACHES),
         (Topics.ALERTS, Streams.ALERTS),
     }
     assert [(r.stream, r.topic) for r in routes.outbound] == [
-        (Streams.ORDER_REQUESTS, Topics.ORDERS_REQUESTED)
+        (Streams.ORDER_REQUESTS, Topics.ORDERS_REQUESTED),
+        (Streams.REBALANCES, Topics.REBALANCES),
+        (Streams.MONITOR_BREACHES, Topics.RISK_BREACHES),
+        (Streams.MONITOR_ALERTS, Topics.ALERTS),
     ]
 
 

@@ -1,0 +1,63 @@
+"""Reading streams from a recorded position, without a consumer group: how a workflow step awaits the
+agents' answer to its own order.
+
+Why not a consumer group: a group hands each entry to one of its consumers, but every concurrent run must
+see every entry to find its own order's; and a retried step must read the same entries again, which an
+acknowledged group entry no longer allows. A position taken before the order is sent (and kept by Hatchet
+as a step output) makes the read repeatable: a retry after a crash sees what the first attempt saw, plus
+what came since, and decides the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from bridge.bus import StreamBus
+from bridge.entries import decode_event, entry_data
+from schemas import Event
+from topics.registry import RedisStream
+
+START = "0-0"
+
+
+async def positions(bus: StreamBus, streams: Sequence[RedisStream]) -> dict[str, str]:
+    """The id of the newest entry of each stream (registry name -> id; `0-0` for an empty stream)."""
+    found: dict[str, str] = {}
+    for stream in streams:
+        newest: Any = await bus.client.xrevrange(bus.name(stream), count=1)
+        found[stream.name] = newest[0][0].decode() if newest else START
+    return found
+
+
+async def collect(
+    bus: StreamBus,
+    streams: Sequence[RedisStream],
+    since: Mapping[str, str],
+    wanted: Callable[[dict[str, Any]], bool],
+    finished: Callable[[Sequence[Event]], bool],
+    block_ms: int = 1000,
+) -> list[Event]:
+    """Events after `since` in `streams` whose JSON body is `wanted`, in stream order, read until
+    `finished` holds for them. Bound it with a timeout: it waits as long as nothing finishes it.
+
+    `wanted` sees the parsed body, so entries of other orders are skipped without a full decode.
+    """
+    cursor: dict[Any, Any] = {bus.name(stream): since.get(stream.name, START) for stream in streams}
+    by_name = {bus.name(stream): stream for stream in streams}
+    found: dict[str, Event] = {}
+    while not (found and finished(list(found.values()))):
+        reply: Any = await bus.client.xread(cursor, count=500, block=block_ms)
+        for raw_name, entries in reply or []:
+            name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+            for entry_id, fields in entries:
+                cursor[name] = entry_id.decode()
+                data = entry_data(fields)
+                if not wanted(orjson.loads(data)):
+                    continue
+                stream = by_name[name]
+                event = decode_event(data, stream.value_types, name)
+                found.setdefault(str(event.event_id), event)
+    return list(found.values())

@@ -1,0 +1,157 @@
+"""The place_order workflow's inputs, step outputs and pure decisions (no Hatchet, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas import (
+    Event,
+    ExchangeRouted,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderStatus,
+    OrderValidated,
+)
+from schemas.primitives import Identifier, OrderType, Price, Quantity, Side, Symbol, Venue
+from trading.ids import derived_id
+from trading.positions import Position
+
+# uuid5 namespace of workflow order requests: every attempt of a run's step sends the same event id.
+ORDER_REQUEST_NAMESPACE = UUID("5b0f6a52-5d8e-4c1e-9f0a-6c1f1e3a9d21")
+# The whole run's budget (the caller cancels a run that takes longer; see `trigger.place_order`).
+RUN_TIMEOUT = timedelta(seconds=30)
+# Test-only: `pause-in-execute:<path>` makes execute_order, once it holds the terminal fill, touch <path>
+# and stall, so a test can SIGKILL the worker inside the step.
+FAILPOINT_ENV = "ZVT_WORKFLOW_FAILPOINT"
+TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELED)
+
+
+class OrderOutcome(StrEnum):
+    FILLED = "filled"
+    CANCELED = "canceled"  # partly filled, the remainder canceled (immediate-or-cancel at the book)
+    REJECTED = "rejected"  # refused by the agents: risk with the account's state, routing or the venue
+
+
+class PlaceOrderInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: Identifier
+    symbol: Symbol
+    side: Side
+    quantity: Quantity
+    limit_price: Price | None = None
+    venue: Venue | None = None
+    strategy_id: Identifier | None = None
+    order_id: Identifier | None = None  # the idempotency key; by default derived from the run id
+    reference_price: Price | None = None  # lets the pre-check judge a market order's notional
+    correlation_id: UUID | None = None  # a parent's (a rebalance); by default the request's own id
+    causation_id: UUID | None = None
+    position: Position = Position()  # held before this order; update_positions applies the fills to it
+
+
+class RiskChecked(BaseModel):
+    request: OrderRequested
+    prechecked: OrderValidated
+    since: dict[str, str]  # answer stream -> newest entry id before the request was sent
+
+
+class OrderSent(BaseModel):
+    request_id: UUID
+    entry_id: str | None  # None: the bus already held this request (a retried step)
+
+
+class Routed(BaseModel):
+    routed: ExchangeRouted | None = None
+    rejection: OrderRejected | None = None
+
+
+class Executed(BaseModel):
+    fills: list[OrderExecuted] = []
+    rejection: OrderRejected | None = None
+
+
+class PlaceOrderResult(BaseModel):
+    order_id: Identifier
+    correlation_id: UUID
+    outcome: OrderOutcome
+    filled_quantity: Decimal
+    average_price: Decimal | None
+    fees: Decimal
+    fill_ids: list[str]
+    reason: str | None = None
+    position: Position
+    mark_price: Decimal | None
+    unrealized_pnl: Decimal
+
+
+def build_request(order: PlaceOrderInput, run_id: str) -> OrderRequested:
+    """The run's request. Its id follows from the run as well as the order id: retries of the run's steps
+    send one event (the bus drops the copies), while another run reusing the order id sends a new event,
+    which the risk agent refuses as a duplicate order id, a recorded answer rather than a silent drop."""
+    order_id = order.order_id or f"wf-{run_id}"
+    event_id = derived_id(ORDER_REQUEST_NAMESPACE, f"{order.account_id}:{order_id}:{run_id}")
+    correlation = {"correlation_id": order.correlation_id} if order.correlation_id else {}
+    return OrderRequested(
+        event_id=event_id,
+        **correlation,
+        causation_id=order.causation_id,
+        order_id=order_id,
+        account_id=order.account_id,
+        strategy_id=order.strategy_id,
+        symbol=order.symbol,
+        side=order.side,
+        order_type=OrderType.LIMIT if order.limit_price is not None else OrderType.MARKET,
+        quantity=order.quantity,
+        limit_price=order.limit_price,
+        venue=order.venue,
+        metadata={"workflow_run_id": run_id},
+    )
+
+
+def of_order(request: OrderRequested) -> Callable[[dict[str, Any]], bool]:
+    """Matches the stream entries (parsed JSON) of this request's order and correlation."""
+    order_id, correlation_id = request.order_id, str(request.correlation_id)
+    return lambda body: body.get("order_id") == order_id and body.get("correlation_id") == correlation_id
+
+
+def is_terminal(event: Event) -> bool:
+    return isinstance(event, OrderRejected) or (isinstance(event, OrderExecuted) and event.status in TERMINAL)
+
+
+def settle(order: PlaceOrderInput, request: OrderRequested, executed: Executed) -> PlaceOrderResult:
+    """Pure: the order's outcome and the position after its fills (unrealized PnL at the last fill)."""
+    position = order.position
+    for fill in executed.fills:
+        position = position.apply_fill(fill.side, fill.fill_quantity, fill.fill_price, fill.fee)
+    filled = sum((fill.fill_quantity for fill in executed.fills), Decimal(0))
+    notional = sum((fill.notional for fill in executed.fills), Decimal(0))
+    mark = executed.fills[-1].fill_price if executed.fills else None
+    if executed.rejection is not None:
+        outcome = OrderOutcome.REJECTED
+    elif executed.fills[-1].status is OrderStatus.FILLED:
+        outcome = OrderOutcome.FILLED
+    else:
+        outcome = OrderOutcome.CANCELED
+    return PlaceOrderResult(
+        order_id=request.order_id,
+        correlation_id=request.correlation_id,
+        outcome=outcome,
+        filled_quantity=filled,
+        average_price=notional / filled if filled else None,
+        fees=sum((fill.fee for fill in executed.fills), Decimal(0)),
+        fill_ids=[fill.fill_id for fill in executed.fills],
+        reason=(
+            f"{executed.rejection.reason.value}: {executed.rejection.detail}" if executed.rejection else None
+        ),
+        position=position,
+        mark_price=mark,
+        unrealized_pnl=position.unrealized_pnl(mark),
+    )

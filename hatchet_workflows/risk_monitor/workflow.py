@@ -1,0 +1,60 @@
+"""`risk.monitor_portfolio`: every five minutes (cron, `ZVT_MONITOR_CRON`) or on demand, the exposure,
+drawdown and historical VaR of every account; a crossed limit raises risk.breached and alert.triggered.
+
+gather -> assess
+
+- gather takes the positions and price history from the input, or reads them from the event store
+  (position projections, the newest price.updated per symbol).
+- assess computes the figures with the pure core (`trading.risk_metrics`) and publishes each breach and
+  its alert to the monitor streams (the bridge moves them to Kafka). Their ids follow from the run id,
+  so a retried step re-sends the same events, which the bus drops.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hatchet_sdk import Context
+
+from hatchet_workflows.client import hatchet
+from hatchet_workflows.resources import stream_bus, trading_config
+from hatchet_workflows.risk_monitor.models import (
+    MONITOR_NAMESPACE,
+    MonitorInput,
+    MonitorResult,
+    Snapshot,
+    evaluate,
+)
+from hatchet_workflows.risk_monitor.store import read_snapshot
+from schemas import RiskBreached
+from topics.registry import Streams
+from trading.ids import derived_id
+from zvt.settings import get_settings
+
+monitor_workflow = hatchet.workflow(
+    name="risk.monitor_portfolio",
+    input_validator=MonitorInput,
+    on_crons=[get_settings().monitor_cron] if get_settings().monitor_cron else [],
+    cron_input=MonitorInput(),
+)
+
+
+@monitor_workflow.task(execution_timeout=timedelta(seconds=15), retries=3)
+async def gather(watch: MonitorInput, ctx: Context) -> Snapshot:
+    if watch.accounts is not None and watch.price_history is not None:
+        return Snapshot(accounts=watch.accounts, price_history=watch.price_history)
+    return await read_snapshot(get_settings().postgres_dsn, watch.window)
+
+
+@monitor_workflow.task(parents=[gather], execution_timeout=timedelta(seconds=10), retries=3)
+async def assess(watch: MonitorInput, ctx: Context) -> MonitorResult:
+    correlation_id = derived_id(MONITOR_NAMESPACE, ctx.workflow_run_id)
+    result = evaluate(ctx.task_output(gather), trading_config().monitor, correlation_id)
+    breaches = [e for e in result.events if isinstance(e, RiskBreached)]
+    alerts = [e for e in result.events if not isinstance(e, RiskBreached)]
+    bus = stream_bus()
+    if breaches:
+        await bus.publish_many(Streams.MONITOR_BREACHES, breaches)
+    if alerts:
+        await bus.publish_many(Streams.MONITOR_ALERTS, alerts)
+    return result

@@ -1,0 +1,60 @@
+"""risk.monitor_portfolio on the real engine: limits crossed by one account become risk.breached and
+alert.triggered in Kafka (through the bridge), once each; an account within its limits raises nothing."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from schemas import AlertTriggered, RiskBreached
+from tests.integration.pipeline.support import wait_until
+
+from .conftest import Flow, serving, workflow_worker
+
+pytestmark = pytest.mark.integration
+
+D = Decimal
+
+
+async def test_crossed_limits_raise_breaches_and_alerts(flow: Flow) -> None:
+    from hatchet_workflows.risk_monitor.models import AccountSnapshot, MonitorInput, MonitorResult
+    from hatchet_workflows.risk_monitor.workflow import assess, monitor_workflow
+
+    watch = MonitorInput(
+        accounts=[
+            AccountSnapshot(account_id="acct-mon", positions={"BTC/USDT": D("20")}),
+            AccountSnapshot(account_id="acct-calm", positions={"BTC/USDT": D("1"), "ETH/USDT": D("-2")}),
+        ],
+        price_history={
+            "BTC/USDT": [D("60000"), D("63000"), D("61000"), D("60000")],
+            "ETH/USDT": [D("3100"), D("3000"), D("3000"), D("3000")],
+        },
+    )
+    name = f"wf-mon-{uuid.uuid4().hex[:6]}"
+    with workflow_worker(flow, name):
+        await serving(monitor_workflow, name)
+        result = MonitorResult.model_validate((await monitor_workflow.aio_run(watch))[assess.name])
+
+    figures = {a.account_id: a.figures for a in result.accounts}
+    hot = figures["acct-mon"]
+    assert hot is not None
+    assert (hot.gross_exposure, hot.drawdown) == (D("1200000"), D("60000"))
+    # worst scenario: 63000 -> 61000 applied to 1,200,000
+    assert hot.var == -(D("1200000") * (D("61000") / D("63000") - 1))
+
+    def breaches() -> list[RiskBreached]:
+        return [e for e in flow.output.of_type(RiskBreached) if e.correlation_id == result.correlation_id]
+
+    def alerts() -> list[AlertTriggered]:
+        return [e for e in flow.output.of_type(AlertTriggered) if e.correlation_id == result.correlation_id]
+
+    await wait_until(lambda: len(breaches()) == 3 and len(alerts()) == 3, 30, lambda: f"{breaches()}")
+    assert {(b.account_id, b.rule) for b in breaches()} == {
+        ("acct-mon", "gross_exposure"),
+        ("acct-mon", "drawdown"),
+        ("acct-mon", "historical_var"),
+    }
+    assert {a.causation_id for a in alerts()} == {b.event_id for b in breaches()}
+    assert sorted(e.event_id for e in (*breaches(), *alerts())) == sorted(e.event_id for e in result.events)
