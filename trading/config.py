@@ -38,6 +38,10 @@ class MonitorLimits(_Config):
     # Watched by the risk monitor workflow (`trading.risk_metrics`) on recent price history.
     max_var: Decimal = Field(default=Decimal(25_000), gt=0)
     var_confidence: Decimal = Field(default=Decimal("0.95"), gt=0, lt=1)
+    # A breach of one of these rules (e.g. "gross_exposure") makes the monitor workflow de-risk the account:
+    # a portfolio.rebalance of its long holdings down to `derisk_scale` of what they are. Empty: alerts only.
+    derisk_rules: tuple[str, ...] = ()
+    derisk_scale: Decimal = Field(default=Decimal("0.5"), ge=0, lt=1)
 
 
 class RoutingWeights(_Config):

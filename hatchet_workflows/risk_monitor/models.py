@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from hatchet_workflows.rebalance.models import RebalanceInput
 from schemas import AlertTriggered, Event, RiskBreached
 from schemas.primitives import Identifier, Severity, Symbol
 from trading.config import MonitorLimits
@@ -97,3 +99,36 @@ def evaluate(snapshot: Snapshot, limits: MonitorLimits, correlation_id: UUID) ->
         accounts=accounts,
         events=[e for e in events if isinstance(e, RiskBreached | AlertTriggered)],
     )
+
+
+class Derisked(BaseModel):
+    """The de-risking rebalances the monitor started: account -> the rebalance's final status."""
+
+    statuses: dict[str, str]
+
+
+def derisk_inputs(
+    snapshot: Snapshot, breaches: Sequence[RiskBreached], limits: MonitorLimits
+) -> list[RebalanceInput]:
+    """One rebalance per account with a breach of a `derisk_rules` rule, caused by its first such breach:
+    the account's long holdings cut to `derisk_scale` of what they are, at the latest prices (a target
+    weight is the scaled share of the value the holdings have now; no cash, so no buys)."""
+    latest = {symbol: prices[-1] for symbol, prices in snapshot.price_history.items() if prices}
+    holdings = {account.account_id: account.positions for account in snapshot.accounts}
+    planned: dict[str, RebalanceInput] = {}
+    for breach in breaches:
+        if breach.rule not in limits.derisk_rules or breach.account_id in planned:
+            continue
+        longs = {s: q for s, q in holdings.get(breach.account_id, {}).items() if q > 0 and s in latest}
+        value = sum((q * latest[s] for s, q in longs.items()), Decimal(0))
+        if value <= 0:
+            continue
+        planned[breach.account_id] = RebalanceInput(
+            portfolio_id=f"derisk-{breach.account_id}",
+            account_id=breach.account_id,
+            target_weights={s: limits.derisk_scale * q * latest[s] / value for s, q in longs.items()},
+            prices={s: latest[s] for s in longs},
+            positions=longs,
+            causation_id=breach.event_id,
+        )
+    return list(planned.values())

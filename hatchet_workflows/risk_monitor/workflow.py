@@ -1,13 +1,16 @@
 """`risk.monitor_portfolio`: every five minutes (cron, `ZVT_MONITOR_CRON`) or on demand, the exposure,
 drawdown and historical VaR of every account; a crossed limit raises risk.breached and alert.triggered.
 
-gather -> assess
+gather -> assess -> derisk
 
 - gather takes the positions and price history from the input, or reads them from the event store
   (position projections, the newest price.updated per symbol).
 - assess computes the figures with the pure core (`trading.risk_metrics`) and publishes each breach and
   its alert to the monitor streams (the bridge moves them to Kafka). Their ids follow from the run id,
   so a retried step re-sends the same events, which the bus drops.
+- derisk, for accounts whose breach is of a rule in `[monitor] derisk_rules`: a child `portfolio.rebalance`
+  that cuts the account's long holdings to `derisk_scale` of them, caused by the breach (its event id is
+  the rebalance's causation id and the child key, so a retried step gets the same child back).
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from datetime import timedelta
 from hatchet_sdk import Context
 
 from hatchet_workflows.client import hatchet
+from hatchet_workflows.rebalance.models import RebalanceResult
+from hatchet_workflows.rebalance.workflow import finish, rebalance_workflow
 from hatchet_workflows.resources import stream_bus, trading_config
 from hatchet_workflows.risk_monitor.models import (
     MONITOR_NAMESPACE,
+    Derisked,
     MonitorInput,
     MonitorResult,
     Snapshot,
+    derisk_inputs,
     evaluate,
 )
 from hatchet_workflows.risk_monitor.store import read_snapshot
@@ -58,3 +65,25 @@ async def assess(watch: MonitorInput, ctx: Context) -> MonitorResult:
     if alerts:
         await bus.publish_many(Streams.MONITOR_ALERTS, alerts)
     return result
+
+
+@monitor_workflow.task(parents=[gather, assess], execution_timeout=timedelta(seconds=150), retries=2)
+async def derisk(watch: MonitorInput, ctx: Context) -> Derisked:
+    breaches = [e for e in ctx.task_output(assess).events if isinstance(e, RiskBreached)]
+    inputs = derisk_inputs(ctx.task_output(gather), breaches, trading_config().monitor)
+    if not inputs:
+        return Derisked(statuses={})
+    runs = [
+        rebalance_workflow.create_bulk_run_item(rebalance, child_key=f"derisk-{rebalance.causation_id}")
+        for rebalance in inputs
+    ]
+    results = await rebalance_workflow.aio_run_many(runs, return_exceptions=True)
+    return Derisked(
+        statuses={
+            # A rebalance that failed has recorded `failed` itself (its on-failure step).
+            rebalance.account_id: "failed"
+            if isinstance(result, BaseException)
+            else RebalanceResult.model_validate(result[finish.name]).event.status.value
+            for rebalance, result in zip(inputs, results, strict=True)
+        }
+    )

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from schemas import AlertTriggered, RiskBreached
+from schemas import AlertTriggered, OrderExecuted, PortfolioRebalanced, RebalanceStatus, RiskBreached
 from tests.integration.pipeline.support import wait_until
 
-from .conftest import Flow, serving, workflow_worker
+from .conftest import CONFIG, Flow, serving, workflow_worker
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +58,39 @@ async def test_crossed_limits_raise_breaches_and_alerts(flow: Flow) -> None:
     }
     assert {a.causation_id for a in alerts()} == {b.event_id for b in breaches()}
     assert sorted(e.event_id for e in (*breaches(), *alerts())) == sorted(e.event_id for e in result.events)
+
+
+async def test_a_breach_of_a_derisk_rule_rebalances_the_account_down(flow: Flow) -> None:
+    from hatchet_workflows.risk_monitor.models import AccountSnapshot, MonitorInput
+    from hatchet_workflows.risk_monitor.workflow import derisk, monitor_workflow
+
+    config = flow.logs / "derisk.toml"
+    config.write_text(
+        CONFIG + '\n[monitor]\nmax_gross_exposure = "100000"\nderisk_rules = ["gross_exposure"]\n'
+    )
+    watch = MonitorInput(
+        accounts=[
+            AccountSnapshot(account_id="acct-derisk", positions={"BTC/USDT": D("2"), "ETH/USDT": D("4")})
+        ],
+        price_history={"BTC/USDT": [D("60000"), D("60000")], "ETH/USDT": [D("3000"), D("3000")]},
+    )
+    name = f"wf-derisk-{uuid.uuid4().hex[:6]}"
+    with workflow_worker(flow, name, ZVT_TRADING_CONFIG=str(config)):
+        await serving(monitor_workflow, name)
+        outcome = (await monitor_workflow.aio_run(watch))[derisk.name]
+    assert outcome == {"statuses": {"acct-derisk": RebalanceStatus.COMPLETED.value}}
+
+    (breach,) = [b for b in flow.output.of_type(RiskBreached) if b.account_id == "acct-derisk"]
+    assert breach.rule == "gross_exposure"
+
+    def rebalanced() -> list[PortfolioRebalanced]:
+        return [e for e in flow.output.of_type(PortfolioRebalanced) if e.causation_id == breach.event_id]
+
+    await wait_until(lambda: len(rebalanced()) == 1, 30, lambda: "no portfolio.rebalanced for the breach")
+    (event,) = rebalanced()
+    sold = {
+        (fill.symbol, fill.side.value): fill.fill_quantity
+        for fill in flow.output.of_type(OrderExecuted)
+        if fill.order_id in event.order_ids
+    }
+    assert sold == {("BTC/USDT", "sell"): D("1"), ("ETH/USDT", "sell"): D("2")}
