@@ -17,7 +17,7 @@ from faust.streams import current_event
 from faust.types import TableT, TransportT
 from pydantic import BaseModel
 
-from agents.kafka_transport import GaplessConsumer, GaplessTransport
+from agents.kafka_transport import GaplessTransport
 from agents.settings import Guarantee, get_agent_settings
 from topics.registry import KafkaTopic
 from zvt.settings import REPO_ROOT, get_settings
@@ -34,7 +34,7 @@ class App(faust.App):
     """Faust's app on the transport that never commits past a fetched but undelivered message."""
 
     def _new_transport(self) -> TransportT:
-        GaplessConsumer.transactional_inputs = self.in_transaction
+        # The consumer reads `in_transaction` itself: Faust caches the app's, False until a worker starts.
         return GaplessTransport(self.conf.broker_consumer, self)
 
 

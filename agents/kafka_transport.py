@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 class GaplessConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer that never lets a fetched but undelivered record be committed."""
 
-    #: Set by the app: input topics written in transactions have offsets taken by commit markers.
-    transactional_inputs: ClassVar[bool] = False
-
     _fetched: Mapping[TP, list[Any]] = {}
     _seeks: int = 0
 
@@ -74,7 +71,8 @@ class GaplessConsumer(faust_aiokafka.Consumer):
             if tp in sought_back:
                 continue
             last_read = self._read_offset.get(tp)
-            if not self.transactional_inputs and last_read is not None and message.offset > last_read + 1:
+            # Under exactly-once the inputs are written in transactions, whose markers take offsets.
+            if not self.in_transaction and last_read is not None and message.offset > last_read + 1:
                 await self._seek_back(tp, last_read, f"offsets up to {message.offset} skipped")
                 sought_back.add(tp)
                 continue
