@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -20,6 +21,7 @@ from schemas import CODEC, Event, EventDecodeError
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
+from zvt.metrics import DEAD_LETTERS, EVENTS, HANDLER_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ async def dead_letter(
     log.warning(
         "%s: %s at %s[%s]@%s: %s", consumer, reason, message.topic, message.partition, message.offset, error
     )
+    EVENTS.labels(consumer, "dead_lettered").inc()
+    DEAD_LETTERS.labels(source.name if source is not None else message.topic, reason.value).inc()
     idempotent = get_agent_settings().processing_guarantee is Guarantee.IDEMPOTENT
     sent = await _send(target, message.key, message.value or b"", record.headers(), idempotent=idempotent)
     if idempotent:
@@ -130,13 +134,17 @@ async def consume(
                 f"{event.event_type} does not belong on {message.topic}",
             )
             continue
+        handling_since = time.perf_counter()
         try:
             await handler(event)
+            EVENTS.labels(consumer, "handled").inc()
         except Exception as exc:  # one bad event must not stop the agent; it is kept with its error
             log.exception("%s failed on %s", consumer, event.event_id)
             await dead_letter(
                 message, consumer, DeadLetterReason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"
             )
+        finally:
+            HANDLER_SECONDS.labels(consumer).observe(time.perf_counter() - handling_since)
 
 
 __all__ = ["app", "consume", "dead_letter", "publish"]

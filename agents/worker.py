@@ -28,6 +28,8 @@ def run_worker(agents: list[str], loglevel: str = "warn") -> None:
 
     from agents.app import app
 
+    importlib.import_module("agents.metrics")  # registers /metrics and the gauge sampler
+
     @app.task  # type: ignore[untyped-decorator]
     async def dump_tasks_on_sigusr1() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)

@@ -32,6 +32,7 @@ from bridge.entries import RejectedError, decode_event, entry_data
 from schemas import Event
 from topics.dead_letter import DeadLetterReason
 from topics.registry import RedisStream
+from zvt.metrics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class StreamConsumer(Generic[T]):
         self.stats.dead_letters += len(dead)
         for raw, letter in dead:
             log.error("%s: entry %s dead-lettered (%s): %s", where, raw.entry_id, letter.reason, letter.error)
+            DEAD_LETTERS.labels(self.stream.name, letter.reason.value).inc()
 
     def _letter(self, raw: RawEntry, reason: DeadLetterReason, error: str) -> StreamDeadLetter:
         return StreamDeadLetter(

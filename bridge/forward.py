@@ -32,6 +32,7 @@ from bridge.routes import InboundRoute, OutboundRoute, Routes
 from schemas import Event
 from topics.dead_letter import DeadLetter
 from topics.registry import KafkaTopic, RedisStream
+from zvt.metrics import DEAD_LETTERS, FORWARDED
 from zvt.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class KafkaToRedis:
             fresh = sum(entry_id is not None for entry_id in added)
             self.stats.into_redis += fresh
             self.stats.duplicates += len(added) - fresh
+            FORWARDED.labels("kafka_to_redis", stream.name).inc(fresh)
         await asyncio.gather(*sent)
         self.stats.kafka_dead_letters += len(sent)
 
@@ -146,6 +148,7 @@ class KafkaToRedis:
             error=exc.error[:4000],
         )
         log.warning("%s[%s]@%s dead-lettered: %s", record.topic, record.partition, record.offset, exc.error)
+        DEAD_LETTERS.labels(topic.name, exc.reason.value).inc()
         return await self.producer.send(
             dead.full_name(self.settings.topic_prefix),
             value=record.value or b"",
@@ -184,6 +187,7 @@ class RedisToKafka:
         results = await asyncio.gather(*futures, return_exceptions=True)
         outcomes = [result if isinstance(result, BaseException) else None for result in results]
         self.stats.into_kafka += outcomes.count(None)
+        FORWARDED.labels("redis_to_kafka", self.route.stream.name).inc(outcomes.count(None))
         return outcomes
 
     def consumer(

@@ -48,7 +48,9 @@ def db_migrate() -> None:
 def sink() -> None:
     """Store every event topic in the event store, effectively once, until SIGTERM."""
     from eventstore.sink import run_sink
+    from zvt.metrics import serve_metrics
 
+    serve_metrics(get_settings().sink_metrics_port)
     asyncio.run(run_sink(get_settings(), console))
 
 

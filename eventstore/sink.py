@@ -30,6 +30,7 @@ from schemas import CODEC, EventDecodeError
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
+from zvt.metrics import STORED
 from zvt.settings import Settings
 
 SINK_CONSUMER = "zvt.eventstore.sink"
@@ -137,6 +138,7 @@ async def write_batch(
             {p: max(offset, stored.get(p, 0)) for p, offset in batch.next_offsets.items()},
         )
     stats.stored += len(result.stored)
+    STORED.inc(len(result.stored))
     stats.duplicates += result.duplicates
 
 

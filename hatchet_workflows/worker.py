@@ -14,6 +14,8 @@ from hatchet_workflows.place_order.workflow import place_order_workflow
 from hatchet_workflows.rebalance.workflow import rebalance_workflow
 from hatchet_workflows.risk_monitor.workflow import monitor_workflow
 from hatchet_workflows.smoke.workflow import smoke_workflow
+from zvt.metrics import serve_metrics
+from zvt.settings import get_settings
 
 ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (  # type: ignore[type-arg]
     smoke_workflow,
@@ -32,6 +34,7 @@ def worker_command(name: str, slots: int) -> list[str]:
 
 def run_worker(name: str = "zvt-workflows", slots: int = 50) -> None:
     """Blocks until SIGTERM/SIGINT; Hatchet re-assigns the runs of a worker that dies."""
+    serve_metrics(get_settings().workflows_metrics_port)
     worker = hatchet.worker(name, slots=slots, workflows=list(ALL_WORKFLOWS))
     worker.start()
 

@@ -14,6 +14,7 @@ from eventstore import cli as eventstore_cli
 from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
+from zvt.metrics import serve_metrics
 from zvt.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
@@ -199,6 +200,7 @@ def bridge(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     settings = get_settings()
+    serve_metrics(settings.bridge_metrics_port)
     asyncio.run(ensure_topics_for(settings))
     stats = asyncio.run(run_bridge(settings, routes, ConsumerConfig(batch=batch)))
     console.print(stats.line())

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     hatchet_dashboard_url: str = "http://localhost:8888"
     # When the risk monitor workflow runs on its own (cron syntax); empty: only when triggered.
     monitor_cron: str = "*/5 * * * *"
+    # Prometheus /metrics of each process besides the agent worker (which serves it on its web monitor);
+    # 0 turns one off.
+    bridge_metrics_port: int = 9101
+    sink_metrics_port: int = 9102
+    workflows_metrics_port: int = 9103
 
     hatchet_client_token: str = Field(default="", validation_alias="HATCHET_CLIENT_TOKEN")
     hatchet_client_host_port: str = Field(

@@ -47,6 +47,7 @@ from schemas import ExchangeRouted, OrderExecuted, OrderRejected
 from topics.registry import Streams
 from trading.precheck import pre_trade_check
 from trading.risk import Rejection
+from zvt.metrics import WORKFLOW_OUTCOMES
 
 place_order_workflow = hatchet.workflow(name="trading.place_order", input_validator=PlaceOrderInput)
 
@@ -111,4 +112,6 @@ async def execute_order(order: PlaceOrderInput, ctx: Context) -> Executed:
 @place_order_workflow.task(parents=[execute_order], execution_timeout=timedelta(seconds=5), retries=3)
 async def update_positions(order: PlaceOrderInput, ctx: Context) -> PlaceOrderResult:
     request = ctx.task_output(validate_risk).request
-    return settle(order, request, ctx.task_output(execute_order))
+    result = settle(order, request, ctx.task_output(execute_order))
+    WORKFLOW_OUTCOMES.labels(place_order_workflow.name, result.outcome.value).inc()
+    return result

@@ -41,6 +41,7 @@ from hatchet_workflows.rebalance.models import (
 from hatchet_workflows.resources import stream_bus
 from schemas import RebalanceStatus
 from topics.registry import Streams
+from zvt.metrics import WORKFLOW_OUTCOMES
 
 rebalance_workflow = hatchet.workflow(name="portfolio.rebalance", input_validator=RebalanceInput)
 
@@ -80,6 +81,7 @@ async def finish(rebalance: RebalanceInput, ctx: Context) -> RebalanceResult:
         compensations = await run_legs(rebalance, legs_plan, undo_legs(outcomes))
     event = final_event(rebalance, legs_plan, outcomes, compensations)
     await stream_bus().publish(Streams.REBALANCES, event)
+    WORKFLOW_OUTCOMES.labels(rebalance_workflow.name, event.status.value).inc()
     return RebalanceResult(event=event, outcomes=outcomes, compensations=compensations)
 
 
@@ -97,4 +99,5 @@ async def record_failure(rebalance: RebalanceInput, ctx: Context) -> RebalanceRe
         detail=errors,
     )
     await stream_bus().publish(Streams.REBALANCES, event)
+    WORKFLOW_OUTCOMES.labels(rebalance_workflow.name, event.status.value).inc()
     return RebalanceResult(event=event, outcomes=[])

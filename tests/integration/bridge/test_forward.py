@@ -22,6 +22,7 @@ from bridge.bus import StreamBus
 from bridge.dead_letter import StreamDeadLetter
 from bridge.forward import FAILPOINT_ENV
 from schemas import CODEC, AlertTriggered, OrderExecuted, OrderRejected, OrderRequested
+from tests.integration.pipeline.support import free_port, scrape_metrics
 from topics import Streams, Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
@@ -105,12 +106,19 @@ async def test_round_trip_keeps_event_ids_and_a_killed_bridge_doubles_nothing(
     after_crash = sum((await _stream_ids(bus)).values())
     assert 0 < after_crash < len(executions)
 
-    with background_process(argv, env=env, capture=True) as restarted:
+    metrics_port = free_port()
+    with background_process(
+        argv, env={**env, "ZVT_BRIDGE_METRICS_PORT": str(metrics_port)}, capture=True
+    ) as restarted:
         async with asyncio.timeout(120):
             while sum((await _stream_ids(bus)).values()) < len(executions):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         into_kafka = await _read_topic(settings, Topics.ORDERS_REQUESTED, len(requests), 120)
         letters = await _read_topic(settings, Topics.ORDERS_EXECUTED.dead_letter, 2, 60)  # type: ignore[arg-type]
+        metrics = await scrape_metrics(metrics_port)
+    # the restarted bridge's metrics count what it moved: the executions the killed one had not
+    forwarded = (("direction", "kafka_to_redis"), ("stream", Streams.ORDER_EXECUTIONS.name))
+    assert metrics["zvt_bridge_forwarded_total", forwarded] == len(executions) - after_crash
     assert restarted.stdout is not None
     summary = restarted.stdout.read().decode()
 

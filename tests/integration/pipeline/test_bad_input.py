@@ -24,6 +24,7 @@ from .support import (
     publish_raw,
     quote,
     read_topics,
+    scrape_metrics,
     start_worker,
     wait_for_books,
     wait_until,
@@ -138,3 +139,15 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_still_flow(
             assert value in sent[key], key  # the original bytes, untouched
         assert record.error
     assert by_source == {t.full_name(settings.topic_prefix): c for t, c in CONSUMERS.items()}
+
+    # The worker's Prometheus metrics count the same: 4 bad messages per consumer of each topic.
+    metrics = await scrape_metrics(port)
+    for topic, consumers in CONSUMERS.items():
+        assert sum(
+            value
+            for (name, labels), value in metrics.items()
+            if name == "zvt_dead_letters_total" and dict(labels)["source"] == topic.name
+        ) == 4 * len(consumers), topic.name
+        for consumer in consumers:
+            assert metrics["zvt_events_total", (("consumer", consumer), ("outcome", "dead_lettered"))] >= 4
+    assert metrics["zvt_events_total", (("consumer", "portfolio"), ("outcome", "handled"))] >= 1

@@ -1,0 +1,45 @@
+"""The worker's Prometheus metrics on the Faust web monitor (`/metrics`), and the gauges sampled for it.
+
+Counters and histograms are recorded where the work happens (`agents.consumer`); consumer lag and circuit
+breaker states are sampled here every few seconds, since they are states rather than events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agents.app import app, settings
+from agents.context import venue_health
+from trading.circuit import CircuitState
+from zvt.metrics import CIRCUIT_STATE, CONSUMER_LAG
+
+SAMPLE_INTERVAL_SECONDS = 5.0
+CIRCUIT_LEVEL = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
+
+def registry_name(topic: str) -> str:
+    """The topic's name without this deployment's prefix: one label value per topic, whatever the prefix."""
+    return topic.removeprefix(settings.topic_prefix)
+
+
+@app.page("/metrics")
+async def metrics_page(web: Any, request: Any) -> Any:
+    return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+@app.timer(interval=SAMPLE_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+async def sample_gauges() -> None:
+    consumer = app.consumer
+    read_offsets: dict[Any, int | None] = getattr(consumer, "_read_offset", {})  # Faust keeps no public one
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is None:
+            continue
+        read = read_offsets.get(tp)
+        CONSUMER_LAG.labels(registry_name(tp.topic), str(tp.partition)).set(
+            end - (0 if read is None else read + 1)
+        )
+    for venue, health in venue_health.items():
+        CIRCUIT_STATE.labels(venue).set(CIRCUIT_LEVEL[health.state()])

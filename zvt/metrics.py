@@ -1,0 +1,59 @@
+"""The platform's Prometheus metrics, defined once and shared by every process that records them.
+
+Each process exposes its own registry: the agent worker on the Faust web monitor (`/metrics`), the other
+processes (bridge, sink, workflow worker) through `serve_metrics` on a port of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+# Seconds; an agent's handler takes from tens of microseconds (a tick) to a venue round trip.
+_HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+EVENTS = Counter(
+    "zvt_events",
+    "Events a consumer took from its input, by outcome (handled or dead_lettered).",
+    ["consumer", "outcome"],
+)
+HANDLER_SECONDS = Histogram(
+    "zvt_handler_seconds",
+    "Time one event spent in its consumer's handler.",
+    ["consumer"],
+    buckets=_HANDLER_BUCKETS,
+)
+DEAD_LETTERS = Counter(
+    "zvt_dead_letters", "Messages sent to a dead-letter topic or stream.", ["source", "reason"]
+)
+CONSUMER_LAG = Gauge(
+    "zvt_consumer_lag",
+    "Messages between a partition's end and what this process has read.",
+    ["topic", "partition"],
+)
+CIRCUIT_STATE = Gauge(
+    "zvt_circuit_state", "A venue's circuit breaker: 0 closed, 1 half open, 2 open.", ["venue"]
+)
+FORWARDED = Counter(
+    "zvt_bridge_forwarded", "Events the bridge moved, by route direction and stream.", ["direction", "stream"]
+)
+STORED = Counter("zvt_sink_stored", "Events the sink appended to the event store.")
+WORKFLOW_OUTCOMES = Counter(
+    "zvt_workflow_outcomes",
+    "Finished workflow runs by workflow and outcome (filled, rejected, partial, ...).",
+    ["workflow", "outcome"],
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose this process's metrics on 127.0.0.1:`port` (0: not at all). A port already taken (a second
+    instance on one machine) is logged and skipped: metrics must never stop the process they describe."""
+    if not port:
+        return
+    try:
+        start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:
+        log.warning("metrics not served on port %s: %s", port, exc)
