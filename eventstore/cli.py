@@ -50,7 +50,7 @@ def sink() -> None:
     from eventstore.sink import run_sink
     from zvt.metrics import serve_metrics
 
-    serve_metrics(get_settings().sink_metrics_port)
+    serve_metrics(get_settings().sink_metrics_port, get_settings().metrics_host)
     asyncio.run(run_sink(get_settings(), console))
 
 

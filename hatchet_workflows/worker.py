@@ -34,7 +34,7 @@ def worker_command(name: str, slots: int) -> list[str]:
 
 def run_worker(name: str = "zvt-workflows", slots: int = 50) -> None:
     """Blocks until SIGTERM/SIGINT; Hatchet re-assigns the runs of a worker that dies."""
-    serve_metrics(get_settings().workflows_metrics_port)
+    serve_metrics(get_settings().workflows_metrics_port, get_settings().metrics_host)
     worker = hatchet.worker(name, slots=slots, workflows=list(ALL_WORKFLOWS))
     worker.start()
 

@@ -200,7 +200,7 @@ def bridge(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     settings = get_settings()
-    serve_metrics(settings.bridge_metrics_port)
+    serve_metrics(settings.bridge_metrics_port, settings.metrics_host)
     asyncio.run(ensure_topics_for(settings))
     stats = asyncio.run(run_bridge(settings, routes, ConsumerConfig(batch=batch)))
     console.print(stats.line())

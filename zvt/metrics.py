@@ -48,12 +48,12 @@ WORKFLOW_OUTCOMES = Counter(
 )
 
 
-def serve_metrics(port: int) -> None:
-    """Expose this process's metrics on 127.0.0.1:`port` (0: not at all). A port already taken (a second
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Expose this process's metrics on `host`:`port` (port 0: not at all). A port already taken (a second
     instance on one machine) is logged and skipped: metrics must never stop the process they describe."""
     if not port:
         return
     try:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)
     except OSError as exc:
         log.warning("metrics not served on port %s: %s", port, exc)

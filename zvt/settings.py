@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     monitor_cron: str = "*/5 * * * *"
     # Prometheus /metrics of each process besides the agent worker (which serves it on its web monitor);
     # 0 turns one off.
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so the cluster's Prometheus can scrape
     bridge_metrics_port: int = 9101
     sink_metrics_port: int = 9102
     workflows_metrics_port: int = 9103
