@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
 import orjson
@@ -85,7 +86,9 @@ async def _end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     return {(tp.topic, tp.partition): offset for tp, offset in ends.items() if offset}
 
 
-async def test_sink_killed_mid_batch_restarts_with_exactly_one_row_per_event(sink_settings: Settings) -> None:
+async def test_sink_killed_mid_batch_restarts_with_exactly_one_row_per_event(
+    sink_settings: Settings, tmp_path: Path
+) -> None:
     settings = sink_settings
     events = FlowGenerator(seed=41, accounts=7).events(12_000)
     await _produce(settings, events)
@@ -107,11 +110,12 @@ async def test_sink_killed_mid_batch_restarts_with_exactly_one_row_per_event(sin
         assert 0 < after_crash < len(events)
         assert tracked == after_crash  # the first batch: its rows and its offsets, nothing of the second
 
-        with background_process(argv, env=env, capture=True) as restarted:
+        # Output to a file, not a pipe: a pipe nobody drains until the end blocks a chatty process.
+        log = tmp_path / "sink.log"
+        with background_process(argv, env=env, log_path=log):
             await _wait_for_count(connection, len(events))
             await asyncio.sleep(1)  # anything doubled would arrive now
-        assert restarted.stdout is not None
-        summary = restarted.stdout.read().decode()
+        summary = log.read_text()
         stored_after_restart = len(events) - after_crash
         assert f"{stored_after_restart} events stored, 0 duplicates" in summary, summary
 
