@@ -1,0 +1,240 @@
+"""Recorded market data files -> `TradeTick` / `QuoteTick` events, one parser per file format.
+
+The format of a CSV file is recognised from its header, not its name, so renamed or cut files still read.
+Each row parser is a pure function of one row (a dict of strings); `read_file` adds the file I/O and names
+the file and line of a bad row (`ReplayFileError`). Rows keep the file's order.
+
+Market time, per format (the exchange's clock whenever the file has it):
+- binance trades (`local_ts_ns, event_time_ms, trade_time_ms, ...`): `trade_time_ms` (Binance `T`, when the
+  trade matched). The collector's local clock ran about 1.27 s behind Binance's, so these trades sort about
+  1.27 s later against binance book tickers than the collector received them.
+- binance book ticker (`local_ts_ns, update_id, ...`): `local_ts_ns`; Binance's spot bookTicker stream
+  carries no exchange time at all.
+- kraken trades (`time_s, trade_id, ...`): `time_s`, Kraken's trade time (seconds with a fraction).
+- tardis trades / quotes (`exchange, symbol, timestamp, local_timestamp, ...`): `timestamp`, the exchange's
+  time in microseconds.
+
+Prices and sizes are read from their text straight into `Decimal` (never through float) and normalised, so
+`61837.63000000` becomes `61837.63` and `2152.0` becomes `2152`. Exchange symbols become ccxt unified symbols; tardis exchange ids become
+ccxt ids (`huobi-dm-swap` -> `huobi`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from schemas import QuoteTick, TradeTick
+from schemas.primitives import Side
+
+Row = Mapping[str, str]
+Tick = TradeTick | QuoteTick
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Quote currencies a concatenated exchange symbol (BTCUSDT) may end with, longest first.
+QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD", "EUR", "BTC", "ETH")
+# Exchange asset codes that ccxt renames.
+ASSET_ALIASES = {"XBT": "BTC", "XXBT": "BTC", "XETH": "ETH", "ZUSD": "USD"}
+# Tardis exchange ids -> ccxt ids.
+TARDIS_VENUES = {"bitmex": "bitmex", "deribit": "deribit", "huobi-dm-swap": "huobi", "binance": "binance"}
+
+
+class ReplayFileError(ValueError):
+    """A file or row that cannot be replayed; the message names the file and line."""
+
+
+class RowError(ValueError):
+    """A row that does not parse; `read_file` adds where it is."""
+
+
+def decimal(text: str) -> Decimal:
+    """Exact Decimal of a number written as text; refuses floats' NaN/inf and empty cells."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise RowError(f"not a number: {text!r}") from None
+    if not value.is_finite():
+        raise RowError(f"not a finite number: {text!r}")
+    # Trailing zeros off, but an integer stays an integer (plain normalize() turns 100 into 1E+2).
+    return value.quantize(1) if value == value.to_integral_value() else value.normalize()
+
+
+def epoch_time(text: str, unit: Decimal) -> datetime:
+    """The UTC time of an epoch count in `unit` seconds (1e-9 for ns, ...), exact to the microsecond."""
+    micros = (decimal(text) * unit * 1_000_000).to_integral_value()
+    return EPOCH + timedelta(microseconds=int(micros))
+
+
+NS, US, MS, S = Decimal("1e-9"), Decimal("1e-6"), Decimal("1e-3"), Decimal(1)
+
+
+def unified_symbol(exchange_symbol: str) -> str:
+    """ccxt spot symbol of `BTCUSDT`, `XBT/USDT` or `BTC-USDT` (`BTC/USDT`)."""
+    text = exchange_symbol.strip().upper()
+    for separator in ("/", "-", "_"):
+        if separator in text:
+            base, _, quote = text.partition(separator)
+            break
+    else:
+        quote = next((q for q in QUOTES if text.endswith(q) and len(text) > len(q)), "")
+        if not quote:
+            raise RowError(f"cannot split symbol {exchange_symbol!r} into base and quote")
+        base = text[: -len(quote)]
+    return f"{ASSET_ALIASES.get(base, base)}/{ASSET_ALIASES.get(quote, quote)}"
+
+
+def tardis_symbol(venue: str, exchange_symbol: str) -> str:
+    """ccxt symbol of a tardis derivatives symbol: the perpetual swaps in the samples are inverse (`:BTC`)."""
+    if venue == "binance":
+        return unified_symbol(exchange_symbol)
+    if venue == "bitmex" and exchange_symbol == "XBTUSD":
+        return "BTC/USD:BTC"
+    if venue == "huobi" and exchange_symbol.count("-") == 1:
+        base, quote = unified_symbol(exchange_symbol).split("/")
+        return f"{base}/{quote}:{base}"
+    if venue == "deribit" and exchange_symbol.endswith("-PERPETUAL"):
+        base = exchange_symbol.removesuffix("-PERPETUAL")
+        return f"{base}/USD:{base}"
+    raise RowError(f"no ccxt symbol known for {exchange_symbol!r} on {venue}")
+
+
+def side(text: str) -> Side:
+    lowered = text.strip().lower()
+    if lowered in ("buy", "b"):
+        return Side.BUY
+    if lowered in ("sell", "s"):
+        return Side.SELL
+    raise RowError(f"not a side: {text!r}")
+
+
+def binance_trade(row: Row) -> TradeTick:
+    return TradeTick(
+        venue="binance",
+        symbol=unified_symbol(row["symbol"]),
+        trade_id=row["trade_id"],
+        price=decimal(row["price"]),
+        quantity=decimal(row["qty"]),
+        aggressor_side=side(row["aggressor_side"]),
+        market_time=epoch_time(row["trade_time_ms"], MS),
+    )
+
+
+def binance_book_ticker(row: Row) -> QuoteTick:
+    return QuoteTick(
+        venue="binance",
+        symbol=unified_symbol(row["symbol"]),
+        bid_price=decimal(row["bid_price"]),
+        bid_size=decimal(row["bid_qty"]),
+        ask_price=decimal(row["ask_price"]),
+        ask_size=decimal(row["ask_qty"]),
+        market_time=epoch_time(row["local_ts_ns"], NS),
+    )
+
+
+def kraken_trade(row: Row) -> TradeTick:
+    return TradeTick(
+        venue="kraken",
+        symbol=unified_symbol(row["symbol"]),
+        trade_id=row["trade_id"],
+        price=decimal(row["price"]),
+        quantity=decimal(row["volume"]),
+        aggressor_side=side(row["side"]),
+        market_time=epoch_time(row["time_s"], S),
+    )
+
+
+def tardis_venue(row: Row) -> str:
+    try:
+        return TARDIS_VENUES[row["exchange"]]
+    except KeyError:
+        raise RowError(f"no ccxt venue known for tardis exchange {row['exchange']!r}") from None
+
+
+def tardis_trade(row: Row) -> TradeTick:
+    venue = tardis_venue(row)
+    return TradeTick(
+        venue=venue,
+        symbol=tardis_symbol(venue, row["symbol"]),
+        trade_id=row["id"],
+        price=decimal(row["price"]),
+        quantity=decimal(row["amount"]),
+        aggressor_side=side(row["side"]) if row["side"] in ("buy", "sell") else None,
+        market_time=epoch_time(row["timestamp"], US),
+    )
+
+
+def tardis_quote(row: Row) -> QuoteTick:
+    venue = tardis_venue(row)
+    return QuoteTick(
+        venue=venue,
+        symbol=tardis_symbol(venue, row["symbol"]),
+        bid_price=decimal(row["bid_price"]),
+        bid_size=decimal(row["bid_amount"]),
+        ask_price=decimal(row["ask_price"]),
+        ask_size=decimal(row["ask_amount"]),
+        market_time=epoch_time(row["timestamp"], US),
+    )
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    name: str
+    columns: frozenset[str]
+    parse: Callable[[Row], Tick]
+
+
+def _format(name: str, columns: str, parse: Callable[[Row], Tick]) -> CsvFormat:
+    return CsvFormat(name, frozenset(columns.split()), parse)
+
+
+CSV_FORMATS = (
+    _format(
+        "binance trades", "local_ts_ns trade_time_ms symbol trade_id price qty aggressor_side", binance_trade
+    ),
+    _format(
+        "binance book ticker", "local_ts_ns symbol bid_price bid_qty ask_price ask_qty", binance_book_ticker
+    ),
+    _format("kraken trades", "time_s trade_id symbol price volume side", kraken_trade),
+    _format("tardis trades", "exchange symbol timestamp id side price amount", tardis_trade),
+    _format(
+        "tardis quotes", "exchange symbol timestamp ask_amount ask_price bid_price bid_amount", tardis_quote
+    ),
+)
+
+
+def detect_format(path: Path, header: list[str]) -> CsvFormat:
+    """The format whose required columns the header has; the most specific one if several match."""
+    columns = set(header)
+    matches = [fmt for fmt in CSV_FORMATS if fmt.columns <= columns]
+    if not matches:
+        known = "; ".join(f"{fmt.name}: {', '.join(sorted(fmt.columns))}" for fmt in CSV_FORMATS)
+        raise ReplayFileError(f"{path}:1: unknown CSV header {header}; known formats: {known}")
+    return max(matches, key=lambda fmt: len(fmt.columns))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(map(str, first['loc'])) or 'row'}: {first['msg']}"
+    if isinstance(exc, AttributeError):
+        return "missing cells"
+    return str(exc)
+
+
+def read_file(path: Path) -> Iterator[Tick]:
+    """The ticks of one CSV file in row order; a bad row raises `ReplayFileError` naming file and line."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fmt = detect_format(path, list(reader.fieldnames or []))
+        for row in reader:
+            try:
+                yield fmt.parse(row)
+            except (RowError, ValidationError, AttributeError) as exc:  # a short row leaves None cells
+                reason = _reason(exc)
+                raise ReplayFileError(f"{path}:{reader.line_num}: {fmt.name}: {reason}") from exc
