@@ -57,12 +57,12 @@ def decimal(text: str) -> Decimal:
     """Exact Decimal of a number written as text; refuses floats' NaN/inf and empty cells."""
     try:
         value = Decimal(text.strip())
+        if not value.is_finite():
+            raise RowError(f"not a finite number: {text!r}")
+        # Trailing zeros off, but an integer stays an integer (plain normalize() turns 100 into 1E+2).
+        return value.quantize(1) if value == value.to_integral_value() else value.normalize()
     except InvalidOperation:
         raise RowError(f"not a number: {text!r}") from None
-    if not value.is_finite():
-        raise RowError(f"not a finite number: {text!r}")
-    # Trailing zeros off, but an integer stays an integer (plain normalize() turns 100 into 1E+2).
-    return value.quantize(1) if value == value.to_integral_value() else value.normalize()
 
 
 def epoch_time(text: str, unit: Decimal) -> datetime:
