@@ -15,8 +15,11 @@ Market time, per format (the exchange's clock whenever the file has it):
   time in microseconds.
 
 Prices and sizes are read from their text straight into `Decimal` (never through float) and normalised, so
-`61837.63000000` becomes `61837.63` and `2152.0` becomes `2152`. Exchange symbols become ccxt unified symbols; tardis exchange ids become
-ccxt ids (`huobi-dm-swap` -> `huobi`).
+`61837.63000000` becomes `61837.63` and `2152.0` becomes `2152`. Exchange symbols become ccxt unified
+symbols; tardis exchange ids become ccxt ids (`huobi-dm-swap` -> `huobi`).
+
+A bad row stops the read with a `ReplayFileError` naming the file and line (no skip-and-count mode: a
+replay that silently drops rows would no longer be the recorded market).
 """
 
 from __future__ import annotations

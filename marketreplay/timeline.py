@@ -8,13 +8,16 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from marketreplay.readers import Tick
+
+T = TypeVar("T", bound=Tick)
 
 MAX_SPEED = "max"
 
 
-def merge_by_market_time(streams: Iterable[Iterable[Tick]]) -> Iterator[Tick]:
+def merge_by_market_time(streams: Iterable[Iterable[T]]) -> Iterator[T]:
     """One stream in market-time order; equal times keep file order, then row order.
 
     `heapq.merge` is lazy (one pending row per file) and stable in exactly that sense. Each input is assumed

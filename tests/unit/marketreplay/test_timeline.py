@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketreplay.readers import Tick
 from marketreplay.timeline import merge_by_market_time, parse_speed, send_offsets
 from schemas import TradeTick
 
 T0 = datetime(2024, 8, 8, 23, 54, 14, tzinfo=UTC)
 
 
-def trade(trade_id: str, seconds: float) -> Tick:
+def trade(trade_id: str, seconds: float) -> TradeTick:
     return TradeTick(
         venue="binance",
         symbol="BTC/USDT",
