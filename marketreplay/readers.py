@@ -1,6 +1,6 @@
 """Recorded market data files -> `TradeTick` / `QuoteTick` events, one parser per file format.
 
-The format of a CSV file is recognised from its header, not its name, so renamed or cut files still read.
+The format of a file is recognised from its columns, not its name, so renamed or cut files still read.
 Each row parser is a pure function of one row (a dict of strings); `read_file` adds the file I/O and names
 the file and line of a bad row (`ReplayFileError`). Rows keep the file's order.
 
@@ -13,6 +13,11 @@ Market time, per format (the exchange's clock whenever the file has it):
 - kraken trades (`time_s, trade_id, ...`): `time_s`, Kraken's trade time (seconds with a fraction).
 - tardis trades / quotes (`exchange, symbol, timestamp, local_timestamp, ...`): `timestamp`, the exchange's
   time in microseconds.
+- parquet trades (`timestamp, trade_id, price, quantity, buyer_maker`) and quotes (`timestamp, symbol, bid,
+  bid_size, ask, ask_size`), as nautilus_trader's binance test files: `timestamp` (exchange time). Venue and
+  symbol come from columns of those names or else from the file name (`binance_spot_btcusdt_...parquet`).
+  Their prices and sizes are float64: read back with 15 significant digits (`cell_text`), not as the exact
+  binary value.
 
 Prices and sizes are read from their text straight into `Decimal` (never through float) and normalised, so
 `61837.63000000` becomes `61837.63` and `2152.0` becomes `2152`. Exchange symbols become ccxt unified
@@ -25,6 +30,7 @@ replay that silently drops rows would no longer be the recorded market).
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -185,15 +191,39 @@ def tardis_quote(row: Row) -> QuoteTick:
     )
 
 
+def parquet_trade(row: Row) -> TradeTick:
+    return TradeTick(
+        venue=row["venue"],
+        symbol=unified_symbol(row["symbol"]),
+        trade_id=row["trade_id"],
+        price=decimal(row["price"]),
+        quantity=decimal(row["quantity"]),
+        aggressor_side=Side.SELL if row["buyer_maker"].strip().lower() == "true" else Side.BUY,
+        market_time=epoch_time(row["timestamp"], US),
+    )
+
+
+def parquet_quote(row: Row) -> QuoteTick:
+    return QuoteTick(
+        venue=row["venue"],
+        symbol=unified_symbol(row["symbol"]),
+        bid_price=decimal(row["bid"]),
+        bid_size=decimal(row["bid_size"]),
+        ask_price=decimal(row["ask"]),
+        ask_size=decimal(row["ask_size"]),
+        market_time=epoch_time(row["timestamp"], US),
+    )
+
+
 @dataclass(frozen=True)
-class CsvFormat:
+class Format:
     name: str
     columns: frozenset[str]
     parse: Callable[[Row], Tick]
 
 
-def _format(name: str, columns: str, parse: Callable[[Row], Tick]) -> CsvFormat:
-    return CsvFormat(name, frozenset(columns.split()), parse)
+def _format(name: str, columns: str, parse: Callable[[Row], Tick]) -> Format:
+    return Format(name, frozenset(columns.split()), parse)
 
 
 CSV_FORMATS = (
@@ -211,14 +241,53 @@ CSV_FORMATS = (
 )
 
 
-def detect_format(path: Path, header: list[str]) -> CsvFormat:
+PARQUET_FORMATS = (
+    _format("parquet trades", "venue symbol timestamp trade_id price quantity buyer_maker", parquet_trade),
+    _format("parquet quotes", "venue symbol timestamp ask_size ask bid_size bid", parquet_quote),
+)
+# `<venue>_spot_<symbol>_...parquet` (binance_spot_btcusdt_trades_20210108.parquet): where a parquet file
+# without venue or symbol columns gets them.
+PARQUET_NAME = re.compile(r"^(?P<venue>[a-z0-9]+)_spot_(?P<symbol>[a-z0-9]+)_")
+
+
+def detect_format(path: Path, header: list[str], formats: tuple[Format, ...] = CSV_FORMATS) -> Format:
     """The format whose required columns the header has; the most specific one if several match."""
     columns = set(header)
-    matches = [fmt for fmt in CSV_FORMATS if fmt.columns <= columns]
+    matches = [fmt for fmt in formats if fmt.columns <= columns]
     if not matches:
-        known = "; ".join(f"{fmt.name}: {', '.join(sorted(fmt.columns))}" for fmt in CSV_FORMATS)
-        raise ReplayFileError(f"{path}:1: unknown CSV header {header}; known formats: {known}")
+        known = "; ".join(f"{fmt.name}: {', '.join(sorted(fmt.columns))}" for fmt in formats)
+        raise ReplayFileError(f"{path}:1: unknown header {header}; known formats: {known}")
     return max(matches, key=lambda fmt: len(fmt.columns))
+
+
+def cell_text(value: object) -> str:
+    """A parquet cell as the text a CSV would hold. Floats keep 15 significant digits: every decimal of up
+    to 15 digits survives the trip through a double, and the digits beyond are the double's error
+    (0.000311 is stored as 0.00031099999999999997), so prices and sizes come back as they were written."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return format(value, ".15g")
+    return str(value)
+
+
+def parquet_rows(path: Path) -> Iterator[dict[str, str]]:
+    """The rows of a parquet file as text, timestamps as epoch microseconds, batch by batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    named = PARQUET_NAME.match(path.name)
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        columns: dict[str, list[str]] = {}
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_timestamp(column.type):
+                column = column.cast(pa.timestamp("us", tz="UTC"), safe=False).cast(pa.int64())
+            columns[name] = [cell_text(value) for value in column.to_pylist()]
+        for key in ("venue", "symbol"):
+            if key not in columns and named:
+                columns[key] = [named[key]] * batch.num_rows
+        for index in range(batch.num_rows):
+            yield {name: values[index] for name, values in columns.items()}
 
 
 def _reason(exc: Exception) -> str:
@@ -231,7 +300,10 @@ def _reason(exc: Exception) -> str:
 
 
 def read_file(path: Path) -> Iterator[Tick]:
-    """The ticks of one CSV file in row order; a bad row raises `ReplayFileError` naming file and line."""
+    """The ticks of one file (CSV, or `.parquet`) in row order; a bad row raises `ReplayFileError`."""
+    if path.suffix == ".parquet":
+        yield from _read_parquet(path)
+        return
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         fmt = detect_format(path, list(reader.fieldnames or []))
@@ -239,5 +311,14 @@ def read_file(path: Path) -> Iterator[Tick]:
             try:
                 yield fmt.parse(row)
             except (RowError, ValidationError, AttributeError) as exc:  # a short row leaves None cells
-                reason = _reason(exc)
-                raise ReplayFileError(f"{path}:{reader.line_num}: {fmt.name}: {reason}") from exc
+                raise ReplayFileError(f"{path}:{reader.line_num}: {fmt.name}: {_reason(exc)}") from exc
+
+
+def _read_parquet(path: Path) -> Iterator[Tick]:
+    fmt: Format | None = None
+    for number, row in enumerate(parquet_rows(path), start=1):
+        fmt = fmt or detect_format(path, list(row), PARQUET_FORMATS)
+        try:
+            yield fmt.parse(row)
+        except (RowError, ValidationError) as exc:
+            raise ReplayFileError(f"{path}: row {number}: {fmt.name}: {_reason(exc)}") from exc

@@ -424,7 +424,7 @@ def demo(web_port: int = typer.Option(6066, help="Port of the demo worker's Faus
 @app.command("replay-market")
 def replay_market(
     files: list[Path] = typer.Argument(
-        ..., exists=True, dir_okay=False, help="Recorded trades/quotes (CSV)."
+        ..., exists=True, dir_okay=False, help="Recorded trades/quotes (CSV or parquet)."
     ),
     speed: str = typer.Option("max", help="Times real time (1 = as recorded, 10 = ten times faster) or max."),
     limit: int = typer.Option(None, min=1, help="Send only the first N events of the merged stream."),

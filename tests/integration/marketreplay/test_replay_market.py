@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -22,7 +23,7 @@ from zvt.settings import Settings
 pytestmark = pytest.mark.integration
 
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample"
-FILES = sorted(SAMPLE.glob("*.csv"))
+FILES = sorted(p for p in SAMPLE.iterdir() if p.suffix in (".csv", ".parquet"))
 
 
 async def read_topic(settings: Settings) -> list[Tick]:
@@ -54,6 +55,8 @@ def identity(tick: Tick) -> tuple[object, ...]:
 
 
 def file_rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
     with path.open() as handle:
         return sum(1 for _ in handle) - 1
 
@@ -68,6 +71,10 @@ async def test_the_sample_arrives_complete_and_in_time_order_per_symbol(kafka_to
     }
     assert Counter((t.venue, t.symbol, t.event_type) for t in received) == sum(per_file.values(), Counter())
     assert per_file["kraken_xbtusdt_trades_20251110.csv"] == {("kraken", "BTC/USDT", "trade.tick"): 1000}
+    assert per_file["binance_spot_btcusdt_trades_20210108.parquet"] == {
+        ("binance", "BTC/USDT", "trade.tick"): 2001
+    }
+    assert len(FILES) == 9
     assert {t.venue for t in received} == {"binance", "kraken", "bitmex", "huobi"}
 
     expected: dict[str, list[tuple[object, ...]]] = defaultdict(list)

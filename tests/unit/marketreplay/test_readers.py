@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from marketreplay.readers import ReplayFileError, read_file, unified_symbol
@@ -139,5 +141,63 @@ def test_a_bad_row_names_file_and_line(tmp_path: Path, row: str, reason: str) ->
 
 def test_an_unknown_header_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "when,what\n1,2\n")
-    with pytest.raises(ReplayFileError, match=r"ticks.csv:1: unknown CSV header"):
+    with pytest.raises(ReplayFileError, match=r"ticks.csv:1: unknown header"):
         list(read_file(path))
+
+
+def test_parquet_floats_come_back_as_written_and_venue_symbol_from_the_name(tmp_path: Path) -> None:
+    path = tmp_path / "binance_spot_btcusdt_trades_20210108.parquet"
+    stamp = datetime(2021, 1, 8, 0, 0, 0, 368000, tzinfo=UTC)
+    pq.write_table(
+        pa.table(
+            {
+                "timestamp": pa.array([stamp, stamp], pa.timestamp("ms", tz="UTC")),
+                "trade_id": [553287561, 553287562],
+                "price": [39439.22, 39432.48],
+                "quantity": [0.00031099999999999997, 0.014596000000000001],  # as stored upstream
+                "buyer_maker": ["False", "True"],
+            }
+        ),
+        path,
+    )
+    first, second = read_file(path)
+    assert isinstance(first, TradeTick)
+    assert isinstance(second, TradeTick)
+    assert (first.venue, first.symbol, first.trade_id) == ("binance", "BTC/USDT", "553287561")
+    assert (first.price, first.quantity, first.aggressor_side) == (
+        Decimal("39439.22"),
+        Decimal("0.000311"),
+        Side.BUY,
+    )
+    assert (second.quantity, second.aggressor_side) == (Decimal("0.014596"), Side.SELL)
+    assert first.market_time == stamp
+
+
+def test_parquet_quotes_and_a_bad_parquet_row(tmp_path: Path) -> None:
+    path = tmp_path / "okx_spot_ethusdt_quotes.parquet"
+    stamp = datetime(2021, 1, 8, 0, 0, 1, 76000, tzinfo=UTC)
+    pq.write_table(
+        pa.table(
+            {
+                "timestamp": pa.array([stamp, stamp], pa.timestamp("ns", tz="UTC")),
+                "symbol": ["ETH/USDT", "ETH/USDT"],
+                "ask_size": [0.066851, 1.0],
+                "ask": [1233.62, 1233.0],
+                "bid_size": [2.0, 1.0],
+                "bid": [1232.99, 1234.0],
+            }
+        ),
+        path,
+    )
+    ticks = read_file(path)
+    quote = next(ticks)
+    assert isinstance(quote, QuoteTick)
+    assert (quote.venue, quote.symbol, quote.market_time) == ("okx", "ETH/USDT", stamp)
+    assert (quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size) == (
+        Decimal("1232.99"),
+        Decimal(2),
+        Decimal("1233.62"),
+        Decimal("0.066851"),
+    )
+    with pytest.raises(ReplayFileError, match=r"quotes.parquet: row 2: parquet quotes: .*above ask_price"):
+        next(ticks)
