@@ -122,40 +122,73 @@ def side(text: str) -> Side:
     raise RowError(f"not a side: {text!r}")
 
 
-def binance_trade(row: Row) -> TradeTick:
+@dataclass(frozen=True)
+class TradeColumns:
+    """Where a format keeps a trade's fields, and the unit of its time column."""
+
+    trade_id: str
+    price: str
+    quantity: str
+    time: str
+    unit: Decimal
+
+
+@dataclass(frozen=True)
+class QuoteColumns:
+    """Where a format keeps a book top's fields, and the unit of its time column."""
+
+    bid_price: str
+    bid_size: str
+    ask_price: str
+    ask_size: str
+    time: str
+    unit: Decimal
+
+
+def trade(row: Row, venue: str, symbol: str, aggressor: Side | None, columns: TradeColumns) -> TradeTick:
     return TradeTick(
-        venue="binance",
-        symbol=unified_symbol(row["symbol"]),
-        trade_id=row["trade_id"],
-        price=decimal(row["price"]),
-        quantity=decimal(row["qty"]),
-        aggressor_side=side(row["aggressor_side"]),
-        market_time=epoch_time(row["trade_time_ms"], MS),
+        venue=venue,
+        symbol=symbol,
+        trade_id=row[columns.trade_id],
+        price=decimal(row[columns.price]),
+        quantity=decimal(row[columns.quantity]),
+        aggressor_side=aggressor,
+        market_time=epoch_time(row[columns.time], columns.unit),
     )
+
+
+def quote(row: Row, venue: str, symbol: str, columns: QuoteColumns) -> QuoteTick:
+    return QuoteTick(
+        venue=venue,
+        symbol=symbol,
+        bid_price=decimal(row[columns.bid_price]),
+        bid_size=decimal(row[columns.bid_size]),
+        ask_price=decimal(row[columns.ask_price]),
+        ask_size=decimal(row[columns.ask_size]),
+        market_time=epoch_time(row[columns.time], columns.unit),
+    )
+
+
+BINANCE_TRADES = TradeColumns("trade_id", "price", "qty", "trade_time_ms", MS)
+BINANCE_BOOK_TICKER = QuoteColumns("bid_price", "bid_qty", "ask_price", "ask_qty", "local_ts_ns", NS)
+KRAKEN_TRADES = TradeColumns("trade_id", "price", "volume", "time_s", S)
+TARDIS_TRADES = TradeColumns("id", "price", "amount", "timestamp", US)
+TARDIS_QUOTES = QuoteColumns("bid_price", "bid_amount", "ask_price", "ask_amount", "timestamp", US)
+PARQUET_TRADES = TradeColumns("trade_id", "price", "quantity", "timestamp", US)
+PARQUET_QUOTES = QuoteColumns("bid", "bid_size", "ask", "ask_size", "timestamp", US)
+
+
+def binance_trade(row: Row) -> TradeTick:
+    symbol = unified_symbol(row["symbol"])
+    return trade(row, "binance", symbol, side(row["aggressor_side"]), BINANCE_TRADES)
 
 
 def binance_book_ticker(row: Row) -> QuoteTick:
-    return QuoteTick(
-        venue="binance",
-        symbol=unified_symbol(row["symbol"]),
-        bid_price=decimal(row["bid_price"]),
-        bid_size=decimal(row["bid_qty"]),
-        ask_price=decimal(row["ask_price"]),
-        ask_size=decimal(row["ask_qty"]),
-        market_time=epoch_time(row["local_ts_ns"], NS),
-    )
+    return quote(row, "binance", unified_symbol(row["symbol"]), BINANCE_BOOK_TICKER)
 
 
 def kraken_trade(row: Row) -> TradeTick:
-    return TradeTick(
-        venue="kraken",
-        symbol=unified_symbol(row["symbol"]),
-        trade_id=row["trade_id"],
-        price=decimal(row["price"]),
-        quantity=decimal(row["volume"]),
-        aggressor_side=side(row["side"]),
-        market_time=epoch_time(row["time_s"], S),
-    )
+    return trade(row, "kraken", unified_symbol(row["symbol"]), side(row["side"]), KRAKEN_TRADES)
 
 
 def tardis_venue(row: Row) -> str:
@@ -167,52 +200,22 @@ def tardis_venue(row: Row) -> str:
 
 def tardis_trade(row: Row) -> TradeTick:
     venue = tardis_venue(row)
-    return TradeTick(
-        venue=venue,
-        symbol=tardis_symbol(venue, row["symbol"]),
-        trade_id=row["id"],
-        price=decimal(row["price"]),
-        quantity=decimal(row["amount"]),
-        aggressor_side=side(row["side"]) if row["side"] in ("buy", "sell") else None,
-        market_time=epoch_time(row["timestamp"], US),
-    )
+    aggressor = side(row["side"]) if row["side"] in ("buy", "sell") else None  # tardis writes "unknown"
+    return trade(row, venue, tardis_symbol(venue, row["symbol"]), aggressor, TARDIS_TRADES)
 
 
 def tardis_quote(row: Row) -> QuoteTick:
     venue = tardis_venue(row)
-    return QuoteTick(
-        venue=venue,
-        symbol=tardis_symbol(venue, row["symbol"]),
-        bid_price=decimal(row["bid_price"]),
-        bid_size=decimal(row["bid_amount"]),
-        ask_price=decimal(row["ask_price"]),
-        ask_size=decimal(row["ask_amount"]),
-        market_time=epoch_time(row["timestamp"], US),
-    )
+    return quote(row, venue, tardis_symbol(venue, row["symbol"]), TARDIS_QUOTES)
 
 
 def parquet_trade(row: Row) -> TradeTick:
-    return TradeTick(
-        venue=row["venue"],
-        symbol=unified_symbol(row["symbol"]),
-        trade_id=row["trade_id"],
-        price=decimal(row["price"]),
-        quantity=decimal(row["quantity"]),
-        aggressor_side=Side.SELL if row["buyer_maker"].strip().lower() == "true" else Side.BUY,
-        market_time=epoch_time(row["timestamp"], US),
-    )
+    aggressor = Side.SELL if row["buyer_maker"].strip().lower() == "true" else Side.BUY
+    return trade(row, row["venue"], unified_symbol(row["symbol"]), aggressor, PARQUET_TRADES)
 
 
 def parquet_quote(row: Row) -> QuoteTick:
-    return QuoteTick(
-        venue=row["venue"],
-        symbol=unified_symbol(row["symbol"]),
-        bid_price=decimal(row["bid"]),
-        bid_size=decimal(row["bid_size"]),
-        ask_price=decimal(row["ask"]),
-        ask_size=decimal(row["ask_size"]),
-        market_time=epoch_time(row["timestamp"], US),
-    )
+    return quote(row, row["venue"], unified_symbol(row["symbol"]), PARQUET_QUOTES)
 
 
 @dataclass(frozen=True)
