@@ -46,7 +46,7 @@ Row = Mapping[str, str]
 Tick = TradeTick | QuoteTick
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Quote currencies a concatenated exchange symbol (BTCUSDT) may end with, longest first.
+# Quote currencies a concatenated exchange symbol (BTCUSDT) may end with, tried in order (FDUSD before USD).
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD", "EUR", "BTC", "ETH")
 # Exchange asset codes that ccxt renames.
 ASSET_ALIASES = {"XBT": "BTC", "XXBT": "BTC", "XETH": "ETH", "ZUSD": "USD"}
@@ -75,7 +75,8 @@ def decimal(text: str) -> Decimal:
 
 
 def epoch_time(text: str, unit: Decimal) -> datetime:
-    """The UTC time of an epoch count in `unit` seconds (1e-9 for ns, ...), exact to the microsecond."""
+    """The UTC time of an epoch count in `unit` seconds (1e-9 for ns, ...), to the microsecond (datetime's
+    resolution: nanosecond receive times are rounded; equal results keep file order in the merge)."""
     micros = (decimal(text) * unit * 1_000_000).to_integral_value()
     return EPOCH + timedelta(microseconds=int(micros))
 
@@ -88,14 +89,14 @@ def unified_symbol(exchange_symbol: str) -> str:
     text = exchange_symbol.strip().upper()
     for separator in ("/", "-", "_"):
         if separator in text:
-            base, _, quote = text.partition(separator)
+            base, _, counter = text.partition(separator)
             break
     else:
-        quote = next((q for q in QUOTES if text.endswith(q) and len(text) > len(q)), "")
-        if not quote:
+        counter = next((q for q in QUOTES if text.endswith(q) and len(text) > len(q)), "")
+        if not counter:
             raise RowError(f"cannot split symbol {exchange_symbol!r} into base and quote")
-        base = text[: -len(quote)]
-    return f"{ASSET_ALIASES.get(base, base)}/{ASSET_ALIASES.get(quote, quote)}"
+        base = text[: -len(counter)]
+    return f"{ASSET_ALIASES.get(base, base)}/{ASSET_ALIASES.get(counter, counter)}"
 
 
 def tardis_symbol(venue: str, exchange_symbol: str) -> str:
@@ -105,8 +106,8 @@ def tardis_symbol(venue: str, exchange_symbol: str) -> str:
     if venue == "bitmex" and exchange_symbol == "XBTUSD":
         return "BTC/USD:BTC"
     if venue == "huobi" and exchange_symbol.count("-") == 1:
-        base, quote = unified_symbol(exchange_symbol).split("/")
-        return f"{base}/{quote}:{base}"
+        base, counter = unified_symbol(exchange_symbol).split("/")
+        return f"{base}/{counter}:{base}"
     if venue == "deribit" and exchange_symbol.endswith("-PERPETUAL"):
         base = exchange_symbol.removesuffix("-PERPETUAL")
         return f"{base}/USD:{base}"
