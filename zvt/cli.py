@@ -423,6 +423,60 @@ def demo(web_port: int = typer.Option(6066, help="Port of the demo worker's Faus
     console.print(f"The demo worker's Faust web monitor was at http://127.0.0.1:{web_port}/ (/zvt/market/)")
 
 
+@app.command("replay-market")
+def replay_market(
+    files: list[Path] = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Recorded trades/quotes (CSV or parquet)."
+    ),
+    speed: str = typer.Option("max", help="Times real time (1 = as recorded, 10 = ten times faster) or max."),
+    limit: int = typer.Option(None, min=1, help="Send only the first N events of the merged stream."),
+    max_gap: float = typer.Option(
+        60.0, min=0, help="Longest wait, in seconds of market time, between events."
+    ),
+) -> None:
+    """Publish recorded ticks into the tick topic in market-time order, optionally at the recorded pace."""
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from marketreplay.readers import ReplayFileError
+    from marketreplay.timeline import parse_speed
+    from zvt.replay_market import count_ticks
+    from zvt.replay_market import replay_market as run_replay
+
+    try:
+        pace = parse_speed(speed)
+        total = count_ticks(files, limit)
+    except (ValueError, ReplayFileError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    asyncio.run(ensure_topics_for(settings))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, TextColumn("{task.fields[at]}"), console=console) as progress:
+        task = progress.add_task(f"replay x{speed}", total=total, at="")
+        stats = asyncio.run(
+            run_replay(
+                settings,
+                files,
+                pace,
+                limit=limit,
+                max_gap=timedelta(seconds=max_gap),
+                on_sent=lambda tick: progress.update(task, advance=1, at=tick.market_time.isoformat()),
+            )
+        )
+    table = Table("venue", "symbol", "trades", "quotes", "first (market time)", "last", title="Replayed")
+    for line in stats.lines():
+        table.add_row(
+            line.venue, line.symbol, str(line.trades), str(line.quotes), str(line.first), str(line.last)
+        )
+    console.print(table)
+    console.print(
+        f"{stats.events} events spanning {stats.span} of market time, sent in {stats.wall_seconds:.1f} s "
+        f"({stats.rate:,.0f} events/s) to {Topics.MARKET_TICKS.full_name(settings.topic_prefix)}"
+    )
+
+
 async def ensure_topics_for(settings: Settings) -> None:
     from topics.admin import ensure_topics
 

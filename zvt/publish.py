@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -39,18 +41,26 @@ def read_event_file(path: Path) -> Iterator[Event]:
                 raise EventFileError(f"{path}:{number}: {exc.reason}") from exc
 
 
+def event_producer(settings: Settings) -> AIOKafkaProducer:
+    """The producer every publisher uses: idempotent, so a retried send never doubles a record."""
+    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+
+
+async def send_event(
+    producer: AIOKafkaProducer, settings: Settings, event: Event
+) -> tuple[str, asyncio.Future[Any]]:
+    """Queue `event` on its registry topic with the registry's key; returns the topic and the ack future."""
+    topic = Topics.for_event(type(event))
+    name = topic.full_name(settings.topic_prefix)
+    return name, await producer.send(name, CODEC.encode(event), key=topic.key_for(event))
+
+
 async def publish_events(settings: Settings, events: Iterable[Event]) -> list[Sent]:
     """Send each event to its registry topic (keyed by the registry), in order; wait for every ack."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+    producer = event_producer(settings)
     await producer.start()
     try:
-        pending = []
-        for event in events:
-            topic = Topics.for_event(type(event))
-            name = topic.full_name(settings.topic_prefix)
-            pending.append(
-                (event, name, await producer.send(name, CODEC.encode(event), key=topic.key_for(event)))
-            )
+        pending = [(event, *await send_event(producer, settings, event)) for event in events]
         sent = []
         for event, name, future in pending:
             metadata = await future
