@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from strategies.config import StrategiesConfig
 from trading.config import TradingConfig
 from zvt.settings import REPO_ROOT, default_env_file
 
@@ -37,6 +38,9 @@ class AgentSettings(BaseSettings):
     web_port: int = 6066
     markets_dir: Path = _default_markets_dir()
     trading_config: Path = REPO_ROOT / "config" / "trading.toml"
+    # The strategies the worker runs (e.g. config/strategies.toml); none unless set, so a worker started
+    # for orders alone (tests, `zvt demo`) sends no orders of its own.
+    strategies_config: Path | None = None
     # Messages of market.prices / market.orderbooks each worker reads back per partition on start.
     market_view_backfill: int = 5000
 
@@ -51,3 +55,9 @@ def get_agent_settings() -> AgentSettings:
 def get_trading_config() -> TradingConfig:
     path = get_agent_settings().trading_config
     return TradingConfig.from_toml(path) if path.exists() else TradingConfig()
+
+
+@lru_cache(maxsize=1)
+def get_strategies_config() -> StrategiesConfig:
+    path = get_agent_settings().strategies_config
+    return StrategiesConfig.from_toml(path) if path is not None else StrategiesConfig()

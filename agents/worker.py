@@ -14,6 +14,7 @@ AGENT_MODULES: dict[str, str] = {
     "execution": "agents.execution",
     "portfolio": "agents.portfolio",
     "risk_monitor": "agents.risk_monitor",
+    "strategies": "agents.strategies",
 }
 
 
