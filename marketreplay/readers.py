@@ -36,11 +36,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from schemas import QuoteTick, TradeTick
 from schemas.primitives import Side
+from trading.ids import derived_id
 
 Row = Mapping[str, str]
 Tick = TradeTick | QuoteTick
@@ -303,8 +305,21 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+# uuid5 namespace of replayed ticks: a tick's id follows from its file's name and its row.
+REPLAY_NAMESPACE = UUID("5b0f3f1e-6a4c-4d2b-9c7e-2e8d1a6f4b93")
+
+
+def identified(tick: Tick, source: str, row: int) -> Tick:
+    """`tick` with an id (and, as a root event, a correlation) fixed by where it was recorded: replaying the
+    same file again gives the same ids, so every id derived downstream (orders, fills) is the same too, and a
+    file replayed twice into the same topics is dropped the second time by every consumer."""
+    event_id = derived_id(REPLAY_NAMESPACE, f"{source}:{row}")
+    return tick.model_copy(update={"event_id": event_id, "correlation_id": event_id})
+
+
 def read_file(path: Path) -> Iterator[Tick]:
-    """The ticks of one file (CSV, or `.parquet`) in row order; a bad row raises `ReplayFileError`."""
+    """The ticks of one file (CSV, or `.parquet`) in row order, with ids fixed by file name and row; a bad
+    row raises `ReplayFileError`."""
     if path.suffix == ".parquet":
         yield from _read_parquet(path)
         return
@@ -313,7 +328,7 @@ def read_file(path: Path) -> Iterator[Tick]:
         fmt = detect_format(path, list(reader.fieldnames or []))
         for row in reader:
             try:
-                yield fmt.parse(row)
+                yield identified(fmt.parse(row), path.name, reader.line_num)
             except (RowError, ValidationError, AttributeError) as exc:  # a short row leaves None cells
                 raise ReplayFileError(f"{path}:{reader.line_num}: {fmt.name}: {_reason(exc)}") from exc
 
@@ -323,6 +338,6 @@ def _read_parquet(path: Path) -> Iterator[Tick]:
     for number, row in enumerate(parquet_rows(path), start=1):
         fmt = fmt or detect_format(path, list(row), PARQUET_FORMATS)
         try:
-            yield fmt.parse(row)
+            yield identified(fmt.parse(row), path.name, number)
         except (RowError, ValidationError) as exc:
             raise ReplayFileError(f"{path}: row {number}: {fmt.name}: {_reason(exc)}") from exc

@@ -201,3 +201,20 @@ def test_parquet_quotes_and_a_bad_parquet_row(tmp_path: Path) -> None:
     )
     with pytest.raises(ReplayFileError, match=r"quotes.parquet: row 2: parquet quotes: .*above ask_price"):
         next(ticks)
+
+
+def test_ids_follow_from_the_file_name_and_row(tmp_path: Path) -> None:
+    text = (
+        "local_ts_ns,event_time_ms,trade_time_ms,symbol,trade_id,price,qty,is_buyer_maker,aggressor_side\n"
+        "1723161254087896568,1723161255343,1723161255342,BTCUSDT,1,61837.63,0.02,true,sell\n"
+        "1723161254347673567,1723161255619,1723161255617,BTCUSDT,2,61837.64,0.01,false,buy\n"
+    )
+    path = write(tmp_path, text)
+    first = list(read_file(path))
+    again = list(read_file(path))
+    assert [t.event_id for t in first] == [t.event_id for t in again]  # a second replay: the same ids
+    assert first[0].event_id != first[1].event_id
+    assert all(t.correlation_id == t.event_id for t in first)  # each tick is a root event
+    other = tmp_path / "other.csv"
+    other.write_text(text)
+    assert {t.event_id for t in read_file(other)}.isdisjoint(t.event_id for t in first)
