@@ -423,6 +423,47 @@ def demo(web_port: int = typer.Option(6066, help="Port of the demo worker's Faus
     console.print(f"The demo worker's Faust web monitor was at http://127.0.0.1:{web_port}/ (/zvt/market/)")
 
 
+@app.command()
+def session(
+    files: list[Path] = typer.Argument(
+        None, exists=True, dir_okay=False, help="Recorded ticks; the bundled binance sample by default."
+    ),
+    speed: str = typer.Option("max", help="Replay speed: times real time, or max."),
+    limit: int = typer.Option(None, min=1, help="Replay only the first N ticks of the merged files."),
+    report_dir: Path = typer.Option(Path(".run/session"), help="Where session.json and equity.png go."),
+    quiet: float = typer.Option(5.0, min=0.5, help="Seconds without new events that end the session."),
+    within: float = typer.Option(240.0, min=10, help="Longest the session may take, in seconds."),
+) -> None:
+    """Run the strategies on recorded market data through the whole pipeline; print and write a report."""
+    from marketreplay.timeline import parse_speed
+    from zvt.session import DEFAULT_FILES, print_session, run_session
+    from zvt.session_report import write_report
+
+    try:
+        pace = parse_speed(speed)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    run = asyncio.run(
+        run_session(
+            settings,
+            files=files or DEFAULT_FILES,
+            speed=pace,
+            limit=limit,
+            quiet=quiet,
+            within=within,
+            log_dir=report_dir,
+        )
+    )
+    report, chart = write_report(run.figures, report_dir)
+    print_session(Console(width=max(console.width, 130)), run, settings)
+    console.print(f"Report: {report}  Equity chart: {chart}")
+    if run.timed_out:
+        console.print(f"[red]The session did not finish within {within:.0f} s; the report is partial.[/red]")
+        raise typer.Exit(1)
+
+
 @app.command("replay-market")
 def replay_market(
     files: list[Path] = typer.Argument(

@@ -1,0 +1,261 @@
+"""The figures of one trading session, from the events it produced (pure: no I/O but writing the report).
+
+Orders, fills, rejections by reason, PnL per strategy and account (fills replayed through the pure
+`trading.positions.Position`, marked at the last price of the fill's venue and symbol), latency per
+pipeline step from the events' timestamps, and the portfolio's equity over market time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from schemas import (
+    Event,
+    ExchangeRouted,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderStatus,
+    OrderValidated,
+    PositionUpdated,
+    PriceUpdated,
+)
+from trading.positions import Position
+
+STEPS = (
+    ("requested", "validated"),
+    ("validated", "routed"),
+    ("routed", "executed"),
+    ("executed", "position.updated"),
+)
+PERCENTILES = (50, 90, 99)
+
+
+@dataclass
+class StrategyPnl:
+    strategy_id: str
+    account_id: str
+    symbol: str
+    position: Position
+    mark: Decimal | None
+    fills: int
+
+    def as_json(self) -> dict[str, Any]:
+        p = self.position
+        return {
+            "strategy_id": self.strategy_id,
+            "account_id": self.account_id,
+            "symbol": self.symbol,
+            "fills": self.fills,
+            "quantity": str(p.quantity),
+            "average_cost": str(p.average_cost),
+            "realized_pnl": str(p.realized_pnl),
+            "unrealized_pnl": str(p.unrealized_pnl(self.mark)),
+            "fees": str(p.fees_paid),
+            "net_pnl": str(p.net_pnl(self.mark)),
+            "mark": None if self.mark is None else str(self.mark),
+        }
+
+
+@dataclass
+class SessionFigures:
+    prefix: str
+    requested: int
+    filled: int
+    canceled: int
+    rejected: dict[str, int]
+    pnl: list[StrategyPnl]
+    latency_ms: dict[str, dict[str, float]]
+    fill_event_ids: list[str]
+    equity: list[tuple[datetime, Decimal]]
+    prices: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topic_prefix": self.prefix,
+            "prices": self.prices,
+            "orders": {
+                "requested": self.requested,
+                "filled": self.filled,
+                "canceled": self.canceled,
+                "rejected": sum(self.rejected.values()),
+                "rejections_by_reason": dict(sorted(self.rejected.items())),
+            },
+            "pnl": [line.as_json() for line in self.pnl],
+            "total_net_pnl": str(sum((line.position.net_pnl(line.mark) for line in self.pnl), Decimal(0))),
+            "latency_ms": self.latency_ms,
+            "fill_event_ids": self.fill_event_ids,
+            "equity": [[at.isoformat(), str(value)] for at, value in self.equity],
+            **self.extra,
+        }
+
+
+def unique(events: Iterable[Event]) -> list[Event]:
+    """Events once each (a consumer outside the pipeline dedupes by event id), in arrival order."""
+    seen: set[object] = set()
+    out = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            out.append(event)
+    return out
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def step_latencies(events: Sequence[Event]) -> dict[str, dict[str, float]]:
+    """Per step, p50/p90/p99/max and count in ms, from the first event of each step per order."""
+    at: dict[str, dict[str, datetime]] = {}
+    fill_orders: dict[str, str] = {}
+
+    def note(order_id: str, step: str, when: datetime) -> None:
+        at.setdefault(order_id, {}).setdefault(step, when)
+
+    for event in events:
+        if isinstance(event, OrderRequested):
+            note(event.order_id, "requested", event.timestamp)
+        elif isinstance(event, OrderValidated):
+            note(event.order_id, "validated", event.timestamp)
+        elif isinstance(event, ExchangeRouted):
+            note(event.order_id, "routed", event.timestamp)
+        elif isinstance(event, OrderExecuted):
+            note(event.order_id, "executed", event.timestamp)
+            fill_orders[event.fill_id] = event.order_id
+    for event in events:
+        if isinstance(event, PositionUpdated) and event.last_fill_id in fill_orders:
+            note(fill_orders[event.last_fill_id], "position.updated", event.timestamp)
+    out: dict[str, dict[str, float]] = {}
+    for start, end in STEPS:
+        values = [
+            (steps[end] - steps[start]).total_seconds() * 1000
+            for steps in at.values()
+            if start in steps and end in steps
+        ]
+        name = f"{start}->{end}"
+        if values:
+            out[name] = {f"p{q}": round(percentile(values, q), 1) for q in PERCENTILES}
+            out[name]["max"] = round(max(values), 1)
+        out.setdefault(name, {})["count"] = len(values)
+    return out
+
+
+def pnl_by_strategy(
+    fills: Sequence[OrderExecuted], marks: dict[tuple[str, str], Decimal]
+) -> list[StrategyPnl]:
+    """Fills in order through `Position` per strategy, account and symbol; marked at the venue's last price"""
+    lines: dict[tuple[str, str, str], StrategyPnl] = {}
+    for fill in fills:
+        key = (fill.strategy_id or "-", fill.account_id, fill.symbol)
+        line = lines.get(key) or StrategyPnl(*key, position=Position(), mark=None, fills=0)
+        line.position = line.position.apply_fill(fill.side, fill.fill_quantity, fill.fill_price, fill.fee)
+        line.mark = marks.get((fill.venue, fill.symbol))
+        line.fills += 1
+        lines[key] = line
+    return [lines[key] for key in sorted(lines)]
+
+
+def equity_curve(events: Sequence[Event]) -> list[tuple[datetime, Decimal]]:
+    """Net PnL of all positions over market time: each fill (at its order's market time) and each price
+    of a held venue:symbol moves it."""
+    requested = {e.order_id: e.market_time for e in events if isinstance(e, OrderRequested)}
+    timeline: list[tuple[datetime, int, Event]] = []
+    for number, event in enumerate(events):
+        if isinstance(event, PriceUpdated):
+            timeline.append((event.market_time, number, event))
+        elif isinstance(event, OrderExecuted) and requested.get(event.order_id) is not None:
+            when = requested[event.order_id]
+            assert when is not None
+            timeline.append((when, number, event))
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    positions: dict[tuple[str, str, str], Position] = {}
+    venue_of: dict[tuple[str, str, str], tuple[str, str]] = {}
+    marks: dict[tuple[str, str], Decimal] = {}
+    curve: list[tuple[datetime, Decimal]] = []
+    for when, _, event in timeline:
+        if isinstance(event, PriceUpdated):
+            marks[event.venue, event.symbol] = event.price
+            if not any(v == (event.venue, event.symbol) for v in venue_of.values()):
+                continue
+        elif isinstance(event, OrderExecuted):
+            key = (event.strategy_id or "-", event.account_id, event.symbol)
+            held = positions.get(key, Position())
+            positions[key] = held.apply_fill(event.side, event.fill_quantity, event.fill_price, event.fee)
+            venue_of[key] = (event.venue, event.symbol)
+        value = sum((p.net_pnl(marks.get(venue_of[key])) for key, p in positions.items()), Decimal(0))
+        curve.append((when, value))
+    return curve
+
+
+def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
+    events = unique(events)
+    fills = [e for e in events if isinstance(e, OrderExecuted)]
+    marks: dict[tuple[str, str], Decimal] = {}
+    for event in events:
+        if isinstance(event, PriceUpdated):
+            marks[event.venue, event.symbol] = event.price
+    terminal: dict[str, OrderStatus] = {}
+    for fill in fills:
+        if fill.status is not OrderStatus.PARTIALLY_FILLED:
+            terminal[fill.order_id] = fill.status
+    rejected = Counter(e.reason.value for e in events if isinstance(e, OrderRejected))
+    return SessionFigures(
+        prefix=prefix,
+        requested=sum(1 for e in events if isinstance(e, OrderRequested)),
+        filled=sum(1 for s in terminal.values() if s is OrderStatus.FILLED),
+        canceled=sum(1 for s in terminal.values() if s is OrderStatus.CANCELED),
+        rejected=dict(rejected),
+        pnl=pnl_by_strategy(fills, marks),
+        latency_ms=step_latencies(events),
+        fill_event_ids=[str(f.event_id) for f in fills],
+        equity=equity_curve(events),
+        prices=sum(1 for e in events if isinstance(e, PriceUpdated)),
+    )
+
+
+def write_report(figures: SessionFigures, report_dir: Path) -> tuple[Path, Path]:
+    """`session.json` (Decimals as strings) and `equity.png` in `report_dir`."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = report_dir / "session.json"
+    report.write_text(json.dumps(figures.as_json(), indent=2) + "\n")
+    chart = report_dir / "equity.png"
+    plot_equity(figures.equity, chart, title=f"Session {figures.prefix.rstrip('.')}: net PnL")
+    return report, chart
+
+
+def plot_equity(curve: Sequence[tuple[datetime, Decimal]], path: Path, *, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import dates
+
+    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
+    if curve:
+        times = dates.date2num([at for at, _ in curve])
+        values = [float(value) for _, value in curve]  # float for drawing only
+        axes.step(times, values, where="post", color="tab:blue", linewidth=1.2)
+        axes.axhline(0, color="grey", linewidth=0.6)
+        axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M:%S"))
+    else:
+        axes.text(0.5, 0.5, "no fills", ha="center", va="center", transform=axes.transAxes)
+    axes.set_title(title)
+    axes.set_xlabel("market time (UTC)")
+    axes.set_ylabel("equity change, net of fees (USDT)")
+    axes.grid(True, alpha=0.3)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    plt.close(figure)
