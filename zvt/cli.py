@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 from pathlib import Path
 
@@ -444,6 +445,7 @@ def session(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # fresh topics: leaders are still being elected
     settings = get_settings()
     run = asyncio.run(
         run_session(

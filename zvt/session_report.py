@@ -244,11 +244,11 @@ def plot_equity(curve: Sequence[tuple[datetime, Decimal]], path: Path, *, title:
 
     figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
     if curve:
-        times = dates.date2num([at for at, _ in curve])
+        times = dates.date2num([at for at, _ in curve])  # type: ignore[no-untyped-call]
         values = [float(value) for _, value in curve]  # float for drawing only
         axes.step(times, values, where="post", color="tab:blue", linewidth=1.2)
         axes.axhline(0, color="grey", linewidth=0.6)
-        axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M:%S"))
+        axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]
     else:
         axes.text(0.5, 0.5, "no fills", ha="center", va="center", transform=axes.transAxes)
     axes.set_title(title)
