@@ -226,7 +226,7 @@ def print_session(console: Console, run: SessionRun, settings: Settings) -> None
             line.symbol,
             str(line.fills),
             str(p.quantity),
-            str(p.realized_pnl),
+            f"{p.realized_pnl:.6f}",
             f"{p.unrealized_pnl(line.mark):.6f}",
             f"{p.fees_paid:.6f}",
             f"{p.net_pnl(line.mark):.6f}",
