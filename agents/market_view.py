@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.app import app, settings
-from agents.settings import get_agent_settings
+from agents.settings import get_agent_settings, get_trading_config
 from schemas import CODEC, EventDecodeError, OrderBookUpdated, PriceUpdated
 from topics import Topics
 from topics.registry import KafkaTopic
@@ -70,7 +70,11 @@ class MarketView:
                 ask_size=ask.size if ask else Decimal(0),
                 market_time=event.market_time,
             )
-            self.books.setdefault((event.venue, event.symbol), BookHistory()).add(top)
+            history = self.books.get((event.venue, event.symbol))
+            if history is None:
+                depth = get_trading_config().paper.book_history
+                history = self.books[event.venue, event.symbol] = BookHistory(depth)
+            history.add(top)
             self.book_sequences[event.venue, event.symbol] = max(
                 event.sequence, self.book_sequences.get((event.venue, event.symbol), 0)
             )

@@ -53,6 +53,9 @@ class RoutingWeights(_Config):
 
 class PaperSettings(_Config):
     latency_ms: Decimal = Field(default=Decimal(50), ge=0)  # order reaches the paper book this much later
+    # Book tops kept per venue and symbol for fills "as of" an order's market time: enough to cover how far
+    # the order flow lags the market data (a replay at full speed runs far ahead of the orders it causes).
+    book_history: int = Field(default=16_384, gt=0)
 
 
 class TradingConfig(_Config):
