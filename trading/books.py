@@ -53,7 +53,8 @@ class BookHistory:
 
     def as_of(self, when: datetime) -> BookTop | None:
         """The book in force at `when`: the last top at or before it (None if none is that old)."""
-        index = bisect.bisect_right([top.market_time for top in self._tops], when)
+        # Binary search over the deque itself: no list of every top's time per lookup (the history is deep).
+        index = bisect.bisect_right(self._tops, when, key=lambda top: top.market_time)
         return self._tops[index - 1] if index else None
 
     @property
