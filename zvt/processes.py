@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -11,6 +12,13 @@ from pathlib import Path
 
 class ProcessDidNotStopError(RuntimeError):
     pass
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a child process's web monitor or metrics."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextmanager

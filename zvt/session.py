@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 import time
 import uuid
@@ -19,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
@@ -27,7 +25,8 @@ from rich.table import Table
 
 from schemas import CODEC, Event, OrderExecuted, PositionUpdated
 from topics import Topics
-from zvt.processes import background_process
+from zvt.demo import wait_for_books
+from zvt.processes import background_process, free_port
 from zvt.replay_market import replay_market
 from zvt.session_report import SessionFigures, session_figures
 from zvt.settings import REPO_ROOT, Settings
@@ -58,12 +57,6 @@ class Collected:
     positioned: set[str] = field(default_factory=set)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def _collect(settings: Settings, collected: Collected) -> None:
     """Every event of the session's topics, from the beginning; a position re-mark is not news."""
     consumer = AIOKafkaConsumer(
@@ -89,16 +82,6 @@ async def _collect(settings: Settings, collected: Collected) -> None:
                     collected.last_new = time.monotonic()
     finally:
         await consumer.stop()
-
-
-async def _wait_for_web(port: int) -> None:
-    async with aiohttp.ClientSession() as client:
-        while True:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with client.get(f"http://127.0.0.1:{port}/zvt/market/") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.3)
 
 
 async def _wait_quiet(collected: Collected, quiet: float) -> None:
@@ -177,7 +160,7 @@ async def run_session(
         collector = asyncio.create_task(_collect(settings, collected))
         try:
             async with asyncio.timeout(within):
-                await _wait_for_web(port)
+                await wait_for_books(port, set())  # the web monitor answers
                 stats = await replay_market(settings, files, speed, limit=limit)
                 replayed = stats.events
                 collected.last_new = time.monotonic()

@@ -23,12 +23,12 @@ from bridge.bus import StreamBus
 from bridge.dead_letter import StreamDeadLetter
 from bridge.forward import FAILPOINT_ENV
 from schemas import CODEC, AlertTriggered, OrderExecuted, OrderRejected, OrderRequested
-from tests.integration.pipeline.support import free_port, scrape_metrics
+from tests.integration.pipeline.support import scrape_metrics
 from topics import Streams, Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
-from zvt.processes import background_process
+from zvt.processes import background_process, free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -26,12 +25,6 @@ from zvt.settings import Settings
 
 TERMINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED)
 E = TypeVar("E", bound=Event)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def worker_env(settings: Settings, config: Path, web_port: int) -> dict[str, str]:

@@ -14,12 +14,12 @@ from schemas import CODEC, OrderExecuted, OrderRequested, TradeTick
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
+from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,
-    free_port,
     names,
     publish_raw,
     quote,

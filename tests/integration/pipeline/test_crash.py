@@ -18,12 +18,12 @@ from schemas.primitives import Side
 from topics import Topics
 from trading.positions import Position
 from venues.catalog import load_catalog
+from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,
-    free_port,
     names,
     quote,
     read_topics,

@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import OrderExecuted, OrderRequested
 from topics import Topics
+from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import REPO_ROOT, Settings
 
 from .support import (
-    free_port,
     names,
     quote,
     read_topics,

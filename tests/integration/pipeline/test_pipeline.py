@@ -22,12 +22,12 @@ from schemas import (
 )
 from topics import Topics
 from trading.positions import Position
+from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,
-    free_port,
     names,
     quote,
     read_topics,

@@ -10,11 +10,11 @@ import pytest
 
 from schemas import OrderExecuted, OrderRejected, OrderRequested, OrderStatus, QuoteTick
 from topics import Topics
+from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
-    free_port,
     names,
     read_topics,
     start_worker,

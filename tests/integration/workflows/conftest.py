@@ -17,7 +17,6 @@ import pytest
 
 from tests.integration.pipeline.support import (
     PipelineOutput,
-    free_port,
     names,
     quote,
     read_topics,
@@ -27,7 +26,7 @@ from tests.integration.pipeline.support import (
 )
 from topics import Topics
 from topics.admin import ensure_topics
-from zvt.processes import background_process
+from zvt.processes import background_process, free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
 
