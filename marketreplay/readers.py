@@ -4,10 +4,13 @@ The format of a file is recognised from its columns, not its name, so renamed or
 Each row parser is a pure function of one row (a dict of strings); `read_file` adds the file I/O and names
 the file and line of a bad row (`ReplayFileError`). Rows keep the file's order.
 
-Market time, per format (the exchange's clock whenever the file has it):
-- binance trades (`local_ts_ns, event_time_ms, trade_time_ms, ...`): `trade_time_ms` (Binance `T`, when the
-  trade matched). The collector's local clock ran about 1.27 s behind Binance's, so these trades sort about
-  1.27 s later against binance book tickers than the collector received them.
+Market time, per format: the one clock all of a recording's files share, which is the exchange's clock
+whenever every file has it:
+- binance trades (`local_ts_ns, event_time_ms, trade_time_ms, ...`): `local_ts_ns`, the collector's receive
+  time, because the book tickers recorded beside them have no other clock. The collector's clock ran about
+  1.27 s behind Binance's: on `trade_time_ms` every trade would sort about 1.27 s after the quotes the
+  collector received with it, and a strategy reacting to a trade would be filled against quotes from its
+  future.
 - binance book ticker (`local_ts_ns, update_id, ...`): `local_ts_ns`; Binance's spot bookTicker stream
   carries no exchange time at all.
 - kraken trades (`time_s, trade_id, ...`): `time_s`, Kraken's trade time (seconds with a fraction).
@@ -172,7 +175,7 @@ def quote(row: Row, venue: str, symbol: str, columns: QuoteColumns) -> QuoteTick
     )
 
 
-BINANCE_TRADES = TradeColumns("trade_id", "price", "qty", "trade_time_ms", MS)
+BINANCE_TRADES = TradeColumns("trade_id", "price", "qty", "local_ts_ns", NS)
 BINANCE_BOOK_TICKER = QuoteColumns("bid_price", "bid_qty", "ask_price", "ask_qty", "local_ts_ns", NS)
 KRAKEN_TRADES = TradeColumns("trade_id", "price", "volume", "time_s", S)
 TARDIS_TRADES = TradeColumns("id", "price", "amount", "timestamp", US)

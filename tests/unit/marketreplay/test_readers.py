@@ -21,7 +21,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_binance_trades_use_trade_time_and_exact_decimals(tmp_path: Path) -> None:
+def test_binance_trades_use_the_receive_time_of_their_book_tickers_and_exact_decimals(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "local_ts_ns,event_time_ms,trade_time_ms,symbol,trade_id,price,qty,is_buyer_maker,aggressor_side\n"
@@ -39,7 +39,7 @@ def test_binance_trades_use_trade_time_and_exact_decimals(tmp_path: Path) -> Non
         price=Decimal("61837.63"),
         quantity=Decimal("0.02"),
         aggressor_side=Side.SELL,
-        market_time=datetime(2024, 8, 8, 23, 54, 15, 342000, tzinfo=UTC),
+        market_time=datetime(2024, 8, 8, 23, 54, 14, 87897, tzinfo=UTC),  # local_ts_ns, rounded to the us
     )
     assert isinstance(second, TradeTick)
     assert (second.symbol, second.aggressor_side) == ("ETH/USDT", Side.BUY)
