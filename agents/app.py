@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from agents.kafka_transport import GaplessTransport
 from agents.settings import Guarantee, get_agent_settings
-from topics.registry import KafkaTopic
+from topics.registry import AGENTS_GROUP, KafkaTopic
 from zvt.settings import REPO_ROOT, get_settings
 
 settings = get_settings()
@@ -39,7 +39,7 @@ class App(faust.App):
 
 
 app = App(
-    f"{settings.topic_prefix}zvt-agents",
+    f"{settings.topic_prefix}{AGENTS_GROUP}",
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
     datadir=str(FAUST_DIR / "{conf.id}"),

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pipeline import produce, rss_mb, ticks
-from topics import Topics
+from topics import AGENTS_GROUP, Topics
 from topics.admin import ensure_topics
 from zvt.processes import background_process
 from zvt.settings import Settings, load_settings
@@ -52,7 +52,7 @@ def strategies_toml(count: int) -> str:
 
 async def committed_prices(settings: Settings, admin: AIOKafkaAdminClient) -> int:
     """How many market.prices records the worker's group has committed past, summed over partitions."""
-    offsets = await admin.list_consumer_group_offsets(f"{settings.topic_prefix}zvt-agents")
+    offsets = await admin.list_consumer_group_offsets(f"{settings.topic_prefix}{AGENTS_GROUP}")
     name = Topics.PRICES.full_name(settings.topic_prefix)
     return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == name)
 

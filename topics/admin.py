@@ -1,4 +1,5 @@
-"""Creates the registry's Kafka topics on a broker, idempotently (`zvt topics create`)."""
+"""Creates the registry's Kafka topics on a broker, idempotently (`zvt topics create`), and measures a
+consumer group's lag on them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -112,3 +114,21 @@ async def ensure_topics(
             action = TopicAction.EXISTS
         results.append(TopicResult(name, action, max(topic.partitions, counts[name])))
     return results
+
+
+async def group_lag(bootstrap: str, group: str, topics: Iterable[KafkaTopic], prefix: str = "") -> int:
+    """Records in `topics` past what `group` has committed, over every partition: a partition the group
+    never committed on counts from its start, so the first record of a quiet topic is not missed."""
+    partitions = [TopicPartition(t.full_name(prefix), p) for t in topics for p in range(t.partitions)]
+    admin = await _connected_admin(bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await consumer.start()
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    return sum(
+        max(0, end - max(0, committed[tp].offset if tp in committed else 0)) for tp, end in ends.items()
+    )

@@ -229,6 +229,21 @@ class Topics:
         return matches[0]
 
 
+# The agent workers' consumer group (after the deployment prefix), and every topic its agents read: what a
+# caller watches to know the pipeline has drained (tests/unit/topics checks the list against the agents).
+AGENTS_GROUP = "zvt-agents"
+AGENT_INPUTS = (
+    Topics.MARKET_TICKS,
+    Topics.PRICES,
+    Topics.ORDERS_REQUESTED,
+    Topics.ORDERS_VALIDATED,
+    Topics.ORDERS_ROUTED,
+    Topics.ORDERS_EXECUTED,
+    Topics.ORDERS_REJECTED,
+    Topics.POSITIONS,
+)
+
+
 class Streams:
     """Redis streams between Hatchet workflows and the Faust agents (bridged to and from Kafka)."""
 

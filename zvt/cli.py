@@ -459,7 +459,7 @@ def session(
         )
     )
     report, chart = write_report(run.figures, report_dir)
-    print_session(Console(width=max(console.width, 130)), run, settings)
+    print_session(Console(width=max(console.width, 130)), run)
     console.print(f"Report: {report}  Equity chart: {chart}")
     if run.timed_out:
         console.print(f"[red]The session did not finish within {within:.0f} s; the report is partial.[/red]")

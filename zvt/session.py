@@ -1,35 +1,44 @@
 """`zvt session`: a short trading session end to end on a running stack, then its report.
 
-On fresh topics (a new `session-<hex>.` prefix, so runs never mix), starts the agent worker with the
-example strategies and the event store's sink as background processes, replays recorded market data into
-the tick topic, reads every order-flow event back from Kafka until the pipeline has been quiet for a few
-seconds, waits until the sink has stored every fill, and computes the figures (`zvt.session_report`).
+On fresh topics and Redis streams (a new `session-<hex>.` prefix) and a Hatchet namespace of its own, so
+runs never mix, it starts every process of the desk in the background: the agent worker with the example
+strategies, the event store's sink, the Redis bridge and a workflow worker. It replays recorded market data
+into the tick topic, waits until the pipeline has been quiet for a few seconds, then runs one portfolio
+rebalance through Hatchet at the replay's last market time, waits again, waits until the sink has stored
+every fill, and computes the figures (`zvt.session_report`) from every order-flow event read back from Kafka.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from schemas import CODEC, Event, OrderExecuted, PositionUpdated
-from topics import Topics
+from schemas import CODEC, Event, OrderExecuted, PositionUpdated, PriceUpdated
+from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
+from topics.admin import ensure_topics, group_lag
 from zvt.demo import wait_for_books
 from zvt.processes import background_process, free_port
 from zvt.replay_market import replay_market
 from zvt.session_report import SessionFigures, session_figures
 from zvt.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from hatchet_workflows.rebalance.models import RebalanceInput, RebalanceResult
 
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 # One minute of binance BTC/USDT and ETH/USDT (2024-08-08): the venue and symbols the example strategies
@@ -47,6 +56,42 @@ COLLECTED = (
     Topics.ORDERS_EXECUTED,
     Topics.POSITIONS,
 )
+WORKFLOW_WORKER = "zvt-session-workflows"
+HATCHET_NAMESPACE_ENV = "HATCHET_CLIENT_NAMESPACE"
+
+
+@dataclass(frozen=True)
+class SessionRebalance:
+    """The session's portfolio rebalance: an account of its own puts `cash` into `target_weights` at the
+    last prices of the replay, decided (and filled by the paper venue) at its last market time, so the same
+    data gives the same orders and fills."""
+
+    portfolio_id: str = "session-portfolio"
+    account_id: str = "acct-session-rebalance"
+    target_weights: Mapping[str, Decimal] = field(
+        default_factory=lambda: {"BTC/USDT": Decimal("0.5"), "ETH/USDT": Decimal("0.3")}
+    )
+    cash: Decimal = Decimal(20000)
+
+    def input_at(self, last_prices: Mapping[str, PriceUpdated], run_key: str) -> RebalanceInput:
+        """At the newest of the target symbols' last prices; raises LookupError when one never traded."""
+        from hatchet_workflows.rebalance.models import RebalanceInput
+
+        missing = sorted(set(self.target_weights) - set(last_prices))
+        if missing:
+            raise LookupError(
+                f"no price for {', '.join(missing)} in the replayed data: nothing to rebalance at"
+            )
+        prices = {symbol: last_prices[symbol] for symbol in self.target_weights}
+        return RebalanceInput(
+            portfolio_id=self.portfolio_id,
+            account_id=self.account_id,
+            target_weights=dict(self.target_weights),
+            prices={symbol: price.price for symbol, price in prices.items()},
+            cash=self.cash,
+            rebalance_id=run_key,
+            market_time=max(price.market_time for price in prices.values()),
+        )
 
 
 @dataclass
@@ -55,10 +100,27 @@ class Collected:
     last_new: float = field(default_factory=time.monotonic)  # when the pipeline last produced news
     fills: set[str] = field(default_factory=set)
     positioned: set[str] = field(default_factory=set)
+    last_prices: dict[str, PriceUpdated] = field(default_factory=dict)  # symbol -> newest in market time
+
+    def add(self, event: Event) -> None:
+        """Keep `event`; a position re-mark is not news."""
+        self.events.append(event)
+        if isinstance(event, PositionUpdated):
+            fill = event.last_fill_id
+            if fill is None or fill in self.positioned:
+                return
+            self.positioned.add(fill)
+        elif isinstance(event, OrderExecuted):
+            self.fills.add(event.fill_id)
+        elif isinstance(event, PriceUpdated):
+            last = self.last_prices.get(event.symbol)
+            if last is None or event.market_time >= last.market_time:
+                self.last_prices[event.symbol] = event
+        self.last_new = time.monotonic()
 
 
 async def _collect(settings: Settings, collected: Collected) -> None:
-    """Every event of the session's topics, from the beginning; a position re-mark is not news."""
+    """Every event of the session's topics, from the beginning."""
     consumer = AIOKafkaConsumer(
         *(t.full_name(settings.topic_prefix) for t in COLLECTED),
         bootstrap_servers=settings.kafka_bootstrap,
@@ -70,28 +132,25 @@ async def _collect(settings: Settings, collected: Collected) -> None:
         while True:
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
-                    event = CODEC.decode(record.value or b"")
-                    collected.events.append(event)
-                    if isinstance(event, PositionUpdated):
-                        fill = event.last_fill_id
-                        if fill is None or fill in collected.positioned:
-                            continue
-                        collected.positioned.add(fill)
-                    elif isinstance(event, OrderExecuted):
-                        collected.fills.add(event.fill_id)
-                    collected.last_new = time.monotonic()
+                    collected.add(CODEC.decode(record.value or b""))
     finally:
         await consumer.stop()
 
 
-async def _wait_quiet(collected: Collected, quiet: float) -> None:
-    """Until nothing new for `quiet` seconds and every fill's position update has arrived."""
+async def _wait_drained(settings: Settings, collected: Collected, quiet: float) -> None:
+    """Until the agents' group has committed past every record of the topics they read, every fill's
+    position update has arrived, and nothing new has come for `quiet` seconds. The lag matters while the
+    worker is still starting: then nothing comes for a while, yet the replayed ticks wait unread."""
+    collected.last_new = time.monotonic()
+    group = f"{settings.topic_prefix}{AGENTS_GROUP}"
 
-    def busy() -> bool:
-        return time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned
+    async def busy() -> bool:
+        if time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned:
+            return True
+        return await group_lag(settings.kafka_bootstrap, group, AGENT_INPUTS, settings.topic_prefix) > 0
 
-    while busy():  # noqa: ASYNC110 - a clock and another task's collections, not an event
-        await asyncio.sleep(0.2)
+    while await busy():  # noqa: ASYNC110 - a clock, another task's collections and the broker's offsets
+        await asyncio.sleep(0.5)
 
 
 async def stored_fills(settings: Settings, event_ids: Sequence[str]) -> int:
@@ -114,12 +173,50 @@ async def _wait_stored(settings: Settings, event_ids: Sequence[str]) -> int:
 
 
 @dataclass
+class RebalanceRun:
+    """What the session's rebalance did, or why it did not run."""
+
+    result: RebalanceResult | None
+    seconds: float
+    error: str | None = None
+
+
+async def _wait_for_workflow_worker() -> None:
+    from hatchet_workflows.rebalance.workflow import rebalance_workflow
+    from hatchet_workflows.worker import wait_for_worker_serving
+
+    await wait_for_worker_serving(rebalance_workflow, WORKFLOW_WORKER)
+
+
+async def _rebalance(spec: SessionRebalance, collected: Collected, run_key: str) -> RebalanceRun:
+    from hatchet_workflows.rebalance.models import RebalanceResult
+    from hatchet_workflows.rebalance.workflow import finish, rebalance_workflow
+
+    started = time.monotonic()
+    try:
+        rebalance = spec.input_at(collected.last_prices, run_key)
+        raw = await rebalance_workflow.aio_run(rebalance)
+    except Exception as exc:  # the run failed (its on-failure step recorded it), or had nothing to go on
+        return RebalanceRun(None, time.monotonic() - started, error=str(exc).splitlines()[0][:300])
+    return RebalanceRun(RebalanceResult.model_validate(raw[finish.name]), time.monotonic() - started)
+
+
+@dataclass
 class SessionRun:
     figures: SessionFigures
-    web_port: int
+    addresses: dict[str, str]  # what each process served while the session ran
     replayed: int
     stored_fills: int
     timed_out: bool
+    rebalance: RebalanceRun | None
+
+
+def _use_namespace(namespace: str) -> None:
+    """Workflow names are global to the engine's tenant: a namespace keeps other workers' runs apart.
+    It must be set before the Hatchet client is made (at the first import of the workflows)."""
+    if "hatchet_workflows.client" in sys.modules and os.environ.get(HATCHET_NAMESPACE_ENV) != namespace:
+        raise RuntimeError("the Hatchet client was made before the session chose its namespace")
+    os.environ[HATCHET_NAMESPACE_ENV] = namespace
 
 
 async def run_session(
@@ -130,41 +227,63 @@ async def run_session(
     limit: int | None = None,
     quiet: float = 5.0,
     within: float = 240.0,
-    web_port: int | None = None,
+    rebalance: SessionRebalance | None = SessionRebalance(),
     log_dir: Path = Path(".run/session"),
 ) -> SessionRun:
     """Run one session on a fresh topic prefix; `settings.topic_prefix` is replaced."""
-    from topics.admin import ensure_topics
-
-    prefix = f"session-{uuid.uuid4().hex[:8]}."
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"session-{run_id}."
     settings = settings.model_copy(update={"topic_prefix": prefix})
-    port = web_port or free_port()
+    _use_namespace(f"session_{run_id}")
+    ports = {name: free_port() for name in ("web", "bridge", "sink", "workflows")}
     await ensure_topics(settings.kafka_bootstrap, prefix)
     env = os.environ | {
         "ZVT_TOPIC_PREFIX": prefix,
-        "ZVT_WEB_PORT": str(port),
+        "ZVT_WEB_PORT": str(ports["web"]),
+        "ZVT_BRIDGE_METRICS_PORT": str(ports["bridge"]),
+        "ZVT_SINK_METRICS_PORT": str(ports["sink"]),
+        "ZVT_WORKFLOWS_METRICS_PORT": str(ports["workflows"]),
+        "ZVT_MONITOR_CRON": "",  # no cron schedule left on the engine for a namespace nobody serves later
         "ZVT_STRATEGIES_CONFIG": os.environ.get("ZVT_STRATEGIES_CONFIG", str(STRATEGIES_CONFIG)),
-        "ZVT_SINK_METRICS_PORT": "0",
+    }
+    commands = {
+        "worker": ["worker"],
+        "sink": ["sink"],
+        "bridge": ["bridge"],
+        "workflows": ["workflows", "worker", "--name", WORKFLOW_WORKER, "--slots", "20"],
     }
     log_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     collected = Collected()
     timed_out = False
     replayed = 0
     stored = 0
-    worker = [sys.executable, "-m", "zvt", "worker"]
-    sink = [sys.executable, "-m", "zvt", "sink"]
-    with (
-        background_process(worker, env=env, log_path=log_dir / "worker.log", stop_timeout=60),
-        background_process(sink, env=env, log_path=log_dir / "sink.log", stop_timeout=60),
-    ):
+    rebalanced: RebalanceRun | None = None
+    # The rebalance's order ids follow from the data replayed, as the strategies' do: the same session on
+    # the same files places the same orders.
+    replayed_data = "|".join([*(Path(f).name for f in files), str(limit)])
+    run_key = f"session-{hashlib.sha256(replayed_data.encode()).hexdigest()[:12]}"
+    with contextlib.ExitStack() as processes:
+        for name, arguments in commands.items():
+            processes.enter_context(
+                background_process(
+                    [sys.executable, "-m", "zvt", *arguments],
+                    env=env,
+                    log_path=log_dir / f"{name}.log",
+                    stop_timeout=60,
+                )
+            )
         collector = asyncio.create_task(_collect(settings, collected))
         try:
             async with asyncio.timeout(within):
-                await wait_for_books(port, set())  # the web monitor answers
+                workflow_worker = asyncio.create_task(_wait_for_workflow_worker()) if rebalance else None
+                await wait_for_books(ports["web"], set())  # the web monitor answers
                 stats = await replay_market(settings, files, speed, limit=limit)
                 replayed = stats.events
-                collected.last_new = time.monotonic()
-                await _wait_quiet(collected, quiet)
+                await _wait_drained(settings, collected, quiet)
+                if rebalance and workflow_worker:
+                    await workflow_worker
+                    rebalanced = await _rebalance(rebalance, collected, run_key)
+                    await _wait_drained(settings, collected, quiet)
                 figures = session_figures(prefix, collected.events)
                 stored = await _wait_stored(settings, figures.fill_event_ids)
         except TimeoutError:
@@ -181,11 +300,32 @@ async def run_session(
         "stored_fills": stored,
         "timed_out": timed_out,
         "files": [path.name for path in files],
+        "rebalance": _rebalance_json(rebalanced),
     }
-    return SessionRun(figures, port, replayed, stored, timed_out)
+    addresses = {
+        "Faust web monitor": f"http://127.0.0.1:{ports['web']}/ (market view /zvt/market/, metrics /metrics)",
+        **{
+            f"{name} metrics": f"http://127.0.0.1:{ports[name]}/metrics"
+            for name in ("bridge", "sink", "workflows")
+        },
+        "Hatchet dashboard": f"{settings.hatchet_dashboard_url} (namespace session_{run_id})",
+    }
+    return SessionRun(figures, addresses, replayed, stored, timed_out, rebalanced)
 
 
-def print_session(console: Console, run: SessionRun, settings: Settings) -> None:
+def _rebalance_json(run: RebalanceRun | None) -> dict[str, object] | None:
+    if run is None:
+        return None
+    if run.result is None:
+        return {"status": "failed", "error": run.error, "seconds": round(run.seconds, 3)}
+    return {
+        "seconds": round(run.seconds, 3),
+        "status": run.result.event.status.value,
+        **run.result.model_dump(mode="json"),
+    }
+
+
+def print_session(console: Console, run: SessionRun) -> None:
     figures = run.figures
     orders = Table("requested", "filled", "canceled", "rejected", "rejections by reason", title="Orders")
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(figures.rejected.items()))
@@ -224,5 +364,22 @@ def print_session(console: Console, run: SessionRun, settings: Settings) -> None
         f"{run.replayed} ticks replayed, {figures.prices} prices, {len(figures.fill_event_ids)} fills "
         f"({run.stored_fills} in the event store) on topics {figures.prefix}*"
     )
-    console.print(f"Faust web monitor (while it ran): http://127.0.0.1:{run.web_port}/ (/zvt/market/)")
-    console.print(f"Hatchet dashboard: {settings.hatchet_dashboard_url}")
+    if run.rebalance is not None:
+        console.print(rebalance_table(run.rebalance))
+    addresses = Table("process", "address (while the session ran)", title="Where to look")
+    for name, address in run.addresses.items():
+        addresses.add_row(name, address)
+    console.print(addresses)
+
+
+def rebalance_table(run: RebalanceRun) -> Table:
+    """The rebalance workflow's legs and outcome (the trigger's own table), or why it did not run."""
+    from hatchet_workflows.rebalance.trigger import result_table
+
+    if run.result is None:
+        table = Table("workflow", "outcome", title="Rebalance")
+        table.add_row("portfolio.rebalance", f"[red]failed[/red]: {run.error}")
+        return table
+    table = result_table(run.result)
+    table.caption = f"portfolio.rebalance through Hatchet, {run.seconds:.1f} s"
+    return table

@@ -74,6 +74,7 @@ class SessionFigures:
     pnl: list[StrategyPnl]
     latency_ms: dict[str, dict[str, float]]
     fill_event_ids: list[str]
+    fills: list[dict[str, str | None]]  # what each fill was, in arrival order: the same data, the same fills
     equity: list[tuple[datetime, Decimal]]
     prices: int
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +94,7 @@ class SessionFigures:
             "total_net_pnl": str(sum((line.position.net_pnl(line.mark) for line in self.pnl), Decimal(0))),
             "latency_ms": self.latency_ms,
             "fill_event_ids": self.fill_event_ids,
+            "fills": self.fills,
             "equity": [[at.isoformat(), str(value)] for at, value in self.equity],
             **self.extra,
         }
@@ -199,9 +201,27 @@ def equity_curve(events: Sequence[Event]) -> list[tuple[datetime, Decimal]]:
     return curve
 
 
+def fill_json(fill: OrderExecuted, market_time: datetime | None) -> dict[str, str | None]:
+    """A fill as the report lists it, with the market time its order was decided at."""
+    return {
+        "order_id": fill.order_id,
+        "strategy_id": fill.strategy_id,
+        "account_id": fill.account_id,
+        "venue": fill.venue,
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "quantity": str(fill.fill_quantity),
+        "price": str(fill.fill_price),
+        "fee": str(fill.fee),
+        "status": fill.status.value,
+        "order_market_time": None if market_time is None else market_time.isoformat(),
+    }
+
+
 def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
     events = unique(events)
     fills = [e for e in events if isinstance(e, OrderExecuted)]
+    market_times = {e.order_id: e.market_time for e in events if isinstance(e, OrderRequested)}
     marks: dict[tuple[str, str], Decimal] = {}
     for event in events:
         if isinstance(event, PriceUpdated):
@@ -220,6 +240,7 @@ def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
         pnl=pnl_by_strategy(fills, marks),
         latency_ms=step_latencies(events),
         fill_event_ids=[str(f.event_id) for f in fills],
+        fills=[fill_json(f, market_times.get(f.order_id)) for f in fills],
         equity=equity_curve(events),
         prices=sum(1 for e in events if isinstance(e, PriceUpdated)),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -55,6 +55,9 @@ class PlaceOrderInput(BaseModel):
     correlation_id: UUID | None = None  # a parent's (a rebalance); by default the request's own id
     causation_id: UUID | None = None
     position: Position = Position()  # held before this order; update_positions applies the fills to it
+    # When the order is decided on the market's clock (a replay's time): the paper venue fills it against
+    # the book as of then. By default the request's wall-clock timestamp, as for live trading.
+    market_time: datetime | None = None
 
 
 class RiskChecked(BaseModel):
@@ -112,6 +115,7 @@ def build_request(order: PlaceOrderInput, run_id: str) -> OrderRequested:
         quantity=order.quantity,
         limit_price=order.limit_price,
         venue=order.venue,
+        market_time=order.market_time,
         metadata={"workflow_run_id": run_id},
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -38,6 +39,10 @@ class RebalanceInput(BaseModel):
     min_notional: NonNegativeMoney = Decimal(0)
     on_failure: FailurePolicy = FailurePolicy.FINISH
     causation_id: UUID | None = None  # what asked for it, e.g. a risk.breached event
+    # The legs' order ids follow from this key when given (the same rebalance of the same data places the
+    # same orders), else from the run id.
+    rebalance_id: Identifier | None = None
+    market_time: datetime | None = None  # the market clock the legs are decided on (see PlaceOrderInput)
 
 
 class Leg(BaseModel):
@@ -88,7 +93,8 @@ def plan(rebalance: RebalanceInput, run_id: str) -> RebalancePlan:
         steps=rebalance.steps,
         min_notional=rebalance.min_notional,
     )
-    legs = [Leg(order_id=f"rb-{run_id}-{index}", order=order) for index, order in enumerate(orders)]
+    key = rebalance.rebalance_id or run_id
+    legs = [Leg(order_id=f"rb-{key}-{index}", order=order) for index, order in enumerate(orders)]
     return RebalancePlan(correlation_id=correlation_for(run_id), legs=legs)
 
 
@@ -103,6 +109,7 @@ def child_input(rebalance: RebalanceInput, plan: RebalancePlan, leg: Leg) -> Pla
         correlation_id=plan.correlation_id,
         causation_id=rebalance.causation_id,
         strategy_id=rebalance.portfolio_id,
+        market_time=rebalance.market_time,
     )
 
 

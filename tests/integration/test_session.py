@@ -3,12 +3,15 @@ PnL checked against an independent recomputation from the fills stored in the ev
 
 from __future__ import annotations
 
+import bisect
+import csv
 import json
 import shutil
 import subprocess
 import sys
 import uuid
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,15 +19,15 @@ import asyncpg
 import orjson
 import pytest
 
-from schemas.primitives import Side
+from agents.settings import get_trading_config
 from topics import Topics
-from trading.positions import Position
 from zvt.session import DEFAULT_FILES
 from zvt.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SESSION = [sys.executable, "-m", "zvt", "session"]
 
 
@@ -65,14 +68,16 @@ def test_the_same_data_twice_gives_identical_fills_and_pnl(
     report_dir: Path, sample_files: list[str], tmp_path: Path
 ) -> None:
     """Market time drives the strategies and the paper venue, not the wall clock: a second session on the
-    same files, replayed at full speed instead of recorded speed, fills the same orders the same way."""
+    same files, replayed at full speed instead of recorded speed, fills the same orders the same way, the
+    rebalance's too."""
     first = json.loads((report_dir / "session.json").read_text())
     again = json.loads((run_session(tmp_path, sample_files, "max") / "session.json").read_text())
     assert first["topic_prefix"] != again["topic_prefix"]  # two sessions, on topics of their own
-    assert sorted(again["fill_event_ids"]) == sorted(first["fill_event_ids"])
+    assert sorted(again["fills"], key=orjson.dumps) == sorted(first["fills"], key=orjson.dumps)
     assert again["orders"] == first["orders"]
     assert again["pnl"] == first["pnl"]
     assert again["total_net_pnl"] == first["total_net_pnl"]
+    assert again["rebalance"]["status"] == first["rebalance"]["status"] == "completed"
 
 
 def test_the_report_and_chart_are_written(report_dir: Path) -> None:
@@ -85,8 +90,22 @@ def test_the_report_and_chart_are_written(report_dir: Path) -> None:
     assert len(chart) > 10_000
 
 
+def test_one_rebalance_ran_through_the_workflows_and_filled(report_dir: Path) -> None:
+    """Hatchet -> Redis -> bridge -> Kafka -> agents -> back: each leg an order of the rebalance's account."""
+    report = json.loads((report_dir / "session.json").read_text())
+    rebalance = report["rebalance"]
+    assert rebalance["status"] == "completed", rebalance
+    legs = {outcome["leg"]["order_id"] for outcome in rebalance["outcomes"]}
+    assert {"BTC/USDT", "ETH/USDT"} == {o["leg"]["order"]["symbol"] for o in rebalance["outcomes"]}
+    filled = {fill["order_id"] for fill in report["fills"] if fill["account_id"] == "acct-session-rebalance"}
+    assert filled == legs
+    assert any(line["account_id"] == "acct-session-rebalance" for line in report["pnl"])
+
+
 async def test_pnl_equals_a_recomputation_from_the_event_store(report_dir: Path, settings: Settings) -> None:
-    """The fills are read back from `event_store`: this session's `order.executed` rows, in stored order."""
+    """The fills are read back from `event_store` (this session's `order.executed` rows), and each
+    strategy's PnL is recomputed from them as cash flow: what it paid and received, less fees, plus what it
+    holds at the report's mark. No average cost, no division: equal to the last Decimal digit."""
     report = json.loads((report_dir / "session.json").read_text())
     connection = await asyncpg.connect(settings.postgres_dsn)
     try:
@@ -100,22 +119,68 @@ async def test_pnl_equals_a_recomputation_from_the_event_store(report_dir: Path,
     assert sorted(str(orjson.loads(row["event_data"])["event_id"]) for row in rows) == sorted(
         report["fill_event_ids"]
     )
-    positions: dict[tuple[str, str, str], Position] = defaultdict(Position)
+    held: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    cash: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    fees: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for row in rows:
         fill = orjson.loads(row["event_data"])
         key = (fill["strategy_id"], fill["account_id"], fill["symbol"])
-        positions[key] = positions[key].apply_fill(
-            Side(fill["side"]),
-            Decimal(fill["fill_quantity"]),
-            Decimal(fill["fill_price"]),
-            Decimal(fill["fee"]),
-        )
+        signed = Decimal(fill["fill_quantity"]) * (1 if fill["side"] == "buy" else -1)
+        held[key] += signed
+        cash[key] -= signed * Decimal(fill["fill_price"])
+        fees[key] += Decimal(fill["fee"])
     reported = {(line["strategy_id"], line["account_id"], line["symbol"]): line for line in report["pnl"]}
-    assert set(reported) == set(positions)
-    for key, position in positions.items():
+    assert set(reported) == set(held)
+    assert len(held) >= 4  # the three example strategies and the rebalance
+    for key in held:
         line = reported[key]
-        mark = None if line["mark"] is None else Decimal(line["mark"])
-        assert line["quantity"] == str(position.quantity), key
-        assert line["realized_pnl"] == str(position.realized_pnl), key
-        assert line["fees"] == str(position.fees_paid), key
-        assert line["net_pnl"] == str(position.net_pnl(mark)), key
+        mark = Decimal(line["mark"])
+        assert Decimal(line["quantity"]) == held[key], key
+        assert Decimal(line["fees"]) == fees[key], key
+        assert line["net_pnl"] == str(cash[key] + held[key] * mark - fees[key]), key
+    total = sum((cash[k] + held[k] * Decimal(reported[k]["mark"]) - fees[k] for k in held), Decimal(0))
+    assert report["total_net_pnl"] == str(total)
+
+
+def receive_micros(nanoseconds: str) -> int:
+    """A recorded receive time in microseconds, rounded half to even like the replay's market time."""
+    micros, rest = divmod(int(nanoseconds), 1000)
+    return micros + (rest > 500 or (rest == 500 and micros % 2 == 1))
+
+
+def recorded_tops(files: list[str]) -> dict[str, tuple[list[int], list[dict[str, str]]]]:
+    """Per symbol, the book tops the collector recorded, in file order, and their times."""
+    tops: dict[str, tuple[list[int], list[dict[str, str]]]] = {}
+    for path in files:
+        if "bookticker" not in path:
+            continue
+        with open(path, newline="") as lines:
+            for row in csv.DictReader(lines):
+                symbol = f"{row['symbol'][:-4]}/{row['symbol'][-4:]}"  # BTCUSDT -> BTC/USDT
+                times, rows = tops.setdefault(symbol, ([], []))
+                times.append(receive_micros(row["local_ts_ns"]))
+                rows.append(row)
+    return tops
+
+
+def test_every_fill_is_at_a_price_and_size_the_recorded_book_showed(
+    report_dir: Path, sample_files: list[str]
+) -> None:
+    """Each fill against the recorded book top in force when its order reached the venue (its market time
+    plus the paper venue's latency), read straight from the CSV files: a buy at the ask, a sell at the bid,
+    never more than the size shown there."""
+    report = json.loads((report_dir / "session.json").read_text())
+    latency = int(get_trading_config().paper.latency_ms * 1000)  # microseconds
+    tops = recorded_tops(sample_files)
+    assert report["fills"]
+    for fill in report["fills"]:
+        at = datetime.fromisoformat(fill["order_market_time"])
+        reached = (at - EPOCH) // timedelta(microseconds=1) + latency
+        times, rows = tops[fill["symbol"]]
+        index = bisect.bisect_right(times, reached) - 1
+        assert index >= 0, fill
+        top = rows[index]
+        side = "ask" if fill["side"] == "buy" else "bid"
+        price, size = top[f"{side}_price"], top[f"{side}_qty"]
+        assert Decimal(fill["price"]) == Decimal(price), (fill, top)
+        assert Decimal(fill["quantity"]) <= Decimal(size), (fill, top)

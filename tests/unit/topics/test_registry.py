@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemas import ALL_EVENT_TYPES, OrderRequested, PriceUpdated
-from topics import Cleanup, Streams, Topics
+from topics import AGENT_INPUTS, Cleanup, Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
 
 REPO = Path(__file__).resolve().parents[3]
@@ -101,3 +101,18 @@ def test_no_topic_or_stream_name_is_spelled_outside_the_registry() -> None:
                 f"{path.relative_to(REPO)}: {name!r}" for name in _string_literals(path) & registered
             ]
     assert not offenders, "topic names belong in topics/registry.py:\n" + "\n".join(offenders)
+
+
+def test_agent_inputs_are_the_topics_the_agents_read() -> None:
+    """`AGENT_INPUTS` is how `zvt session` knows the pipeline drained: a topic an agent reads but the list
+    misses would end a session before that agent is done."""
+    import importlib
+
+    from agents.worker import AGENT_MODULES
+
+    for module in AGENT_MODULES.values():
+        importlib.import_module(module)
+    from agents.app import app
+
+    read = {topic for agent in app.agents.values() for topic in agent.channel.topics}
+    assert read == {topic.name for topic in AGENT_INPUTS}

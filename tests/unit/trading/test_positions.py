@@ -21,7 +21,7 @@ def long_2_at_100() -> Position:
 
 def test_open_long() -> None:
     position = long_2_at_100()
-    assert position == Position(quantity=D(2), average_cost=D(100), realized_pnl=D(0), fees_paid=D("0.2"))
+    assert position == Position(quantity=D(2), cost=D(200), realized_pnl=D(0), fees_paid=D("0.2"))
 
 
 def test_open_short() -> None:
@@ -168,3 +168,39 @@ def test_closing_in_two_fills_realizes_the_same_as_one(
     in_one = opened.apply_fill(SELL, first + second, exit_)
     assert in_two.quantity == in_one.quantity == 0
     assert in_two.realized_pnl == in_one.realized_pnl == (first + second) * (exit_ - entry)
+
+
+fills = st.lists(st.tuples(st.sampled_from(Side), quantities, prices, prices), min_size=1, max_size=30)
+
+
+@given(fills=fills, mark=prices)
+def test_net_pnl_is_the_exact_cash_flow_of_the_fills_plus_the_holding(
+    fills: list[tuple[Side, Decimal, Decimal, Decimal]], mark: Decimal
+) -> None:
+    """Partial closes round a share of the average cost, yet realized + unrealized stays exact: what a
+    report recomputes from the fills alone, to the last digit."""
+    position, cash, fees = Position(), D(0), D(0)
+    for side, quantity, price, fee_price in fills:
+        fee = quantity * fee_price / 1000  # any exact amount
+        position = position.apply_fill(side, quantity, price, fee)
+        cash -= side.sign * quantity * price
+        fees += fee
+    assert position.net_pnl(mark) == cash + position.quantity * mark - fees
+    assert position.fees_paid == fees
+
+
+def test_closing_a_third_rounds_the_realized_share_but_not_the_total() -> None:
+    position = Position().apply_fill(BUY, D(2), D(100)).apply_fill(BUY, D(1), D("100.01"))
+    closed = position.apply_fill(SELL, D(1), D(101))
+    share = D("100.003333333333")  # a third of 300.01, to 12 decimals
+    assert closed.realized_pnl == D(101) - share
+    assert closed.cost == D("300.01") - share
+    assert closed.net_pnl(D(102)) == D(101) + 2 * D(102) - D("300.01")  # exact
+
+
+def test_positions_stored_with_an_average_cost_load_with_their_cost() -> None:
+    stored = {"quantity": "-1.5", "average_cost": "200", "realized_pnl": "3", "fees_paid": "0.1"}
+    position = Position.model_validate(stored)
+    assert position.cost == D(-300)
+    assert position.average_cost == D(200)
+    assert position.unrealized_pnl(D(190)) == D(15)

@@ -51,7 +51,7 @@ def test_only_this_orders_entries_match() -> None:
 
 def test_fills_become_the_outcome_and_the_position() -> None:
     request = build_request(ORDER, "run-1")
-    held = Position(quantity=D("1"), average_cost=D("50000"))
+    held = Position(quantity=D("1"), cost=D("50000"))
     fills = [
         executed(quantity="0.2", price="60000", cumulative="0.2", remaining="0.3",
                  status=OrderStatus.PARTIALLY_FILLED, fee="1.2", fill_id="f1"),

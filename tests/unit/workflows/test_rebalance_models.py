@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
 
-from hatchet_workflows.place_order.models import OrderOutcome, PlaceOrderResult
+from hatchet_workflows.place_order.models import OrderOutcome, PlaceOrderResult, build_request
 from hatchet_workflows.rebalance.models import (
     FailurePolicy,
     Leg,
@@ -48,6 +49,20 @@ def test_legs_and_correlation_follow_from_the_run() -> None:
         "rb-run-1-1", "ETH/USDT", D("2"), D("2500"),
     )  # fmt: skip
     assert child.correlation_id == first.correlation_id
+    assert child.market_time is None  # live: the venue fills at the book of the moment
+
+
+def test_a_keyed_rebalance_at_a_market_time_places_the_same_orders_from_any_run() -> None:
+    """A replayed session's rebalance: the same data gives the same order ids, filled as of the same time."""
+    when = datetime(2024, 8, 8, 23, 55, 13, tzinfo=UTC)
+    keyed = INPUT.model_copy(update={"rebalance_id": "session-1", "market_time": when})
+    first, other = plan(keyed, "run-1"), plan(keyed, "run-2")
+    assert [leg.order_id for leg in first.legs] == [leg.order_id for leg in other.legs]
+    assert [leg.order_id for leg in first.legs] == ["rb-session-1-0", "rb-session-1-1"]
+    assert first.correlation_id != other.correlation_id  # still two runs on record
+    child = child_input(keyed, first, first.legs[0])
+    assert child.market_time == when
+    assert build_request(child, "child-run").market_time == when
 
 
 def result(leg: Leg, outcome: OrderOutcome, filled: str, price: str | None = None) -> LegOutcome:
