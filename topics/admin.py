@@ -132,3 +132,19 @@ async def group_lag(bootstrap: str, group: str, topics: Iterable[KafkaTopic], pr
     return sum(
         max(0, end - max(0, committed[tp].offset if tp in committed else 0)) for tp, end in ends.items()
     )
+
+
+async def delete_prefixed_topics(bootstrap: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix` (the registry's, their dead letters and Faust's
+    changelogs): a run on topics of its own cleans up after itself. Each partition holds file handles on
+    the broker, so a broker that keeps every run's topics eventually runs out of them."""
+    if not prefix:
+        raise ValueError("refusing to delete every topic: give a non-empty prefix")
+    admin = await _connected_admin(bootstrap)
+    try:
+        names = sorted(name for name in await admin.list_topics() if name.startswith(prefix))
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+    return names

@@ -434,10 +434,12 @@ def session(
     report_dir: Path = typer.Option(Path(".run/session"), help="Where session.json and equity.png go."),
     quiet: float = typer.Option(5.0, min=0.5, help="Seconds without new events that end the session."),
     within: float = typer.Option(240.0, min=10, help="Longest the session may take, in seconds."),
+    rebalance: bool = typer.Option(True, help="Run the portfolio rebalance workflow after the replay."),
+    keep_topics: bool = typer.Option(False, help="Keep the session's Kafka topics (deleted by default)."),
 ) -> None:
     """Run the strategies on recorded market data through the whole pipeline; print and write a report."""
     from marketreplay.timeline import parse_speed
-    from zvt.session import DEFAULT_FILES, print_session, run_session
+    from zvt.session import DEFAULT_FILES, SessionRebalance, print_session, run_session
     from zvt.session_report import write_report
 
     try:
@@ -455,6 +457,8 @@ def session(
             limit=limit,
             quiet=quiet,
             within=within,
+            rebalance=SessionRebalance() if rebalance else None,
+            keep_topics=keep_topics,
             log_dir=report_dir,
         )
     )

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from schemas import CODEC, Event, OrderExecuted, PositionUpdated, PriceUpdated
 from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
-from topics.admin import ensure_topics, group_lag
+from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
 from zvt.demo import wait_for_books
 from zvt.processes import background_process, free_port
 from zvt.replay_market import replay_market
@@ -228,6 +228,7 @@ async def run_session(
     quiet: float = 5.0,
     within: float = 240.0,
     rebalance: SessionRebalance | None = SessionRebalance(),
+    keep_topics: bool = False,
     log_dir: Path = Path(".run/session"),
 ) -> SessionRun:
     """Run one session on a fresh topic prefix; `settings.topic_prefix` is replaced."""
@@ -295,11 +296,14 @@ async def run_session(
     figures = session_figures(prefix, collected.events)
     if timed_out:
         stored = await stored_fills(settings, figures.fill_event_ids)
+    if not keep_topics:  # the event store keeps every event; the broker need not keep every session's topics
+        await delete_prefixed_topics(settings.kafka_bootstrap, prefix)
     figures.extra = {
         "replayed_ticks": replayed,
         "stored_fills": stored,
         "timed_out": timed_out,
         "files": [path.name for path in files],
+        "topics_kept": keep_topics,
         "rebalance": _rebalance_json(rebalanced),
     }
     addresses = {
@@ -363,6 +367,7 @@ def print_session(console: Console, run: SessionRun) -> None:
     console.print(
         f"{run.replayed} ticks replayed, {figures.prices} prices, {len(figures.fill_event_ids)} fills "
         f"({run.stored_fills} in the event store) on topics {figures.prefix}*"
+        + ("" if figures.extra.get("topics_kept") else " (deleted at the end; --keep-topics keeps them)")
     )
     if run.rebalance is not None:
         console.print(rebalance_table(run.rebalance))

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as redis
 
-from topics.admin import ensure_topics
+from topics.admin import delete_prefixed_topics, ensure_topics
 from zvt.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -45,6 +45,14 @@ def settings() -> Settings:
             "no Hatchet client token in the environment or .run/zvt.env: run `bash deploy/local/stack.sh up`"
         )
     return settings.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}."})
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def delete_the_runs_topics(settings: Settings) -> AsyncIterator[None]:
+    """Every topic this run made (all under the run's prefix) is deleted at its end: the broker keeps file
+    handles per partition, and a stack that keeps every run's topics runs out of them."""
+    yield
+    await delete_prefixed_topics(settings.kafka_bootstrap, settings.topic_prefix)
 
 
 @pytest.fixture(scope="session")

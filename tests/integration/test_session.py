@@ -137,9 +137,9 @@ async def test_pnl_equals_a_recomputation_from_the_event_store(report_dir: Path,
         mark = Decimal(line["mark"])
         assert Decimal(line["quantity"]) == held[key], key
         assert Decimal(line["fees"]) == fees[key], key
-        assert line["net_pnl"] == str(cash[key] + held[key] * mark - fees[key]), key
+        assert Decimal(line["net_pnl"]) == cash[key] + held[key] * mark - fees[key], key  # exact: no rounding
     total = sum((cash[k] + held[k] * Decimal(reported[k]["mark"]) - fees[k] for k in held), Decimal(0))
-    assert report["total_net_pnl"] == str(total)
+    assert Decimal(report["total_net_pnl"]) == total
 
 
 def receive_micros(nanoseconds: str) -> int:

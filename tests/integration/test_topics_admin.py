@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -9,14 +10,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from topics import Topics
-from topics.admin import TopicAction, ensure_topics
+from topics.admin import TopicAction, delete_prefixed_topics, ensure_topics
 from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
 async def test_create_is_idempotent_and_applies_layout(settings: Settings) -> None:
-    prefix = f"admin-{uuid.uuid4().hex[:8]}."
+    prefix = f"{settings.topic_prefix}admin-{uuid.uuid4().hex[:8]}."
     first = await ensure_topics(settings.kafka_bootstrap, prefix)
     expected = {topic.full_name(prefix): topic for topic in Topics.with_dead_letters()}
     assert {r.name: r.action for r in first} == dict.fromkeys(expected, TopicAction.CREATED)
@@ -37,7 +38,7 @@ async def test_create_is_idempotent_and_applies_layout(settings: Settings) -> No
 
 
 async def test_too_few_partitions_are_grown_never_shrunk(settings: Settings) -> None:
-    prefix = f"grow-{uuid.uuid4().hex[:8]}."
+    prefix = f"{settings.topic_prefix}grow-{uuid.uuid4().hex[:8]}."
     name = Topics.ORDERS_EXECUTED.full_name(prefix)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
@@ -48,3 +49,25 @@ async def test_too_few_partitions_are_grown_never_shrunk(settings: Settings) -> 
     [result] = await ensure_topics(settings.kafka_bootstrap, prefix, [Topics.ORDERS_EXECUTED])
     assert result.action is TopicAction.PARTITIONS_ADDED
     assert result.partitions == Topics.ORDERS_EXECUTED.partitions
+
+
+async def test_a_prefix_is_deleted_and_nothing_else(settings: Settings) -> None:
+    gone, kept = (f"{settings.topic_prefix}{name}-{uuid.uuid4().hex[:8]}." for name in ("gone", "kept"))
+    await ensure_topics(settings.kafka_bootstrap, gone, [Topics.PRICES, Topics.ALERTS])
+    await ensure_topics(settings.kafka_bootstrap, kept, [Topics.PRICES])
+    deleted = await delete_prefixed_topics(settings.kafka_bootstrap, gone)
+    assert deleted == sorted([Topics.ALERTS.full_name(gone), Topics.PRICES.full_name(gone)])
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        for _ in range(50):  # the broker deletes asynchronously
+            names = set(await admin.list_topics())
+            if not any(name.startswith(gone) for name in names):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    assert not any(name.startswith(gone) for name in names)
+    assert Topics.PRICES.full_name(kept) in names
+    with pytest.raises(ValueError, match="non-empty prefix"):
+        await delete_prefixed_topics(settings.kafka_bootstrap, "")
