@@ -436,6 +436,7 @@ def session(
     within: float = typer.Option(240.0, min=10, help="Longest the session may take, in seconds."),
     rebalance: bool = typer.Option(True, help="Run the portfolio rebalance workflow after the replay."),
     keep_topics: bool = typer.Option(False, help="Keep the session's Kafka topics (deleted by default)."),
+    workers: int = typer.Option(1, min=1, help="Agent worker processes sharing the topics' partitions."),
 ) -> None:
     """Run the strategies on recorded market data through the whole pipeline; print and write a report."""
     from marketreplay.timeline import parse_speed
@@ -459,6 +460,7 @@ def session(
             within=within,
             rebalance=SessionRebalance() if rebalance else None,
             keep_topics=keep_topics,
+            workers=workers,
             log_dir=report_dir,
         )
     )

@@ -204,11 +204,48 @@ async def _rebalance(spec: SessionRebalance, collected: Collected, run_key: str)
 @dataclass
 class SessionRun:
     figures: SessionFigures
-    addresses: dict[str, str]  # what each process served while the session ran
+    addresses: dict[str, tuple[str, str]]  # process -> where it served, and what, while the session ran
     replayed: int
     stored_fills: int
     timed_out: bool
     rebalance: RebalanceRun | None
+
+
+@dataclass(frozen=True)
+class SessionProcess:
+    """One background process of the session: its `zvt` command, and the port it serves on."""
+
+    name: str
+    arguments: tuple[str, ...]
+    port_variable: str
+    port: int
+    path: str = "/metrics"
+    serves: str = "Prometheus metrics"
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+
+def session_processes(workers: int) -> list[SessionProcess]:
+    """Agent workers first (they share the topics' partitions in one consumer group), then the sink, the
+    bridge and the workflow worker, each on a free port."""
+    web = "/ is the Faust web monitor, /zvt/market/ the market view, /metrics the metrics"
+    agents = [
+        SessionProcess(f"worker-{number}", ("worker",), "ZVT_WEB_PORT", free_port(), "/", web)
+        for number in range(1, workers + 1)
+    ]
+    return [
+        *agents,
+        SessionProcess("sink", ("sink",), "ZVT_SINK_METRICS_PORT", free_port()),
+        SessionProcess("bridge", ("bridge",), "ZVT_BRIDGE_METRICS_PORT", free_port()),
+        SessionProcess(
+            "workflows",
+            ("workflows", "worker", "--name", WORKFLOW_WORKER, "--slots", "20"),
+            "ZVT_WORKFLOWS_METRICS_PORT",
+            free_port(),
+        ),
+    ]
 
 
 def _use_namespace(namespace: str) -> None:
@@ -229,29 +266,21 @@ async def run_session(
     within: float = 240.0,
     rebalance: SessionRebalance | None = SessionRebalance(),
     keep_topics: bool = False,
+    workers: int = 1,
     log_dir: Path = Path(".run/session"),
 ) -> SessionRun:
     """Run one session on a fresh topic prefix; `settings.topic_prefix` is replaced."""
     run_id = uuid.uuid4().hex[:8]
     prefix = f"session-{run_id}."
     settings = settings.model_copy(update={"topic_prefix": prefix})
-    _use_namespace(f"session_{run_id}")
-    ports = {name: free_port() for name in ("web", "bridge", "sink", "workflows")}
+    if rebalance is not None:
+        _use_namespace(f"session_{run_id}")
     await ensure_topics(settings.kafka_bootstrap, prefix)
+    processes = session_processes(workers)
     env = os.environ | {
         "ZVT_TOPIC_PREFIX": prefix,
-        "ZVT_WEB_PORT": str(ports["web"]),
-        "ZVT_BRIDGE_METRICS_PORT": str(ports["bridge"]),
-        "ZVT_SINK_METRICS_PORT": str(ports["sink"]),
-        "ZVT_WORKFLOWS_METRICS_PORT": str(ports["workflows"]),
         "ZVT_MONITOR_CRON": "",  # no cron schedule left on the engine for a namespace nobody serves later
         "ZVT_STRATEGIES_CONFIG": os.environ.get("ZVT_STRATEGIES_CONFIG", str(STRATEGIES_CONFIG)),
-    }
-    commands = {
-        "worker": ["worker"],
-        "sink": ["sink"],
-        "bridge": ["bridge"],
-        "workflows": ["workflows", "worker", "--name", WORKFLOW_WORKER, "--slots", "20"],
     }
     log_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     collected = Collected()
@@ -263,13 +292,15 @@ async def run_session(
     # the same files places the same orders.
     replayed_data = "|".join([*(Path(f).name for f in files), str(limit)])
     run_key = f"session-{hashlib.sha256(replayed_data.encode()).hexdigest()[:12]}"
-    with contextlib.ExitStack() as processes:
-        for name, arguments in commands.items():
-            processes.enter_context(
+    with contextlib.ExitStack() as running:
+        for process in processes:
+            if process.name == "workflows" and rebalance is None:
+                continue
+            running.enter_context(
                 background_process(
-                    [sys.executable, "-m", "zvt", *arguments],
-                    env=env,
-                    log_path=log_dir / f"{name}.log",
+                    [sys.executable, "-m", "zvt", *process.arguments],
+                    env=env | {process.port_variable: str(process.port)},
+                    log_path=log_dir / f"{process.name}.log",
                     stop_timeout=60,
                 )
             )
@@ -277,7 +308,7 @@ async def run_session(
         try:
             async with asyncio.timeout(within):
                 workflow_worker = asyncio.create_task(_wait_for_workflow_worker()) if rebalance else None
-                await wait_for_books(ports["web"], set())  # the web monitor answers
+                await wait_for_books(processes[0].port, set())  # the first worker's web monitor answers
                 stats = await replay_market(settings, files, speed, limit=limit)
                 replayed = stats.events
                 await _wait_drained(settings, collected, quiet)
@@ -306,14 +337,8 @@ async def run_session(
         "topics_kept": keep_topics,
         "rebalance": _rebalance_json(rebalanced),
     }
-    addresses = {
-        "Faust web monitor": f"http://127.0.0.1:{ports['web']}/ (market view /zvt/market/, metrics /metrics)",
-        **{
-            f"{name} metrics": f"http://127.0.0.1:{ports[name]}/metrics"
-            for name in ("bridge", "sink", "workflows")
-        },
-        "Hatchet dashboard": f"{settings.hatchet_dashboard_url} (namespace session_{run_id})",
-    }
+    addresses = {process.name: (process.address, process.serves) for process in processes}
+    addresses["Hatchet"] = (settings.hatchet_dashboard_url, f"the dashboard; namespace session_{run_id}")
     return SessionRun(figures, addresses, replayed, stored, timed_out, rebalanced)
 
 
@@ -371,9 +396,9 @@ def print_session(console: Console, run: SessionRun) -> None:
     )
     if run.rebalance is not None:
         console.print(rebalance_table(run.rebalance))
-    addresses = Table("process", "address (while the session ran)", title="Where to look")
-    for name, address in run.addresses.items():
-        addresses.add_row(name, address)
+    addresses = Table("process", "address", "serves", title="Where to look (while the session ran)")
+    for name, (address, serves) in run.addresses.items():
+        addresses.add_row(name, address, serves)
     console.print(addresses)
 
 

@@ -3,10 +3,13 @@ PnL checked against an independent recomputation from the fills stored in the ev
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import csv
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -18,6 +21,8 @@ from pathlib import Path
 import asyncpg
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.settings import get_trading_config
 from topics import Topics
@@ -44,18 +49,23 @@ def sample_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return files
 
 
+def session_command(directory: Path, files: list[str], speed: str, *options: str) -> list[str]:
+    return [*SESSION, "--speed", speed, "--limit", "3000", "--report-dir", str(directory), *options, *files]
+
+
 def run_session(directory: Path, files: list[str], speed: str) -> Path:
     log = directory / "session.out"
     with log.open("wb") as out:
         done = subprocess.run(
-            [*SESSION, "--speed", speed, "--limit", "3000", "--report-dir", str(directory), *files],
+            session_command(directory, files, speed),
             cwd=REPO_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             timeout=300,
         )
     assert done.returncode == 0, log.read_text()[-3000:]
-    assert "Hatchet dashboard" in log.read_text()
+    printed = log.read_text()
+    assert "Faust web monitor" in printed and "the dashboard; namespace session_" in printed  # where to look
     return directory
 
 
@@ -184,3 +194,87 @@ def test_every_fill_is_at_a_price_and_size_the_recorded_book_showed(
         price, size = top[f"{side}_price"], top[f"{side}_qty"]
         assert Decimal(fill["price"]) == Decimal(price), (fill, top)
         assert Decimal(fill["quantity"]) <= Decimal(size), (fill, top)
+
+
+def agent_workers(session_pid: int) -> list[int]:
+    """The session's `zvt worker` children (not the workflow worker, the sink or the bridge)."""
+    children = Path(f"/proc/{session_pid}/task/{session_pid}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2:4] == [b"zvt", b"worker"]
+    ]
+
+
+async def topic_names(settings: Settings) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def new_session_fills_topic(settings: Settings, before: set[str]) -> str:
+    """The fills topic of the session started after `before` was listed."""
+    suffix = Topics.ORDERS_EXECUTED.name
+    while True:
+        fresh = [
+            n for n in await topic_names(settings) - before if n.startswith("session-") and n.endswith(suffix)
+        ]
+        if fresh:
+            return fresh[0]
+        await asyncio.sleep(0.2)
+
+
+async def wait_for_fills(settings: Settings, topic: str, count: int) -> int:
+    """Until `count` fills are on `topic`; returns how many there were."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen: set[bytes] = set()
+    try:
+        while len(seen) < count:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                seen.update(orjson.loads(r.value or b"{}")["event_id"].encode() for r in records)
+        return len(seen)
+    finally:
+        await consumer.stop()
+
+
+async def test_two_workers_one_killed_mid_session_give_the_same_fills(
+    report_dir: Path, sample_files: list[str], tmp_path: Path, settings: Settings
+) -> None:
+    """Scale-out under failure: two agent workers share the partitions; once a third of the fills are out,
+    one is SIGKILLed and the survivor takes over its partitions (tables from their changelogs). Nothing is
+    lost or doubled: the fills, orders and PnL (the rebalance's too) are those of the undisturbed
+    single-worker session."""
+    reference = json.loads((report_dir / "session.json").read_text())
+    before = await topic_names(settings)
+    log = tmp_path / "session.out"
+    with log.open("wb") as out:
+        session = await asyncio.create_subprocess_exec(
+            *session_command(tmp_path, sample_files, "1", "--workers", "2"),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            async with asyncio.timeout(240):
+                topic = await new_session_fills_topic(settings, before)
+                workers = agent_workers(session.pid)
+                assert len(workers) == 2, workers
+                seen = await wait_for_fills(settings, topic, len(reference["fills"]) // 3)
+                os.kill(workers[1], signal.SIGKILL)
+                await session.wait()
+        finally:
+            if session.returncode is None:
+                session.kill()
+                await session.wait()
+    assert session.returncode == 0, log.read_text()[-3000:]
+    assert seen < len(reference["fills"])  # killed mid-session, not after it
+    report = json.loads((tmp_path / "session.json").read_text())
+    assert sorted(report["fills"], key=orjson.dumps) == sorted(reference["fills"], key=orjson.dumps)
+    assert report["orders"] == reference["orders"]
+    assert report["pnl"] == reference["pnl"]
