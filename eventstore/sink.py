@@ -163,12 +163,17 @@ class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
         offsets = await stored_offsets(
             self.connection, self.name, [(tp.topic, tp.partition) for tp in assigned]
         )
+        untracked = []
         for tp in assigned:
             offset = offsets.get((tp.topic, tp.partition))
             if offset is None:
-                await self.consumer.seek_to_beginning(tp)
+                untracked.append(tp)
             else:
                 self.consumer.seek(tp, offset)
+        # One seek for all: each call waits for a fetcher cycle (~0.5 s), and no heartbeat is sent until this
+        # listener returns; seeking the ~70 partitions one by one outlasted the session and lost the group.
+        if untracked:
+            await self.consumer.seek_to_beginning(*untracked)
 
 
 @dataclass
