@@ -23,7 +23,7 @@ from bridge.bus import StreamBus
 from bridge.dead_letter import StreamDeadLetter
 from bridge.forward import FAILPOINT_ENV
 from schemas import CODEC, AlertTriggered, OrderExecuted, OrderRejected, OrderRequested
-from tests.integration.pipeline.support import scrape_metrics
+from tests.integration.metrics import scrape_metrics
 from topics import Streams, Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
