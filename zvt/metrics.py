@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 # Seconds; an agent's handler takes from tens of microseconds (a tick) to a venue round trip.
 _HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A sink batch is up to thousands of rows in one transaction.
+_BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 EVENTS = Counter(
     "zvt_events",
@@ -31,7 +33,7 @@ DEAD_LETTERS = Counter(
 )
 CONSUMER_LAG = Gauge(
     "zvt_consumer_lag",
-    "Messages between a partition's end and what this process has read.",
+    "Messages between a partition's end and what this process has done with (read; stored; forwarded).",
     ["topic", "partition"],
 )
 CIRCUIT_STATE = Gauge(
@@ -41,6 +43,11 @@ FORWARDED = Counter(
     "zvt_bridge_forwarded", "Events the bridge moved, by route direction and stream.", ["direction", "stream"]
 )
 STORED = Counter("zvt_sink_stored", "Events the sink appended to the event store.")
+SINK_BATCH_SECONDS = Histogram(
+    "zvt_sink_batch_seconds",
+    "One sink batch's PostgreSQL transaction: events, read models, trading_events and tracking row.",
+    buckets=_BATCH_BUCKETS,
+)
 WORKFLOW_OUTCOMES = Counter(
     "zvt_workflow_outcomes",
     "Finished workflow runs by workflow and outcome (filled, rejected, partial, ...).",
