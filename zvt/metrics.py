@@ -39,8 +39,15 @@ CONSUMER_LAG = Gauge(
 CIRCUIT_STATE = Gauge(
     "zvt_circuit_state", "A venue's circuit breaker: 0 closed, 1 half open, 2 open.", ["venue"]
 )
+STREAM_LAG = Gauge(
+    "zvt_stream_lag",
+    "Entries of a Redis stream this process's consumer group has not acknowledged (undelivered + pending).",
+    ["stream"],
+)
 FORWARDED = Counter(
-    "zvt_bridge_forwarded", "Events the bridge moved, by route direction and stream.", ["direction", "stream"]
+    "zvt_bridge_forwarded",
+    "Events the bridge moved, by route: direction, Kafka topic and Redis stream.",
+    ["direction", "topic", "stream"],
 )
 STORED = Counter("zvt_sink_stored", "Events the sink appended to the event store.")
 SINK_BATCH_SECONDS = Histogram(
