@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 _HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # A sink batch is up to thousands of rows in one transaction.
 _BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# A workflow task takes from a millisecond (noop) to minutes (a step waiting for its child runs).
+_TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 EVENTS = Counter(
     "zvt_events",
@@ -57,8 +59,19 @@ SINK_BATCH_SECONDS = Histogram(
 )
 WORKFLOW_OUTCOMES = Counter(
     "zvt_workflow_outcomes",
-    "Finished workflow runs by workflow and outcome (filled, rejected, partial, ...).",
+    "What finished place_order and rebalance runs achieved (filled, rejected, partial, ...).",
     ["workflow", "outcome"],
+)
+WORKFLOW_RUNS = Counter(
+    "zvt_workflow_runs",
+    "Workflow runs finished on this worker: completed (its last task did) or failed (a task, for good).",
+    ["workflow", "status"],
+)
+TASK_SECONDS = Histogram(
+    "zvt_workflow_task_seconds",
+    "One attempt of a workflow task, by outcome (completed, retried, failed or cancelled).",
+    ["workflow", "task", "outcome"],
+    buckets=_TASK_BUCKETS,
 )
 
 
