@@ -132,6 +132,19 @@ class StreamBus:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    async def backlog(self, stream: RedisStream, group: str) -> int | None:
+        """Entries `group` has not acknowledged yet (never delivered + pending); None without the group, or
+        when Redis cannot count the undelivered ones (entries deleted from the middle of the stream)."""
+        try:
+            groups: Any = await self.client.xinfo_groups(self.name(stream))
+        except ResponseError:  # no such stream
+            return None
+        for info in groups:
+            if info["name"] in (group, group.encode()):
+                lag = info.get("lag")
+                return None if lag is None else int(lag) + int(info["pending"])
+        return None
+
     async def read_new(
         self, stream: RedisStream, group: str, consumer: str, count: int, block_ms: int
     ) -> list[RawEntry]:

@@ -14,10 +14,12 @@ its consumers drop repeats by `event_id`, as every consumer of the platform does
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import signal
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +34,8 @@ from bridge.routes import InboundRoute, OutboundRoute, Routes
 from schemas import Event
 from topics.dead_letter import DeadLetter
 from topics.registry import KafkaTopic, RedisStream
-from zvt.metrics import DEAD_LETTERS, FORWARDED
+from zvt.lag import KafkaLag, sample_every
+from zvt.metrics import DEAD_LETTERS, FORWARDED, STREAM_LAG
 from zvt.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,40 +102,49 @@ class KafkaToRedis:
             isolation_level="read_committed",
             max_poll_records=self.max_records,
         )
+        lag = KafkaLag(consumer, self.settings.topic_prefix)
         await consumer.start()
+        sampler = asyncio.create_task(sample_every(lag.sample, self.stopping))
         try:
             while not self.stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
                 records = [record for batch in fetched.values() for record in batch]
-                if records:
-                    await self.forward(records, by_topic)
-                    self.batches += 1
-                    if failpoint is not None and self.batches >= failpoint:
-                        os.kill(os.getpid(), signal.SIGKILL)
-                    await consumer.commit(
-                        {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
-                    )
+                if not records:
+                    await lag.caught_up()
+                    continue
+                await self.forward(records, by_topic)
+                self.batches += 1
+                if failpoint is not None and self.batches >= failpoint:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                forwarded = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
+                lag.finished(forwarded)
+                await consumer.commit(forwarded)
         finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
             await consumer.stop()
 
     async def forward(self, records: Sequence[ConsumerRecord], by_topic: dict[str, InboundRoute]) -> None:
         """Dead letters acked and events in Redis: after this the batch's offsets may be committed."""
-        good: dict[RedisStream, list[Envelope]] = defaultdict(list)
+        good: dict[RedisStream, list[tuple[Envelope, KafkaTopic]]] = defaultdict(list)
         sent: list[Any] = []
         for record in records:
             route = by_topic[record.topic]
             try:
-                good[route.stream].append(envelope(record.value, route.stream.value_types, record.topic))
+                checked = envelope(record.value, route.stream.value_types, record.topic)
+                good[route.stream].append((checked, route.topic))
             except RejectedError as exc:
                 sent.append(await self._dead_letter(record, route.topic, exc))
-        for stream, envelopes in good.items():
+        for stream, items in good.items():
             async for attempt in redis_retrying():
                 with attempt:
-                    added = await self.bus.publish_envelopes(stream, envelopes)
-            fresh = sum(entry_id is not None for entry_id in added)
-            self.stats.into_redis += fresh
-            self.stats.duplicates += len(added) - fresh
-            FORWARDED.labels("kafka_to_redis", stream.name).inc(fresh)
+                    added = await self.bus.publish_envelopes(stream, [item for item, _ in items])
+            fresh = Counter(topic.name for (_, topic), entry_id in zip(items, added, strict=True) if entry_id)
+            self.stats.into_redis += fresh.total()
+            self.stats.duplicates += len(added) - fresh.total()
+            for topic_name, count in fresh.items():
+                FORWARDED.labels("kafka_to_redis", topic_name, stream.name).inc(count)
         await asyncio.gather(*sent)
         self.stats.kafka_dead_letters += len(sent)
 
@@ -187,7 +199,9 @@ class RedisToKafka:
         results = await asyncio.gather(*futures, return_exceptions=True)
         outcomes = [result if isinstance(result, BaseException) else None for result in results]
         self.stats.into_kafka += outcomes.count(None)
-        FORWARDED.labels("redis_to_kafka", self.route.stream.name).inc(outcomes.count(None))
+        FORWARDED.labels("redis_to_kafka", self.route.topic.name, self.route.stream.name).inc(
+            outcomes.count(None)
+        )
         return outcomes
 
     def consumer(
@@ -224,6 +238,8 @@ class Bridge:
             for route in self.routes.outbound
         ]
         workers = [consumer.run() for consumer in consumers]
+        if self.routes.outbound:
+            workers.append(sample_every(functools.partial(self.sample_backlogs, bus), self.stopping))
         if self.routes.inbound:
             inbound = KafkaToRedis(
                 self.settings,
@@ -243,6 +259,13 @@ class Bridge:
             self.stats.redis_dead_letters = sum(consumer.stats.dead_letters for consumer in consumers)
             await producer.stop()
             await client.aclose()
+
+    async def sample_backlogs(self, bus: StreamBus) -> None:
+        """`zvt_stream_lag` of every outbound stream: what the Redis -> Kafka side has yet to move."""
+        for route in self.routes.outbound:
+            backlog = await bus.backlog(route.stream, BRIDGE_GROUP)
+            if backlog is not None:
+                STREAM_LAG.labels(route.stream.name).set(backlog)
 
 
 async def run_bridge(

@@ -12,8 +12,10 @@ produced just before a crash is produced again on restart: dead letters are at l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +32,8 @@ from schemas import CODEC, EventDecodeError
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
-from zvt.metrics import STORED
+from zvt.lag import KafkaLag, sample_every
+from zvt.metrics import DEAD_LETTERS, SINK_BATCH_SECONDS, STORED
 from zvt.settings import Settings
 
 SINK_CONSUMER = "zvt.eventstore.sink"
@@ -117,6 +120,7 @@ async def write_batch(
     failpoint: int | None = None,
 ) -> None:
     """One transaction: events, read models, trading_events and the tracking row."""
+    started = time.perf_counter()
     async with connection.transaction():
         stored = await stored_offsets(connection, consumer, batch.next_offsets, lock=True)
         # Records below the stored offset were written by another instance (a rebalance race): skip them.
@@ -137,6 +141,7 @@ async def write_batch(
             consumer,
             {p: max(offset, stored.get(p, 0)) for p, offset in batch.next_offsets.items()},
         )
+    SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
     stats.stored += len(result.stored)
     STORED.inc(len(result.stored))
     stats.duplicates += result.duplicates
@@ -163,12 +168,17 @@ class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
         offsets = await stored_offsets(
             self.connection, self.name, [(tp.topic, tp.partition) for tp in assigned]
         )
+        untracked = []
         for tp in assigned:
             offset = offsets.get((tp.topic, tp.partition))
             if offset is None:
-                await self.consumer.seek_to_beginning(tp)
+                untracked.append(tp)
             else:
                 self.consumer.seek(tp, offset)
+        # One seek for all: each call waits for a fetcher cycle (~0.5 s), and no heartbeat is sent until this
+        # listener returns; seeking the ~70 partitions one by one outlasted the session and lost the group.
+        if untracked:
+            await self.consumer.seek_to_beginning(*untracked)
 
 
 @dataclass
@@ -199,8 +209,10 @@ class Sink:
             bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=True
         )
         consumer.subscribe(list(topics), listener=_SeekToTracked(consumer, connection, self.consumer_name))
+        lag = KafkaLag(consumer, self.settings.topic_prefix)
         await producer.start()
         await consumer.start()
+        sampler = asyncio.create_task(sample_every(lag.sample, self.stopping))
         try:
             while not self.stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=300, max_records=self.max_records)
@@ -210,14 +222,18 @@ class Sink:
                     for r in rs
                 ]
                 if not records:
+                    await lag.caught_up()
                     continue
                 batch = triage(records, topics, self.consumer_name)
                 await self._dead_letters(producer, batch, topics)
                 await write_batch(connection, batch, self.consumer_name, self.stats, failpoint)
-                await consumer.commit(
-                    {TopicPartition(t, p): offset for (t, p), offset in batch.next_offsets.items()}
-                )
+                stored = {TopicPartition(t, p): offset for (t, p), offset in batch.next_offsets.items()}
+                lag.finished(stored)
+                await consumer.commit(stored)
         finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
             await consumer.stop()
             await producer.stop()
             await connection.close()
@@ -239,6 +255,8 @@ class Sink:
             )
         await asyncio.gather(*sent)  # every dead letter acknowledged before the offsets move past it
         self.stats.dead_letters += len(sent)
+        for record, letter in batch.dead:
+            DEAD_LETTERS.labels(topics[record.topic].name, letter.reason.value).inc()
 
 
 async def run_sink(settings: Settings, console: Console | None = None) -> SinkStats:

@@ -9,6 +9,7 @@ from hatchet_sdk.clients.rest.models.worker_status import WorkerStatus
 from hatchet_sdk.runnables.workflow import BaseWorkflow
 
 from hatchet_workflows.client import hatchet
+from hatchet_workflows.metrics import instrument
 from hatchet_workflows.noop.workflow import noop_chain_workflow, noop_workflow
 from hatchet_workflows.place_order.workflow import place_order_workflow
 from hatchet_workflows.rebalance.workflow import rebalance_workflow
@@ -35,6 +36,7 @@ def worker_command(name: str, slots: int) -> list[str]:
 def run_worker(name: str = "zvt-workflows", slots: int = 50) -> None:
     """Blocks until SIGTERM/SIGINT; Hatchet re-assigns the runs of a worker that dies."""
     serve_metrics(get_settings().workflows_metrics_port, get_settings().metrics_host)
+    instrument(ALL_WORKFLOWS, hatchet.config.namespace)
     worker = hatchet.worker(name, slots=slots, workflows=list(ALL_WORKFLOWS))
     worker.start()
 

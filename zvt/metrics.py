@@ -14,6 +14,10 @@ log = logging.getLogger(__name__)
 
 # Seconds; an agent's handler takes from tens of microseconds (a tick) to a venue round trip.
 _HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A sink batch is up to thousands of rows in one transaction.
+_BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# A workflow task takes from a millisecond (noop) to minutes (a step waiting for its child runs).
+_TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 EVENTS = Counter(
     "zvt_events",
@@ -31,20 +35,43 @@ DEAD_LETTERS = Counter(
 )
 CONSUMER_LAG = Gauge(
     "zvt_consumer_lag",
-    "Messages between a partition's end and what this process has read.",
+    "Messages between a partition's end and what this process has done with (read; stored; forwarded).",
     ["topic", "partition"],
 )
 CIRCUIT_STATE = Gauge(
     "zvt_circuit_state", "A venue's circuit breaker: 0 closed, 1 half open, 2 open.", ["venue"]
 )
+STREAM_LAG = Gauge(
+    "zvt_stream_lag",
+    "Entries of a Redis stream this process's consumer group has not acknowledged (undelivered + pending).",
+    ["stream"],
+)
 FORWARDED = Counter(
-    "zvt_bridge_forwarded", "Events the bridge moved, by route direction and stream.", ["direction", "stream"]
+    "zvt_bridge_forwarded",
+    "Events the bridge moved, by route: direction, Kafka topic and Redis stream.",
+    ["direction", "topic", "stream"],
 )
 STORED = Counter("zvt_sink_stored", "Events the sink appended to the event store.")
+SINK_BATCH_SECONDS = Histogram(
+    "zvt_sink_batch_seconds",
+    "One sink batch's PostgreSQL transaction: events, read models, trading_events and tracking row.",
+    buckets=_BATCH_BUCKETS,
+)
 WORKFLOW_OUTCOMES = Counter(
     "zvt_workflow_outcomes",
-    "Finished workflow runs by workflow and outcome (filled, rejected, partial, ...).",
+    "What finished place_order and rebalance runs achieved (filled, rejected, partial, ...).",
     ["workflow", "outcome"],
+)
+WORKFLOW_RUNS = Counter(
+    "zvt_workflow_runs",
+    "Workflow runs finished on this worker: completed (its last task did) or failed (a task, for good).",
+    ["workflow", "status"],
+)
+TASK_SECONDS = Histogram(
+    "zvt_workflow_task_seconds",
+    "One attempt of a workflow task, by outcome (completed, retried, failed or cancelled).",
+    ["workflow", "task", "outcome"],
+    buckets=_TASK_BUCKETS,
 )
 
 

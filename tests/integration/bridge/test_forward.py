@@ -21,9 +21,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.flows import FlowGenerator
 from bridge.bus import StreamBus
 from bridge.dead_letter import StreamDeadLetter
-from bridge.forward import FAILPOINT_ENV
+from bridge.forward import BRIDGE_GROUP, FAILPOINT_ENV
+from bridge.routes import Routes
 from schemas import CODEC, AlertTriggered, OrderExecuted, OrderRejected, OrderRequested
-from tests.integration.pipeline.support import scrape_metrics
+from tests.integration.metrics import Samples, label_values, scrape_metrics, scrape_until, total
 from topics import Streams, Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
@@ -35,6 +36,16 @@ from zvt.settings import Settings
 pytestmark = pytest.mark.integration
 
 BATCH = 500
+
+
+def _bridge_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ZVT_TOPIC_PREFIX": settings.topic_prefix,
+        "ZVT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "ZVT_REDIS_URL": settings.redis_url,
+        **extra,
+    }
 
 
 async def _produce_raw(settings: Settings, topic: KafkaTopic, values: Sequence[bytes]) -> None:
@@ -89,12 +100,7 @@ async def test_round_trip_keeps_event_ids_and_a_killed_bridge_doubles_nothing(
     await bus.publish_many(Streams.ORDER_REQUESTS, requests)
     await bus.client.xadd(bus.name(Streams.ORDER_REQUESTS), {b"data": b"[]"})
 
-    env = {
-        **os.environ,
-        "ZVT_TOPIC_PREFIX": settings.topic_prefix,
-        "ZVT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "ZVT_REDIS_URL": settings.redis_url,
-    }
+    env = _bridge_env(settings)
     argv = [sys.executable, "-m", "zvt", "bridge", "--batch", str(BATCH)]
     crashed = await asyncio.to_thread(
         subprocess.run,
@@ -121,8 +127,13 @@ async def test_round_trip_keeps_event_ids_and_a_killed_bridge_doubles_nothing(
         letters = await _read_topic(settings, Topics.ORDERS_EXECUTED.dead_letter, 2, 60)  # type: ignore[arg-type]
         metrics = await scrape_metrics(metrics_port)
     # the restarted bridge's metrics count what it moved: the executions the killed one had not
-    forwarded = (("direction", "kafka_to_redis"), ("stream", Streams.ORDER_EXECUTIONS.name))
-    assert metrics["zvt_bridge_forwarded_total", forwarded] == len(executions) - after_crash
+    forwarded = total(
+        metrics,
+        "zvt_bridge_forwarded_total",
+        direction="kafka_to_redis",
+        stream=Streams.ORDER_EXECUTIONS.name,
+    )
+    assert forwarded == len(executions) - after_crash
     summary = (tmp_path / "bridge.log").read_text()
 
     # Kafka -> Redis: every event once, with its id, though the killed batch was read twice
@@ -149,3 +160,63 @@ async def test_round_trip_keeps_event_ids_and_a_killed_bridge_doubles_nothing(
     assert [StreamDeadLetter.from_entry(fields).reason for _, fields in dead] == [
         DeadLetterReason.UNDECODABLE
     ]
+
+
+async def test_metrics_count_each_route_its_dead_letters_and_its_lag(
+    test_settings: Settings, bus: StreamBus, tmp_path: Path
+) -> None:
+    """Per route what the bridge forwarded, per side what it dead-lettered; Kafka lag per partition and
+    the backlog of each outbound stream's group, here the entries a dead bridge left pending."""
+    settings = test_settings
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    flows = FlowGenerator(seed=17, accounts=4).events(3000)
+    executed = [e for e in flows if isinstance(e, OrderExecuted)][:200]
+    rejected = [e for e in flows if isinstance(e, OrderRejected)]
+    requests = [e for e in flows if isinstance(e, OrderRequested)][:100]
+    alert = AlertTriggered(source="test", severity="info", message="on the wrong topic")
+    await publish_events(settings, [*executed, *rejected])
+    await _produce_raw(settings, Topics.ORDERS_EXECUTED, [b"{not json", CODEC.encode(alert)])
+    await bus.ensure_group(Streams.ORDER_REQUESTS, BRIDGE_GROUP)
+    await bus.publish_many(Streams.ORDER_REQUESTS, requests)
+    await bus.client.xadd(bus.name(Streams.ORDER_REQUESTS), {b"data": b"[]"})
+    # Three entries delivered to a bridge that died before acknowledging them: pending until claimed (30 s).
+    stuck = await bus.read_new(Streams.ORDER_REQUESTS, BRIDGE_GROUP, "a-bridge-that-died", 3, 100)
+    partitions = {
+        (route.topic.name, str(n)) for route in Routes.of().inbound for n in range(route.topic.partitions)
+    }
+
+    def forwarded(samples: Samples, direction: str, topic: KafkaTopic) -> float:
+        return total(samples, "zvt_bridge_forwarded_total", direction=direction, topic=topic.name)
+
+    def dead(samples: Samples, source: str, reason: DeadLetterReason) -> float:
+        return total(samples, "zvt_dead_letters_total", source=source, reason=reason.value)
+
+    port = free_port()
+    env = _bridge_env(settings, ZVT_BRIDGE_METRICS_PORT=str(port))
+    argv = [sys.executable, "-m", "zvt", "bridge", "--loglevel", "warning"]
+    with background_process(argv, env=env, log_path=tmp_path / "bridge.log"):
+        metrics = await scrape_until(
+            port,
+            lambda m: (
+                forwarded(m, "kafka_to_redis", Topics.ORDERS_EXECUTED) == len(executed)
+                and forwarded(m, "redis_to_kafka", Topics.ORDERS_REQUESTED) == len(requests) - len(stuck)
+                and label_values(m, "zvt_consumer_lag", "topic", "partition") == partitions
+                and total(m, "zvt_consumer_lag") == 0
+                and total(m, "zvt_stream_lag", stream=Streams.ORDER_REQUESTS.name) == len(stuck)
+            ),
+            25,  # within the 30 s after which the bridge claims the stuck entries
+            "everything forwarded but the stuck entries, no Kafka lag, the stuck entries as stream lag",
+        )
+    executions = Streams.ORDER_EXECUTIONS.name
+    assert total(metrics, "zvt_bridge_forwarded_total", direction="kafka_to_redis", stream=executions) == len(
+        executed
+    ) + len(rejected)
+    assert forwarded(metrics, "kafka_to_redis", Topics.ORDERS_REJECTED) == len(rejected) > 0
+    assert total(metrics, "zvt_bridge_forwarded_total") == len(executed) + len(rejected) + len(requests) - 3
+    assert dead(metrics, Topics.ORDERS_EXECUTED.name, DeadLetterReason.UNDECODABLE) == 1
+    assert dead(metrics, Topics.ORDERS_EXECUTED.name, DeadLetterReason.UNEXPECTED_TYPE) == 1
+    assert dead(metrics, Streams.ORDER_REQUESTS.name, DeadLetterReason.UNDECODABLE) == 1
+    assert total(metrics, "zvt_dead_letters_total") == 3
+    outbound = {(route.stream.name,) for route in Routes.of().outbound}
+    assert label_values(metrics, "zvt_stream_lag", "stream") == outbound
+    assert total(metrics, "zvt_stream_lag") == len(stuck) == 3

@@ -23,10 +23,11 @@ from eventstore.projections import load
 from eventstore.replay import check, rebuild
 from eventstore.sink import FAILPOINT_ENV, SINK_CONSUMER, Sink
 from schemas import CODEC, AlertTriggered, Event
+from tests.integration.metrics import Samples, label_values, scrape_until, total
 from topics import Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
-from zvt.processes import background_process
+from zvt.processes import background_process, free_port
 from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -86,18 +87,23 @@ async def _end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     return {(tp.topic, tp.partition): offset for tp, offset in ends.items() if offset}
 
 
+def _sink_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ZVT_POSTGRES_DSN": settings.postgres_dsn,
+        "ZVT_TOPIC_PREFIX": settings.topic_prefix,
+        "ZVT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        **extra,
+    }
+
+
 async def test_sink_killed_mid_batch_restarts_with_exactly_one_row_per_event(
     sink_settings: Settings, tmp_path: Path
 ) -> None:
     settings = sink_settings
     events = FlowGenerator(seed=41, accounts=7).events(12_000)
     await _produce(settings, events)
-    env = {
-        **os.environ,
-        "ZVT_POSTGRES_DSN": settings.postgres_dsn,
-        "ZVT_TOPIC_PREFIX": settings.topic_prefix,
-        "ZVT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-    }
+    env = _sink_env(settings)
     argv = [sys.executable, "-m", "zvt", "sink"]
     crashed = await asyncio.to_thread(
         subprocess.run, argv, env={**env, FAILPOINT_ENV: "kill-after-append:2"}, timeout=180
@@ -198,3 +204,73 @@ async def _read_dead_letters(settings: Settings, expected: int) -> list[tuple[by
     finally:
         await consumer.stop()
     return letters
+
+
+async def _wait_for_lock_waiter(connection: asyncpg.Connection, seconds: float = 30) -> None:
+    """Until a session of this database waits for a lock on the tracking table (the sink's batch)."""
+    deadline = time.monotonic() + seconds
+    while not await connection.fetchval(
+        """SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'event_sink_offsets'::regclass
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+    ):
+        assert time.monotonic() < deadline, f"no batch waited for the tracking table within {seconds} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_metrics_count_what_the_sink_stored_and_dead_lettered_and_its_lag_behind_a_locked_store(
+    sink_settings: Settings, tmp_path: Path
+) -> None:
+    """While a transaction holds the tracking table, the sink can store nothing: its lag is everything
+    published; once released, the stored counter, the dead letters and the batch time account for it."""
+    settings = sink_settings
+    events = FlowGenerator(seed=43, accounts=3).events(300)
+    requested = Topics.ORDERS_REQUESTED.full_name(settings.topic_prefix)
+    alert = AlertTriggered(source="test", severity="info", message="on the wrong topic")
+    bad = [(requested, b"{not json"), (requested, b"{not json either"), (requested, CODEC.encode(alert))]
+    partitions = {(topic.name, str(n)) for topic in Topics.all() for n in range(topic.partitions)}
+    port = free_port()
+
+    def lag(samples: Samples) -> float:
+        return total(samples, "zvt_consumer_lag")
+
+    env = _sink_env(settings, ZVT_SINK_METRICS_PORT=str(port))
+    with background_process([sys.executable, "-m", "zvt", "sink"], env=env, log_path=tmp_path / "sink.log"):
+        await scrape_until(
+            port,
+            lambda m: label_values(m, "zvt_consumer_lag", "topic", "partition") == partitions,
+            60,
+            "the lag of every partition of every event topic (the sink assigned them all)",
+        )
+        blocker = await connect(settings.postgres_dsn)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE event_sink_offsets IN EXCLUSIVE MODE")
+                await _produce(settings, events, bad)
+                blocked = await scrape_until(
+                    port, lambda m: lag(m) == len(events) + len(bad), 30, "lag = everything published"
+                )
+                await _wait_for_lock_waiter(blocker)
+                held_since = time.monotonic()
+                await asyncio.sleep(1.0)
+                held = time.monotonic() - held_since
+                assert await _count(blocker) == 0
+        finally:
+            await blocker.close()
+        done = await scrape_until(
+            port,
+            lambda m: total(m, "zvt_sink_stored_total") >= len(events) and lag(m) == 0,
+            30,
+            "every event stored and no lag",
+        )
+    assert total(blocked, "zvt_sink_stored_total") == 0
+    assert total(done, "zvt_sink_stored_total") == len(events)
+    source = Topics.ORDERS_REQUESTED.name
+    by_reason = {
+        reason: total(done, "zvt_dead_letters_total", source=source, reason=reason.value)
+        for reason in (DeadLetterReason.UNDECODABLE, DeadLetterReason.UNEXPECTED_TYPE)
+    }
+    assert by_reason == {DeadLetterReason.UNDECODABLE: 2, DeadLetterReason.UNEXPECTED_TYPE: 1}
+    assert total(done, "zvt_dead_letters_total") == len(bad)
+    assert label_values(done, "zvt_consumer_lag", "topic", "partition") == partitions
+    assert total(done, "zvt_sink_batch_seconds_count") >= 1
+    assert total(done, "zvt_sink_batch_seconds_sum") >= held  # the batch that waited for the lock

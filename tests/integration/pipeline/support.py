@@ -13,9 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
 from topics.registry import KafkaTopic
@@ -156,15 +154,3 @@ def names(settings: Settings, *topics: KafkaTopic) -> list[str]:
 
 def worker_log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
-
-
-async def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """A process's Prometheus /metrics as (sample name, sorted labels) -> value."""
-    async with aiohttp.ClientSession() as client, client.get(f"http://127.0.0.1:{port}/metrics") as response:
-        assert response.status == 200
-        text = await response.text()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from schemas import CODEC, OrderExecuted, OrderRequested, TradeTick
+from tests.integration.metrics import scrape_metrics, total
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
@@ -24,7 +25,6 @@ from .support import (
     publish_raw,
     quote,
     read_topics,
-    scrape_metrics,
     start_worker,
     wait_for_books,
     wait_until,
@@ -143,11 +143,7 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_still_flow(
     # The worker's Prometheus metrics count the same: 4 bad messages per consumer of each topic.
     metrics = await scrape_metrics(port)
     for topic, consumers in CONSUMERS.items():
-        assert sum(
-            value
-            for (name, labels), value in metrics.items()
-            if name == "zvt_dead_letters_total" and dict(labels)["source"] == topic.name
-        ) == 4 * len(consumers), topic.name
+        assert total(metrics, "zvt_dead_letters_total", source=topic.name) == 4 * len(consumers), topic.name
         for consumer in consumers:
             assert metrics["zvt_events_total", (("consumer", consumer), ("outcome", "dead_lettered"))] >= 4
     assert metrics["zvt_events_total", (("consumer", "portfolio"), ("outcome", "handled"))] >= 1
