@@ -23,11 +23,17 @@ from hatchet_sdk.runnables.task import Task
 from hatchet_sdk.runnables.types import StepType
 from hatchet_sdk.runnables.workflow import BaseWorkflow
 
-from zvt.metrics import TASK_SECONDS, WORKFLOW_RUNS
+from hatchet_workflows.client import hatchet
+from zvt.metrics import TASK_SECONDS, WORKFLOW_OUTCOMES, WORKFLOW_RUNS
 
 log = logging.getLogger(__name__)
 
 COMPLETED, RETRIED, FAILED, CANCELLED = "completed", "retried", "failed", "cancelled"
+
+
+def record_outcome(workflow: BaseWorkflow[Any], outcome: str) -> None:
+    """What a finished run achieved (filled, partial, ...), labelled like the other workflow metrics."""
+    WORKFLOW_OUTCOMES.labels(workflow.name.removeprefix(hatchet.config.namespace), outcome).inc()
 
 
 def attempt_outcome(error: BaseException | None, retry_count: int, retries: int) -> str:

@@ -29,6 +29,7 @@ from hatchet_sdk import Context, NonRetryableException
 
 from bridge.follow import collect, positions
 from hatchet_workflows.client import hatchet
+from hatchet_workflows.metrics import record_outcome
 from hatchet_workflows.place_order.models import (
     FAILPOINT_ENV,
     Executed,
@@ -47,7 +48,6 @@ from schemas import ExchangeRouted, OrderExecuted, OrderRejected
 from topics.registry import Streams
 from trading.precheck import pre_trade_check
 from trading.risk import Rejection
-from zvt.metrics import WORKFLOW_OUTCOMES
 
 place_order_workflow = hatchet.workflow(name="trading.place_order", input_validator=PlaceOrderInput)
 
@@ -113,5 +113,5 @@ async def execute_order(order: PlaceOrderInput, ctx: Context) -> Executed:
 async def update_positions(order: PlaceOrderInput, ctx: Context) -> PlaceOrderResult:
     request = ctx.task_output(validate_risk).request
     result = settle(order, request, ctx.task_output(execute_order))
-    WORKFLOW_OUTCOMES.labels(place_order_workflow.name, result.outcome.value).inc()
+    record_outcome(place_order_workflow, result.outcome.value)
     return result

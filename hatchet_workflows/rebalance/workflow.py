@@ -20,6 +20,7 @@ from datetime import timedelta
 from hatchet_sdk import Context, NonRetryableException
 
 from hatchet_workflows.client import hatchet
+from hatchet_workflows.metrics import record_outcome
 from hatchet_workflows.place_order.workflow import place_order_workflow, update_positions
 from hatchet_workflows.rebalance.models import (
     FailurePolicy,
@@ -41,7 +42,6 @@ from hatchet_workflows.rebalance.models import (
 from hatchet_workflows.resources import stream_bus
 from schemas import RebalanceStatus
 from topics.registry import Streams
-from zvt.metrics import WORKFLOW_OUTCOMES
 
 rebalance_workflow = hatchet.workflow(name="portfolio.rebalance", input_validator=RebalanceInput)
 
@@ -81,7 +81,7 @@ async def finish(rebalance: RebalanceInput, ctx: Context) -> RebalanceResult:
         compensations = await run_legs(rebalance, legs_plan, undo_legs(outcomes))
     event = final_event(rebalance, legs_plan, outcomes, compensations)
     await stream_bus().publish(Streams.REBALANCES, event)
-    WORKFLOW_OUTCOMES.labels(rebalance_workflow.name, event.status.value).inc()
+    record_outcome(rebalance_workflow, event.status.value)
     return RebalanceResult(event=event, outcomes=outcomes, compensations=compensations)
 
 
@@ -99,5 +99,5 @@ async def record_failure(rebalance: RebalanceInput, ctx: Context) -> RebalanceRe
         detail=errors,
     )
     await stream_bus().publish(Streams.REBALANCES, event)
-    WORKFLOW_OUTCOMES.labels(rebalance_workflow.name, event.status.value).inc()
+    record_outcome(rebalance_workflow, event.status.value)
     return RebalanceResult(event=event, outcomes=[])
