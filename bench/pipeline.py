@@ -32,6 +32,7 @@ from topics import Topics
 from topics.admin import ensure_topics
 from topics.registry import KafkaTopic
 from zvt.processes import background_process
+from zvt.session_report import percentile
 from zvt.settings import Settings, load_settings
 
 CONFIG = """
@@ -50,11 +51,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 @contextmanager
@@ -285,7 +281,7 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
         )
         table.add_row(
             f"{guarantee}: latency p50 / p99 at {args.rate:.0f} orders/s (ms)",
-            f"{percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.99):.1f}",
+            f"{percentile(latencies, 50):.1f} / {percentile(latencies, 99):.1f}",
             "",
             "",
         )

@@ -23,9 +23,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.pipeline import CONFIG, books, percentile
+from bench.pipeline import CONFIG, books
 from topics.admin import ensure_topics
 from zvt.processes import background_process
+from zvt.session_report import percentile
 from zvt.settings import Settings, load_settings
 
 ACCOUNTS = 24
@@ -139,13 +140,13 @@ async def measure(args: argparse.Namespace, settings: Settings, workdir: Path, c
         title=f"Workflows on this machine: {args.runs} runs one after another, {args.burst} at once",
     )
     for label in runs:
-        p50 = percentile(times[label], 0.5)
+        p50 = percentile(times[label], 50)
         table.add_row(
             label,
             f"{p50:.1f}",
-            f"{percentile(times[label], 0.99):.1f}",
+            f"{percentile(times[label], 99):.1f}",
             f"{rates[label]:.1f}",
-            f"{p50 / percentile(times[base], 0.5):.2f}",
+            f"{p50 / percentile(times[base], 50):.2f}",
             f"{rates[label] / rates[base]:.2f}",
         )
     return table

@@ -8,6 +8,7 @@ pipeline step from the events' timestamps, and the portfolio's equity over marke
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ class SessionFigures:
     latency_ms: dict[str, dict[str, float]]
     fill_event_ids: list[str]
     fills: list[dict[str, str | None]]  # what each fill was, in arrival order: the same data, the same fills
-    equity: list[tuple[datetime, Decimal]]
+    equity: dict[str, list[tuple[datetime, Decimal]]]  # TOTAL and each strategy's
     prices: int
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -95,7 +96,7 @@ class SessionFigures:
             "latency_ms": self.latency_ms,
             "fill_event_ids": self.fill_event_ids,
             "fills": self.fills,
-            "equity": [[at.isoformat(), str(value)] for at, value in self.equity],
+            "equity": [[at.isoformat(), str(value)] for at, value in self.equity[TOTAL]],
             **self.extra,
         }
 
@@ -112,10 +113,12 @@ def unique(events: Iterable[Event]) -> list[Event]:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
+    """Nearest-rank percentile, `q` in percent: the smallest value with at least q% of them at or below
+    it (NaN for no values)."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    return ordered[max(0, min(len(ordered), math.ceil(q / 100 * len(ordered))) - 1)]
 
 
 def step_latencies(events: Sequence[Event]) -> dict[str, dict[str, float]]:
@@ -169,9 +172,12 @@ def pnl_by_strategy(
     return [lines[key] for key in sorted(lines)]
 
 
-def equity_curve(events: Sequence[Event]) -> list[tuple[datetime, Decimal]]:
-    """Net PnL of all positions over market time: each fill (at its order's market time) and each price
-    of a held venue:symbol moves it."""
+TOTAL = "all strategies"
+
+
+def equity_curves(events: Sequence[Event]) -> dict[str, list[tuple[datetime, Decimal]]]:
+    """Net PnL over market time, of all positions (`TOTAL`) and of each strategy's (or, without one, each
+    account's): each fill (at its order's market time) and each price of a held venue:symbol moves it."""
     requested = {e.order_id: e.market_time for e in events if isinstance(e, OrderRequested)}
     timeline: list[tuple[datetime, int, Event]] = []
     for number, event in enumerate(events):
@@ -185,20 +191,27 @@ def equity_curve(events: Sequence[Event]) -> list[tuple[datetime, Decimal]]:
     positions: dict[tuple[str, str, str], Position] = {}
     venue_of: dict[tuple[str, str, str], tuple[str, str]] = {}
     marks: dict[tuple[str, str], Decimal] = {}
-    curve: list[tuple[datetime, Decimal]] = []
+    curves: dict[str, list[tuple[datetime, Decimal]]] = {TOTAL: []}
     for when, _, event in timeline:
         if isinstance(event, PriceUpdated):
             marks[event.venue, event.symbol] = event.price
-            if not any(v == (event.venue, event.symbol) for v in venue_of.values()):
+            if (event.venue, event.symbol) not in venue_of.values():
                 continue
         elif isinstance(event, OrderExecuted):
-            key = (event.strategy_id or "-", event.account_id, event.symbol)
+            key = (event.strategy_id or event.account_id, event.account_id, event.symbol)
             held = positions.get(key, Position())
             positions[key] = held.apply_fill(event.side, event.fill_quantity, event.fill_price, event.fee)
             venue_of[key] = (event.venue, event.symbol)
-        value = sum((p.net_pnl(marks.get(venue_of[key])) for key, p in positions.items()), Decimal(0))
-        curve.append((when, value))
-    return curve
+        by_strategy: dict[str, Decimal] = {}
+        for key, position in positions.items():
+            value = position.net_pnl(marks.get(venue_of[key]))
+            by_strategy[key[0]] = by_strategy.get(key[0], Decimal(0)) + value
+        for strategy, value in by_strategy.items():
+            curve = curves.setdefault(strategy, [])
+            if not curve or curve[-1][1] != value:
+                curve.append((when, value))
+        curves[TOTAL].append((when, sum(by_strategy.values(), Decimal(0))))
+    return curves
 
 
 def fill_json(fill: OrderExecuted, market_time: datetime | None) -> dict[str, str | None]:
@@ -241,7 +254,7 @@ def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
         latency_ms=step_latencies(events),
         fill_event_ids=[str(f.event_id) for f in fills],
         fills=[fill_json(f, market_times.get(f.order_id)) for f in fills],
-        equity=equity_curve(events),
+        equity=equity_curves(events),
         prices=sum(1 for e in events if isinstance(e, PriceUpdated)),
     )
 
@@ -256,20 +269,27 @@ def write_report(figures: SessionFigures, report_dir: Path) -> tuple[Path, Path]
     return report, chart
 
 
-def plot_equity(curve: Sequence[tuple[datetime, Decimal]], path: Path, *, title: str) -> None:
+def plot_equity(curves: dict[str, list[tuple[datetime, Decimal]]], path: Path, *, title: str) -> None:
+    """The total as a thick line over each strategy's thin one, as steps: PnL holds until the next event."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib import dates
 
-    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
-    if curve:
-        times = dates.date2num([at for at, _ in curve])  # type: ignore[no-untyped-call]
-        values = [float(value) for _, value in curve]  # float for drawing only
-        axes.step(times, values, where="post", color="tab:blue", linewidth=1.2)
+    figure, axes = plt.subplots(figsize=(10, 5), dpi=100)
+    if curves.get(TOTAL):
+        end = curves[TOTAL][-1][0]
+        for name, curve in sorted(curves.items(), key=lambda item: item[0] == TOTAL):
+            points = [*curve, (end, curve[-1][1])]  # each line runs to the session's end
+            times = dates.date2num([at for at, _ in points])  # type: ignore[no-untyped-call]
+            values = [float(value) for _, value in points]  # float for drawing only
+            total = name == TOTAL
+            axes.step(times, values, where="post", linewidth=2.0 if total else 1.0,
+                      color="black" if total else None, label=name)  # fmt: skip
         axes.axhline(0, color="grey", linewidth=0.6)
         axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]
+        axes.legend(loc="best", fontsize="small")
     else:
         axes.text(0.5, 0.5, "no fills", ha="center", va="center", transform=axes.transAxes)
     axes.set_title(title)

@@ -1,0 +1,141 @@
+"""The session report's figures from a hand-made event stream: counts, rejections, PnL, latency, equity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from schemas import (
+    Event,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderStatus,
+    OrderValidated,
+    PriceUpdated,
+    RejectReason,
+)
+from schemas.primitives import Liquidity, OrderType, Side
+from zvt.session_report import TOTAL, equity_curves, percentile, session_figures, step_latencies
+
+D = Decimal
+T0 = datetime(2024, 8, 8, 23, 54, 14, tzinfo=UTC)
+WALL = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def price(symbol: str, value: str, seconds: float) -> PriceUpdated:
+    return PriceUpdated(
+        venue="binance", symbol=symbol, price=D(value), market_time=T0 + timedelta(seconds=seconds)
+    )
+
+
+def request(order_id: str, strategy: str, side: Side, quantity: str, seconds: float) -> OrderRequested:
+    return OrderRequested(
+        order_id=order_id,
+        account_id=f"acct-{strategy}",
+        strategy_id=strategy,
+        symbol="BTC/USDT",
+        side=side,
+        order_type=OrderType.MARKET,
+        quantity=D(quantity),
+        market_time=T0 + timedelta(seconds=seconds),
+        timestamp=WALL,
+    )
+
+
+def fill(
+    order: OrderRequested, quantity: str, at: str, fee: str, status: OrderStatus, ms: int
+) -> OrderExecuted:
+    return order.caused(
+        OrderExecuted,
+        order_id=order.order_id,
+        account_id=order.account_id,
+        strategy_id=order.strategy_id,
+        symbol=order.symbol,
+        side=order.side,
+        venue="binance",
+        fill_id=f"{order.order_id}-{quantity}",
+        fill_quantity=D(quantity),
+        fill_price=D(at),
+        fee=D(fee),
+        fee_currency="USDT",
+        liquidity=Liquidity.TAKER,
+        cumulative_quantity=D(quantity),
+        remaining_quantity=order.quantity - D(quantity),
+        status=status,
+        timestamp=WALL + timedelta(milliseconds=ms),
+    )
+
+
+def validated(order: OrderRequested, ms: int) -> OrderValidated:
+    fields = order.model_dump(
+        exclude={"event_id", "event_type", "timestamp", "correlation_id", "causation_id", "metadata"}
+    )
+    return order.caused(OrderValidated, **fields, timestamp=WALL + timedelta(milliseconds=ms))
+
+
+BUY = request("o-1", "ma", Side.BUY, "2", 1)
+SELL = request("o-2", "ma", Side.SELL, "1", 3)
+PARTIAL = request("o-3", "grid", Side.BUY, "1", 2)
+REFUSED = request("o-4", "grid", Side.BUY, "50", 2)
+EVENTS: list[Event] = [
+    price("BTC/USDT", "100", 0),
+    BUY,
+    validated(BUY, 4),
+    fill(BUY, "2", "101", "0.2", OrderStatus.FILLED, 10),
+    PARTIAL,
+    fill(PARTIAL, "0.5", "101", "0.05", OrderStatus.CANCELED, 5),
+    REFUSED,
+    REFUSED.caused(
+        OrderRejected,
+        order_id="o-4",
+        account_id="acct-grid",
+        strategy_id="grid",
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        reason=RejectReason.MAX_ORDER_NOTIONAL,
+        detail="too big",
+    ),
+    price("BTC/USDT", "104", 2.5),
+    SELL,
+    fill(SELL, "1", "103", "0.1", OrderStatus.FILLED, 2),
+    price("BTC/USDT", "102", 4),
+]
+
+
+def test_counts_rejections_and_exact_pnl_per_strategy() -> None:
+    figures = session_figures("s.", [*EVENTS, EVENTS[3]])  # a redelivered fill counts once
+    assert (figures.requested, figures.filled, figures.canceled) == (4, 2, 1)
+    assert figures.rejected == {"max_order_notional": 1}
+    lines = {line.strategy_id: line for line in figures.pnl}
+    ma = lines["ma"].position
+    assert (ma.quantity, ma.realized_pnl, ma.fees_paid) == (D(1), D(2), D("0.3"))  # sold 1 at 103, cost 101
+    assert ma.net_pnl(lines["ma"].mark) == D(2) + (D(102) - D(101)) - D("0.3")  # marked at the last price
+    assert lines["grid"].position.net_pnl(D(102)) == D("0.5") - D("0.05")
+    assert len(figures.fills) == 3
+    assert figures.fills[0]["order_market_time"] == BUY.market_time.isoformat()  # type: ignore[union-attr]
+
+
+def test_step_latency_from_the_first_event_of_each_step() -> None:
+    latency = step_latencies(EVENTS)
+    assert latency["requested->validated"]["count"] == 1
+    assert latency["requested->validated"]["p50"] == 4.0
+    assert latency["routed->executed"] == {"count": 0}  # no routed events: the step is listed, empty
+
+
+def test_nearest_rank_percentile() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile([7.0], 99)) == (50.0, 99.0, 7.0)
+
+
+def test_equity_moves_at_fills_and_prices_in_market_time_per_strategy_and_in_total() -> None:
+    curves = equity_curves(EVENTS)
+    assert set(curves) == {TOTAL, "ma", "grid"}
+    last = {name: curve[-1] for name, curve in curves.items()}
+    assert last["ma"] == (T0 + timedelta(seconds=4), D("2.7"))
+    assert last["grid"][1] == D("0.45")
+    assert last[TOTAL] == (T0 + timedelta(seconds=4), D("3.15"))
+    times = [at for at, _ in curves[TOTAL]]
+    assert times == sorted(times)  # in market time, though the sell's fill arrived first in wall time
+    first_fill = curves["ma"][0]
+    assert first_fill == (T0 + timedelta(seconds=1), D(-2) - D("0.2"))  # bought 2 at 101, marked at 100
