@@ -26,6 +26,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import CommitFailedError
 
 from bridge.bus import StreamBus, redis_retrying
 from bridge.consumer import ConsumerConfig, Delivery, StreamConsumer
@@ -118,7 +119,10 @@ class KafkaToRedis:
                     os.kill(os.getpid(), signal.SIGKILL)
                 forwarded = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
                 lag.finished(forwarded)
-                await consumer.commit(forwarded)
+                try:
+                    await consumer.commit(forwarded)
+                except CommitFailedError as exc:  # a rebalance took the partitions: their next owner
+                    log.warning("offsets not committed (%s): the batch is re-read, and skipped in Redis", exc)
         finally:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
 from rich.console import Console
 
 from eventstore import projections, trading_events
@@ -35,6 +37,8 @@ from topics.registry import KafkaTopic
 from zvt.lag import KafkaLag, sample_every
 from zvt.metrics import DEAD_LETTERS, SINK_BATCH_SECONDS, STORED
 from zvt.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SINK_CONSUMER = "zvt.eventstore.sink"
 # Test-only fault injection, e.g. `kill-after-append:3`: SIGKILL itself inside the 3rd batch's transaction.
@@ -158,16 +162,23 @@ def _failpoint() -> int | None:
 
 
 class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, consumer: AIOKafkaConsumer, connection: asyncpg.Connection, name: str) -> None:
-        self.consumer, self.connection, self.name = consumer, connection, name
+    """Positions newly assigned partitions at the tracking table's offsets. aiokafka calls it from its
+    coordinator while the sink may be inside a batch's transaction on the same connection, which asyncpg
+    refuses ("another operation is in progress"): `in_use` serialises the two."""
+
+    def __init__(
+        self, consumer: AIOKafkaConsumer, connection: asyncpg.Connection, name: str, in_use: asyncio.Lock
+    ) -> None:
+        self.consumer, self.connection, self.name, self.in_use = consumer, connection, name, in_use
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         pass
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        offsets = await stored_offsets(
-            self.connection, self.name, [(tp.topic, tp.partition) for tp in assigned]
-        )
+        async with self.in_use:
+            offsets = await stored_offsets(
+                self.connection, self.name, [(tp.topic, tp.partition) for tp in assigned]
+            )
         untracked = []
         for tp in assigned:
             offset = offsets.get((tp.topic, tp.partition))
@@ -208,7 +219,9 @@ class Sink:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=True
         )
-        consumer.subscribe(list(topics), listener=_SeekToTracked(consumer, connection, self.consumer_name))
+        in_use = asyncio.Lock()
+        listener = _SeekToTracked(consumer, connection, self.consumer_name, in_use)
+        consumer.subscribe(list(topics), listener=listener)
         lag = KafkaLag(consumer, self.settings.topic_prefix)
         await producer.start()
         await consumer.start()
@@ -226,10 +239,14 @@ class Sink:
                     continue
                 batch = triage(records, topics, self.consumer_name)
                 await self._dead_letters(producer, batch, topics)
-                await write_batch(connection, batch, self.consumer_name, self.stats, failpoint)
+                async with in_use:
+                    await write_batch(connection, batch, self.consumer_name, self.stats, failpoint)
                 stored = {TopicPartition(t, p): offset for (t, p), offset in batch.next_offsets.items()}
                 lag.finished(stored)
-                await consumer.commit(stored)
+                try:
+                    await consumer.commit(stored)  # for lag monitoring only: the tracking table decides
+                except CommitFailedError as exc:  # a rebalance took the partitions meanwhile
+                    log.warning("Kafka offsets not committed (%s); the tracking table has them", exc)
         finally:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
