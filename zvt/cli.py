@@ -470,6 +470,9 @@ def session(
     if run.timed_out:
         console.print(f"[red]The session did not finish within {within:.0f} s; the report is partial.[/red]")
         raise typer.Exit(1)
+    if run.rebalance is not None and run.rebalance.result is None:
+        console.print("[red]The rebalance workflow did not run to an outcome (see workflows.log).[/red]")
+        raise typer.Exit(1)
 
 
 @app.command("replay-market")
