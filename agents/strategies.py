@@ -5,12 +5,10 @@ Consumes market.prices in the consumer group (keyed by symbol), so a strategy's 
 A strategy with a `venue` is driven by that venue's prices only; without one, by every venue's.
 
 Per price: each strategy steps (pure, `strategies.runner`), all orders are published and acknowledged,
-then the changed slots are written (concurrently: one changelog round trip per price, not per strategy).
+then the changed slots are written together (`StateTable.put_many`: one changelog round trip per price).
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from faust.streams import current_event
 
@@ -44,7 +42,7 @@ async def _on_price(event: Event) -> None:
         orders.extend(new_orders)
         changed.append((key, slot))
     await publish(orders)
-    await asyncio.gather(*(slots.put(key, slot) for key, slot in changed))
+    await slots.put_many(changed)
 
 
 @app.agent(faust_topic(Topics.PRICES), name="strategies")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import signal
 import sys
@@ -36,6 +37,11 @@ def run_worker(agents: list[str], loglevel: str = "warn") -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
 
     worker = Worker(app, loglevel=loglevel)
+    # Everything built so far lives as long as the worker: the collector need not walk it again. At a
+    # thousand strategies, whose states each survive one price, full collections over it (~70 ms) ran twice
+    # a second, and young ones 180 times: a sixth of the worker's time. Refcounting frees the rest anyway.
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
     # Faust's terminal spinner sets the root logger to DEBUG so that it can spin on every record: every
     # debug call in aiokafka and Faust then builds its record (a tenth of the worker's CPU under load).
     worker.spinner = None

@@ -1,15 +1,22 @@
-"""A moving-average crossover through the real worker on real Kafka: quotes in, its order out, filled."""
+"""A moving-average crossover through the real worker on real Kafka: quotes in, its order out, filled;
+and its state carried over a kill -9 by the changelog."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import OrderExecuted, OrderRejected, OrderRequested, OrderStatus, QuoteTick
 from topics import Topics
+from topics.registry import KafkaTopic
 from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
@@ -108,3 +115,104 @@ async def test_ma_crossover_orders_at_the_crossing_and_fills(
                 OrderStatus.FILLED,
             )
             assert output.copies == 0
+
+
+# Strategies that never order (their slow window is never full) but change their slot on every price, so
+# each price's slots go to the changelog together, many records at once.
+FILLERS = "".join(
+    f'\n[[strategies]]\nid = "fill-{i}"\nkind = "ma_crossover"\naccount = "acct-fill"\n'
+    f'symbols = ["BTC/USDT"]\n[strategies.parameters]\nfast = 2\nslow = 50\nquantity = "0.01"\n'
+    for i in range(40)
+)
+
+
+async def committed(settings: Settings, counts: dict[KafkaTopic, int]) -> None:
+    """Wait until the worker group's committed offsets, summed over partitions, reach `counts`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                offsets = await admin.list_consumer_group_offsets(f"{settings.topic_prefix}zvt-agents")
+                done = {
+                    topic: sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == name)
+                    for topic, name in zip(counts, names(settings, *counts), strict=True)
+                }
+                if all(done[topic] >= count for topic, count in counts.items()):
+                    return
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def test_slots_recovered_after_kill_9_carry_the_crossing_over_the_restart(
+    pipeline_topics: Settings, tmp_path: Path
+) -> None:
+    """The crossing needs the window of prices seen before the kill: lost or misplaced slots lose the order.
+
+    Each slot's changelog records are on the partition of the prices that changed it, the last one holding
+    every price and the offset of the last.
+    """
+    (tmp_path / "trading.toml").write_text('[paper]\nlatency_ms = "50"\n')
+    (tmp_path / "strategies.toml").write_text(STRATEGIES + FILLERS)
+    port = free_port()
+    log = tmp_path / "worker.log"
+    env = worker_env(pipeline_topics, tmp_path / "trading.toml", port) | {
+        "ZVT_STRATEGIES_CONFIG": str(tmp_path / "strategies.toml")
+    }
+    ticks = quotes(datetime.now(UTC) - timedelta(seconds=30))
+    changelog = f"{pipeline_topics.topic_prefix}zvt-agents-strategy-slots-changelog"
+    prices, requested, executed = names(
+        pipeline_topics, Topics.PRICES, Topics.ORDERS_REQUESTED, Topics.ORDERS_EXECUTED
+    )
+
+    def slot(key: str) -> dict[str, Any] | None:
+        """The last changelog value of `key`, or None before its first write."""
+        found = [r for r in output.records[changelog] if r.key == orjson.dumps(key)]
+        return orjson.loads(found[-1].value or b"") if found else None
+
+    def applied(key: str, count: int) -> bool:
+        stored = slot(key)
+        return stored is not None and len(stored["state"]["prices"]) == count
+
+    with contextlib.ExitStack() as workers:
+        worker = workers.enter_context(start_worker(env, log))
+        await publish_events(pipeline_topics, ticks[:1])
+        await wait_for_books(port, {"binance:BTC/USDT"})  # the worker made its changelog topics
+        async with read_topics(pipeline_topics, [changelog, prices, requested, executed]) as output:
+            await publish_events(pipeline_topics, ticks[1:CROSSING])
+            await wait_until(
+                lambda: applied("ma-it|BTC/USDT", 3) and applied("fill-39|BTC/USDT", CROSSING),
+                60,
+                lambda: f"slots not written; worker log:\n{worker_log_tail(log)}",
+            )
+            # Killed once its group committed past those ticks and prices (a redelivered tick would be
+            # priced again, at a new offset): the slots live on in the changelog only.
+            await committed(pipeline_topics, {Topics.MARKET_TICKS: CROSSING, Topics.PRICES: CROSSING})
+            worker.kill()
+            worker.wait()
+            workers.enter_context(start_worker(env, log))
+            await publish_events(pipeline_topics, ticks[CROSSING:])
+            await wait_until(
+                lambda: len(output.of_type(OrderExecuted)) == 1 and applied("fill-0|BTC/USDT", len(BIDS)),
+                90,
+                lambda: f"no fill after the restart; worker log:\n{worker_log_tail(log)}",
+            )
+    (request,) = output.of_type(OrderRequested)
+    assert (request.strategy_id, request.side, request.market_time) == (
+        "ma-it",
+        "buy",
+        ticks[CROSSING].market_time,
+    )
+    (price_partition,) = {r.partition for r in output.records[prices]}
+    assert {r.partition for r in output.records[changelog]} == {price_partition}
+    last_price_offset = max(r.offset for r in output.records[prices])
+    for key in ("ma-it|BTC/USDT", "fill-0|BTC/USDT", "fill-39|BTC/USDT"):
+        stored = slot(key)
+        assert stored is not None
+        assert stored["applied_offset"] == last_price_offset
+    mids = [str(Decimal(bid) + Decimal("0.5")) for bid in BIDS]
+    assert slot("fill-7|BTC/USDT") == {
+        "state": {"position": "0", "prices": mids, "above": None},
+        "applied_offset": last_price_offset,
+    }
