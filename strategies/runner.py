@@ -3,10 +3,15 @@
 Still pure: the agent (`agents.strategies`) stores each `StrategySlot` in a Faust table under
 `strategy_id|symbol` and publishes the orders.
 
-Redeliveries are dropped by offset, not by a window of event ids: every price of a symbol is on one
-partition of `market.prices` (keyed by symbol), so a strategy's slot sees that symbol's prices in offset
-order and "the last offset applied" says exactly what was applied, in O(1) and a few bytes per slot
-(a thousand strategies each keeping thousands of ids would cost megabytes and a scan per price).
+Copies are dropped without a window of event ids (a thousand strategies each keeping thousands of ids
+would cost megabytes and a scan per price), in two ways, a few bytes per slot:
+- A redelivered record, by offset: every price of a symbol is on one partition of `market.prices` (keyed
+  by symbol), so a slot sees that symbol's prices in offset order, and "the last offset applied" says
+  exactly what was applied.
+- A price published again, by market time: after a crash the market data agent derives the prices of its
+  uncommitted ticks again, same ids at new offsets. Each venue's prices of a symbol come in market-time
+  order, so a slot keeps, per venue, the last market time applied and the ids applied at that time; an
+  older price is a copy (or stale: a venue's clock going back), and is dropped too.
 """
 
 from __future__ import annotations
@@ -14,14 +19,36 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas import OrderRequested, PriceUpdated
 from schemas.primitives import OrderType
 from strategies.base import Strategy
 from strategies.config import StrategiesConfig, StrategySpec
 from trading.ids import derived_id
+
+
+class VenueMark(BaseModel):
+    """The newest market time of a venue's prices applied to a slot, and the prices applied at it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    market_time: AwareDatetime
+    event_ids: tuple[UUID, ...]
+
+    def covers(self, price: PriceUpdated) -> bool:
+        """Whether `price` is one applied before (or older than them)."""
+        return price.market_time < self.market_time or (
+            price.market_time == self.market_time and price.event_id in self.event_ids
+        )
+
+    @classmethod
+    def after(cls, mark: VenueMark | None, price: PriceUpdated) -> VenueMark:
+        if mark is not None and price.market_time == mark.market_time:
+            return cls(market_time=mark.market_time, event_ids=(*mark.event_ids, price.event_id))
+        return cls(market_time=price.market_time, event_ids=(price.event_id,))
 
 
 class StrategySlot(BaseModel):
@@ -32,6 +59,7 @@ class StrategySlot(BaseModel):
     # The kind's state model in memory; its JSON after recovery from the changelog (`load_state`).
     state: Any = None
     applied_offset: int = -1  # the last offset of market.prices applied to this slot
+    venue_marks: dict[str, VenueMark] = {}  # venue -> its last market time applied
 
 
 def slot_key(strategy_id: str, symbol: str) -> str:
@@ -53,7 +81,8 @@ class StrategyInstance:
     ) -> tuple[StrategySlot, list[OrderRequested]] | None:
         """The slot after `price` (at `offset` of its partition) and the orders; None for a redelivery."""
         slot = slot or StrategySlot()
-        if offset <= slot.applied_offset:
+        mark = slot.venue_marks.get(price.venue)
+        if offset <= slot.applied_offset or (mark is not None and mark.covers(price)):
             return None
         state, intents = self.strategy.on_price(self.strategy.load_state(slot.state), price)
         orders = []
@@ -76,7 +105,8 @@ class StrategyInstance:
                     venue=self.spec.venue,
                 )
             )
-        return StrategySlot(state=state, applied_offset=offset), orders
+        marks = slot.venue_marks | {price.venue: VenueMark.after(mark, price)}
+        return StrategySlot(state=state, applied_offset=offset, venue_marks=marks), orders
 
 
 class Roster:

@@ -14,7 +14,8 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas import OrderExecuted, OrderRejected, OrderRequested, OrderStatus, QuoteTick
+from schemas import CODEC, OrderExecuted, OrderRejected, OrderRequested, OrderStatus, QuoteTick
+from strategies.runner import VenueMark
 from topics import Topics
 from topics.registry import KafkaTopic
 from zvt.processes import free_port
@@ -212,7 +213,14 @@ async def test_slots_recovered_after_kill_9_carry_the_crossing_over_the_restart(
         assert stored is not None
         assert stored["applied_offset"] == last_price_offset
     mids = [str(Decimal(bid) + Decimal("0.5")) for bid in BIDS]
-    assert slot("fill-7|BTC/USDT") == {
+    stored = slot("fill-7|BTC/USDT")
+    assert stored is not None
+    marks = stored.pop("venue_marks")
+    assert stored == {
         "state": {"position": "0", "prices": mids, "above": None},
         "applied_offset": last_price_offset,
     }
+    last_price = CODEC.decode(output.records[prices][-1].value or b"")
+    assert VenueMark.model_validate(marks["binance"]) == VenueMark(
+        market_time=ticks[-1].market_time, event_ids=(last_price.event_id,)
+    )

@@ -73,9 +73,30 @@ def test_a_slot_recovered_from_its_json_steps_like_the_live_one() -> None:
     live, _ = instance.step(None, price("100"), 0) or (StrategySlot(), [])
     recovered = StrategySlot.model_validate(orjson.loads(orjson.dumps(live.model_dump(mode="json"))))
     assert isinstance(recovered.state, dict)
-    after_live = instance.step(live, price("89", 1), 1)
-    after_recovered = instance.step(recovered, price("89", 1), 1)
+    next_price = price("89", 1)
+    after_live = instance.step(live, next_price, 1)
+    after_recovered = instance.step(recovered, next_price, 1)
     assert after_live is not None
     assert after_recovered is not None
     assert after_live[0] == after_recovered[0]
     assert [o.quantity for o in after_live[1]] == [o.quantity for o in after_recovered[1]] == [Decimal("0.2")]
+
+
+def test_a_price_published_again_at_a_new_offset_is_dropped_by_market_time() -> None:
+    """After a crash the market data agent publishes its uncommitted ticks' prices again: same ids, later
+    offsets. Prices at one market time are all applied once; an older one is a copy."""
+    (instance,) = Roster(StrategiesConfig(strategies=(spec("g-1"),))).instances
+    first, tied, later = price("100", 1), price("101", 1), price("102", 2)
+    slot = None
+    for offset, each in enumerate((first, tied)):
+        stepped = instance.step(slot, each, offset)
+        assert stepped is not None  # the same market time, another price: applied
+        slot = stepped[0]
+    assert slot is not None
+    assert instance.step(slot, first, 5) is None  # published again
+    assert instance.step(slot, tied, 6) is None
+    stepped = instance.step(slot, later, 7)
+    assert stepped is not None
+    assert instance.step(stepped[0], tied, 8) is None  # older than the last applied
+    other_venue = price("100", 1, venue="kraken")
+    assert instance.step(stepped[0], other_venue, 9) is not None  # each venue has its own clock
