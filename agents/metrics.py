@@ -6,6 +6,7 @@ breaker states are sampled here every few seconds, since they are states rather 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,6 +17,7 @@ from trading.circuit import CircuitState
 from zvt.metrics import CIRCUIT_STATE, CONSUMER_LAG
 
 SAMPLE_INTERVAL_SECONDS = 5.0
+_lag_labels: set[tuple[str, str]] = set()  # the (topic, partition) lags this worker reports
 CIRCUIT_LEVEL = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 
 
@@ -33,7 +35,14 @@ async def metrics_page(web: Any, request: Any) -> Any:
 async def sample_gauges() -> None:
     consumer = app.consumer
     read_offsets: dict[Any, int | None] = getattr(consumer, "_read_offset", {})  # Faust keeps no public one
-    for tp in consumer.assignment():
+    assigned = consumer.assignment()
+    labelled = {(registry_name(tp.topic), str(tp.partition)) for tp in assigned}
+    for labels in _lag_labels - labelled:  # revoked: its lag is now another worker's to report
+        with contextlib.suppress(KeyError):
+            CONSUMER_LAG.remove(*labels)
+    _lag_labels.clear()
+    _lag_labels.update(labelled)
+    for tp in assigned:
         end = consumer.highwater(tp)
         if end is None:
             continue

@@ -21,13 +21,15 @@ from pathlib import Path
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.settings import get_trading_config
 from topics import Topics
 from zvt.session import DEFAULT_FILES
 from zvt.settings import REPO_ROOT, Settings
+
+from .metrics import label_values, scrape_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -207,6 +209,36 @@ def agent_workers(session_pid: int) -> list[int]:
     ]
 
 
+def web_port(pid: int) -> int:
+    """A worker's web monitor port, from its environment."""
+    variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return int(dict(v.decode().split("=", 1) for v in variables if b"=" in v)["ZVT_WEB_PORT"])
+
+
+async def worker_holding_the_ticks(settings: Settings, prefix: str, workers: list[int]) -> int:
+    """Of the agent workers, the one assigned most of the tick partitions that carry the replay (its
+    `zvt_consumer_lag` partitions on its web port): killing it kills the market data and strategies of a
+    traded symbol, not only some order partitions."""
+    ticks = [
+        TopicPartition(Topics.MARKET_TICKS.full_name(prefix), p)
+        for p in range(Topics.MARKET_TICKS.partitions)
+    ]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        busy = {str(tp.partition) for tp, end in (await consumer.end_offsets(ticks)).items() if end > 0}
+    finally:
+        await consumer.stop()
+    held = {}
+    for pid in workers:
+        samples = await scrape_metrics(web_port(pid))
+        lags = label_values(samples, "zvt_consumer_lag", "topic", "partition")
+        held[pid] = len({partition for topic, partition in lags if topic == Topics.MARKET_TICKS.name} & busy)
+    pid = max(held, key=held.__getitem__)
+    assert held[pid] > 0, held
+    return pid
+
+
 async def topic_names(settings: Settings) -> set[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
@@ -248,7 +280,8 @@ async def test_two_workers_one_killed_mid_session_give_the_same_fills(
     report_dir: Path, sample_files: list[str], tmp_path: Path, settings: Settings
 ) -> None:
     """Scale-out under failure: two agent workers share the partitions; once a third of the fills are out,
-    one is SIGKILLed and the survivor takes over its partitions (tables from their changelogs). Nothing is
+    the one holding the replay's tick partitions is SIGKILLed, and the survivor takes over its partitions
+    (tables from their changelogs, ticks from the last commit, whose prices it publishes again). Nothing is
     lost or doubled: the fills, orders and PnL (the rebalance's too) are those of the undisturbed
     single-worker session."""
     reference = json.loads((report_dir / "session.json").read_text())
@@ -267,7 +300,8 @@ async def test_two_workers_one_killed_mid_session_give_the_same_fills(
                 workers = agent_workers(session.pid)
                 assert len(workers) == 2, workers
                 seen = await wait_for_fills(settings, topic, len(reference["fills"]) // 3)
-                os.kill(workers[1], signal.SIGKILL)
+                prefix = topic.removesuffix(Topics.ORDERS_EXECUTED.name)
+                os.kill(await worker_holding_the_ticks(settings, prefix, workers), signal.SIGKILL)
                 await session.wait()
         finally:
             if session.returncode is None:
