@@ -21,7 +21,7 @@ from agents.settings import get_agent_settings, get_trading_config
 from schemas import CODEC, EventDecodeError, OrderBookUpdated, PriceUpdated
 from topics import Topics
 from topics.registry import KafkaTopic
-from trading.books import BookHistory, BookTop
+from trading.books import BookHistory, BookTop, MarketHistory
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class MarketView:
     def __init__(self) -> None:
         self.books: dict[tuple[str, str], BookHistory] = {}
+        self.price_history: dict[str, MarketHistory[PriceUpdated]] = {}  # symbol -> its prices, any venue
         self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
         self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
         self.venue_prices: dict[tuple[str, str], PriceUpdated] = {}  # (venue, symbol) -> latest
@@ -43,6 +44,17 @@ class MarketView:
     def last_prices(self) -> dict[str, Decimal]:
         return {symbol: price for symbol, (_, price) in self.prices.items()}
 
+    def prices_as_of(self, when: datetime) -> dict[str, Decimal]:
+        """Each symbol's last price at or before `when` (market time): what risk judges an order by, so
+        that the same order at the same market time is judged the same however late it is processed."""
+        found = {symbol: history.as_of(when) for symbol, history in self.price_history.items()}
+        return {symbol: price.price for symbol, price in found.items() if price is not None}
+
+    def price_as_of(self, symbol: str, when: datetime) -> Decimal | None:
+        history = self.price_history.get(symbol)
+        price = history.as_of(when) if history else None
+        return price.price if price else None
+
     def book(self, venue: str, symbol: str) -> BookTop | None:
         history = self.books.get((venue, symbol))
         return history.latest if history else None
@@ -55,6 +67,8 @@ class MarketView:
         if isinstance(event, PriceUpdated):
             self.venue_prices[event.venue, event.symbol] = event
             seen = self.prices.get(event.symbol)
+            depth = get_trading_config().paper.book_history
+            self.price_history.setdefault(event.symbol, MarketHistory(depth)).add(event)
             if seen is None or event.market_time >= seen[0]:
                 self.prices[event.symbol] = (event.market_time, event.price)
                 self.price_versions[event.symbol] = self.price_versions.get(event.symbol, 0) + 1
@@ -70,11 +84,8 @@ class MarketView:
                 ask_size=ask.size if ask else Decimal(0),
                 market_time=event.market_time,
             )
-            history = self.books.get((event.venue, event.symbol))
-            if history is None:
-                depth = get_trading_config().paper.book_history
-                history = self.books[event.venue, event.symbol] = BookHistory(depth)
-            history.add(top)
+            depth = get_trading_config().paper.book_history
+            self.books.setdefault((event.venue, event.symbol), BookHistory(depth)).add(top)
             self.book_sequences[event.venue, event.symbol] = max(
                 event.sequence, self.book_sequences.get((event.venue, event.symbol), 0)
             )

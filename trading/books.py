@@ -1,4 +1,5 @@
-"""Book tops per venue and symbol, with a short history so a fill can use the book as of a given time."""
+"""Book tops per venue and symbol, and histories (of tops, of prices) so a decision can use the market as
+of a given time."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Generic, Protocol, TypeVar
 
 from schemas.primitives import Side
 
@@ -36,30 +38,42 @@ class BookTop:
         return (self.bid_price + self.ask_price) / 2
 
 
-class BookHistory:
-    """The last `depth` tops of one venue and symbol in market-time order; memory stays bounded."""
+class Timed(Protocol):
+    @property
+    def market_time(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=Timed)
+
+
+class MarketHistory(Generic[T]):
+    """The last `depth` book tops or prices of one venue and symbol in market-time order, so a decision
+    can see the market as it was at an order's market time; memory stays bounded."""
 
     def __init__(self, depth: int = 256) -> None:
-        self._tops: deque[BookTop] = deque(maxlen=depth)
+        self._items: deque[T] = deque(maxlen=depth)
 
-    def add(self, top: BookTop) -> None:
-        if self._tops and top.market_time < self._tops[-1].market_time:
+    def add(self, item: T) -> None:
+        if self._items and item.market_time < self._items[-1].market_time:
             # Late data: keep the history sorted. Rare, so a rebuild is fine.
-            tops = sorted([*self._tops, top], key=lambda t: t.market_time)
-            self._tops.clear()
-            self._tops.extend(tops)
+            items = sorted([*self._items, item], key=lambda i: i.market_time)
+            self._items.clear()
+            self._items.extend(items)
         else:
-            self._tops.append(top)
+            self._items.append(item)
 
-    def as_of(self, when: datetime) -> BookTop | None:
-        """The book in force at `when`: the last top at or before it (None if none is that old)."""
-        # Binary search over the deque itself: no list of every top's time per lookup (the history is deep).
-        index = bisect.bisect_right(self._tops, when, key=lambda top: top.market_time)
-        return self._tops[index - 1] if index else None
+    def as_of(self, when: datetime) -> T | None:
+        """The item in force at `when`: the last at or before it (None if none is that old)."""
+        # Binary search over the deque itself: no list of every item's time per lookup (the history is deep).
+        index = bisect.bisect_right(self._items, when, key=lambda item: item.market_time)
+        return self._items[index - 1] if index else None
 
     @property
-    def latest(self) -> BookTop | None:
-        return self._tops[-1] if self._tops else None
+    def latest(self) -> T | None:
+        return self._items[-1] if self._items else None
 
     def __len__(self) -> int:
-        return len(self._tops)
+        return len(self._items)
+
+
+BookHistory = MarketHistory[BookTop]

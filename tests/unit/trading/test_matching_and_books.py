@@ -150,3 +150,23 @@ def test_late_insert_within_a_full_window_drops_the_oldest() -> None:
     assert ask_at(books, 150) is None  # the top at 100 made room
     assert ask_at(books, 260) == D(1)
     assert ask_at(books, 300) == D("100.3")
+
+
+def test_a_price_history_answers_as_of_a_market_time_whatever_came_since() -> None:
+    """What risk judges an order by: the price at the order's market time, not the newest one."""
+    from schemas import PriceUpdated
+    from trading.books import MarketHistory
+
+    prices: MarketHistory[PriceUpdated] = MarketHistory(4)
+    for offset_ms, value in ((0, "100"), (20, "101"), (10, "99"), (30, "105")):  # one arrives late
+        prices.add(
+            PriceUpdated(
+                venue="binance", symbol="BTC/USDT", price=Decimal(value), market_time=T0 + ms(offset_ms)
+            )
+        )
+    found = prices.as_of(T0 + ms(15))
+    assert found is not None
+    assert found.price == Decimal(99)
+    assert prices.latest is not None
+    assert prices.latest.price == Decimal(105)
+    assert prices.as_of(T0 - ms(1)) is None
