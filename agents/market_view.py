@@ -44,16 +44,21 @@ class MarketView:
     def last_prices(self) -> dict[str, Decimal]:
         return {symbol: price for symbol, (_, price) in self.prices.items()}
 
-    def prices_as_of(self, when: datetime) -> dict[str, Decimal]:
-        """Each symbol's last price at or before `when` (market time): what risk judges an order by, so
-        that the same order at the same market time is judged the same however late it is processed."""
-        found = {symbol: history.as_of(when) for symbol, history in self.price_history.items()}
-        return {symbol: price.price for symbol, price in found.items() if price is not None}
+    def prices_at(self, market_time: datetime | None) -> dict[str, Decimal]:
+        """Each symbol's price as an order decided at `market_time` saw it: its last price at or before
+        then, so the same order is judged the same however late it is processed. Without a market time
+        (an order placed by hand), or where the view holds nothing that old (a wall-clock timestamp behind
+        the exchanges' clocks), the latest price."""
+        if market_time is None:
+            return self.last_prices()
+        latest = self.last_prices()
+        found = {symbol: history.as_of(market_time) for symbol, history in self.price_history.items()}
+        return {symbol: price.price if price else latest[symbol] for symbol, price in found.items()}
 
-    def price_as_of(self, symbol: str, when: datetime) -> Decimal | None:
-        history = self.price_history.get(symbol)
-        price = history.as_of(when) if history else None
-        return price.price if price else None
+    def book_at(self, venue: str, symbol: str, market_time: datetime | None) -> BookTop | None:
+        """The book an order decided at `market_time` saw, with the same fallbacks as `prices_at`."""
+        at = self.book_as_of(venue, symbol, market_time) if market_time is not None else None
+        return at or self.book(venue, symbol)
 
     def book(self, venue: str, symbol: str) -> BookTop | None:
         history = self.books.get((venue, symbol))

@@ -16,7 +16,7 @@ from agents.settings import get_trading_config
 from schemas import Event, OrderExecuted, OrderRejected, OrderRequested
 from topics import Topics
 from trading.ids import derived_id
-from trading.risk import AccountRiskState, Rejection, check_order, order_market_time
+from trading.risk import AccountRiskState, Rejection, check_order
 
 accounts = state_table("risk-accounts", AccountRiskState)
 
@@ -29,8 +29,8 @@ async def _on_event(event: Event) -> None:
     outputs: list[Event] = []
     if isinstance(event, OrderRequested):
         limits = get_trading_config().limits_for(event.account_id)
-        when = order_market_time(event)  # the market as the order saw it, not as it is now
-        decision = check_order(event, state, catalog(), market_view.prices_as_of(when), limits)
+        prices = market_view.prices_at(event.market_time)
+        decision = check_order(event, state, catalog(), prices, limits)
         if isinstance(decision, Rejection):
             outputs.append(
                 OrderRejected.for_order(
@@ -40,7 +40,7 @@ async def _on_event(event: Event) -> None:
             state = state.refuse(event)
         else:
             outputs.append(decision)
-            price = decision.limit_price or market_view.price_as_of(event.symbol, when)
+            price = decision.limit_price or prices.get(event.symbol)
             assert price is not None  # check_order refuses orders without a price
             state = state.accept(decision, price, timedelta(seconds=float(limits.rate_window_seconds)))
     elif isinstance(event, OrderExecuted):

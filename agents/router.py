@@ -11,7 +11,6 @@ from schemas import Event, ExchangeRouted, OrderRejected, OrderValidated, Reject
 from topics import Topics
 from trading.circuit import CircuitState
 from trading.ids import derived_id
-from trading.risk import order_market_time
 from trading.routing import VenueCandidate, route
 
 
@@ -20,7 +19,7 @@ def candidates_for(order: OrderValidated) -> list[VenueCandidate]:
     return [
         VenueCandidate(
             rules=rules,
-            top=market_view.book_as_of(rules.venue, order.symbol, order_market_time(order)),
+            top=market_view.book_at(rules.venue, order.symbol, order.market_time),
             latency_ms=venue_health[rules.venue].expected_latency_ms,
             healthy=venue_health[rules.venue].state() is not CircuitState.OPEN,
         )

@@ -293,6 +293,7 @@ async def test_two_workers_one_killed_mid_session_give_the_same_fills(
             cwd=REPO_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a stuck session is killed with its children
         )
         try:
             async with asyncio.timeout(240):
@@ -305,7 +306,7 @@ async def test_two_workers_one_killed_mid_session_give_the_same_fills(
                 await session.wait()
         finally:
             if session.returncode is None:
-                session.kill()
+                os.killpg(session.pid, signal.SIGKILL)
                 await session.wait()
     assert session.returncode == 0, log.read_text()[-3000:]
     assert seen < len(reference["fills"])  # killed mid-session, not after it
