@@ -366,6 +366,13 @@ def print_session(console: Console, run: SessionRun) -> None:
         reasons or "-",
     )
     console.print(orders)
+    for problem, order_ids in (
+        ("without an outcome", figures.without_outcome),
+        ("with two outcomes", figures.outcome_twice),
+        ("filled past their quantity", figures.overfilled),
+    ):
+        if order_ids:
+            console.print(f"[red]{len(order_ids)} orders {problem}:[/red] {', '.join(order_ids[:10])}")
     pnl = Table(
         "strategy", "account", "symbol", "fills", "position", "realized", "unrealized", "fees", "net PnL",
         title="PnL (fills through trading.positions, marked at the venue's last price)",

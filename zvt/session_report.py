@@ -69,6 +69,10 @@ class StrategyPnl:
 class SessionFigures:
     prefix: str
     requested: int
+    # Each must stay empty: an order with no terminal outcome (lost), with two, or filled past its quantity.
+    without_outcome: list[str]
+    outcome_twice: list[str]
+    overfilled: list[str]
     filled: int
     canceled: int
     rejected: dict[str, int]
@@ -90,6 +94,9 @@ class SessionFigures:
                 "canceled": self.canceled,
                 "rejected": sum(self.rejected.values()),
                 "rejections_by_reason": dict(sorted(self.rejected.items())),
+                "without_outcome": self.without_outcome,
+                "outcome_twice": self.outcome_twice,
+                "overfilled": self.overfilled,
             },
             "pnl": [line.as_json() for line in self.pnl],
             "total_net_pnl": str(sum((line.position.net_pnl(line.mark) for line in self.pnl), Decimal(0))),
@@ -244,9 +251,18 @@ def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
         if fill.status is not OrderStatus.PARTIALLY_FILLED:
             terminal[fill.order_id] = fill.status
     rejected = Counter(e.reason.value for e in events if isinstance(e, OrderRejected))
+    requests = {e.order_id: e for e in events if isinstance(e, OrderRequested)}
+    outcomes = Counter(fill.order_id for fill in fills if fill.status is not OrderStatus.PARTIALLY_FILLED)
+    outcomes.update(e.order_id for e in events if isinstance(e, OrderRejected))
+    filled: dict[str, Decimal] = {}
+    for fill in fills:
+        filled[fill.order_id] = filled.get(fill.order_id, Decimal(0)) + fill.fill_quantity
     return SessionFigures(
         prefix=prefix,
-        requested=sum(1 for e in events if isinstance(e, OrderRequested)),
+        requested=len(requests),
+        without_outcome=sorted(order for order in requests if outcomes[order] == 0),
+        outcome_twice=sorted(order for order, count in outcomes.items() if count > 1),
+        overfilled=sorted(o for o, q in filled.items() if o in requests and q > requests[o].quantity),
         filled=sum(1 for s in terminal.values() if s is OrderStatus.FILLED),
         canceled=sum(1 for s in terminal.values() if s is OrderStatus.CANCELED),
         rejected=dict(rejected),

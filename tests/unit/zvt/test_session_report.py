@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 from schemas import (
     Event,
@@ -139,3 +140,16 @@ def test_equity_moves_at_fills_and_prices_in_market_time_per_strategy_and_in_tot
     assert times == sorted(times)  # in market time, though the sell's fill arrived first in wall time
     first_fill = curves["ma"][0]
     assert first_fill == (T0 + timedelta(seconds=1), D(-2) - D("0.2"))  # bought 2 at 101, marked at 100
+
+
+def test_orders_lost_doubled_or_overfilled_are_named() -> None:
+    assert session_figures("s.", EVENTS).without_outcome == []
+    sell_fill = next(e for e in EVENTS if isinstance(e, OrderExecuted) and e.order_id == "o-2")
+    lost = session_figures("s.", [e for e in EVENTS if e is not sell_fill])
+    assert lost.without_outcome == ["o-2"]
+    again = fill(SELL, "1", "103", "0.1", OrderStatus.FILLED, 9).model_copy(
+        update={"fill_id": "other", "event_id": uuid4()}
+    )
+    doubled = session_figures("s.", [*EVENTS, again])
+    assert doubled.outcome_twice == ["o-2"]
+    assert doubled.overfilled == ["o-2"]
