@@ -12,7 +12,7 @@ import asyncio
 import logging
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -24,6 +24,18 @@ from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
 
 log = logging.getLogger(__name__)
+
+
+K = TypeVar("K")
+T = TypeVar("T", BookTop, PriceUpdated)
+
+
+def _history(histories: dict[K, MarketHistory[T]], key: K) -> MarketHistory[T]:
+    """The history under `key`, made on first use only (not a new deque per event, as setdefault would)."""
+    history = histories.get(key)
+    if history is None:
+        history = histories[key] = MarketHistory(get_trading_config().paper.book_history)
+    return history
 
 
 class MarketView:
@@ -72,8 +84,7 @@ class MarketView:
         if isinstance(event, PriceUpdated):
             self.venue_prices[event.venue, event.symbol] = event
             seen = self.prices.get(event.symbol)
-            depth = get_trading_config().paper.book_history
-            self.price_history.setdefault(event.symbol, MarketHistory(depth)).add(event)
+            _history(self.price_history, event.symbol).add(event)
             if seen is None or event.market_time >= seen[0]:
                 self.prices[event.symbol] = (event.market_time, event.price)
                 self.price_versions[event.symbol] = self.price_versions.get(event.symbol, 0) + 1
@@ -89,8 +100,7 @@ class MarketView:
                 ask_size=ask.size if ask else Decimal(0),
                 market_time=event.market_time,
             )
-            depth = get_trading_config().paper.book_history
-            self.books.setdefault((event.venue, event.symbol), BookHistory(depth)).add(top)
+            _history(self.books, (event.venue, event.symbol)).add(top)
             self.book_sequences[event.venue, event.symbol] = max(
                 event.sequence, self.book_sequences.get((event.venue, event.symbol), 0)
             )

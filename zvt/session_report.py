@@ -185,7 +185,7 @@ TOTAL = "all strategies"
 def equity_curves(events: Sequence[Event]) -> dict[str, list[tuple[datetime, Decimal]]]:
     """Net PnL over market time, of all positions (`TOTAL`) and of each strategy's (or, without one, each
     account's): each fill (at its order's market time) and each price of a held venue:symbol moves it."""
-    requested = {e.order_id: e.market_time for e in events if isinstance(e, OrderRequested)}
+    requested = decided_at(events)
     timeline: list[tuple[datetime, int, Event]] = []
     for number, event in enumerate(events):
         if isinstance(event, PriceUpdated):
@@ -238,10 +238,15 @@ def fill_json(fill: OrderExecuted, market_time: datetime | None) -> dict[str, st
     }
 
 
+def decided_at(events: Sequence[Event]) -> dict[str, datetime | None]:
+    """Each requested order's market time (when it was decided), by order id."""
+    return {e.order_id: e.market_time for e in events if isinstance(e, OrderRequested)}
+
+
 def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
     events = unique(events)
     fills = [e for e in events if isinstance(e, OrderExecuted)]
-    market_times = {e.order_id: e.market_time for e in events if isinstance(e, OrderRequested)}
+    market_times = decided_at(events)
     marks: dict[tuple[str, str], Decimal] = {}
     for event in events:
         if isinstance(event, PriceUpdated):
