@@ -14,12 +14,14 @@ from agents.app import app, faust_topic, state_table
 from agents.consumer import consume, publish
 from agents.context import venue_health, venues
 from agents.market_view import market_view
+from agents.settings import get_agent_settings
 from schemas import Event, ExchangeRouted
 from topics import Topics
 from trading.execution import LegReport, execution_events
 from trading.ids import RecentIds
 from trading.risk import order_market_time
 from venues.base import VenueError, VenueOrder
+from venues.paper import PaperVenue
 
 
 class ExecutedOrders(BaseModel):
@@ -31,12 +33,25 @@ class ExecutedOrders(BaseModel):
 executed = state_table("execution-accounts", ExecutedOrders)
 
 
+async def settle_paper_book(venue: PaperVenue, routed: ExchangeRouted) -> None:
+    """Until the view holds the book the order meets on arrival (its market time plus the paper latency),
+    so it fills the same way however late it is processed; an order placed by hand meets the latest."""
+    if routed.market_time is not None:
+        arrival = venue.arrival_time(routed.market_time)
+        await market_view.wait_for(
+            lambda: market_view.has_book_since(venue.name, routed.symbol, arrival),
+            get_agent_settings().market_settle_seconds,
+        )
+
+
 async def execute_leg(routed: ExchangeRouted, index: int) -> LegReport:
     leg = routed.legs[index]
     health = venue_health[leg.venue]
     venue = venues().get(leg.venue)
     if venue is None:
         return LegReport(leg.venue, leg.quantity, None, refusal="venue not configured")
+    if isinstance(venue, PaperVenue):
+        await settle_paper_book(venue, routed)
     if not health.breaker.allow(time.monotonic()):
         return LegReport(leg.venue, leg.quantity, None, refusal="circuit open")
     order = VenueOrder(

@@ -4,12 +4,19 @@ Risk (price collar, exposure), the router (book tops of all venues), the paper v
 order's time) and the portfolio (marks) need the whole market, not the partitions a worker happens to
 own; so each worker reads market.prices and market.orderbooks in full, outside the consumer group, from a
 short backfill before the end, and agents wait until it has caught up before their first event.
+
+The view is fed by its own consumer, so it can be behind the agent asking it. An order decided at a market
+time therefore waits (`wait_for`) until the view holds the market of that time for sure, at most
+`market_settle_seconds`: the same order is then judged and filled the same way however the
+two consumers happen to race, which is what makes a replay deterministic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -47,6 +54,7 @@ class MarketView:
         self.venue_prices: dict[tuple[str, str], PriceUpdated] = {}  # (venue, symbol) -> latest
         self.book_sequences: dict[tuple[str, str], int] = {}
         self._caught_up = asyncio.Event()
+        self._arrived = asyncio.Event()  # set (and replaced) after each batch the view applies
         self.skipped = 0
 
     def last_price(self, symbol: str) -> Decimal | None:
@@ -79,6 +87,33 @@ class MarketView:
     def book_as_of(self, venue: str, symbol: str, when: datetime) -> BookTop | None:
         history = self.books.get((venue, symbol))
         return history.as_of(when) if history else None
+
+    def has_price(self, symbol: str, at: datetime) -> bool:
+        """Whether the view holds `symbol`'s price at `at`: an order decided at `at` acted on that price, so
+        it was published before the order and is bound to arrive."""
+        history = self.price_history.get(symbol)
+        return history is not None and history.latest is not None and history.latest.market_time >= at
+
+    def has_book_since(self, venue: str, symbol: str, at: datetime) -> bool:
+        """Whether the book in force at `at` has arrived: the view holds a top of that time or later (tops of
+        one venue and symbol come in market-time order)."""
+        history = self.books.get((venue, symbol))
+        return history is not None and history.latest is not None and history.latest.market_time >= at
+
+    async def wait_for(self, condition: Callable[[], bool], seconds: float) -> bool:
+        """Until `condition` holds of the view, re-checked after each batch it applies, for at most
+        `seconds` (a replay's end, a quiet market: what the view holds is then all there is); whether it
+        holds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while not condition():
+                    await self._arrived.wait()
+        return condition()
+
+    def _batch_applied(self) -> None:
+        """Wake every `wait_for` on the view; each checks its own condition again."""
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
 
     def apply(self, event: object) -> None:
         if isinstance(event, PriceUpdated):
@@ -138,6 +173,8 @@ class MarketView:
                             self.apply(CODEC.decode(record.value or b""))
                         except EventDecodeError:
                             self.skipped += 1
+                if batches:
+                    self._batch_applied()
                 if not self._caught_up.is_set():
                     for tp in list(pending):
                         if await consumer.position(tp) >= pending[tp]:

@@ -12,7 +12,7 @@ from agents.app import app, faust_topic, state_table
 from agents.consumer import consume, publish
 from agents.context import catalog
 from agents.market_view import market_view
-from agents.settings import get_trading_config
+from agents.settings import get_agent_settings, get_trading_config
 from schemas import Event, OrderExecuted, OrderRejected, OrderRequested
 from topics import Topics
 from trading.ids import derived_id
@@ -29,6 +29,10 @@ async def _on_event(event: Event) -> None:
     outputs: list[Event] = []
     if isinstance(event, OrderRequested):
         limits = get_trading_config().limits_for(event.account_id)
+        if (at := event.market_time) is not None:  # the price it was decided on is bound to arrive
+            await market_view.wait_for(
+                lambda: market_view.has_price(event.symbol, at), get_agent_settings().market_settle_seconds
+            )
         prices = market_view.prices_at(event.market_time)
         decision = check_order(event, state, catalog(), prices, limits)
         if isinstance(decision, Rejection):

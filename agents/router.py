@@ -6,7 +6,7 @@ from agents.app import app, faust_topic
 from agents.consumer import consume, publish
 from agents.context import catalog, venue_health, venues
 from agents.market_view import market_view
-from agents.settings import get_trading_config
+from agents.settings import get_agent_settings, get_trading_config
 from schemas import Event, ExchangeRouted, OrderRejected, OrderValidated, RejectReason
 from topics import Topics
 from trading.circuit import CircuitState
@@ -46,8 +46,24 @@ def routing_event(order: OrderValidated) -> Event:
     )
 
 
+async def settle_books(order: OrderValidated) -> None:
+    """Until the view holds the books in force at the order's market time: of its requested venue, else of
+    every venue with a book for the symbol (and at least one)."""
+    at = order.market_time
+    if at is None:
+        return  # placed by hand: routed on the latest books
+    listed = [rules.venue for rules in catalog().listings(order.symbol) if rules.active]
+
+    def settled() -> bool:
+        quoting = [order.venue] if order.venue else [v for v in listed if market_view.book(v, order.symbol)]
+        return bool(quoting) and all(market_view.has_book_since(v, order.symbol, at) for v in quoting)
+
+    await market_view.wait_for(settled, get_agent_settings().market_settle_seconds)
+
+
 async def _on_validated(event: Event) -> None:
     assert isinstance(event, OrderValidated)
+    await settle_books(event)
     # Stateless: a redelivered order routes to the same event id, which execution drops.
     await publish([routing_event(event)])
 

@@ -43,6 +43,9 @@ class AgentSettings(BaseSettings):
     strategies_config: Path | None = None
     # Messages of market.prices / market.orderbooks each worker reads back per partition on start.
     market_view_backfill: int = 5000
+    # How long an order with a market time waits for the worker's market view to hold the market of that
+    # time (see agents.market_view); 0 judges it on whatever the view holds, as a latency-first live desk may.
+    market_settle_seconds: float = 1.0
 
 
 @lru_cache(maxsize=1)

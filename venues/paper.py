@@ -31,12 +31,16 @@ class PaperVenue:
         self._book_as_of = book_as_of
         self._latency = timedelta(milliseconds=float(latency_ms))
 
+    def arrival_time(self, market_time: datetime) -> datetime:
+        """When an order sent at `market_time` reaches the simulated book."""
+        return market_time + self._latency
+
     async def submit(self, order: VenueOrder) -> LegReport:
         rules = self._catalog.get(self.name, order.symbol)
         if rules is None or not rules.active:
             return LegReport(self.name, order.quantity, None, refusal=f"{order.symbol} not tradable here")
         venue_order_id = f"paper-{self.name}-{order.client_order_id}"
-        top = self._book_as_of(self.name, order.symbol, order.market_time + self._latency)
+        top = self._book_as_of(self.name, order.symbol, self.arrival_time(order.market_time))
         match = None
         if top is not None:
             match = match_against_top(order.side, order.quantity, order.limit_price, top, order.time_in_force)

@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -90,7 +90,7 @@ def demo_orders(market_time: datetime, run: str) -> list[OrderRequested]:
                 "side": side,
                 "order_type": "limit" if "limit_price" in fields else "market",
                 "quantity": quantity,
-                "market_time": market_time + timedelta(milliseconds=1),
+                "market_time": market_time,  # decided on the last quote: risk and routing need not wait
                 **fields,
             }
         )

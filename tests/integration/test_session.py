@@ -223,7 +223,8 @@ def web_port(pid: int) -> int:
 async def worker_holding_the_ticks(settings: Settings, prefix: str, workers: list[int]) -> int:
     """Of the agent workers, the one assigned most of the tick partitions that carry the replay (its
     `zvt_consumer_lag` partitions on its web port): killing it kills the market data and strategies of a
-    traded symbol, not only some order partitions."""
+    traded symbol, not only some order partitions. The gauges are sampled every few seconds and are empty
+    while the group rebalances, so they are read until one worker reports a tick partition."""
     ticks = [
         TopicPartition(Topics.MARKET_TICKS.full_name(prefix), p)
         for p in range(Topics.MARKET_TICKS.partitions)
@@ -234,14 +235,16 @@ async def worker_holding_the_ticks(settings: Settings, prefix: str, workers: lis
         busy = {str(tp.partition) for tp, end in (await consumer.end_offsets(ticks)).items() if end > 0}
     finally:
         await consumer.stop()
-    held = {}
-    for pid in workers:
-        samples = await scrape_metrics(web_port(pid))
-        lags = label_values(samples, "zvt_consumer_lag", "topic", "partition")
-        held[pid] = len({partition for topic, partition in lags if topic == Topics.MARKET_TICKS.name} & busy)
-    pid = max(held, key=held.__getitem__)
-    assert held[pid] > 0, held
-    return pid
+    while True:
+        held = {}
+        for pid in workers:
+            samples = await scrape_metrics(web_port(pid))
+            lags = label_values(samples, "zvt_consumer_lag", "topic", "partition")
+            held[pid] = len({p for topic, p in lags if topic == Topics.MARKET_TICKS.name} & busy)
+        pid = max(held, key=held.__getitem__)
+        if held[pid] > 0:
+            return pid
+        await asyncio.sleep(0.5)  # the caller's timeout bounds the wait
 
 
 async def topic_names(settings: Settings) -> set[str]:

@@ -1,0 +1,73 @@
+"""The worker's market view waits for the market of an order's time, so a replay fills the same however the
+view's own consumer races the agents."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from agents.market_view import MarketView
+from schemas import BookLevel, OrderBookUpdated, PriceUpdated
+
+T0 = datetime(2024, 8, 8, 23, 54, 14, tzinfo=UTC)
+D = Decimal
+
+
+def price(at: datetime, value: str = "61837.63") -> PriceUpdated:
+    return PriceUpdated(venue="binance", symbol="BTC/USDT", price=D(value), market_time=at)
+
+
+def book(at: datetime, ask: str = "61837.64") -> OrderBookUpdated:
+    return OrderBookUpdated(
+        venue="binance",
+        symbol="BTC/USDT",
+        bids=(BookLevel(price=D("61837.63"), size=D("3")),),
+        asks=(BookLevel(price=D(ask), size=D("1.5")),),
+        sequence=1,
+        market_time=at,
+    )
+
+
+def arrive(view: MarketView, *events: object) -> None:
+    """What the view's consumer does with one fetched batch."""
+    for event in events:
+        view.apply(event)
+    view._batch_applied()
+
+
+async def test_an_order_waits_for_the_price_it_was_decided_on() -> None:
+    view = MarketView()
+    arrive(view, price(T0))
+    waiting = asyncio.create_task(
+        view.wait_for(lambda: view.has_price("BTC/USDT", T0 + timedelta(seconds=1)), seconds=5)
+    )
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    arrive(view, price(T0 + timedelta(seconds=1), "61900"))
+    assert await waiting
+    assert view.prices_at(T0 + timedelta(seconds=1)) == {"BTC/USDT": D("61900")}
+
+
+async def test_the_book_in_force_is_known_once_a_top_of_that_time_or_later_arrived() -> None:
+    view = MarketView()
+    at = T0 + timedelta(milliseconds=50)
+    arrive(view, book(T0, ask="61837.64"))
+    assert not view.has_book_since("binance", "BTC/USDT", at)
+    waiting = asyncio.create_task(view.wait_for(lambda: view.has_book_since("binance", "BTC/USDT", at), 5))
+    arrive(view, book(at - timedelta(milliseconds=1), ask="61840"))  # still in force at `at`, but not final
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    arrive(view, book(at + timedelta(milliseconds=1), ask="61850"))
+    assert await waiting
+    top = view.book_as_of("binance", "BTC/USDT", at)
+    assert top is not None
+    assert top.ask_price == D("61840")
+
+
+async def test_a_wait_gives_up_after_its_seconds_and_says_so() -> None:
+    view = MarketView()
+    arrive(view, book(T0))
+    later = T0 + timedelta(milliseconds=50)
+    assert not await view.wait_for(lambda: view.has_book_since("binance", "BTC/USDT", later), seconds=0.05)
+    assert view.book_at("binance", "BTC/USDT", T0 + timedelta(hours=1)) == view.book("binance", "BTC/USDT")
