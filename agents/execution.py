@@ -35,7 +35,8 @@ executed = state_table("execution-accounts", ExecutedOrders)
 
 async def settle_paper_book(venue: PaperVenue, routed: ExchangeRouted) -> None:
     """Until the view holds the book the order meets on arrival (its market time plus the paper latency),
-    so it fills the same way however late it is processed; an order placed by hand meets the latest."""
+    so it fills the same way however late it is processed. An order placed by hand (no market time) meets
+    the book the view holds as of its request."""
     if routed.market_time is not None:
         arrival = venue.arrival_time(routed.market_time)
         await market_view.wait_for(

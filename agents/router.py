@@ -11,6 +11,7 @@ from schemas import Event, ExchangeRouted, OrderRejected, OrderValidated, Reject
 from topics import Topics
 from trading.circuit import CircuitState
 from trading.ids import derived_id
+from trading.risk import order_market_time
 from trading.routing import VenueCandidate, route
 
 
@@ -19,7 +20,7 @@ def candidates_for(order: OrderValidated) -> list[VenueCandidate]:
     return [
         VenueCandidate(
             rules=rules,
-            top=market_view.book_at(rules.venue, order.symbol, order.market_time),
+            top=market_view.book_at(rules.venue, order.symbol, order_market_time(order)),
             latency_ms=venue_health[rules.venue].expected_latency_ms,
             healthy=venue_health[rules.venue].state() is not CircuitState.OPEN,
         )
@@ -41,6 +42,7 @@ def routing_event(order: OrderValidated) -> Event:
         ExchangeRouted,
         event_id=derived_id(order.event_id, "routed"),
         **order.order_terms(),
+        requested_at=order.requested_at,
         legs=decision.legs,
         candidates=decision.scores,
     )
@@ -51,7 +53,7 @@ async def settle_books(order: OrderValidated) -> None:
     every venue with a book for the symbol (and at least one)."""
     at = order.market_time
     if at is None:
-        return  # placed by hand: routed on the latest books
+        return  # placed by hand: routed on the books the view holds
     listed = [rules.venue for rules in catalog().listings(order.symbol) if rules.active]
 
     def settled() -> bool:

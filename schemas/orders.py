@@ -82,6 +82,9 @@ class OrderValidated(_OrderTerms):
     EVENT_TYPE = "order.validated"
 
     venue: Venue | None = None  # the requested venue, if any: the router routes only there
+    # The request's timestamp: when an order without a market time (placed by hand) was decided. Kept
+    # apart from market_time, which only a strategy or workflow deciding on market data sets.
+    requested_at: AwareDatetime | None = None
 
 
 class RejectReason(StrEnum):
@@ -157,6 +160,7 @@ class ExchangeRouted(_OrderTerms):
 
     EVENT_TYPE = "exchange.routed"
 
+    requested_at: AwareDatetime | None = None  # as on OrderValidated
     legs: tuple[RouteLeg, ...] = Field(min_length=1)
     candidates: tuple[VenueScore, ...] = Field(min_length=1)
 

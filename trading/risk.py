@@ -112,8 +112,13 @@ class AccountRiskState(BaseModel):
 
 
 def order_market_time(order: OrderRequested | OrderValidated | ExchangeRouted) -> datetime:
-    """When the order was decided on the market's clock: replays and live trading alike."""
-    return order.market_time or order.timestamp
+    """When the order was decided on the market's clock: replays and live trading alike. An order placed
+    by hand has no market time: it was decided when it was requested."""
+    if order.market_time is not None:
+        return order.market_time
+    if isinstance(order, OrderRequested):
+        return order.timestamp
+    return order.requested_at or order.timestamp
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,7 @@ def check_order(
     terms = request.order_terms() | {
         "quantity": quantity,
         "limit_price": limit_price if request.order_type is OrderType.LIMIT else None,
-        "market_time": order_market_time(request),
+        "requested_at": request.timestamp,
         "venue": request.venue,
     }
     return request.caused(OrderValidated, event_id=derived_id(request.event_id, "validated"), **terms)

@@ -16,7 +16,7 @@ from tests.unit.trading.builders import T0, D, executed, ms, request, rules, val
 from trading.config import RiskLimits
 from trading.ids import derived_id
 from trading.markets import MarketCatalog
-from trading.risk import AccountRiskState, OpenOrder, Rejection, check_order
+from trading.risk import AccountRiskState, OpenOrder, Rejection, check_order, order_market_time
 from venues.catalog import load_catalog
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
@@ -358,8 +358,13 @@ def test_same_request_gives_the_same_event_id() -> None:
 
 
 def test_market_time_falls_back_to_the_request_timestamp() -> None:
+    """An order placed by hand keeps no market time (nothing waits for the market of one), and is decided
+    as of its request: the validated event's own timestamp is later."""
     order = request(market_time=None, timestamp=T0 + ms(250))
-    assert accepted(check(order)).market_time == T0 + ms(250)
+    result = accepted(check(order))
+    assert result.market_time is None
+    assert result.requested_at == T0 + ms(250)
+    assert order_market_time(result) == T0 + ms(250)
 
 
 # --- AccountRiskState ----------------------------------------------------------------------------------
