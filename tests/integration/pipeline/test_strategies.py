@@ -146,12 +146,6 @@ async def committed(settings: Settings, counts: dict[KafkaTopic, int]) -> None:
         await admin.close()
 
 
-@pytest.mark.xfail(
-    reason="known open defect, seen in about half the runs since the merge: after the kill -9 the restarted "
-    "worker sits idle and the ticks published after it started never become prices (flow dump: 30 of 79 "
-    "partitions paused); cause not found yet",
-    strict=False,
-)
 async def test_slots_recovered_after_kill_9_carry_the_crossing_over_the_restart(
     pipeline_topics: Settings, tmp_path: Path
 ) -> None:
