@@ -6,9 +6,9 @@ own; so each worker reads market.prices and market.orderbooks in full, outside t
 short backfill before the end, and agents wait until it has caught up before their first event.
 
 The view is fed by its own consumer, so it can be behind the agent asking it. An order decided at a market
-time therefore waits (`wait_for`) until the view holds the market of that time for sure, at most
-`market_settle_seconds`: the same order is then judged and filled the same way however the
-two consumers happen to race, which is what makes a replay deterministic.
+time therefore waits (`wait_for`) until the view holds the market of that time, at most
+`market_settle_seconds`: the same order is then judged and filled the same way however the two consumers
+happen to race, which is what makes a replay deterministic.
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ def _history(histories: dict[K, MarketHistory[T]], key: K) -> MarketHistory[T]:
     if history is None:
         history = histories[key] = MarketHistory(get_trading_config().paper.book_history)
     return history
+
+
+def _reaches(history: MarketHistory[Any] | None, at: datetime) -> bool:
+    """Whether `history` holds an item of market time `at` or later."""
+    latest = history.latest if history is not None else None
+    return latest is not None and latest.market_time >= at
 
 
 class MarketView:
@@ -91,14 +97,12 @@ class MarketView:
     def has_price(self, symbol: str, at: datetime) -> bool:
         """Whether the view holds `symbol`'s price at `at`: an order decided at `at` acted on that price, so
         it was published before the order and is bound to arrive."""
-        history = self.price_history.get(symbol)
-        return history is not None and history.latest is not None and history.latest.market_time >= at
+        return _reaches(self.price_history.get(symbol), at)
 
     def has_book_since(self, venue: str, symbol: str, at: datetime) -> bool:
         """Whether the book in force at `at` has arrived: the view holds a top of that time or later (tops of
         one venue and symbol come in market-time order)."""
-        history = self.books.get((venue, symbol))
-        return history is not None and history.latest is not None and history.latest.market_time >= at
+        return _reaches(self.books.get((venue, symbol)), at)
 
     async def wait_for(self, condition: Callable[[], bool], seconds: float) -> bool:
         """Until `condition` holds of the view, re-checked after each batch it applies, for at most
