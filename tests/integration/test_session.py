@@ -291,7 +291,8 @@ async def test_two_workers_one_killed_mid_session_lose_and_double_no_order(
     the one holding the replay's tick partitions is SIGKILLed, and the survivor takes over its partitions
     (tables from their changelogs, ticks from the last commit, whose prices it publishes again). No order
     is lost (each has one outcome) or doubled (one outcome, never filled past its quantity, every fill
-    once in the event store), every fill is still at the recorded book, and the rebalance completes."""
+    once in the event store), every fill is still at the recorded book, the rebalance completes, and the
+    fills and PnL are those of the undisturbed session."""
     reference = json.loads((report_dir / "session.json").read_text())
     before = await topic_names(settings)
     log = tmp_path / "session.out"
@@ -325,3 +326,7 @@ async def test_two_workers_one_killed_mid_session_lose_and_double_no_order(
     assert len(set(report["fill_event_ids"])) == len(report["fill_event_ids"]) == report["stored_fills"]
     assert_fills_at_the_recorded_book(report, sample_files)
     assert report["rebalance"]["status"] == "completed"
+    # Recovery is deterministic too: the takeover rebuilt the market data state from the tick log and the
+    # strategies' from their changelog, so the session traded exactly as the undisturbed one.
+    assert sorted(report["fills"], key=orjson.dumps) == sorted(reference["fills"], key=orjson.dumps)
+    assert report["pnl"] == reference["pnl"]
