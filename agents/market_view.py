@@ -57,8 +57,6 @@ class MarketView:
         self.price_history: dict[str, MarketHistory[PriceUpdated]] = {}  # symbol -> its prices, any venue
         self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
         self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
-        self.venue_prices: dict[tuple[str, str], PriceUpdated] = {}  # (venue, symbol) -> latest
-        self.book_sequences: dict[tuple[str, str], int] = {}
         self._caught_up = asyncio.Event()
         self._arrived = asyncio.Event()  # set (and replaced) after each batch the view applies
         self.skipped = 0
@@ -121,7 +119,6 @@ class MarketView:
 
     def apply(self, event: object) -> None:
         if isinstance(event, PriceUpdated):
-            self.venue_prices[event.venue, event.symbol] = event
             seen = self.prices.get(event.symbol)
             _history(self.price_history, event.symbol).add(event)
             if seen is None or event.market_time >= seen[0]:
@@ -140,9 +137,6 @@ class MarketView:
                 market_time=event.market_time,
             )
             _history(self.books, (event.venue, event.symbol)).add(top)
-            self.book_sequences[event.venue, event.symbol] = max(
-                event.sequence, self.book_sequences.get((event.venue, event.symbol), 0)
-            )
 
     async def wait_caught_up(self) -> None:
         await self._caught_up.wait()

@@ -246,7 +246,8 @@ def decided_at(events: Sequence[Event]) -> dict[str, datetime | None]:
 def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
     events = unique(events)
     fills = [e for e in events if isinstance(e, OrderExecuted)]
-    market_times = decided_at(events)
+    requests = {e.order_id: e for e in events if isinstance(e, OrderRequested)}
+    market_times = {order_id: request.market_time for order_id, request in requests.items()}
     marks: dict[tuple[str, str], Decimal] = {}
     for event in events:
         if isinstance(event, PriceUpdated):
@@ -256,7 +257,6 @@ def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
         if fill.status is not OrderStatus.PARTIALLY_FILLED:
             terminal[fill.order_id] = fill.status
     rejected = Counter(e.reason.value for e in events if isinstance(e, OrderRejected))
-    requests = {e.order_id: e for e in events if isinstance(e, OrderRequested)}
     outcomes = Counter(fill.order_id for fill in fills if fill.status is not OrderStatus.PARTIALLY_FILLED)
     outcomes.update(e.order_id for e in events if isinstance(e, OrderRejected))
     filled: dict[str, Decimal] = {}
