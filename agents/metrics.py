@@ -1,6 +1,6 @@
 """The worker's Prometheus metrics on the Faust web monitor (`/metrics`), and the gauges sampled for it.
 
-Counters and histograms are recorded where the work happens (`agents.consumer`); consumer lag and circuit
+Counters and histograms are recorded where the work happens (`agents.stage`); consumer lag and circuit
 breaker states are sampled here every few seconds, since they are states rather than events.
 """
 
@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents.app import app, settings
 from agents.context import venue_health
+from agents.stage import STAGES
 from trading.circuit import CircuitState
 from zvt.metrics import CIRCUIT_STATE, CONSUMER_LAG
 
@@ -33,22 +34,24 @@ async def metrics_page(web: Any, request: Any) -> Any:
 
 @app.timer(interval=SAMPLE_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
 async def sample_gauges() -> None:
-    consumer = app.consumer
-    read_offsets: dict[Any, int | None] = getattr(consumer, "_read_offset", {})  # Faust keeps no public one
-    assigned = consumer.assignment()
-    labelled = {(registry_name(tp.topic), str(tp.partition)) for tp in assigned}
+    """Each stage's lag per assigned partition: the partition's end minus the stage's fetch position."""
+    labelled: set[tuple[str, str]] = set()
+    for stage in STAGES:
+        consumer = stage.consumer
+        if consumer is None:
+            continue
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            with contextlib.suppress(Exception):  # a partition revoked between the two calls
+                labels = (registry_name(tp.topic), str(tp.partition))
+                CONSUMER_LAG.labels(*labels).set(max(0, end - await consumer.position(tp)))
+                labelled.add(labels)
     for labels in _lag_labels - labelled:  # revoked: its lag is now another worker's to report
         with contextlib.suppress(KeyError):
             CONSUMER_LAG.remove(*labels)
     _lag_labels.clear()
     _lag_labels.update(labelled)
-    for tp in assigned:
-        end = consumer.highwater(tp)
-        if end is None:
-            continue
-        read = read_offsets.get(tp)
-        CONSUMER_LAG.labels(registry_name(tp.topic), str(tp.partition)).set(
-            end - (0 if read is None else read + 1)
-        )
     for venue, health in venue_health.items():
         CIRCUIT_STATE.labels(venue).set(CIRCUIT_LEVEL[health.state()])

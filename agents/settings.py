@@ -46,6 +46,13 @@ class AgentSettings(BaseSettings):
     # How long an order with a market time waits for the worker's market view to hold the market of that
     # time (see agents.market_view); 0 judges it on whatever the view holds, as a latency-first live desk may.
     market_settle_seconds: float = 1.0
+    # Most records one stage batch takes (fewer when its recent cost per event says the batch would run
+    # past `batch_budget_ms` of work).
+    batch_max_records: int = 2000
+    batch_budget_ms: float = 5.0
+    # Event ids (and order ids) each stage keeps per source partition to drop an upstream's redo; rebuilt
+    # from the partition itself on assignment. A redo is at most one upstream batch, far fewer.
+    dedupe_window: int = 10_000
 
 
 @lru_cache(maxsize=1)

@@ -10,9 +10,8 @@ import sys
 
 AGENT_MODULES: dict[str, str] = {
     "market_data": "agents.market_data",
-    "risk": "agents.risk",
-    "router": "agents.router",
-    "execution": "agents.execution",
+    "orders": "agents.orders",  # risk -> routing -> paper execution
+    "live_execution": "agents.live_execution",  # runs only where live venues are configured
     "portfolio": "agents.portfolio",
     "risk_monitor": "agents.risk_monitor",
     "strategies": "agents.strategies",
@@ -20,7 +19,7 @@ AGENT_MODULES: dict[str, str] = {
 
 
 def run_worker(agents: list[str], loglevel: str = "warn") -> None:
-    """Import the chosen agent modules (registering them on the app), then run the Faust worker."""
+    """Import the chosen agent modules (registering their stages on the app), then run the Faust worker."""
     unknown = sorted(set(agents) - set(AGENT_MODULES))
     if unknown:
         raise ValueError(f"unknown agents {unknown}; choose from {sorted(AGENT_MODULES)}")
@@ -70,26 +69,7 @@ def _dump_tasks() -> None:
                 chain.append(f"{where}:{inner.f_lineno} {inner.f_code.co_name}")
             awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
         print("suspended: " + " > ".join(chain), file=sys.stderr, flush=True)
-    _dump_flow()
+    from agents.stage import STAGES
 
-
-def _dump_flow() -> None:
-    from agents.app import app
-
-    consumer = app.consumer
-
-    def partitions(attribute: str) -> int:
-        return len(getattr(consumer, attribute, None) or ())
-
-    fields: dict[str, object] = {
-        "flow_control_active": app.flow_control.is_active(),
-        "in_recovery": app.in_recovery,
-        "assigned": len(consumer.assignment()),
-        "active": partitions("_active_partitions"),
-        "buffered": partitions("_buffered_partitions"),
-        "paused": partitions("_paused_partitions"),
-    }
-    for agent in app.agents.values():
-        channel = agent.channel
-        fields[f"queue:{agent.name}"] = channel.queue.qsize() if hasattr(channel, "queue") else None
-    print(f"flow: {fields}", file=sys.stderr, flush=True)
+    for stage in STAGES:
+        print(f"stage {stage.name}: {vars(stage.stats)}", file=sys.stderr, flush=True)

@@ -1,5 +1,23 @@
 """Where every Kafka topic and Redis stream is named: see `topics.registry`."""
 
-from topics.registry import AGENT_INPUTS, AGENTS_GROUP, Cleanup, KafkaTopic, RedisStream, Streams, Topics
+from topics.registry import (
+    AGENT_INPUTS,
+    AGENTS_GROUP,
+    Cleanup,
+    KafkaTopic,
+    RedisStream,
+    StateChangelogs,
+    Streams,
+    Topics,
+)
 
-__all__ = ["AGENTS_GROUP", "AGENT_INPUTS", "Cleanup", "KafkaTopic", "RedisStream", "Streams", "Topics"]
+__all__ = [
+    "AGENTS_GROUP",
+    "AGENT_INPUTS",
+    "Cleanup",
+    "KafkaTopic",
+    "RedisStream",
+    "StateChangelogs",
+    "Streams",
+    "Topics",
+]

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from topics.registry import KafkaTopic, Topics
+from topics.registry import KafkaTopic, StateChangelogs, Topics
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -82,7 +82,8 @@ async def ensure_topics(
     bootstrap: str, prefix: str = "", topics: Iterable[KafkaTopic] | None = None
 ) -> list[TopicResult]:
     """Create missing topics and grow partition counts that are too small; never delete or shrink."""
-    wanted = {topic.full_name(prefix): topic for topic in (topics or Topics.with_dead_letters())}
+    every = (*Topics.with_dead_letters(), *StateChangelogs.all())
+    wanted = {topic.full_name(prefix): topic for topic in (topics or every)}
     names = list(wanted)
     admin = await _connected_admin(bootstrap)
     try:

@@ -236,12 +236,40 @@ AGENT_INPUTS = (
     Topics.MARKET_TICKS,
     Topics.PRICES,
     Topics.ORDERS_REQUESTED,
-    Topics.ORDERS_VALIDATED,
-    Topics.ORDERS_ROUTED,
     Topics.ORDERS_EXECUTED,
-    Topics.ORDERS_REJECTED,
     Topics.POSITIONS,
 )
+# Read as well where live venues are configured: routed orders (live execution) and what comes back of
+# them (the order stage executes paper orders itself and reads neither).
+LIVE_AGENT_INPUTS = (Topics.ORDERS_ROUTED, Topics.ORDERS_REJECTED)
+
+
+def _changelog(stage: str, what: str) -> KafkaTopic:
+    return KafkaTopic(
+        f"{AGENTS_GROUP}.{stage}.changelog",
+        6,
+        (),
+        (),
+        f"State of the {stage} stage: {what}, each key's last record with its input offsets (compacted).",
+        cleanup=Cleanup.COMPACT,
+        retention_ms=None,
+        has_dead_letter=False,
+    )
+
+
+class StateChangelogs:
+    """The agent stages' state, one compacted changelog per stateful stage, partitioned like its inputs
+    (a stage's state for partition p is in partition p), read back when a worker is assigned p."""
+
+    ORDERS = _changelog("orders", "risk state per account")
+    LIVE_EXECUTION = _changelog("live_execution", "routed orders sent to live venues, per account")
+    PORTFOLIO = _changelog("portfolio", "position per account and symbol")
+    RISK_MONITOR = _changelog("risk_monitor", "exposure, PnL peak and breaches per account")
+    STRATEGIES = _changelog("strategies", "each strategy's state per symbol")
+
+    @classmethod
+    def all(cls) -> tuple[KafkaTopic, ...]:
+        return tuple(value for value in vars(cls).values() if isinstance(value, KafkaTopic))
 
 
 class Streams:

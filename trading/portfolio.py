@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from schemas import Event, OrderExecuted, PositionUpdated
-from trading.ids import RecentIds, derived_id
+from trading.ids import derived_id
 from trading.positions import Position
 
 
@@ -20,7 +20,6 @@ class PositionState(BaseModel):
     position: Position = Position()
     mark_price: Decimal | None = None
     last_fill_id: str | None = None
-    applied: RecentIds = RecentIds()
 
     @classmethod
     def open(cls, fill: OrderExecuted) -> PositionState:

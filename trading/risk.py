@@ -7,7 +7,7 @@ reason it is refused. The agent persists `AccountRiskState` and feeds it fills a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from schemas import (
 )
 from schemas.primitives import OrderType, Side
 from trading.config import RiskLimits
-from trading.ids import RecentIds, derived_id
+from trading.ids import derived_id
 from trading.markets import MarketCatalog, MarketRules, round_down_to_step, round_up_to_step
 
 ZERO = Decimal(0)
@@ -42,7 +42,10 @@ class OpenOrder(BaseModel):
 
 
 class AccountRiskState(BaseModel):
-    """What risk needs to remember per account: positions, open orders, recent order times and ids."""
+    """What risk needs to remember per account: positions, open orders, recent order times.
+
+    The order ids an account used are not kept here (a few thousand per account, rewritten with every
+    change): the caller passes them to `check_order`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -50,8 +53,6 @@ class AccountRiskState(BaseModel):
     last_fill_prices: dict[str, Decimal] = {}
     open_orders: dict[str, OpenOrder] = {}
     accepted_times: tuple[datetime, ...] = ()
-    order_ids: RecentIds = RecentIds()
-    applied: RecentIds = RecentIds()  # input event ids already applied (redeliveries are dropped)
 
     def accept(self, validated: OrderValidated, price: Decimal, window: timedelta) -> AccountRiskState:
         signed = validated.quantity * validated.side.sign
@@ -66,12 +67,8 @@ class AccountRiskState(BaseModel):
                     ),
                 },
                 "accepted_times": (*recent, when),
-                "order_ids": self.order_ids.add(validated.order_id),
             }
         )
-
-    def refuse(self, request: OrderRequested) -> AccountRiskState:
-        return self.model_copy(update={"order_ids": self.order_ids.add(request.order_id)})
 
     def apply_fill(self, fill: OrderExecuted) -> AccountRiskState:
         signed = fill.fill_quantity * fill.side.sign
@@ -197,11 +194,14 @@ def check_order(
     catalog: MarketCatalog,
     prices: Mapping[str, Decimal],
     limits: RiskLimits,
+    used_order_ids: Container[str] = frozenset(),
 ) -> OrderValidated | Rejection:
-    """Every pre-trade rule, cheapest and most fundamental first; the first failure is the reason."""
+    """Every pre-trade rule, cheapest and most fundamental first; the first failure is the reason.
+
+    `used_order_ids`: the account's order ids already requested (accepted or refused)."""
     if limits.kill_switch:
         return Rejection(RejectReason.KILL_SWITCH, f"kill switch on for {request.account_id}")
-    if request.order_id in state.order_ids:
+    if request.order_id in used_order_ids:
         return Rejection(RejectReason.DUPLICATE_ORDER, f"order id {request.order_id} was already used")
     last = prices.get(request.symbol)
     venues, refusal = eligible_venues(catalog, request.symbol, request.venue, request.quantity, None)

@@ -36,6 +36,10 @@ class PaperVenue:
         return market_time + self._latency
 
     async def submit(self, order: VenueOrder) -> LegReport:
+        return self.fill(order)
+
+    def fill(self, order: VenueOrder) -> LegReport:
+        """What the book in force on the order's arrival gives it (pure given the book lookup)."""
         rules = self._catalog.get(self.name, order.symbol)
         if rules is None or not rules.active:
             return LegReport(self.name, order.quantity, None, refusal=f"{order.symbol} not tradable here")

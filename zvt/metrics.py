@@ -12,8 +12,9 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
-# Seconds; an agent's handler takes from tens of microseconds (a tick) to a venue round trip.
+# Seconds; an agent stage's batch takes from a millisecond (a few events, two acknowledgements) up.
 _HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # A sink batch is up to thousands of rows in one transaction.
 _BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # A workflow task takes from a millisecond (noop) to minutes (a step waiting for its child runs).
@@ -24,11 +25,17 @@ EVENTS = Counter(
     "Events a consumer took from its input, by outcome (handled or dead_lettered).",
     ["consumer", "outcome"],
 )
-HANDLER_SECONDS = Histogram(
-    "zvt_handler_seconds",
-    "Time one event spent in its consumer's handler.",
+BATCH_SECONDS = Histogram(
+    "zvt_batch_seconds",
+    "Time an agent stage spent on one batch: decode, handle, publish, acknowledgements, state, commit.",
     ["consumer"],
     buckets=_HANDLER_BUCKETS,
+)
+BATCH_EVENTS = Histogram(
+    "zvt_batch_events",
+    "Input events in one batch of an agent stage.",
+    ["consumer"],
+    buckets=_BATCH_SIZE_BUCKETS,
 )
 DEAD_LETTERS = Counter(
     "zvt_dead_letters", "Messages sent to a dead-letter topic or stream.", ["source", "reason"]

@@ -1,0 +1,250 @@
+"""Order stage: risk -> routing -> paper execution of each order request, in one pass.
+
+Every order topic is keyed by account, so one stage can take an account's request through all three steps
+while it holds the account's risk state, and still publishes every intermediate event to its own topic with
+the ids the separate agents gave them (order.validated, exchange.routed, order.created, order.executed,
+or order.rejected at the step that refused): the event store, the bridge, `zvt trace` and the metrics see
+what they always saw. A paper fill is applied to the account's risk state in the same pass, so the next
+request is judged with it, however fast the requests come: what a replay decides depends on its data only.
+
+Orders routed to a live venue are not executed here (a slow exchange must not stall the accounts behind
+it): the live execution stage takes them from orders.routed, and their fills and rejections come back to
+this stage on orders.executed and orders.rejected (read only when live venues are configured).
+
+An order decided on market data (it has a market time) waits until this worker's market view holds the
+market of that time — the price it was decided on, and the books it meets on arrival — at most
+`market_settle_seconds`; while it waits it is parked, with every later event of its account, and the stage
+goes on with the other accounts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from agents.context import catalog, venue_health, venues
+from agents.market_view import market_view
+from agents.settings import get_agent_settings, get_trading_config
+from agents.stage import Batch, Item, RecentKeys, Stage, register
+from schemas import (
+    Event,
+    ExchangeRouted,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderValidated,
+    RejectReason,
+)
+from topics import KafkaTopic, StateChangelogs, Topics
+from trading.circuit import CircuitState
+from trading.execution import LegReport, execution_events
+from trading.ids import derived_id
+from trading.risk import AccountRiskState, Rejection, check_order, order_market_time
+from trading.routing import VenueCandidate, route
+from venues.base import VenueOrder
+from venues.paper import PaperVenue
+
+
+def used_order_key(account_id: str, order_id: str) -> str:
+    return f"order:{account_id}:{order_id}"
+
+
+def _window_keys(event: Event) -> Iterable[str]:
+    """Order ids count as used once their request was applied: the duplicate order rule reads them from
+    the partition's window (rebuilt on assignment), not from a list in every account's state."""
+    if isinstance(event, OrderRequested):
+        return (used_order_key(event.account_id, event.order_id),)
+    return ()
+
+
+class UsedOrderIds:
+    """The order ids one account used recently, as the duplicate order rule asks for them."""
+
+    def __init__(self, window: RecentKeys | None, account_id: str) -> None:
+        self._window = window
+        self._account_id = account_id
+
+    def __contains__(self, order_id: object) -> bool:
+        return self._window is not None and used_order_key(self._account_id, str(order_id)) in self._window
+
+
+# --- waiting for the market of an order's time ---------------------------------------------------------
+
+_parked_at: dict[str, float] = {}  # request event id -> when (monotonic) it was first parked
+
+
+def _arrival(venue: str, at: datetime) -> datetime:
+    found = venues().get(venue)
+    return found.arrival_time(at) if isinstance(found, PaperVenue) else at
+
+
+def market_settled(request: OrderRequested) -> bool:
+    """Whether the view holds the market the order is judged and filled on: the price at its market time
+    (risk), and the books of its venue, or of every venue quoting its symbol, on arrival (routing, fills)."""
+    at = request.market_time
+    if at is None:
+        return True  # placed by hand: judged on the market the view holds
+    if not market_view.has_price(request.symbol, at):
+        return False
+    listed = [rules.venue for rules in catalog().listings(request.symbol) if rules.active]
+    quoting = [request.venue] if request.venue else [v for v in listed if market_view.book(v, request.symbol)]
+    return bool(quoting) and all(
+        market_view.has_book_since(v, request.symbol, _arrival(v, at)) for v in quoting
+    )
+
+
+def _should_wait(request: OrderRequested) -> bool:
+    if market_settled(request):
+        _parked_at.pop(str(request.event_id), None)
+        return False
+    first = _parked_at.setdefault(str(request.event_id), time.monotonic())
+    if time.monotonic() - first < get_agent_settings().market_settle_seconds:
+        return True
+    # The market of that time has not come (a replay's end, a quiet venue): judged on what there is.
+    del _parked_at[str(request.event_id)]
+    return False
+
+
+# --- the three steps -----------------------------------------------------------------------------------
+
+
+def candidates_for(order: OrderValidated) -> list[VenueCandidate]:
+    venues()  # configures each venue's health (a paper venue's simulated latency) on first use
+    return [
+        VenueCandidate(
+            rules=rules,
+            top=market_view.book_at(rules.venue, order.symbol, order_market_time(order)),
+            latency_ms=venue_health[rules.venue].expected_latency_ms,
+            healthy=venue_health[rules.venue].state() is not CircuitState.OPEN,
+        )
+        for rules in catalog().listings(order.symbol)
+        if rules.active
+    ]
+
+
+def routing_event(order: OrderValidated) -> ExchangeRouted | OrderRejected:
+    decision = route(order, candidates_for(order), get_trading_config().routing)
+    if decision is None:
+        return OrderRejected.for_order(
+            order,
+            RejectReason.VENUE_UNAVAILABLE,
+            f"no healthy venue with a book for {order.symbol}",
+            event_id=derived_id(order.event_id, "rejected"),
+        )
+    return order.caused(
+        ExchangeRouted,
+        event_id=derived_id(order.event_id, "routed"),
+        **order.order_terms(),
+        requested_at=order.requested_at,
+        legs=decision.legs,
+        candidates=decision.scores,
+    )
+
+
+def venue_order(routed: ExchangeRouted, index: int) -> VenueOrder:
+    """Leg `index` as a venue order; its client order id `<order id>.<leg>` is the same on every retry."""
+    return VenueOrder(
+        client_order_id=f"{routed.order_id}.{index}",
+        symbol=routed.symbol,
+        side=routed.side,
+        order_type=routed.order_type,
+        quantity=routed.legs[index].quantity,
+        limit_price=routed.limit_price,
+        time_in_force=routed.time_in_force,
+        market_time=order_market_time(routed),
+    )
+
+
+def paper_reports(routed: ExchangeRouted) -> list[LegReport] | None:
+    """What the paper venues did with every leg, or None if a leg goes to a live venue."""
+    known = venues()
+    paper = [known.get(leg.venue) for leg in routed.legs]
+    if not all(isinstance(venue, PaperVenue) for venue in paper):
+        return None
+    return [
+        venue.fill(venue_order(routed, i)) for i, venue in enumerate(paper) if isinstance(venue, PaperVenue)
+    ]
+
+
+def handle_request(
+    request: OrderRequested, state: AccountRiskState, used: UsedOrderIds
+) -> tuple[AccountRiskState, list[Event]]:
+    """Risk, then routing, then (paper venues) execution: the events and the account's state after them."""
+    limits = get_trading_config().limits_for(request.account_id)
+    prices = market_view.prices_at(request.market_time)
+    decision = check_order(request, state, catalog(), prices, limits, used_order_ids=used)
+    if isinstance(decision, Rejection):
+        rejected = OrderRejected.for_order(
+            request, decision.reason, decision.detail, event_id=derived_id(request.event_id, "rejected")
+        )
+        return state, [rejected]
+    price = decision.limit_price or prices.get(request.symbol)
+    assert price is not None  # check_order refuses orders without a price
+    state = state.accept(decision, price, timedelta(seconds=float(limits.rate_window_seconds)))
+    routed = routing_event(decision)
+    outputs: list[Event] = [decision, routed]
+    if isinstance(routed, OrderRejected):
+        return state.close_order(routed), outputs
+    reports = paper_reports(routed)
+    if reports is None:
+        return state, outputs  # the live execution stage takes it from here
+    for event in execution_events(routed, reports):
+        outputs.append(event)
+        state = _apply_outcome(state, event)
+    return state, outputs
+
+
+def _apply_outcome(state: AccountRiskState, event: Event) -> AccountRiskState:
+    if isinstance(event, OrderExecuted):
+        return state.apply_fill(event)
+    if isinstance(event, OrderRejected):
+        return state.close_order(event)
+    return state
+
+
+def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
+    event = item.event
+    assert isinstance(event, OrderRequested | OrderExecuted | OrderRejected)
+    account = event.account_id
+    if batch.is_parked(account):
+        batch.park(item, account)  # an account's events stay in order
+        return
+    if batch.applied(item, account):
+        return
+    state = batch.get(item, account) or AccountRiskState()
+    if isinstance(event, OrderRequested):
+        if _should_wait(event):
+            batch.park(item, account)
+            return
+        window = stage.windows.get((item.topic.name, item.partition))
+        state, outputs = handle_request(event, state, UsedOrderIds(window, account))
+        batch.publish(outputs)
+    elif event.order_id in state.open_orders:
+        # A live venue's fill or rejection. Paper outcomes were applied when they were made: their order
+        # is no longer open when they come back here.
+        state = _apply_outcome(state, event)
+    else:
+        return
+    batch.put(item, account, state)
+
+
+def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
+    inputs: dict[KafkaTopic, tuple[type[Event], ...]] = {Topics.ORDERS_REQUESTED: (OrderRequested,)}
+    if get_trading_config().live_venues:
+        inputs[Topics.ORDERS_EXECUTED] = (OrderExecuted,)
+        inputs[Topics.ORDERS_REJECTED] = (OrderRejected,)
+    return inputs
+
+
+stage: Stage[AccountRiskState] = register(
+    Stage(
+        "orders",
+        _inputs(),
+        _on_order_event,
+        state=AccountRiskState,
+        changelog=StateChangelogs.ORDERS,
+        window_keys=_window_keys,
+        ready=market_view.wait_caught_up,
+    )
+)

@@ -1,0 +1,673 @@
+"""Batch stages: how every agent consumes — a batch at a time, never a broker round trip per event.
+
+A stage takes what its consumer has fetched (at most `batch_max_records`, without waiting when records are
+there), decodes it, applies the events in offset order to in-memory state through the agent's pure
+handler, publishes every output without waiting for each, waits for the acknowledgements once, writes one
+changelog record per changed key, waits again, then commits. So an output is always acknowledged before
+the state that records it, and the state before the offset that passes it.
+
+Copies are dropped without a window of ids in every state value: each key's record carries, per input
+topic, the offset of the last event applied to it (the key's partition is fixed, so an offset says
+exactly what the key has seen: a redelivery after a crash between the state write and the commit is
+skipped); and a bounded window of the event ids applied on each source partition, rebuilt on assignment
+by reading the partition back, drops what an upstream stage published again after its own crash (same ids
+at new offsets). Both are bounded by configuration, not by history.
+
+Each stage has its own consumer in the agents' consumer group (so `zvt worker`s share partitions stage by
+stage) and its own producer; the Faust app starts and stops them (`StageService`) and its web monitor
+shows them (`/zvt/stages/`). Faust's own per-event stream delivery is not used: it cost 0.1-0.2 ms per
+event, more than the work of most events here (docs/agents.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from pydantic import BaseModel
+
+from agents.outbox import Outbox
+from agents.settings import Guarantee, get_agent_settings
+from schemas import CODEC, Event, EventDecodeError
+from topics import Topics
+from topics.dead_letter import DeadLetter, DeadLetterReason
+from topics.registry import AGENTS_GROUP, KafkaTopic
+from zvt.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
+from zvt.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(slots=True)
+class Item:
+    """One decoded input record."""
+
+    topic: KafkaTopic
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    event: Event
+
+
+class RecentKeys:
+    """The last `capacity` keys (event ids, order ids) seen on one source partition, oldest dropped."""
+
+    __slots__ = ("_order", "_set", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._order: deque[str] = deque()
+        self._set: set[str] = set()
+
+    def add(self, key: str) -> None:
+        if key in self._set:
+            return
+        self._set.add(key)
+        self._order.append(key)
+        if len(self._order) > self.capacity:
+            self._set.discard(self._order.popleft())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+@dataclass(slots=True)
+class Stored(Generic[M]):
+    """A key's state and, per input topic, the offset of the last event applied to it."""
+
+    offsets: dict[str, int]
+    value: M
+
+
+class StateStore(Generic[M]):
+    """A stage's state per key, per partition, in memory; its changelog topic holds the last record of each
+    key, read back when a worker is assigned the partition."""
+
+    def __init__(self, model: type[M], changelog: KafkaTopic) -> None:
+        self.model = model
+        self.changelog = changelog
+        self.partitions: dict[int, dict[str, Stored[M]]] = {}
+        self._serializer = model.__pydantic_serializer__
+
+    def get(self, partition: int, key: str) -> Stored[M] | None:
+        return self.partitions.get(partition, {}).get(key)
+
+    def encode(self, stored: Stored[M]) -> bytes:
+        value = self._serializer.to_json(stored.value)
+        return b'{"offsets":' + orjson.dumps(stored.offsets) + b',"value":' + value + b"}"
+
+    def decode(self, data: bytes) -> Stored[M]:
+        raw = orjson.loads(data)
+        return Stored(dict(raw["offsets"]), self.model.model_validate(raw["value"]))
+
+    def items(self) -> Iterable[tuple[str, M]]:
+        for states in self.partitions.values():
+            for key, stored in states.items():
+                yield key, stored.value
+
+
+class Batch(Generic[M]):
+    """What a stage's handler works with for one batch: state reads and writes, outputs, parking."""
+
+    def __init__(self, stage: Stage[M], outbox: Outbox) -> None:
+        self._stage = stage
+        self._outbox = outbox
+        self.changed: dict[tuple[int, str], Stored[M]] = {}
+        self.parked: list[Item] = []
+        self.published = 0
+        self._undo: list[tuple[tuple[int, str], Stored[M] | None]] = []  # the current item's puts
+        self._parked_lanes: set[str] = set()
+
+    def _stored(self, item: Item, key: str) -> Stored[M] | None:
+        found = self.changed.get((item.partition, key))
+        if found is None and self._stage.store is not None:
+            found = self._stage.store.get(item.partition, key)
+        return found
+
+    def get(self, item: Item, key: str) -> M | None:
+        """The state of `key`, which lives on `item`'s partition, as this batch left it so far."""
+        stored = self._stored(item, key)
+        return stored.value if stored is not None else None
+
+    def applied(self, item: Item, key: str | None = None) -> bool:
+        """Whether `item` was applied before: at or below `key`'s offset of its topic, or its event id among
+        those recently applied on its partition (an upstream redo: the same event at a new offset)."""
+        if key is not None:
+            stored = self._stored(item, key)
+            if stored is not None and item.offset <= stored.offsets.get(item.topic.name, -1):
+                return True
+        window = self._stage.windows.get((item.topic.name, item.partition))
+        return window is not None and str(item.event.event_id) in window
+
+    def put(self, item: Item, key: str, value: M) -> None:
+        """Set `key`'s state, recording that `item` has been applied to it."""
+        before = self._stored(item, key)
+        offsets = dict(before.offsets) if before is not None else {}
+        offsets[item.topic.name] = item.offset
+        slot = (item.partition, key)
+        self._undo.append((slot, self.changed.get(slot)))
+        self.changed[slot] = Stored(offsets, value)
+
+    def _begin_item(self) -> None:
+        self._undo.clear()
+
+    def _undo_item(self) -> None:
+        """Forget the current item's puts: it failed half way."""
+        for slot, previous in reversed(self._undo):
+            if previous is None:
+                self.changed.pop(slot, None)
+            else:
+                self.changed[slot] = previous
+        self._undo.clear()
+
+    def publish(self, events: Iterable[Event]) -> None:
+        """Queue `events` for their registry topics, keyed by the registry's key; sent with the batch."""
+        prefix = self._stage.prefix
+        for event in events:
+            topic = _topic_of(type(event))
+            self._outbox.add(
+                topic.full_name(prefix),
+                topic.key_for(event),
+                CODEC.encode(event),
+                partitions=topic.partitions,
+            )
+            self.published += 1
+
+    def park(self, item: Item, lane: str | None = None) -> None:
+        """Hold `item` back: it is handed to the handler again with the next batch, before the new records,
+        and its partition is committed no further than it. `lane` (an account) names what must wait with it:
+        `is_parked(lane)` is true for the rest of the batch."""
+        self.parked.append(item)
+        if lane is not None:
+            self._parked_lanes.add(lane)
+
+    def is_parked(self, lane: str) -> bool:
+        return lane in self._parked_lanes
+
+    def dead_letter(self, item: Item, reason: DeadLetterReason, error: str) -> None:
+        stage = self._stage
+        stage.dead_letter(
+            self._outbox, item.topic, item.partition, item.offset, item.key, item.value, reason, error
+        )
+
+
+_topics_of_events: dict[type[Event], KafkaTopic] = {}
+
+
+def _topic_of(event_type: type[Event]) -> KafkaTopic:
+    topic = _topics_of_events.get(event_type)
+    if topic is None:
+        topic = _topics_of_events[event_type] = Topics.for_event(event_type)
+    return topic
+
+
+Handler = Callable[[Item, Batch[M]], None]
+
+
+@dataclass
+class StageStats:
+    """What the web monitor shows of a stage."""
+
+    batches: int = 0
+    events: int = 0
+    published: int = 0
+    dead_lettered: int = 0
+    parked: int = 0
+    rebalances: int = 0
+    last_batch_ms: float = 0.0
+    max_records: int = 0
+    assigned: list[str] = field(default_factory=list)
+
+
+class Stage(Generic[M]):
+    """One agent as a batch stage: its inputs, its pure handler and (optionally) keyed state."""
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Mapping[KafkaTopic, tuple[type[Event], ...]],
+        handle: Handler[M],
+        *,
+        state: type[M] | None = None,
+        changelog: KafkaTopic | None = None,
+        window_keys: Callable[[Event], Iterable[str]] | None = None,
+        dedupe: bool = True,
+        ready: Callable[[], Awaitable[None]] | None = None,
+        prepare: Callable[[list[Item], Batch[M]], Awaitable[None]] | None = None,
+        on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+    ) -> None:
+        if (state is None) != (changelog is None):
+            raise ValueError(f"{name}: a stage with state names its changelog, and only then")
+        self.name = name
+        self.inputs = dict(inputs)
+        self.handle = handle
+        self.store: StateStore[M] | None = StateStore(state, changelog) if state and changelog else None
+        self.window_keys = window_keys
+        self.dedupe = dedupe
+        self.ready = ready
+        self.prepare = prepare
+        self.on_assigned = on_assigned
+        self.windows: dict[tuple[str, int], RecentKeys] = {}
+        self.parked: list[Item] = []
+        self.stats = StageStats()
+        self.consumer: AIOKafkaConsumer | None = None
+        settings = get_settings()
+        self.bootstrap = settings.kafka_bootstrap
+        self.prefix = settings.topic_prefix
+        self.group = f"{self.prefix}{AGENTS_GROUP}"
+        agent_settings = get_agent_settings()
+        self.exactly_once = agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE
+        self.window_capacity = agent_settings.dedupe_window
+        self.max_records = agent_settings.batch_max_records
+        self.budget_seconds = agent_settings.batch_budget_ms / 1000
+        self._seconds_per_event = 0.0  # moving average, sizes the next batch to the budget
+        self._by_name = {topic.full_name(self.prefix): topic for topic in self.inputs}
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        self._next_offsets: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._kept: dict[int, dict[str, Stored[M]]] = {}  # state of revoked partitions, until reassigned
+        self._kept_windows: dict[tuple[str, int], RecentKeys] = {}
+        self._pending_commit: asyncio.Future[Any] | None = None
+        self._stopping = False
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        isolation = "read_committed" if self.exactly_once else "read_uncommitted"
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=512 * 1024,
+            max_request_size=4 * 1024 * 1024,
+            transactional_id=(
+                f"{self.group}.{self.name}.{socket.gethostname()}.{os.getpid()}"
+                if self.exactly_once
+                else None
+            ),
+            # A transaction left open by a killed worker blocks read_committed readers until it times out.
+            transaction_timeout_ms=10_000,
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            client_id=f"{self.group}.{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level=isolation,
+            # Co-partitioned inputs (orders by account) must come to one member together: range assigns
+            # partition p of every topic a member subscribes to alike.
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            max_poll_interval_ms=300_000,
+            fetch_max_wait_ms=100,
+        )
+        self._reader = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            isolation_level=isolation,
+        )
+        await producer.start()
+        await self._reader.start()
+        await consumer.start()
+        self.producer, self.consumer = producer, consumer
+        try:
+            if self.ready is not None:
+                await self.ready()
+            consumer.subscribe(list(self._by_name), listener=_Listener(self))
+            while not self._stopping:
+                generation = self._generation
+                limit = self._batch_limit()
+                records = await consumer.getmany(timeout_ms=5 if self.parked else 100, max_records=limit)
+                if not records and not self.parked:
+                    continue
+                async with self._lock:
+                    if generation != self._generation:
+                        continue  # fetched before a rebalance: refetched from the committed offsets
+                    await self._process(records)
+        finally:
+            if self._pending_commit is not None:
+                await asyncio.gather(self._pending_commit, return_exceptions=True)
+            await consumer.stop()
+            await self._reader.stop()
+            await producer.stop()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def emit(self, events: Iterable[Event]) -> None:
+        """Publish events that no input caused (a timer's), between batches, acknowledged before return."""
+        async with self._lock:
+            outbox = Outbox(self.producer)
+            batch: Batch[M] = Batch(self, outbox)
+            if self.exactly_once:
+                await self.producer.begin_transaction()
+            try:
+                batch.publish(events)
+                await outbox.flush()
+            except BaseException:
+                if self.exactly_once:
+                    await self.producer.abort_transaction()
+                raise
+            if self.exactly_once:
+                await self.producer.commit_transaction()
+
+    def _batch_limit(self) -> int:
+        """As many records as the budget allows at the recent cost per event (at least 16)."""
+        if self._seconds_per_event <= 0:
+            return self.max_records
+        return max(16, min(self.max_records, int(self.budget_seconds / self._seconds_per_event)))
+
+    # --- one batch -----------------------------------------------------------------------------------
+
+    async def _process(self, records: Mapping[TopicPartition, list[Any]]) -> None:
+        started = time.perf_counter()
+        outbox = Outbox(self.producer)
+        batch: Batch[M] = Batch(self, outbox)
+        work = self.parked
+        self.parked = []
+        for tp, fetched in records.items():
+            topic = self._by_name[tp.topic]
+            accepted = self.inputs[topic]
+            for record in fetched:
+                self._next_offsets[tp] = record.offset + 1
+                item = self._decode(outbox, topic, tp.partition, record, accepted)
+                if item is not None:
+                    work.append(item)
+        if self.exactly_once:
+            await self.producer.begin_transaction()
+        try:
+            if self.prepare is not None:
+                await self.prepare(work, batch)
+            for item in work:
+                self._apply(item, batch)
+            self.parked = batch.parked
+            outputs = await outbox.flush()  # every output acknowledged before the state that records them
+            if self.store is not None and batch.changed:
+                changelog = self.store.changelog.full_name(self.prefix)
+                encode = self.store.encode
+                for (partition, key), stored in batch.changed.items():
+                    outbox.add(changelog, key.encode(), encode(stored), partition=partition)
+                await outbox.flush()
+                for (partition, key), stored in batch.changed.items():
+                    self.store.partitions.setdefault(partition, {})[key] = stored
+            await self._commit()
+        except BaseException:
+            if self.exactly_once:
+                await self.producer.abort_transaction()
+            raise
+        elapsed = time.perf_counter() - started
+        handled = len(work) - len(self.parked)
+        if work:
+            cost = elapsed / len(work)
+            self._seconds_per_event = (
+                cost if not self._seconds_per_event else 0.8 * self._seconds_per_event + 0.2 * cost
+            )
+        stats = self.stats
+        stats.batches += 1
+        stats.events += handled
+        stats.published += outputs
+        stats.parked = len(self.parked)
+        stats.last_batch_ms = elapsed * 1000
+        stats.max_records = self._batch_limit()
+        EVENTS.labels(self.name, "handled").inc(handled)
+        BATCH_SECONDS.labels(self.name).observe(elapsed)
+        BATCH_EVENTS.labels(self.name).observe(len(work))
+
+    def _decode(
+        self,
+        outbox: Outbox,
+        topic: KafkaTopic,
+        partition: int,
+        record: Any,
+        accepted: tuple[type[Event], ...],
+    ) -> Item | None:
+        value = record.value
+        try:
+            if value is None:
+                raise EventDecodeError("empty message value")
+            event = CODEC.decode(value)
+        except EventDecodeError as exc:
+            reason = DeadLetterReason.UNDECODABLE if exc.event_type is None else DeadLetterReason.INVALID
+            self.dead_letter(
+                outbox, topic, partition, record.offset, record.key, value or b"", reason, exc.reason
+            )
+            return None
+        if not isinstance(event, accepted):
+            self.dead_letter(
+                outbox,
+                topic,
+                partition,
+                record.offset,
+                record.key,
+                value,
+                DeadLetterReason.UNEXPECTED_TYPE,
+                f"{event.event_type} does not belong on {topic.full_name(self.prefix)}",
+            )
+            return None
+        return Item(topic, partition, record.offset, record.key, value, event)
+
+    def _apply(self, item: Item, batch: Batch[M]) -> None:
+        parked_before = len(batch.parked)
+        batch._begin_item()
+        try:
+            self.handle(item, batch)
+        except Exception as exc:  # one bad event must not stop the stage; it is kept with its error
+            log.exception("%s failed on %s", self.name, item.event.event_id)
+            batch._undo_item()
+            batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
+        if len(batch.parked) == parked_before and self.dedupe:
+            window = self.windows.get((item.topic.name, item.partition))
+            if window is None:
+                window = self.windows[(item.topic.name, item.partition)] = RecentKeys(self.window_capacity)
+            window.add(str(item.event.event_id))
+            if self.window_keys is not None:
+                for key in self.window_keys(item.event):
+                    window.add(key)
+
+    async def _commit(self) -> None:
+        """Commit each partition up to its first parked record, or past its last fetched one."""
+        held: dict[TopicPartition, int] = {}
+        for item in self.parked:
+            tp = TopicPartition(item.topic.full_name(self.prefix), item.partition)
+            held[tp] = min(held.get(tp, item.offset), item.offset)
+        offsets = {
+            tp: held.get(tp, next_offset)
+            for tp, next_offset in self._next_offsets.items()
+            if self._committed.get(tp) != held.get(tp, next_offset)
+        }
+        if self.exactly_once:  # the offsets commit with the outputs and state, in one transaction
+            if offsets:
+                await self.producer.send_offsets_to_transaction(offsets, self.group)
+            await self.producer.commit_transaction()
+            self._committed.update(offsets)
+            return
+        if not offsets:
+            return
+        if (
+            self._pending_commit is not None
+        ):  # commits stay in order; the next batch did not wait for this one
+            await asyncio.gather(self._pending_commit, return_exceptions=True)
+        assert self.consumer is not None
+        self._pending_commit = asyncio.ensure_future(self._commit_now(self.consumer, offsets))
+
+    async def _commit_now(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await consumer.commit(offsets)
+            self._committed.update(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance took the partition: its next owner starts from the last commit, and each key's
+            # recorded offsets skip what was applied since.
+            log.info("%s: commit of %d partitions refused: %s", self.name, len(offsets), exc)
+
+    def dead_letter(
+        self,
+        outbox: Outbox,
+        topic: KafkaTopic,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        reason: DeadLetterReason,
+        error: str,
+    ) -> None:
+        source = topic.full_name(self.prefix)
+        log.warning("%s: %s at %s[%s]@%s: %s", self.name, reason, source, partition, offset, error)
+        self.stats.dead_lettered += 1
+        EVENTS.labels(self.name, "dead_lettered").inc()
+        DEAD_LETTERS.labels(topic.name, reason.value).inc()
+        target = topic.dead_letter
+        if target is None:
+            return
+        record = DeadLetter.now(
+            source_topic=source,
+            partition=partition,
+            offset=offset,
+            consumer=self.name,
+            reason=reason,
+            error=error[:4000],
+        )
+        outbox.add(target.full_name(self.prefix), key, value, partition=0, headers=record.headers())
+
+    # --- rebalances ----------------------------------------------------------------------------------
+
+    async def revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            self._generation += 1
+            self.stats.rebalances += 1
+            if self._pending_commit is not None:
+                await asyncio.gather(self._pending_commit, return_exceptions=True)
+            # Parked records are refetched from the committed offsets, wherever their partition goes.
+            self.parked = []
+            self._next_offsets.clear()
+            self._committed.clear()
+            # Kept in case the same partitions come straight back (no other owner can have written then).
+            if self.store is not None:
+                self._kept = self.store.partitions
+                self.store.partitions = {}
+            self._kept_windows, self.windows = self.windows, {}
+
+    async def assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self._lock:
+            self._generation += 1
+            partitions = {tp.partition for tp in assigned}
+            self.stats.assigned = sorted(
+                f"{tp.topic.removeprefix(self.prefix)}[{tp.partition}]" for tp in assigned
+            )
+            kept, self._kept = self._kept, {}
+            kept_windows, self._kept_windows = self._kept_windows, {}
+            if self.store is not None:
+                missing = partitions - set(kept)
+                self.store.partitions = {p: states for p, states in kept.items() if p in partitions}
+                if missing:
+                    await self._recover_state(missing)
+            if self.dedupe:
+                for tp in assigned:
+                    name = self._by_name[tp.topic].name
+                    window = kept_windows.get((name, tp.partition))
+                    if window is None:
+                        window = await self._rebuild_window(tp)
+                    self.windows[(name, tp.partition)] = window
+            if self.on_assigned is not None:
+                await self.on_assigned(assigned)
+
+    async def _recover_state(self, partitions: set[int]) -> None:
+        assert self.store is not None
+        name = self.store.changelog.full_name(self.prefix)
+        tps = [TopicPartition(name, p) for p in sorted(partitions)]
+        started = time.perf_counter()
+        records: dict[int, dict[str, bytes]] = {p: {} for p in partitions}
+        async for record in self._read(tps, None, None):
+            if record.key is not None and record.value is not None:
+                records[record.partition][record.key.decode()] = record.value
+        decode = self.store.decode
+        for partition, raw in records.items():
+            self.store.partitions[partition] = {key: decode(value) for key, value in raw.items()}
+        log.info(
+            "%s: state of partitions %s recovered: %d keys in %.2fs",
+            self.name,
+            sorted(partitions),
+            sum(len(raw) for raw in records.values()),
+            time.perf_counter() - started,
+        )
+
+    async def _rebuild_window(self, tp: TopicPartition) -> RecentKeys:
+        """The ids applied last on `tp`: its records just before the committed offset."""
+        assert self.consumer is not None
+        window = RecentKeys(self.window_capacity)
+        committed = await self.consumer.committed(tp)
+        if not committed:
+            return window
+        async for record in self._read([tp], committed - self.window_capacity, committed):
+            try:
+                event = CODEC.decode(record.value or b"")
+            except EventDecodeError:
+                continue
+            window.add(str(event.event_id))
+            if self.window_keys is not None:
+                for key in self.window_keys(event):
+                    window.add(key)
+        return window
+
+    async def _read(self, tps: list[TopicPartition], start: int | None, end: int | None) -> Any:
+        """Every record of `tps` from `start` (or the beginning) to `end` (or the current end)."""
+        reader = self._reader
+        reader.assign(tps)
+        beginnings = await reader.beginning_offsets(tps)
+        ends = await reader.end_offsets(tps)
+        stops = {tp: ends[tp] if end is None else min(end, ends[tp]) for tp in tps}
+        pending = set()
+        for tp in tps:
+            first = beginnings[tp] if start is None else max(beginnings[tp], start)
+            if first < stops[tp]:
+                reader.seek(tp, first)
+                pending.add(tp)
+        while pending:
+            for tp, fetched in (await reader.getmany(*pending, timeout_ms=500, max_records=10_000)).items():
+                for record in fetched:
+                    if record.offset < stops[tp]:
+                        yield record
+            for tp in list(pending):
+                if await reader.position(tp) >= stops[tp]:
+                    pending.discard(tp)
+        reader.assign([])
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, stage: Stage[Any]) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.stage.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.stage.assigned(set(assigned))
+
+
+STAGES: list[Stage[Any]] = []
+
+
+def register(stage: Stage[M]) -> Stage[M]:
+    """Add `stage` to those the worker's app runs."""
+    STAGES.append(stage)
+    return stage
