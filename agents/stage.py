@@ -280,7 +280,6 @@ class Stage(Generic[M]):
         self._seconds_per_event = 0.0  # moving average, sizes the next batch to the budget
         self._by_name = {topic.full_name(self.prefix): topic for topic in self.inputs}
         self._lock = asyncio.Lock()
-        self._generation = 0
         self._next_offsets: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._kept: dict[int, dict[str, Stored[M]]] = {}  # state of revoked partitions, until reassigned
@@ -336,15 +335,15 @@ class Stage(Generic[M]):
                 await self.ready()
             consumer.subscribe(list(self._by_name), listener=_Listener(self))
             while not self._stopping:
-                generation = self._generation
                 limit = self._batch_limit()
                 records = await consumer.getmany(timeout_ms=5 if self.parked else 100, max_records=limit)
                 if not records and not self.parked:
                     continue
                 async with self._lock:
-                    if generation != self._generation:
-                        continue  # fetched before a rebalance: refetched from the committed offsets
-                    await self._process(records)
+                    # aiokafka returns records of the current assignment only; one revoked while this task
+                    # waited for the lock is its next owner's (from the last commit).
+                    assignment = consumer.assignment()
+                    await self._process({tp: r for tp, r in records.items() if tp in assignment})
         finally:
             if self._pending_commit is not None:
                 await asyncio.gather(self._pending_commit, return_exceptions=True)
@@ -553,7 +552,6 @@ class Stage(Generic[M]):
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
-            self._generation += 1
             self.stats.rebalances += 1
             if self._pending_commit is not None:
                 await asyncio.gather(self._pending_commit, return_exceptions=True)
@@ -569,7 +567,6 @@ class Stage(Generic[M]):
 
     async def assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:
-            self._generation += 1
             partitions = {tp.partition for tp in assigned}
             self.stats.assigned = sorted(
                 f"{tp.topic.removeprefix(self.prefix)}[{tp.partition}]" for tp in assigned

@@ -34,14 +34,12 @@ from .support import (
 
 pytestmark = pytest.mark.integration
 
-# Who consumes each input topic: every one of them dead-letters a bad message on its own.
+# Who consumes each input topic: every one of them dead-letters a bad message on its own. (Without live
+# venues nobody reads orders.validated, orders.routed and orders.rejected: the order stage makes them.)
 CONSUMERS: dict[KafkaTopic, set[str]] = {
     Topics.MARKET_TICKS: {"market_data"},
-    Topics.ORDERS_REQUESTED: {"risk"},
-    Topics.ORDERS_VALIDATED: {"router"},
-    Topics.ORDERS_ROUTED: {"execution"},
-    Topics.ORDERS_EXECUTED: {"risk", "portfolio"},
-    Topics.ORDERS_REJECTED: {"risk"},
+    Topics.ORDERS_REQUESTED: {"orders"},
+    Topics.ORDERS_EXECUTED: {"portfolio"},
     Topics.POSITIONS: {"risk_monitor"},
 }
 

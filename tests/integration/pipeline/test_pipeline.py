@@ -132,7 +132,8 @@ async def test_orders_flow_to_fills_positions_and_reasoned_rejections(pipeline: 
         "sell": order("acct-1", "sell", "0.1", limit_price=Decimal("59990.004")),
         "partial": order("acct-3", "buy", "0.8"),
         "eth": order("acct-4", "buy", "2", symbol="ETH/USDT"),
-        "pos-1": order("acct-pos", "buy", "1.5"),
+        # Filled in full (okx shows 50 ETH) before the next request of the account is judged: 90,000.
+        "pos-1": order("acct-pos", "buy", "30", symbol="ETH/USDT"),
         "gross-1": order("acct-gross", "buy", "1.2"),
         "gross-2": order("acct-gross", "buy", "30", symbol="ETH/USDT"),
         "rate-1": order("acct-rate", "buy", "0.001", market_time=same_time),
@@ -146,8 +147,10 @@ async def test_orders_flow_to_fills_positions_and_reasoned_rejections(pipeline: 
         RejectReason.QUANTITY_BELOW_MIN: order("acct-5", "buy", "0.000001"),
         RejectReason.PRICE_COLLAR: order("acct-5", "buy", "0.01", limit_price=Decimal("50000")),
         RejectReason.MAX_ORDER_NOTIONAL: order("acct-5", "buy", "2"),
-        RejectReason.MAX_POSITION: order("acct-pos", "buy", "1.5"),
-        RejectReason.MAX_GROSS_EXPOSURE: order("acct-gross", "buy", "1.2"),
+        # 90,000 held + 75,000 more of ETH: above the 150,000 position limit.
+        RejectReason.MAX_POSITION: order("acct-pos", "buy", "25", symbol="ETH/USDT"),
+        # 0.5 BTC (of 1.2 asked; binance shows 0.5) and 30 ETH held: 2.1 BTC and 30 ETH are 216,002.1.
+        RejectReason.MAX_GROSS_EXPOSURE: order("acct-gross", "buy", "1.6"),
         RejectReason.ORDER_RATE: order("acct-rate", "buy", "0.001", market_time=same_time),
         RejectReason.DUPLICATE_ORDER: reused.model_copy(update={"event_id": uuid.uuid4()}),
     }
