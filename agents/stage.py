@@ -208,6 +208,21 @@ class Batch(Generic[M]):
         )
 
 
+def offsets_to_commit(
+    next_offsets: Mapping[TopicPartition, int],
+    parked: Iterable[tuple[str, int, int]],
+    committed: Mapping[TopicPartition, int],
+) -> dict[TopicPartition, int]:
+    """Each partition's commit: up to its first parked record (topic, partition, offset), else past its
+    last fetched one; only where that moved since the last commit."""
+    held: dict[TopicPartition, int] = {}
+    for topic, partition, offset in parked:
+        tp = TopicPartition(topic, partition)
+        held[tp] = min(held.get(tp, offset), offset)
+    wanted = {tp: held.get(tp, next_offset) for tp, next_offset in next_offsets.items()}
+    return {tp: offset for tp, offset in wanted.items() if committed.get(tp) != offset}
+
+
 _topics_of_events: dict[type[Event], KafkaTopic] = {}
 
 
@@ -485,16 +500,8 @@ class Stage(Generic[M]):
                     window.add(key)
 
     async def _commit(self) -> None:
-        """Commit each partition up to its first parked record, or past its last fetched one."""
-        held: dict[TopicPartition, int] = {}
-        for item in self.parked:
-            tp = TopicPartition(item.topic.full_name(self.prefix), item.partition)
-            held[tp] = min(held.get(tp, item.offset), item.offset)
-        offsets = {
-            tp: held.get(tp, next_offset)
-            for tp, next_offset in self._next_offsets.items()
-            if self._committed.get(tp) != held.get(tp, next_offset)
-        }
+        parked = [(item.topic.full_name(self.prefix), item.partition, item.offset) for item in self.parked]
+        offsets = offsets_to_commit(self._next_offsets, parked, self._committed)
         if self.exactly_once:  # the offsets commit with the outputs and state, in one transaction
             if offsets:
                 await self.producer.send_offsets_to_transaction(offsets, self.group)

@@ -1,0 +1,163 @@
+"""The batch stage's bookkeeping, without a broker: what counts as applied, what a failed item leaves
+behind, what a parked item holds back, how state records round-trip, and where records are partitioned."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+from aiokafka import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from agents.outbox import partition_for
+from agents.stage import Batch, Item, RecentKeys, Stage, StateStore, Stored, offsets_to_commit
+from schemas import CODEC, OrderRequested
+from topics import StateChangelogs, Topics
+from trading.risk import AccountRiskState
+
+
+class RecordingOutbox:
+    """Stands in for the producer side: the records a batch queued."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes | None, bytes, dict[str, Any]]] = []
+
+    def add(self, topic: str, key: bytes | None, value: bytes, **where: Any) -> None:
+        self.records.append((topic, key, value, where))
+
+
+def request(account: str = "acct-1", order_id: str = "o-1") -> OrderRequested:
+    return OrderRequested(
+        order_id=order_id,
+        account_id=account,
+        symbol="BTC/USDT",
+        side="buy",
+        order_type="market",
+        quantity=Decimal("0.1"),
+    )
+
+
+def item(event: OrderRequested, offset: int, partition: int = 0) -> Item:
+    return Item(Topics.ORDERS_REQUESTED, partition, offset, event.account_id.encode(), b"", event)
+
+
+def stage(handle: Any = None) -> Stage[AccountRiskState]:
+    return Stage(
+        "test",
+        {Topics.ORDERS_REQUESTED: (OrderRequested,)},
+        handle or (lambda item, batch: None),
+        state=AccountRiskState,
+        changelog=StateChangelogs.ORDERS,
+    )
+
+
+def batch_of(s: Stage[AccountRiskState]) -> tuple[Batch[AccountRiskState], RecordingOutbox]:
+    outbox = RecordingOutbox()
+    return Batch(s, outbox), outbox  # type: ignore[arg-type]
+
+
+def test_recent_keys_forget_the_oldest_beyond_capacity() -> None:
+    keys = RecentKeys(3)
+    for key in "abcd":
+        keys.add(key)
+    keys.add("b")  # already there: not added twice, nothing evicted
+    assert [k in keys for k in "abcd"] == [False, True, True, True]
+    assert len(keys) == 3
+
+
+def test_an_item_at_or_below_its_keys_offset_is_applied_one_above_is_not() -> None:
+    s = stage()
+    s.store.partitions[0] = {"acct-1": Stored({"orders.requested": 41}, AccountRiskState())}  # type: ignore[union-attr]
+    batch, _ = batch_of(s)
+    assert batch.applied(item(request(), 41), "acct-1")
+    assert batch.applied(item(request(), 7), "acct-1")
+    assert not batch.applied(item(request(), 42), "acct-1")
+    assert not batch.applied(item(request(), 41, partition=1), "acct-1")  # another partition's key
+    assert not batch.applied(item(request(account="acct-2"), 10), "acct-2")
+
+
+def test_a_put_records_the_offset_so_a_redelivery_in_the_same_batch_is_applied() -> None:
+    batch, _ = batch_of(stage())
+    first = item(request(), 5)
+    batch.put(first, "acct-1", AccountRiskState())
+    assert batch.applied(item(request(), 5), "acct-1")
+    assert batch.changed[(0, "acct-1")].offsets == {"orders.requested": 5}
+
+
+def test_an_upstream_redo_same_event_at_a_new_offset_is_found_in_the_partitions_window() -> None:
+    s = stage()
+    original = request()
+    s.windows[("orders.requested", 0)] = RecentKeys(10)
+    s.windows[("orders.requested", 0)].add(str(original.event_id))
+    batch, _ = batch_of(s)
+    assert batch.applied(item(original, 900), "acct-1")
+    assert not batch.applied(item(request(), 901), "acct-1")  # a new event
+
+
+def test_a_failing_item_leaves_no_state_behind_and_goes_to_its_dead_letter_topic() -> None:
+    def handle(it: Item, batch: Batch[AccountRiskState]) -> None:
+        batch.put(it, it.event.account_id, AccountRiskState())  # type: ignore[attr-defined]
+        if it.offset == 2:
+            raise ValueError("boom")
+
+    s = stage(handle)
+    batch, outbox = batch_of(s)
+    for offset in (1, 2):
+        s._apply(item(request(), offset), batch)
+    assert batch.changed[(0, "acct-1")].offsets == {"orders.requested": 1}  # the put of offset 2 undone
+    (dead,) = outbox.records
+    assert dead[0] == Topics.ORDERS_REQUESTED.dead_letter.full_name(s.prefix)  # type: ignore[union-attr]
+    assert dict(dead[3]["headers"])["zvt-dlq-reason"] == b"processing-failed"
+    # Every applied item's id is in the window, the failed one too (it is done: dead-lettered).
+    assert len(s.windows[("orders.requested", 0)]) == 2
+
+
+def test_a_parked_lane_holds_the_rest_of_its_events_and_stays_out_of_the_window() -> None:
+    def handle(it: Item, batch: Batch[AccountRiskState]) -> None:
+        account = it.event.account_id  # type: ignore[attr-defined]
+        if batch.is_parked(account) or it.offset == 1:
+            batch.park(it, account)
+
+    s = stage(handle)
+    batch, _ = batch_of(s)
+    items = [item(request("acct-1"), 1), item(request("acct-2"), 2), item(request("acct-1"), 3)]
+    for it in items:
+        s._apply(it, batch)
+    assert [it.offset for it in batch.parked] == [1, 3]
+    window = s.windows[("orders.requested", 0)]
+    assert [str(it.event.event_id) in window for it in items] == [False, True, False]
+
+
+def test_commits_stop_at_the_first_parked_record_and_repeat_nothing() -> None:
+    a, b = TopicPartition("p.orders.requested", 0), TopicPartition("p.orders.requested", 1)
+    fetched = {a: 120, b: 40}
+    parked = [("p.orders.requested", 0, 100), ("p.orders.requested", 0, 97)]
+    assert offsets_to_commit(fetched, parked, {}) == {a: 97, b: 40}
+    assert offsets_to_commit(fetched, parked, {a: 97, b: 40}) == {}
+    assert offsets_to_commit(fetched, [], {a: 97, b: 40}) == {a: 120}
+
+
+def test_state_records_round_trip_with_their_offsets() -> None:
+    store = StateStore(AccountRiskState, StateChangelogs.ORDERS)
+    state = AccountRiskState(positions={"BTC/USDT": Decimal("0.30000001")})
+    stored = Stored({"orders.requested": 12, "orders.executed": 3}, state)
+    again = store.decode(store.encode(stored))
+    assert again.offsets == stored.offsets
+    assert again.value == state
+
+
+def test_publish_keys_by_the_registry_and_partitions_by_kafkas_default_partitioner() -> None:
+    batch, outbox = batch_of(stage())
+    event = request(account="acct-7")
+    batch.publish([event])
+    ((topic, key, value, where),) = outbox.records
+    assert topic.endswith("orders.requested") and key == b"acct-7"
+    assert CODEC.decode(value) == event
+    assert where == {"partitions": 6}
+    rng = random.Random(7)
+    for _ in range(200):
+        key = f"acct-{rng.randrange(10**6)}-{uuid4().hex[:4]}".encode()
+        assert partition_for(key, 6) == DefaultPartitioner()(key, list(range(6)), list(range(6)))
+    assert partition_for(None, 6) == 0 and partition_for(b"x", 1) == 0
