@@ -1,21 +1,28 @@
-"""Agent pipeline throughput and latency beside a raw aiokafka consume->produce loop.
+"""Agent pipeline throughput, latency and memory beside raw aiokafka consume->produce loops.
 
-`python -m bench.pipeline`.
-In one run, on fresh topics: ticks/s through the market data agent; orders/s end to end (order.requested ->
-position.updated) and latency p50/p99 at a fixed offered rate, under both processing guarantees; worker RSS
-before and after the ticks; and the baseline: a plain aiokafka loop that decodes nothing and forwards each
-message, over the same number of messages.
+`python -m bench.pipeline [--json] [--rss-ticks N]`.
+In one run per processing guarantee, on fresh topics: ticks/s through the market data agent; orders/s end to
+end (order.requested -> position.updated) in a burst, and latency p50/p99 at a fixed offered rate; the
+worker's RSS before and after the ticks (and, with --rss-ticks, after streaming many more); and two
+baselines over the same number of 400-byte messages, measured before the worker starts: a plain aiokafka
+loop that consumes and produces one record at a time, and one that consumes with getmany and produces one
+batch per partition per consumed batch, committing once per batch. Neither decodes anything.
+
+The bench talks to the worker only as a process (`python -m zvt worker`) and through Kafka topics. With
+--json, stdout carries one JSON object (the first guarantee's figures at top level, and `by_guarantee`
+when several ran); the table and progress go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,15 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 from rich.console import Console
 from rich.table import Table
 
 from schemas import CODEC, OrderRequested, QuoteTick, TradeTick
-from topics import Topics
-from topics.admin import ensure_topics
+from topics import AGENTS_GROUP, Topics
+from topics.admin import delete_prefixed_topics, ensure_topics
 from topics.registry import KafkaTopic
-from zvt.processes import background_process
+from zvt.processes import background_process, free_port
 from zvt.session_report import percentile
 from zvt.settings import Settings, load_settings
 
@@ -44,13 +53,38 @@ max_open_orders = 1000000
 max_orders_per_window = 1000000
 """
 ACCOUNTS = 24
+PAYLOAD = b"x" * 400  # the baselines' messages
+BATCH_BYTES = 512 * 1024  # producer batches: well under the broker's 1 MiB message.max.bytes
+CHUNK = 10_000  # records built and sent at a time
+RSS_SAMPLE_AFTER = 100_000  # --rss-ticks: RSS is also sampled once this many of them were processed
+RSS_WINDOW = 250_000  # --rss-ticks: at most this many ticks sent ahead of what the worker has processed
+STALL_SECONDS = 180.0  # --rss-ticks: give up when the worker's group commits nothing for this long
+
+# The baselines' topics: registry topics of the bench prefix that the worker neither reads nor writes.
+RAW_PER_RECORD = (Topics.ALERTS, Topics.ALERTS.dead_letter)  # 1 partition -> 1 (one key: one partition)
+RAW_BATCH = (Topics.REBALANCES, Topics.RISK_BREACHES)  # 3 partitions -> 3, source partition p -> target p
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory (MB) of `pid` and its descendants (a worker that forks counts whole); NaN once the
+    process is gone."""
+    total_kb, pending, found = 0, [pid], False
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except FileNotFoundError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+                found = True
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending.extend(int(child) for child in children.read_text().split())
+            except FileNotFoundError:
+                continue
+    return total_kb / 1024 if found else float("nan")
 
 
 @contextmanager
@@ -72,54 +106,143 @@ def worker(settings: Settings, guarantee: str, log: Path, port: int, loglevel: s
         yield p.pid
 
 
+def string_field(name: str) -> Callable[[bytes], str | None]:
+    """Reads the string value of the first `"name":` in compact (orjson) JSON without decoding the rest;
+    None when it is null or absent. Only for fields that come before any nested object (an event's
+    envelope fields precede `metadata`), so the first occurrence is the top-level one."""
+    marker = f'"{name}":"'.encode()
+
+    def find(value: bytes) -> str | None:
+        start = value.find(marker)
+        if start < 0:
+            return None
+        start += len(marker)
+        return value[start : value.index(b'"', start)].decode()
+
+    return find
+
+
+def json_field(name: str) -> Callable[[bytes], str | None]:
+    """The top-level field `name` of a JSON object (fully decoded: for the low-volume order topics)."""
+
+    def find(value: bytes) -> str | None:
+        found = orjson.loads(value).get(name)
+        return None if found is None else str(found)
+
+    return find
+
+
+async def positioned(reader: asyncio.Task[Any], ready: asyncio.Event) -> None:
+    """Wait until `reader` set `ready`, or raise what it failed with."""
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({reader, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if reader.done():
+        reader.result()
+
+
 async def arrivals(
     settings: Settings,
     topic: KafkaTopic,
     wanted: int,
     within: float,
-    key: Callable[[dict[str, Any]], str | None],
+    key: Callable[[bytes], str | None],
     from_start: bool = True,
-) -> dict[str, tuple[float, dict[str, Any]]]:
+    ready: asyncio.Event | None = None,
+) -> dict[str, tuple[float, bytes]]:
     """Read `topic` (from the start, or only what arrives from now on) until `wanted` distinct keys;
-    key -> (first arrival time, event)."""
-    seen: dict[str, tuple[float, dict[str, Any]]] = {}
+    key -> (first arrival time, raw value). `ready` is set once the reader is positioned."""
+    seen: dict[str, tuple[float, bytes]] = {}
+    name = topic.full_name(settings.topic_prefix)
     consumer = AIOKafkaConsumer(
-        topic.full_name(settings.topic_prefix),
         bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest" if from_start else "latest",
         isolation_level="read_committed",
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:
+        await consumer.topics()  # metadata, for the partition count
+        known = consumer.partitions_for_topic(name) or range(topic.partitions)
+        partitions = [TopicPartition(name, p) for p in sorted(known)]
+        consumer.assign(partitions)
+        if from_start:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)  # resolves the reset now, not at the first fetch
+        if ready is not None:
+            ready.set()
         async with asyncio.timeout(within):
             while len(seen) < wanted:
                 for records in (await consumer.getmany(timeout_ms=50, max_records=10000)).values():
                     now = time.perf_counter()
                     for record in records:
-                        data = orjson.loads(record.value or b"{}")
-                        found = key(data)
+                        value = record.value or b"{}"
+                        found = key(value)
                         if found is not None and found not in seen:
-                            seen[found] = (now, data)
+                            seen[found] = (now, value)
     finally:
         await consumer.stop()
     return seen
 
 
-async def produce(settings: Settings, topic: KafkaTopic, payloads: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+async def send_batches(
+    producer: AIOKafkaProducer, name: str, records: Iterable[tuple[int, bytes | None, bytes]]
+) -> list[asyncio.Future[Any]]:
+    """Send (partition, key, value) records as one batch per partition (another whenever one is full);
+    the batches' delivery futures."""
+    batches: dict[int, Any] = {}
+    futures: list[asyncio.Future[Any]] = []
+    for partition, key, value in records:
+        batch = batches.get(partition)
+        if batch is None:
+            batch = batches[partition] = producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full
+            futures.append(await producer.send_batch(batch, name, partition=partition))
+            batch = batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
+    for partition, batch in batches.items():
+        futures.append(await producer.send_batch(batch, name, partition=partition))
+    return futures
+
+
+async def partition_count(producer: AIOKafkaProducer, name: str) -> int:
+    return len(await producer.partitions_for(name))
+
+
+async def produce(settings: Settings, topic: KafkaTopic, payloads: Iterable[tuple[bytes, bytes]]) -> int:
+    """Send (key, value) records to `topic`, partitioned by key as the default producer does, in batches
+    of up to CHUNK records (taken lazily from `payloads`); returns how many were sent once all are acked."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_batch_size=BATCH_BYTES)
     await producer.start()
     try:
         name = topic.full_name(settings.topic_prefix)
-        for key, value in payloads:
-            await producer.send(name, value, key=key)
-        await producer.flush()
+        all_partitions = list(range(await partition_count(producer, name)))
+        partitioner = DefaultPartitioner()
+        sent = 0
+        pending: list[asyncio.Future[Any]] = []
+        stream = iter(payloads)
+        while chunk := list(itertools.islice(stream, CHUNK)):
+            futures = await send_batches(
+                producer,
+                name,
+                ((partitioner(key, all_partitions, all_partitions), key, value) for key, value in chunk),
+            )
+            await asyncio.gather(*pending)  # one chunk in flight while the next is built
+            pending = futures
+            sent += len(chunk)
+        await asyncio.gather(*pending)
+        return sent
     finally:
         await producer.stop()
 
 
-def ticks(count: int) -> list[tuple[bytes, bytes]]:
-    made = []
-    for i in range(count):
+def tick_stream(count: int, start: int = 0) -> Iterator[tuple[bytes, bytes]]:
+    """Trade ticks `start` .. `start + count - 1`, alternating BTC/USDT on binance and ETH/USDT on okx;
+    (key, encoded tick), built as they are taken."""
+    for i in range(start, start + count):
         venue, symbol = ("binance", "BTC/USDT") if i % 2 else ("okx", "ETH/USDT")
         base = Decimal(60000) if symbol == "BTC/USDT" else Decimal(3000)
         tick = TradeTick(
@@ -130,8 +253,11 @@ def ticks(count: int) -> list[tuple[bytes, bytes]]:
             quantity=Decimal("0.01"),
             market_time=datetime.now(UTC),
         )
-        made.append((symbol.encode(), CODEC.encode(tick)))
-    return made
+        yield symbol.encode(), CODEC.encode(tick)
+
+
+def ticks(count: int, start: int = 0) -> list[tuple[bytes, bytes]]:
+    return list(tick_stream(count, start))
 
 
 def order(i: int) -> OrderRequested:
@@ -164,18 +290,27 @@ async def books(settings: Settings) -> None:
     await produce(settings, Topics.MARKET_TICKS, [(q.symbol.encode(), CODEC.encode(q)) for q in quotes])
 
 
-async def orders_end_to_end(settings: Settings, count: int, rate: float | None) -> tuple[float, list[float]]:
+async def orders_end_to_end(
+    settings: Settings, count: int, rate: float | None, within: float
+) -> tuple[float, list[float]]:
     """Offer `count` orders (at `rate`/s, or all at once): orders/s, and each order's latency (ms) from its
     send to the position.updated its fill caused."""
     made = [order(i) for i in range(count)]
     sent_at: dict[str, float] = {}
+    ready = asyncio.Event()
     positions = asyncio.create_task(
         # Only this run's positions: the topic also holds those of an earlier run on the same worker.
         arrivals(
-            settings, Topics.POSITIONS, count, 600, lambda data: data.get("last_fill_id"), from_start=False
+            settings,
+            Topics.POSITIONS,
+            count,
+            within,
+            json_field("last_fill_id"),
+            from_start=False,
+            ready=ready,
         )
     )
-    await asyncio.sleep(1)  # the reader is positioned before the first order goes out
+    await positioned(positions, ready)  # the reader is positioned before the first order goes out
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=1)
     await producer.start()
     name = Topics.ORDERS_REQUESTED.full_name(settings.topic_prefix)
@@ -192,39 +327,113 @@ async def orders_end_to_end(settings: Settings, count: int, rate: float | None) 
     finally:
         await producer.stop()
     by_fill = await positions
-    fills = await arrivals(
-        settings,
-        Topics.ORDERS_EXECUTED,
-        count,
-        60,
-        lambda data: data.get("fill_id") if data.get("order_id") in sent_at else None,
-    )
+
+    def our_fill(value: bytes) -> str | None:
+        fill = orjson.loads(value)
+        return str(fill["fill_id"]) if fill.get("order_id") in sent_at else None
+
+    fills = await arrivals(settings, Topics.ORDERS_EXECUTED, count, 60, our_fill)
     latencies = [
-        (by_fill[fill_id][0] - sent_at[data["order_id"]]) * 1000
-        for fill_id, (_, data) in fills.items()
-        if fill_id in by_fill and data["order_id"] in sent_at
+        (by_fill[fill_id][0] - sent_at[orjson.loads(value)["order_id"]]) * 1000
+        for fill_id, (_, value) in fills.items()
+        if fill_id in by_fill
     ]
     elapsed = max(arrival for arrival, _ in by_fill.values()) - started
     return count / elapsed, latencies
 
 
-async def ticks_through(settings: Settings, count: int) -> float:
+async def ticks_through(settings: Settings, count: int, within: float) -> float:
     """Ticks/s: from the first tick sent until the market data agent published a price for each."""
     payloads = ticks(count)
+    event_id = string_field("event_id")
+    tick_ids = {event_id(value) for _, value in payloads}
+    caused_by = string_field("causation_id")
+    ready = asyncio.Event()
     prices = asyncio.create_task(
-        arrivals(settings, Topics.PRICES, count, 600, lambda data: data.get("causation_id"))
+        arrivals(
+            settings,
+            Topics.PRICES,
+            count,
+            within,
+            lambda value: cause if (cause := caused_by(value)) in tick_ids else None,
+            ready=ready,
+        )
     )
-    await asyncio.sleep(1)
+    await positioned(prices, ready)
     started = time.perf_counter()
     await produce(settings, Topics.MARKET_TICKS, payloads)
     seen = await prices
     return count / (max(arrival for arrival, _ in seen.values()) - started)
 
 
-async def raw_baseline(settings: Settings, count: int) -> float:
+async def rss_stream(
+    settings: Settings, pid: int, count: int, start: int
+) -> tuple[float | None, float, float]:
+    """Stream `count` more ticks through the worker, built in chunks and sent at most RSS_WINDOW ahead of
+    what its group has committed on market.ticks; its RSS (MB) once RSS_SAMPLE_AFTER of them were
+    processed (None if fewer were sent) and once all were, and the ticks/s from the first sent until the
+    group had committed past the last (so up to a commit interval late)."""
+    name = Topics.MARKET_TICKS.full_name(settings.topic_prefix)
+    group = f"{settings.topic_prefix}{AGENTS_GROUP}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_batch_size=BATCH_BYTES)
+    ends = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await producer.start()
+    await ends.start()
+    try:
+        all_partitions = list(range(await partition_count(producer, name)))
+        partitions = [TopicPartition(name, p) for p in all_partitions]
+        base: int = sum((await ends.end_offsets(partitions)).values())  # every tick and book so far
+
+        async def processed() -> int:
+            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            committed: int = sum(max(meta.offset, 0) for meta in offsets.values())
+            return max(0, committed - base)
+
+        partitioner = DefaultPartitioner()
+        stream = tick_stream(count, start)
+        sent = 0
+        pending: list[asyncio.Future[Any]] = []
+        after_sample: float | None = None
+        last_done, last_progress = -1, time.monotonic()
+        started = time.perf_counter()
+        while True:
+            done = await processed()
+            if after_sample is None and count >= RSS_SAMPLE_AFTER and done >= RSS_SAMPLE_AFTER:
+                after_sample = rss_mb(pid)
+                print(f"  RSS after {done:,} streamed ticks: {after_sample:.0f} MB", file=sys.stderr)
+            if done >= count:
+                return after_sample, rss_mb(pid), count / (time.perf_counter() - started)
+            if done != last_done:
+                last_done, last_progress = done, time.monotonic()
+            elif time.monotonic() - last_progress > STALL_SECONDS:
+                raise TimeoutError(f"the worker processed {done:,} of {count:,} streamed ticks, then stalled")
+            if sent < count and sent - done < RSS_WINDOW:
+                chunk = list(itertools.islice(stream, CHUNK))
+                futures = await send_batches(
+                    producer,
+                    name,
+                    ((partitioner(key, all_partitions, all_partitions), key, value) for key, value in chunk),
+                )
+                await asyncio.gather(*pending)
+                pending = futures
+                sent += len(chunk)
+                continue
+            await asyncio.gather(*pending)
+            pending = []
+            await asyncio.sleep(0.2)
+    finally:
+        await ends.stop()
+        await producer.stop()
+        await admin.close()
+
+
+async def raw_per_record(settings: Settings, count: int) -> float:
     """A plain aiokafka loop: consume each message of one topic and produce it to another, nothing else."""
-    source, target = Topics.ALERTS, Topics.RISK_BREACHES  # otherwise unused in the bench run
-    await produce(settings, source, [(b"k", b"x" * 400)] * count)
+    source, target = RAW_PER_RECORD
+    assert target is not None
+    await produce(settings, source, itertools.repeat((b"k", PAYLOAD), count))
     consumer = AIOKafkaConsumer(
         source.full_name(settings.topic_prefix),
         bootstrap_servers=settings.kafka_bootstrap,
@@ -250,64 +459,223 @@ async def raw_baseline(settings: Settings, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None:
-    table = Table("measure", "figure", "baseline", "ratio", title="Agent pipeline on this machine")
-    base = load_settings()
-    for guarantee in args.guarantees:
-        settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
-        await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
-        baseline = await raw_baseline(settings, args.ticks)
+async def raw_batch(settings: Settings, count: int) -> float:
+    """A plain aiokafka loop in batches: getmany, one produced batch per partition (acks=all), await every
+    batch's delivery, commit the consumed offsets; nothing else."""
+    source, target = RAW_BATCH
+    await produce(settings, source, ((f"acct-{i % ACCOUNTS}".encode(), PAYLOAD) for i in range(count)))
+    consumer = AIOKafkaConsumer(
+        source.full_name(settings.topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"{settings.topic_prefix}bench-baseline-batch",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_batch_size=BATCH_BYTES
+    )
+    await consumer.start()
+    await producer.start()
+    name = target.full_name(settings.topic_prefix)
+    moved = 0
+    started = time.perf_counter()
+    try:
+        targets = await partition_count(producer, name)
+        while moved < count:
+            fetched = await consumer.getmany(timeout_ms=100, max_records=50_000)
+            if not fetched:
+                continue
+            futures = await send_batches(
+                producer,
+                name,
+                (
+                    (tp.partition % targets, record.key, record.value)
+                    for tp, records in fetched.items()
+                    for record in records
+                ),
+            )
+            await asyncio.gather(*futures)
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+            moved += sum(len(records) for records in fetched.values())
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return moved / (time.perf_counter() - started)
+
+
+def ratio(figure: float, baseline: float) -> float:
+    return figure / baseline if baseline else float("nan")
+
+
+async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: Console) -> dict[str, Any]:
+    """Every figure for one processing guarantee, on topics of its own."""
+    settings = load_settings().model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    log.print(f"{guarantee}: topics {settings.topic_prefix}*")
+    try:
+        per_record = await raw_per_record(settings, args.ticks)
+        log.print(f"{guarantee}: raw per-record loop {per_record:,.0f} msgs/s")
+        batched = await raw_batch(settings, args.ticks)
+        log.print(f"{guarantee}: raw batch loop {batched:,.0f} msgs/s")
         with worker(
             settings, guarantee, workdir / f"worker-{guarantee}.log", args.web_port, args.worker_loglevel
         ) as pid:
             await books(settings)
-            await asyncio.sleep(12)  # the worker joins its group and reads the books
-            rss_before = rss_mb(pid)
-            tick_rate = await ticks_through(settings, args.ticks)
-            rss_after = rss_mb(pid)
-            burst_rate, _ = await orders_end_to_end(settings, args.orders, None)
-            _, latencies = await orders_end_to_end(settings, int(args.rate * args.seconds), args.rate)
-        table.add_row(
-            f"{guarantee}: ticks/s, market data agent",
-            f"{tick_rate:,.0f}",
-            f"{baseline:,.0f}",
-            f"{tick_rate / baseline:.2f}",
+            await asyncio.sleep(args.warmup)  # the worker joins its group and reads the books
+            rss_start = rss_mb(pid)
+            tick_rate = await ticks_through(settings, args.ticks, args.timeout)
+            rss_after_ticks = rss_mb(pid)
+            log.print(f"{guarantee}: {tick_rate:,.0f} ticks/s, RSS {rss_start:.0f} -> {rss_after_ticks:.0f}")
+            rss_after_sample: float | None = None
+            rss_end = rss_after_ticks
+            stream_rate: float | None = None
+            if args.rss_ticks > 0:
+                log.print(f"{guarantee}: streaming {args.rss_ticks:,} more ticks for RSS")
+                rss_after_sample, rss_end, stream_rate = await rss_stream(
+                    settings, pid, args.rss_ticks, args.ticks
+                )
+                log.print(
+                    f"{guarantee}: RSS after {args.rss_ticks:,} more ticks {rss_end:.0f} MB "
+                    f"({stream_rate:,.0f} ticks/s committed)"
+                )
+            burst_rate, _ = await orders_end_to_end(settings, args.orders, None, args.timeout)
+            log.print(f"{guarantee}: {burst_rate:,.0f} orders/s (burst of {args.orders:,})")
+            offered = int(args.rate * args.seconds)
+            latency_rate, latencies = await orders_end_to_end(settings, offered, args.rate, args.timeout)
+            log.print(
+                f"{guarantee}: latency p50 {percentile(latencies, 50):.1f} ms, "
+                f"p99 {percentile(latencies, 99):.1f} ms at {args.rate:,.0f} orders/s offered"
+            )
+    finally:
+        if not args.keep_topics:
+            await delete_prefixed_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    source, target = RAW_BATCH
+    return {
+        "guarantee": guarantee,
+        "topic_prefix": settings.topic_prefix,
+        "ticks": args.ticks,
+        "ticks_per_s": tick_rate,
+        "raw_messages": args.ticks,
+        "raw_payload_bytes": len(PAYLOAD),
+        "raw_per_record_per_s": per_record,
+        "raw_batch_per_s": batched,
+        "raw_batch_partitions": {"source": source.partitions, "target": target.partitions},
+        "ticks_vs_raw_batch": ratio(tick_rate, batched),
+        "ticks_vs_raw_per_record": ratio(tick_rate, per_record),
+        "orders": args.orders,
+        "orders_per_s": burst_rate,
+        "orders_vs_raw_batch": ratio(burst_rate, batched),
+        "offered_rate": args.rate,
+        "offered_seconds": args.seconds,
+        "offered_orders": offered,
+        "latency_run_orders_per_s": latency_rate,
+        "latency_samples": len(latencies),
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p99_ms": percentile(latencies, 99),
+        "rss_ticks": args.rss_ticks,
+        "rss_mb_start": rss_start,
+        "rss_mb_after_ticks": rss_after_ticks,
+        "rss_mb_after_100k": rss_after_sample,
+        "rss_mb_end": rss_end,
+        "rss_stream_ticks_per_s": stream_rate,
+    }
+
+
+def table(results: list[dict[str, Any]]) -> Table:
+    shown = Table(
+        "measure",
+        "figure",
+        "raw per-record",
+        "raw batch",
+        "vs batch",
+        title="Agent pipeline on this machine",
+    )
+    for r in results:
+        g = r["guarantee"]
+        shown.add_row(
+            f"{g}: ticks/s, market data agent",
+            f"{r['ticks_per_s']:,.0f}",
+            f"{r['raw_per_record_per_s']:,.0f}",
+            f"{r['raw_batch_per_s']:,.0f}",
+            f"{r['ticks_vs_raw_batch']:.3f}",
         )
-        table.add_row(
-            f"{guarantee}: orders/s, requested -> position.updated",
-            f"{burst_rate:,.0f}",
-            f"{baseline:,.0f}",
-            f"{burst_rate / baseline:.3f}",
+        shown.add_row(
+            f"{g}: orders/s, requested -> position.updated",
+            f"{r['orders_per_s']:,.0f}",
+            f"{r['raw_per_record_per_s']:,.0f}",
+            f"{r['raw_batch_per_s']:,.0f}",
+            f"{r['orders_vs_raw_batch']:.4f}",
         )
-        table.add_row(
-            f"{guarantee}: latency p50 / p99 at {args.rate:.0f} orders/s (ms)",
-            f"{percentile(latencies, 50):.1f} / {percentile(latencies, 99):.1f}",
+        shown.add_row(
+            f"{g}: latency p50 / p99 at {r['offered_rate']:,.0f} orders/s, {r['offered_seconds']:.0f} s (ms)",
+            f"{r['latency_p50_ms']:.1f} / {r['latency_p99_ms']:.1f}",
             "",
             "",
-        )
-        table.add_row(
-            f"{guarantee}: worker RSS before / after {args.ticks:,} ticks (MB)",
-            f"{rss_before:.0f} / {rss_after:.0f}",
-            "",
             "",
         )
-    console.print(table)
-    console.print("baseline: raw aiokafka consume -> produce of the same number of 400-byte messages")
+        after = f"{r['ticks']:,} ticks"
+        figures = f"{r['rss_mb_start']:.0f} / {r['rss_mb_after_ticks']:.0f}"
+        if r["rss_ticks"]:
+            after += f" / 100k more / {r['rss_ticks']:,} more"
+            sample = r["rss_mb_after_100k"]
+            figures += f" / {'-' if sample is None else f'{sample:.0f}'} / {r['rss_mb_end']:.0f}"
+        shown.add_row(f"{g}: worker RSS before / after {after} (MB)", figures, "", "", "")
+    return shown
+
+
+def rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) if abs(value) < 100 else round(value, 1)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> None:
+    log = Console(stderr=True, width=None if sys.stderr.isatty() else 140)  # a log file: the table unwrapped
+    results = [await measure(args, guarantee, workdir, log) for guarantee in args.guarantees]
+    people = log if args.json else Console()
+    people.print(table(results))
+    people.print(
+        f"baselines: raw aiokafka consume -> produce of {args.ticks:,} 400-byte messages, per record "
+        f"({RAW_PER_RECORD[0].name} -> {RAW_PER_RECORD[0].name}.dead-letter) and in batches "
+        f"({RAW_BATCH[0].name} -> {RAW_BATCH[1].name}, {RAW_BATCH[0].partitions} partitions each)"
+    )
+    if args.json:
+        report = dict(results[0])
+        if len(results) > 1:
+            report["by_guarantee"] = {r["guarantee"]: r for r in results}
+        # orjson writes NaN (no samples) as null.
+        sys.stdout.write(orjson.dumps(rounded(report), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.flush()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ticks", type=int, default=50_000)
-    parser.add_argument("--orders", type=int, default=2_000)
-    parser.add_argument("--rate", type=float, default=500.0, help="offered orders/s for the latency run")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--guarantees", nargs="+", default=["idempotent", "exactly_once"])
-    parser.add_argument("--web-port", type=int, default=6067)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ticks", type=int, default=20_000, help="ticks, and messages of each baseline")
+    parser.add_argument("--orders", type=int, default=2_000, help="orders of the burst")
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered orders/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the latency run")
+    parser.add_argument(
+        "--rss-ticks", type=int, default=0, help="after the ticks, stream this many more and sample RSS"
+    )
+    parser.add_argument(
+        "--guarantees", nargs="+", default=["idempotent"], choices=["idempotent", "exactly_once"]
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout; the table to stderr")
+    parser.add_argument("--warmup", type=float, default=12.0, help="seconds for the worker to join its group")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for prices, positions")
+    parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
+    parser.add_argument("--web-port", type=int, default=0, help="the worker's web monitor; 0: a free port")
     parser.add_argument("--worker-loglevel", default="warn")
     args = parser.parse_args()
+    args.web_port = args.web_port or free_port()
     workdir = Path(os.environ.get("ZVT_BENCH_DIR", "/tmp/zvt-bench"))
     workdir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run(args, workdir, Console()))
+    asyncio.run(run(args, workdir))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """How many concurrent strategies one worker sustains: price events/s through the strategies agent.
 
-`python -m bench.strategies [--strategies 0 10 100 1000]`.
+`python -m bench.strategies [--strategies 0 10 100 1000] [--json]`.
 For each count, on fresh topics, one worker runs the market data and strategies agents with that many
 strategy instances (the three example kinds in turn, on two symbols, every venue's prices driving them);
 trade ticks go in as fast as the producer can send them, and the figure is the rate at which the worker's
 consumer group commits past every price (market data agent and strategies agent both done). Strategy
 evaluations/s = prices/s x the strategies trading each price's symbol. The baseline is the same worker
 with 0 strategies: the cost of the ticks -> prices hop and of reading prices, with nothing to decide.
-A count sustains a tick rate R when its prices/s is above R.
+A count sustains a tick rate R when its prices/s is above R. With --json, stdout carries one JSON object
+(`strategies_<n>_prices_per_s`, `_ticks` and `_rss_mb` per count); the table and progress go to stderr.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 from rich.table import Table
@@ -87,7 +90,7 @@ async def measure(count: int, tick_count: int, workdir: Path, port: int) -> tupl
         await admin.close()
 
 
-async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None:
+async def run(args: argparse.Namespace, workdir: Path, console: Console) -> dict[str, Any]:
     table = Table(
         "strategies",
         "ticks",
@@ -98,6 +101,7 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
         title="Strategies agent on this machine (market_data + strategies agents, one worker)",
     )
     baseline: float | None = None
+    figures: dict[str, Any] = {}
     for count in sorted(set(args.strategies)):
         tick_count = max(args.min_ticks, min(args.ticks, args.evaluations // max(count, 1)))
         rate, rss = await measure(count, tick_count, workdir, args.web_port)
@@ -112,11 +116,15 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
             f"{rss:.0f}",
         )
         console.print(f"{count} strategies: {rate:,.0f} prices/s")
+        figures[f"strategies_{count}_prices_per_s"] = round(rate, 1)
+        figures[f"strategies_{count}_ticks"] = tick_count
+        figures[f"strategies_{count}_rss_mb"] = round(rss, 1)
     console.print(table)
     console.print(
         "prices/s: trade ticks sent at full speed until the worker's group committed past every price; "
         "evaluations/s = prices/s x strategies per symbol; baseline: the first row (0 strategies)."
     )
+    return figures
 
 
 def main() -> None:
@@ -128,10 +136,14 @@ def main() -> None:
         "--evaluations", type=int, default=400_000, help="ticks x strategies per run, at most"
     )
     parser.add_argument("--web-port", type=int, default=6068)
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout; the table to stderr")
     args = parser.parse_args()
     workdir = Path(os.environ.get("ZVT_BENCH_DIR", "/tmp/zvt-bench"))
     workdir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run(args, workdir, Console()))
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 140) if args.json else Console()
+    figures = asyncio.run(run(args, workdir, console))
+    if args.json:
+        sys.stdout.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":
