@@ -49,15 +49,18 @@ async def remark_positions() -> None:
 
     The mark is not written back to the state (it is derived; the next fill or re-mark recomputes it).
     """
+    await stage.emit(_remarks)
+
+
+def _remarks() -> list[Event]:
     updates: list[Event] = []
     if stage.store is None:
-        return
-    for key, state in list(stage.store.items()):
+        return updates
+    for key, state in stage.store.items():
         version = market_view.price_versions.get(state.symbol, 0)
         mark = market_view.last_price(state.symbol)
         if mark is None or _marked_versions.get(key) == version or state.position.quantity == 0:
             continue
         _marked_versions[key] = version
         updates.append(state.marked(mark).event(None))
-    if updates:
-        await stage.emit(updates)
+    return updates

@@ -369,15 +369,19 @@ class Stage(Generic[M]):
     def stop(self) -> None:
         self._stopping = True
 
-    async def emit(self, events: Iterable[Event]) -> None:
-        """Publish events that no input caused (a timer's), between batches, acknowledged before return."""
+    async def emit(self, build: Callable[[], Iterable[Event]]) -> None:
+        """Publish what `build` returns — events no input caused (a timer's) — between batches: built from
+        the state as the last batch left it (built before waiting for the batch, a re-mark could publish
+        a position older than the fill it follows), acknowledged before this returns."""
         async with self._lock:
             outbox = Outbox(self.producer)
             batch: Batch[M] = Batch(self, outbox)
+            batch.publish(build())
+            if not outbox.records:
+                return
             if self.exactly_once:
                 await self.producer.begin_transaction()
             try:
-                batch.publish(events)
                 await outbox.flush()
             except BaseException:
                 if self.exactly_once:

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import CODEC, OrderExecuted, OrderRejected, OrderRequested, OrderStatus, QuoteTick
 from strategies.runner import VenueMark
-from topics import Topics
+from topics import StateChangelogs, Topics
 from topics.registry import KafkaTopic
 from zvt.processes import free_port
 from zvt.publish import publish_events
@@ -162,15 +162,15 @@ async def test_slots_recovered_after_kill_9_carry_the_crossing_over_the_restart(
         "ZVT_STRATEGIES_CONFIG": str(tmp_path / "strategies.toml")
     }
     ticks = quotes(datetime.now(UTC) - timedelta(seconds=30))
-    changelog = f"{pipeline_topics.topic_prefix}zvt-agents-strategy-slots-changelog"
+    changelog = StateChangelogs.STRATEGIES.full_name(pipeline_topics.topic_prefix)
     prices, requested, executed = names(
         pipeline_topics, Topics.PRICES, Topics.ORDERS_REQUESTED, Topics.ORDERS_EXECUTED
     )
 
     def slot(key: str) -> dict[str, Any] | None:
         """The last changelog value of `key`, or None before its first write."""
-        found = [r for r in output.records[changelog] if r.key == orjson.dumps(key)]
-        return orjson.loads(found[-1].value or b"") if found else None
+        found = [r for r in output.records[changelog] if r.key == key.encode()]
+        return orjson.loads(found[-1].value or b"")["value"] if found else None
 
     def applied(key: str, count: int) -> bool:
         stored = slot(key)
