@@ -65,12 +65,17 @@ class Outbox:
             batch.append(key=key, value=value, timestamp=None, headers=list(headers))
         self.records += 1
 
-    async def flush(self) -> int:
-        """Send every queued record and wait until the broker acknowledged them all; how many there were."""
+    async def send(self) -> list[asyncio.Future[Any]]:
+        """Hand every queued record to the producer; the futures of their acknowledgements."""
         queued = [*self._full, *((topic, p, batch) for (topic, p), batch in self._open.items())]
         self._full, self._open = [], {}
-        count, self.records = self.records, 0
-        acks = [await self._producer.send_batch(batch, topic, partition=p) for topic, p, batch in queued]
+        self.records = 0
+        return [await self._producer.send_batch(batch, topic, partition=p) for topic, p, batch in queued]
+
+    async def flush(self) -> int:
+        """Send every queued record and wait until the broker acknowledged them all; how many there were."""
+        count = self.records
+        acks = await self.send()
         if acks:
             await asyncio.gather(*acks)
         return count

@@ -299,7 +299,7 @@ class Stage(Generic[M]):
         self._committed: dict[TopicPartition, int] = {}
         self._kept: dict[int, dict[str, Stored[M]]] = {}  # state of revoked partitions, until reassigned
         self._kept_windows: dict[tuple[str, int], RecentKeys] = {}
-        self._pending_commit: asyncio.Future[Any] | None = None
+        self._tails: deque[_Tail] = deque()  # batches whose acknowledgements, state or commit are pending
         self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -360,8 +360,7 @@ class Stage(Generic[M]):
                     assignment = consumer.assignment()
                     await self._process({tp: r for tp, r in records.items() if tp in assignment})
         finally:
-            if self._pending_commit is not None:
-                await asyncio.gather(self._pending_commit, return_exceptions=True)
+            await self._drain(raise_errors=False)
             await consumer.stop()
             await self._reader.stop()
             await producer.stop()
@@ -374,6 +373,7 @@ class Stage(Generic[M]):
         the state as the last batch left it (built before waiting for the batch, a re-mark could publish
         a position older than the fill it follows), acknowledged before this returns."""
         async with self._lock:
+            await self._drain()
             outbox = Outbox(self.producer)
             batch: Batch[M] = Batch(self, outbox)
             batch.publish(build())
@@ -399,6 +399,9 @@ class Stage(Generic[M]):
     # --- one batch -----------------------------------------------------------------------------------
 
     async def _process(self, records: Mapping[TopicPartition, list[Any]]) -> None:
+        """Decode and apply one batch, send its outputs, then hand the rest (acknowledgements, state,
+        commit) to the batch's tail, which runs while the next batch is applied: outputs before state
+        before commit, batch after batch, but the stage does not sit idle through the round trips."""
         started = time.perf_counter()
         outbox = Outbox(self.producer)
         batch: Batch[M] = Batch(self, outbox)
@@ -413,31 +416,41 @@ class Stage(Generic[M]):
                 if item is not None:
                     work.append(item)
         if self.exactly_once:
+            await self._drain()  # one transaction at a time
             await self.producer.begin_transaction()
         try:
-            if self.prepare is not None:
+            waited = 0.0
+            if self.prepare is not None:  # may read from the broker (the market data rebuild): not work
+                prepared_from = time.perf_counter()
                 await self.prepare(work, batch)
+                waited = time.perf_counter() - prepared_from
             for item in work:
                 self._apply(item, batch)
             self.parked = batch.parked
-            outputs = await outbox.flush()  # every output acknowledged before the state that records them
-            if self.store is not None and batch.changed:
-                changelog = self.store.changelog.full_name(self.prefix)
-                encode = self.store.encode
-                for (partition, key), stored in batch.changed.items():
-                    outbox.add(changelog, key.encode(), encode(stored), partition=partition)
-                await outbox.flush()
+            worked = time.perf_counter() - started - waited  # the budget counts work, not broker waits
+            if self.store is not None:  # the next batch reads this state; the tail writes its changelog
                 for (partition, key), stored in batch.changed.items():
                     self.store.partitions.setdefault(partition, {})[key] = stored
-            await self._commit()
+            parked = [(i.topic.full_name(self.prefix), i.partition, i.offset) for i in self.parked]
+            offsets = offsets_to_commit(self._next_offsets, parked, self._committed)
+            self._committed.update(offsets)
+            outputs = outbox.records
+            acks = await outbox.send()
+            await self._reap()
+            tail = _Tail(self._tails[-1] if self._tails else None)
+            finish = self._finish(acks, batch.changed, offsets, started, tail)
+            if self.exactly_once:
+                await finish
+            else:
+                tail.future = asyncio.ensure_future(finish)
+                self._tails.append(tail)
         except BaseException:
             if self.exactly_once:
                 await self.producer.abort_transaction()
             raise
-        elapsed = time.perf_counter() - started
         handled = len(work) - len(self.parked)
         if work:
-            cost = elapsed / len(work)
+            cost = worked / len(work)
             self._seconds_per_event = (
                 cost if not self._seconds_per_event else 0.8 * self._seconds_per_event + 0.2 * cost
             )
@@ -446,11 +459,70 @@ class Stage(Generic[M]):
         stats.events += handled
         stats.published += outputs
         stats.parked = len(self.parked)
-        stats.last_batch_ms = elapsed * 1000
         stats.max_records = self._batch_limit()
         EVENTS.labels(self.name, "handled").inc(handled)
-        BATCH_SECONDS.labels(self.name).observe(elapsed)
         BATCH_EVENTS.labels(self.name).observe(len(work))
+
+    async def _reap(self) -> None:
+        """Forget finished tails (a failed one fails the stage); wait while `PIPELINE_DEPTH` are pending."""
+        while self._tails and (self._tails[0].future.done() or len(self._tails) >= PIPELINE_DEPTH):
+            await self._tails.popleft().future
+
+    async def _drain(self, *, raise_errors: bool = True) -> None:
+        """Wait for every pending tail."""
+        tails, self._tails = list(self._tails), deque()
+        results = await asyncio.gather(*(t.future for t in tails), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed and raise_errors:
+            raise failed[0]
+
+    async def _finish(
+        self,
+        acks: list[asyncio.Future[Any]],
+        changed: Mapping[tuple[int, str], Stored[M]],
+        offsets: dict[TopicPartition, int],
+        started: float,
+        tail: _Tail,
+    ) -> None:
+        """A batch's tail: its outputs acknowledged, then one changelog record per changed key (sent after
+        the previous batch's, acknowledged), then its offsets committed (after the previous batch's). Up
+        to `PIPELINE_DEPTH` batches' tails are pending at once, while the stage applies the next."""
+        previous = tail.previous
+        try:
+            if acks:
+                await asyncio.gather(*acks)
+            if previous is not None:
+                await previous.state_sent.wait()
+            state_acks: list[asyncio.Future[Any]] = []
+            if self.store is not None and changed:
+                outbox = Outbox(self.producer)
+                changelog = self.store.changelog.full_name(self.prefix)
+                encode = self.store.encode
+                for (partition, key), stored in changed.items():
+                    outbox.add(changelog, key.encode(), encode(stored), partition=partition)
+                state_acks = await outbox.send()
+        finally:
+            tail.state_sent.set()
+            tail.previous = None  # a chain of finished tails is not kept alive
+        if state_acks:
+            await asyncio.gather(*state_acks)
+        if previous is not None:
+            await previous.future  # commits in order; a failed batch before fails this one
+        if self.exactly_once:  # the offsets commit with the outputs and state, in one transaction
+            if offsets:
+                await self.producer.send_offsets_to_transaction(offsets, self.group)
+            await self.producer.commit_transaction()
+        elif offsets:
+            assert self.consumer is not None
+            try:
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+                # A rebalance took the partition: its next owner starts from the last commit, and each
+                # key's recorded offsets skip what was applied since.
+                log.info("%s: commit of %d partitions refused: %s", self.name, len(offsets), exc)
+        elapsed = time.perf_counter() - started
+        self.stats.last_batch_ms = elapsed * 1000
+        BATCH_SECONDS.labels(self.name).observe(elapsed)
 
     def _decode(
         self,
@@ -503,33 +575,6 @@ class Stage(Generic[M]):
                 for key in self.window_keys(item.event):
                     window.add(key)
 
-    async def _commit(self) -> None:
-        parked = [(item.topic.full_name(self.prefix), item.partition, item.offset) for item in self.parked]
-        offsets = offsets_to_commit(self._next_offsets, parked, self._committed)
-        if self.exactly_once:  # the offsets commit with the outputs and state, in one transaction
-            if offsets:
-                await self.producer.send_offsets_to_transaction(offsets, self.group)
-            await self.producer.commit_transaction()
-            self._committed.update(offsets)
-            return
-        if not offsets:
-            return
-        if (
-            self._pending_commit is not None
-        ):  # commits stay in order; the next batch did not wait for this one
-            await asyncio.gather(self._pending_commit, return_exceptions=True)
-        assert self.consumer is not None
-        self._pending_commit = asyncio.ensure_future(self._commit_now(self.consumer, offsets))
-
-    async def _commit_now(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        try:
-            await consumer.commit(offsets)
-            self._committed.update(offsets)
-        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            # A rebalance took the partition: its next owner starts from the last commit, and each key's
-            # recorded offsets skip what was applied since.
-            log.info("%s: commit of %d partitions refused: %s", self.name, len(offsets), exc)
-
     def dead_letter(
         self,
         outbox: Outbox,
@@ -564,8 +609,7 @@ class Stage(Generic[M]):
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             self.stats.rebalances += 1
-            if self._pending_commit is not None:
-                await asyncio.gather(self._pending_commit, return_exceptions=True)
+            await self._drain(raise_errors=False)  # the batches' state and commits land first
             # Parked records are refetched from the committed offsets, wherever their partition goes.
             self.parked = []
             self._next_offsets.clear()
@@ -659,6 +703,18 @@ class Stage(Generic[M]):
                 if await reader.position(tp) >= stops[tp]:
                     pending.discard(tp)
         reader.assign([])
+
+
+PIPELINE_DEPTH = 4  # batches applied whose acknowledgements, state or commit are still pending
+
+
+class _Tail:
+    """One batch's pending tail, and what the next batch's tail waits for."""
+
+    def __init__(self, previous: _Tail | None) -> None:
+        self.previous = previous
+        self.state_sent = asyncio.Event()
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # set when sent
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

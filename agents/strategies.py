@@ -33,13 +33,16 @@ def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
         batch.put(item, key, slot)
 
 
-stage: Stage[StrategySlot] = register(
-    Stage(
-        "strategies",
-        {Topics.PRICES: (PriceUpdated,)},
-        _on_price,
-        state=StrategySlot,
-        changelog=StateChangelogs.STRATEGIES,
-        dedupe=False,
+# A worker without strategies reads no prices for them (decoding each one for nothing).
+stage: Stage[StrategySlot] | None = None
+if roster.instances:
+    stage = register(
+        Stage(
+            "strategies",
+            {Topics.PRICES: (PriceUpdated,)},
+            _on_price,
+            state=StrategySlot,
+            changelog=StateChangelogs.STRATEGIES,
+            dedupe=False,
+        )
     )
-)

@@ -39,9 +39,7 @@ class _OrderFields(Event):
 
     def order_fields(self) -> dict[str, Any]:
         """Which order this is: what every later event of the same order repeats."""
-        return {
-            name: getattr(self, name) for name in _OrderFields.model_fields if name not in Event.model_fields
-        }
+        return {name: getattr(self, name) for name in _ORDER_FIELDS}
 
 
 class _OrderTerms(_OrderFields):
@@ -55,9 +53,7 @@ class _OrderTerms(_OrderFields):
 
     def order_terms(self) -> dict[str, Any]:
         """The order and its terms, for the next stage's event (which may override some, e.g. quantity)."""
-        return {
-            name: getattr(self, name) for name in _OrderTerms.model_fields if name not in Event.model_fields
-        }
+        return {name: getattr(self, name) for name in _ORDER_TERMS}
 
     @model_validator(mode="after")
     def _limit_price_matches_type(self) -> Self:
@@ -66,6 +62,11 @@ class _OrderTerms(_OrderFields):
         if self.order_type is OrderType.MARKET and self.limit_price is not None:
             raise ValueError("limit_price must be empty for a market order")
         return self
+
+
+# Field names once, not per call (pydantic's `model_fields` is a property that builds nothing cheaply).
+_ORDER_FIELDS = tuple(name for name in _OrderFields.model_fields if name not in Event.model_fields)
+_ORDER_TERMS = tuple(name for name in _OrderTerms.model_fields if name not in Event.model_fields)
 
 
 class OrderRequested(_OrderTerms):

@@ -7,6 +7,7 @@ reason it is refused. The agent persists `AccountRiskState` and feeds it fills a
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,7 +58,14 @@ class AccountRiskState(BaseModel):
     def accept(self, validated: OrderValidated, price: Decimal, window: timedelta) -> AccountRiskState:
         signed = validated.quantity * validated.side.sign
         when = order_market_time(validated)
-        recent = tuple(t for t in self.accepted_times if t > when - window)
+        # Kept in market-time order: the window's start and the rate check are binary searches.
+        times = self.accepted_times
+        recent = times[bisect.bisect_right(times, when - window) :]
+        if recent and when < recent[-1]:  # out of market-time order (rare): insert in place
+            at = bisect.bisect_right(recent, when)
+            recent = (*recent[:at], when, *recent[at:])
+        else:
+            recent = (*recent, when)
         return self.model_copy(
             update={
                 "open_orders": {
@@ -66,7 +74,7 @@ class AccountRiskState(BaseModel):
                         symbol=validated.symbol, signed_remaining=signed, price=price
                     ),
                 },
-                "accepted_times": (*recent, when),
+                "accepted_times": recent,
             }
         )
 
@@ -125,39 +133,25 @@ class Rejection:
 
 
 def _venue_refusal(rules: MarketRules, quantity: Decimal, price: Decimal) -> Rejection | None:
-    """Why `rules`' venue would refuse an order of this rounded size at this price, or None."""
-    checks: list[tuple[bool, RejectReason, str]] = [
-        (quantity <= 0, RejectReason.QUANTITY_BELOW_MIN, f"rounds to 0 at step {rules.amount_step}"),
-        (
-            rules.min_amount is not None and quantity < rules.min_amount,
-            RejectReason.QUANTITY_BELOW_MIN,
-            f"{quantity} below min amount {rules.min_amount}",
-        ),
-        (
-            rules.max_amount is not None and quantity > rules.max_amount,
-            RejectReason.QUANTITY_ABOVE_MAX,
-            f"{quantity} above max amount {rules.max_amount}",
-        ),
-        (
-            rules.min_price is not None and price < rules.min_price,
-            RejectReason.PRICE_BELOW_MIN,
-            f"{price} below min price {rules.min_price}",
-        ),
-        (
-            rules.max_price is not None and price > rules.max_price,
-            RejectReason.PRICE_ABOVE_MAX,
-            f"{price} above max price {rules.max_price}",
-        ),
-        (
-            rules.min_cost is not None and quantity * price < rules.min_cost,
-            RejectReason.NOTIONAL_BELOW_MIN,
-            f"notional {quantity * price} below min cost {rules.min_cost}",
-        ),
-    ]
-    for failed, reason, detail in checks:
-        if failed:
-            return Rejection(reason, f"{rules.venue}: {detail}")
-    return None
+    """Why `rules`' venue would refuse an order of this rounded size at this price, or None (in this
+    order; the reason's text is only made for a refusal: this runs for every venue of every order)."""
+    found: tuple[RejectReason, str] | None = None
+    if quantity <= 0:
+        found = RejectReason.QUANTITY_BELOW_MIN, f"rounds to 0 at step {rules.amount_step}"
+    elif rules.min_amount is not None and quantity < rules.min_amount:
+        found = RejectReason.QUANTITY_BELOW_MIN, f"{quantity} below min amount {rules.min_amount}"
+    elif rules.max_amount is not None and quantity > rules.max_amount:
+        found = RejectReason.QUANTITY_ABOVE_MAX, f"{quantity} above max amount {rules.max_amount}"
+    elif rules.min_price is not None and price < rules.min_price:
+        found = RejectReason.PRICE_BELOW_MIN, f"{price} below min price {rules.min_price}"
+    elif rules.max_price is not None and price > rules.max_price:
+        found = RejectReason.PRICE_ABOVE_MAX, f"{price} above max price {rules.max_price}"
+    elif rules.min_cost is not None and quantity * price < rules.min_cost:
+        notional = quantity * price
+        found = RejectReason.NOTIONAL_BELOW_MIN, f"notional {notional} below min cost {rules.min_cost}"
+    if found is None:
+        return None
+    return Rejection(found[0], f"{rules.venue}: {found[1]}")
 
 
 def eligible_venues(
@@ -240,7 +234,7 @@ def check_order(
     if len(state.open_orders) >= limits.max_open_orders:
         return Rejection(RejectReason.MAX_OPEN_ORDERS, f"{len(state.open_orders)} orders open already")
     window_start = order_market_time(request) - timedelta(seconds=float(limits.rate_window_seconds))
-    recent = sum(1 for t in state.accepted_times if t > window_start)
+    recent = len(state.accepted_times) - bisect.bisect_right(state.accepted_times, window_start)
     if recent >= limits.max_orders_per_window:
         return Rejection(
             RejectReason.ORDER_RATE,

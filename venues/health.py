@@ -36,7 +36,10 @@ class VenueHealthBoard:
         self._venues: dict[str, VenueHealth] = {}
 
     def __getitem__(self, venue: str) -> VenueHealth:
-        return self._venues.setdefault(venue, VenueHealth())
+        health = self._venues.get(venue)
+        if health is None:
+            health = self._venues[venue] = VenueHealth()
+        return health
 
     def items(self) -> list[tuple[str, VenueHealth]]:
         return sorted(self._venues.items())

@@ -153,11 +153,13 @@ def test_publish_keys_by_the_registry_and_partitions_by_kafkas_default_partition
     event = request(account="acct-7")
     batch.publish([event])
     ((topic, key, value, where),) = outbox.records
-    assert topic.endswith("orders.requested") and key == b"acct-7"
+    assert topic.endswith("orders.requested")
+    assert key == b"acct-7"
     assert CODEC.decode(value) == event
     assert where == {"partitions": 6}
     rng = random.Random(7)
     for _ in range(200):
         key = f"acct-{rng.randrange(10**6)}-{uuid4().hex[:4]}".encode()
         assert partition_for(key, 6) == DefaultPartitioner()(key, list(range(6)), list(range(6)))
-    assert partition_for(None, 6) == 0 and partition_for(b"x", 1) == 0
+    assert partition_for(None, 6) == 0
+    assert partition_for(b"x", 1) == 0

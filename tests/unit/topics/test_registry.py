@@ -115,5 +115,7 @@ def test_agent_inputs_are_the_topics_the_agents_read() -> None:
     from agents.stage import STAGES
 
     read = {topic.name for stage in STAGES for topic in stage.inputs}
-    # This configuration has no live venues: nobody reads LIVE_AGENT_INPUTS.
-    assert read == {topic.name for topic in AGENT_INPUTS}
+    # This configuration has no live venues (nobody reads LIVE_AGENT_INPUTS) and no strategies (nobody
+    # reads prices).
+    assert read | {Topics.PRICES.name} == {topic.name for topic in AGENT_INPUTS}
+    assert Topics.PRICES.name not in read
