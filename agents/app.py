@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.app.base import BootStrategy
 from mode import Service
 
 from agents.settings import get_agent_settings
@@ -34,7 +35,18 @@ agent_settings = get_agent_settings()
 FAUST_DIR = Path(os.environ.get("ZVT_RUN_DIR", REPO_ROOT / ".run")) / "faust"
 FAUST_DIR.mkdir(parents=True, exist_ok=True)
 
-app = faust.App(
+class HostOnly(BootStrategy):
+    """Faust's web server, sensors, timers and services, without its Kafka consumer and producer: the stages
+    bring their own, and Faust's idle consumer thread cost the worker a tenth of its CPU (GIL)."""
+
+    enable_kafka = False
+
+
+class HostApp(faust.App):
+    BootStrategy = HostOnly
+
+
+app = HostApp(
     # Not the stages' consumer group (`zvt-agents`): Faust's consumer, which reads nothing here, must not
     # join a group whose members speak another assignment protocol.
     f"{settings.topic_prefix}{AGENTS_GROUP}.host",
