@@ -53,6 +53,8 @@ class AgentSettings(BaseSettings):
     # Event ids (and order ids) each stage keeps per source partition to drop an upstream's redo; rebuilt
     # from the partition itself on assignment. A redo is at most one upstream batch, far fewer.
     dedupe_window: int = 10_000
+    # Tests only: kill the worker at a batch's seam (agents.faults).
+    crash_at: str | None = None
 
 
 @lru_cache(maxsize=1)

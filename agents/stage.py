@@ -37,6 +37,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import BaseModel
 
+from agents.faults import CrashPoint, crash_if_asked
 from agents.outbox import Outbox
 from agents.settings import Guarantee, get_agent_settings
 from schemas import CODEC, Event, EventDecodeError
@@ -292,7 +293,9 @@ class Stage(Generic[M]):
         self.window_capacity = agent_settings.dedupe_window
         self.max_records = agent_settings.batch_max_records
         self.budget_seconds = agent_settings.batch_budget_ms / 1000
-        self._seconds_per_event = 0.0  # moving average, sizes the next batch to the budget
+        # Moving average of the work per event, which sizes the next batch to the budget; until measured,
+        # a guess near an order's cost (a first batch of thousands would take a second).
+        self._seconds_per_event = 100e-6
         self._by_name = {topic.full_name(self.prefix): topic for topic in self.inputs}
         self._lock = asyncio.Lock()
         self._next_offsets: dict[TopicPartition, int] = {}
@@ -392,8 +395,6 @@ class Stage(Generic[M]):
 
     def _batch_limit(self) -> int:
         """As many records as the budget allows at the recent cost per event (at least 16)."""
-        if self._seconds_per_event <= 0:
-            return self.max_records
         return max(16, min(self.max_records, int(self.budget_seconds / self._seconds_per_event)))
 
     # --- one batch -----------------------------------------------------------------------------------
@@ -451,9 +452,7 @@ class Stage(Generic[M]):
         handled = len(work) - len(self.parked)
         if work:
             cost = worked / len(work)
-            self._seconds_per_event = (
-                cost if not self._seconds_per_event else 0.8 * self._seconds_per_event + 0.2 * cost
-            )
+            self._seconds_per_event = 0.8 * self._seconds_per_event + 0.2 * cost
         stats = self.stats
         stats.batches += 1
         stats.events += handled
@@ -495,6 +494,7 @@ class Stage(Generic[M]):
                 await previous.state_sent.wait()
             state_acks: list[asyncio.Future[Any]] = []
             if self.store is not None and changed:
+                crash_if_asked(self.name, CrashPoint.AFTER_OUTPUTS)
                 outbox = Outbox(self.producer)
                 changelog = self.store.changelog.full_name(self.prefix)
                 encode = self.store.encode
@@ -506,6 +506,7 @@ class Stage(Generic[M]):
             tail.previous = None  # a chain of finished tails is not kept alive
         if state_acks:
             await asyncio.gather(*state_acks)
+            crash_if_asked(self.name, CrashPoint.AFTER_STATE)
         if previous is not None:
             await previous.future  # commits in order; a failed batch before fails this one
         if self.exactly_once:  # the offsets commit with the outputs and state, in one transaction

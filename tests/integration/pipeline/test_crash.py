@@ -4,7 +4,9 @@ clean run."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -120,13 +122,36 @@ async def test_a_survivor_takes_over_a_killed_workers_partitions(
     await _kill_mid_run(pipeline_topics, tmp_path, takeover=True)
 
 
-async def _kill_mid_run(settings: Settings, tmp_path: Path, *, takeover: bool) -> None:
+@pytest.mark.parametrize(
+    "crash_at",
+    [
+        # Outputs acknowledged, state not written: the restart redoes the batch (same ids, new offsets).
+        "orders:after_outputs:8",
+        "portfolio:after_outputs:8",
+        # State written, offsets not committed: the restart skips what each key's offsets say it applied.
+        "orders:after_state:8",
+        "portfolio:after_state:8",
+    ],
+)
+async def test_killed_inside_a_batch_loses_and_doubles_nothing(
+    pipeline_topics: Settings, tmp_path: Path, crash_at: str
+) -> None:
+    """The worker kills itself (SIGKILL) at one seam of a batch of the stage named, then starts again."""
+    await _kill_mid_run(pipeline_topics, tmp_path, takeover=False, crash_at=crash_at)
+
+
+async def _kill_mid_run(
+    settings: Settings, tmp_path: Path, *, takeover: bool, crash_at: str | None = None
+) -> None:
     config = tmp_path / "trading.toml"
     config.write_text(CONFIG)
     victim_port, survivor_port = free_port(), free_port()
     log = tmp_path / "worker.log"
     victim_env = worker_env(settings, config, victim_port)
     survivor_env = worker_env(settings, config, survivor_port)
+    restart_env = victim_env
+    if crash_at is not None:
+        victim_env = victim_env | {"ZVT_CRASH_AT": crash_at}
     requests: list[OrderRequested] = []
     ids: set[str] = set()
     topics = names(settings, Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.POSITIONS)
@@ -146,16 +171,19 @@ async def _kill_mid_run(settings: Settings, tmp_path: Path, *, takeover: bool) -
         requests += orders()
         ids |= {r.order_id for r in requests}
         await publish_events(settings, list(requests))
-        await wait_until(
-            lambda: len(output.terminal_by_order()) >= ORDERS // 4,
-            180,
-            lambda: f"{len(output.terminal_by_order())} orders done before the kill; " + worker_log_tail(log),
-        )
-        victim.kill()  # SIGKILL: no shutdown, no commit, no flush
-        victim.wait()
+        if crash_at is None:
+            await wait_until(
+                lambda: len(output.terminal_by_order()) >= ORDERS // 4,
+                180,
+                lambda: f"{len(output.terminal_by_order())} orders done before the kill; "
+                + worker_log_tail(log),
+            )
+            victim.kill()  # SIGKILL: no shutdown, no commit, no flush
+        await asyncio.to_thread(victim.wait, 180)
+        assert victim.returncode == -signal.SIGKILL, victim.returncode
         done_at_kill = len(output.terminal_by_order())
         if not takeover:
-            workers.enter_context(start_worker(victim_env, log))
+            workers.enter_context(start_worker(restart_env, log))
         await wait_until(
             lambda: (
                 ids <= set(output.terminal_by_order())
