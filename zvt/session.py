@@ -98,6 +98,7 @@ class SessionRebalance:
 class Collected:
     events: list[Event] = field(default_factory=list)
     last_new: float = field(default_factory=time.monotonic)  # when the pipeline last produced news
+    last_news_at: float = 0.0  # the same, never reset by a wait
     fills: set[str] = field(default_factory=set)
     positioned: set[str] = field(default_factory=set)
     last_prices: dict[str, PriceUpdated] = field(default_factory=dict)  # symbol -> newest in market time
@@ -116,7 +117,7 @@ class Collected:
             last = self.last_prices.get(event.symbol)
             if last is None or event.market_time >= last.market_time:
                 self.last_prices[event.symbol] = event
-        self.last_new = time.monotonic()
+        self.last_new = self.last_news_at = time.monotonic()
 
 
 async def _collect(settings: Settings, collected: Collected) -> None:
@@ -287,6 +288,7 @@ async def run_session(
     timed_out = False
     replayed = 0
     stored = 0
+    replay_seconds: float | None = None
     rebalanced: RebalanceRun | None = None
     # The rebalance's order ids follow from the data replayed, as the strategies' do: the same session on
     # the same files places the same orders.
@@ -309,9 +311,12 @@ async def run_session(
             async with asyncio.timeout(within):
                 workflow_worker = asyncio.create_task(_wait_for_workflow_worker()) if rebalance else None
                 await wait_for_books(processes[0].port, set())  # the first worker's web monitor answers
+                replay_started = time.monotonic()
                 stats = await replay_market(settings, files, speed, limit=limit)
                 replayed = stats.events
                 await _wait_drained(settings, collected, quiet)
+                # From the first tick sent to the last event the replay caused (fill, position, price).
+                replay_seconds = round(collected.last_news_at - replay_started, 2)
                 if rebalance and workflow_worker:
                     await workflow_worker
                     rebalanced = await _rebalance(rebalance, collected, run_key)
@@ -331,6 +336,7 @@ async def run_session(
         await delete_prefixed_topics(settings.kafka_bootstrap, prefix)
     figures.extra = {
         "replayed_ticks": replayed,
+        "replay_seconds": replay_seconds,
         "stored_fills": stored,
         "timed_out": timed_out,
         "files": [path.name for path in files],
@@ -399,6 +405,11 @@ def print_session(console: Console, run: SessionRun) -> None:
     console.print(
         f"{run.replayed} ticks replayed, {figures.prices} prices, {len(figures.fill_event_ids)} fills "
         f"({run.stored_fills} in the event store) on topics {figures.prefix}*"
+        + (
+            f"; the replay went through the pipeline in {seconds} s"
+            if (seconds := figures.extra.get("replay_seconds")) is not None
+            else ""
+        )
         + ("" if figures.extra.get("topics_kept") else " (deleted at the end; --keep-topics keeps them)")
     )
     if run.rebalance is not None:

@@ -52,15 +52,20 @@ def sample_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return files
 
 
-def session_command(directory: Path, files: list[str], speed: str, *options: str) -> list[str]:
-    return [*SESSION, "--speed", speed, "--limit", "3000", "--report-dir", str(directory), *options, *files]
+def session_command(
+    directory: Path, files: list[str], speed: str, *options: str, limit: int | None = 3000
+) -> list[str]:
+    limited = ["--limit", str(limit)] if limit is not None else []
+    return [*SESSION, "--speed", speed, *limited, "--report-dir", str(directory), *options, *files]
 
 
-def run_session(directory: Path, files: list[str], speed: str) -> Path:
+def run_session(
+    directory: Path, files: list[str], speed: str, *options: str, limit: int | None = 3000
+) -> Path:
     log = directory / "session.out"
     with log.open("wb") as out:
         done = subprocess.run(
-            session_command(directory, files, speed),
+            session_command(directory, files, speed, *options, limit=limit),
             cwd=REPO_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -92,6 +97,30 @@ def test_the_same_data_twice_gives_identical_fills_and_pnl(
     assert again["pnl"] == first["pnl"]
     assert again["total_net_pnl"] == first["total_net_pnl"]
     assert again["rebalance"]["status"] == first["rebalance"]["status"] == "completed"
+
+
+def test_the_whole_sample_twice_at_full_speed_gives_identical_fills_and_pnl(
+    sample_files: list[str], tmp_path: Path
+) -> None:
+    """All 12,941 ticks of the bundled sample, twice, as fast as the pipeline takes them: the outcome is a
+    function of the data. No order is refused for open orders: a paper fill is applied to the account's
+    risk state before its next request is judged, however far behind the fills' topic is."""
+    runs = [
+        json.loads(
+            (run_session(tmp_path / name, sample_files, "max", "--no-rebalance", limit=None) / "session.json")
+            .read_text()
+        )
+        for name in ("first", "second")
+    ]
+    first, again = runs
+    assert first["orders"]["requested"] > 300  # the larger sample: several times the 3,000-tick sessions'
+    assert sorted(again["fills"], key=orjson.dumps) == sorted(first["fills"], key=orjson.dumps)
+    assert again["orders"] == first["orders"]
+    assert again["pnl"] == first["pnl"]
+    assert again["total_net_pnl"] == first["total_net_pnl"]
+    for run in runs:
+        assert "max_open_orders" not in run["orders"]["rejections_by_reason"]
+        assert "order_rate" not in run["orders"]["rejections_by_reason"]
 
 
 def test_the_report_and_chart_are_written(report_dir: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from topics import Topics
+from topics import StateChangelogs, Topics
 from topics.admin import TopicAction, delete_prefixed_topics, ensure_topics
 from zvt.settings import Settings
 
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 async def test_create_is_idempotent_and_applies_layout(settings: Settings) -> None:
     prefix = f"{settings.topic_prefix}admin-{uuid.uuid4().hex[:8]}."
     first = await ensure_topics(settings.kafka_bootstrap, prefix)
-    expected = {topic.full_name(prefix): topic for topic in Topics.with_dead_letters()}
+    every = (*Topics.with_dead_letters(), *StateChangelogs.all())
+    expected = {topic.full_name(prefix): topic for topic in every}
     assert {r.name: r.action for r in first} == dict.fromkeys(expected, TopicAction.CREATED)
     second = await ensure_topics(settings.kafka_bootstrap, prefix)
     assert {r.action for r in second} == {TopicAction.EXISTS}
@@ -33,6 +34,9 @@ async def test_create_is_idempotent_and_applies_layout(settings: Settings) -> No
         configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, books)])
         entries = {entry[0]: entry[1] for entry in configs[0].resources[0][4]}
         assert entries["cleanup.policy"] == "compact"
+        changelog = StateChangelogs.ORDERS.full_name(prefix)
+        configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, changelog)])
+        assert {entry[0]: entry[1] for entry in configs[0].resources[0][4]}["cleanup.policy"] == "compact"
     finally:
         await admin.close()
 
