@@ -71,6 +71,8 @@ class MarketView:
         self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
         self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
         self._caught_up = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._read: dict[TopicPartition, int] = {}  # next offset to apply, per partition
         self._arrived = asyncio.Event()  # set (and replaced) after each batch the view applies
         self.skipped = 0
 
@@ -182,6 +184,18 @@ class MarketView:
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, ArithmeticError):
             self.skipped += 1
 
+    def behind(self) -> bool:
+        """Whether prices or books this view's last fetch saw are not applied yet (a backlog, not a quiet
+        market)."""
+        consumer = self._consumer
+        if consumer is None:
+            return False
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None and self._read.get(tp, 0) < end:
+                return True
+        return False
+
     async def wait_caught_up(self) -> None:
         await self._caught_up.wait()
 
@@ -192,6 +206,7 @@ class MarketView:
     async def run(self, bootstrap: str, prefix: str, topics: list[KafkaTopic], backfill: int) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
+        self._consumer = consumer
         try:
             # The registry's partition counts: a consumer outside a group learns no topic metadata itself.
             partitions = [
@@ -209,9 +224,11 @@ class MarketView:
                 self._caught_up.set()
             while True:
                 batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-                for records in batches.values():
+                for tp, records in batches.items():
                     for record in records:
                         self.apply_record(record.value or b"")
+                    if records:
+                        self._read[tp] = records[-1].offset + 1
                 if batches:
                     self._batch_applied()
                 if not self._caught_up.is_set():

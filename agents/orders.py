@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from agents.context import catalog, venue_health, venues
 from agents.market_view import market_view
 from agents.settings import get_agent_settings, get_trading_config
-from agents.stage import Batch, Item, RecentKeys, Stage, register
+from agents.stage import STAGES, Batch, Item, RecentKeys, Stage, register
 from schemas import (
     Event,
     ExchangeRouted,
@@ -94,15 +94,35 @@ def market_settled(request: OrderRequested) -> bool:
     )
 
 
-def _should_wait(request: OrderRequested) -> bool:
-    if market_settled(request):
-        _parked_at.pop(str(request.event_id), None)
-        return False
-    first = _parked_at.setdefault(str(request.event_id), time.monotonic())
-    if time.monotonic() - first < get_agent_settings().market_settle_seconds:
+def _market_feed_behind() -> bool:
+    """Whether market data is still on its way through this worker (its market view, or its market data
+    stage, has a backlog): an order waiting for the market of its time then waits on, however long."""
+    if market_view.behind():
         return True
-    # The market of that time has not come (a replay's end, a quiet venue): judged on what there is.
-    del _parked_at[str(request.event_id)]
+    return any(stage.name == "market_data" and stage.behind() for stage in STAGES)
+
+
+_feed_behind_at = 0.0  # when the market feed was last seen behind (monotonic)
+
+
+def _should_wait(request: OrderRequested) -> bool:
+    """Park until the market of the order's time is in the view. The wait gives up after
+    `market_settle_seconds` in which the feed had no backlog (a replay's end, a quiet venue: what the view
+    holds is then all there is), or `market_settle_max_seconds` in all."""
+    global _feed_behind_at
+    key = str(request.event_id)
+    if market_settled(request):
+        _parked_at.pop(key, None)
+        return False
+    now = time.monotonic()
+    first = _parked_at.setdefault(key, now)
+    if _market_feed_behind():
+        _feed_behind_at = now
+    settings = get_agent_settings()
+    quiet_for = now - max(first, _feed_behind_at)
+    if quiet_for < settings.market_settle_seconds and now - first < settings.market_settle_max_seconds:
+        return True
+    del _parked_at[key]  # judged on what there is
     return False
 
 

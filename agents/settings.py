@@ -46,6 +46,8 @@ class AgentSettings(BaseSettings):
     # How long an order with a market time waits for the worker's market view to hold the market of that
     # time (see agents.market_view); 0 judges it on whatever the view holds, as a latency-first live desk may.
     market_settle_seconds: float = 1.0
+    # ... counted while the market feed has no backlog; in all, an order waits at most this long.
+    market_settle_max_seconds: float = 30.0
     # Most records one stage batch takes (fewer when its recent cost per event says the batch would run
     # past `batch_budget_ms` of work).
     batch_max_records: int = 2000

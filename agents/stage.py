@@ -371,6 +371,17 @@ class Stage(Generic[M]):
     def stop(self) -> None:
         self._stopping = True
 
+    def behind(self) -> bool:
+        """Whether a partition of this stage has records its last fetch saw but the stage has not taken."""
+        consumer = self.consumer
+        if consumer is None:
+            return False
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None and self._next_offsets.get(tp, 0) < end:
+                return True
+        return False
+
     async def emit(self, build: Callable[[], Iterable[Event]]) -> None:
         """Publish what `build` returns — events no input caused (a timer's) — between batches: built from
         the state as the last batch left it (built before waiting for the batch, a re-mark could publish
