@@ -6,7 +6,7 @@ strategy instances (the three example kinds in turn, on two symbols, every venue
 trade ticks go in as fast as the producer can send them, and the figure is the rate at which the worker's
 consumer group commits past every price (market data agent and strategies agent both done). Strategy
 evaluations/s = prices/s x the strategies trading each price's symbol. The baseline is the same worker
-with 0 strategies: the cost of the ticks -> prices hop and of reading prices, with nothing to decide.
+with 0 strategies: the cost of the ticks -> prices hop (a worker without strategies reads no prices).
 A count sustains a tick rate R when its prices/s is above R. With --json, stdout carries one JSON object
 (`strategies_<n>_prices_per_s`, `_ticks` and `_rss_mb` per count); the table and progress go to stderr.
 """
@@ -53,10 +53,11 @@ def strategies_toml(count: int) -> str:
     return "\n".join(entries)
 
 
-async def committed_prices(settings: Settings, admin: AIOKafkaAdminClient) -> int:
-    """How many market.prices records the worker's group has committed past, summed over partitions."""
+async def committed_prices(settings: Settings, admin: AIOKafkaAdminClient, count: int) -> int:
+    """How many market.prices records the worker's group has committed past, summed over partitions; with
+    no strategies nobody reads prices, and the ticks the market data stage committed past count instead."""
     offsets = await admin.list_consumer_group_offsets(f"{settings.topic_prefix}{AGENTS_GROUP}")
-    name = Topics.PRICES.full_name(settings.topic_prefix)
+    name = (Topics.PRICES if count else Topics.MARKET_TICKS).full_name(settings.topic_prefix)
     return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == name)
 
 
@@ -82,7 +83,7 @@ async def measure(count: int, tick_count: int, workdir: Path, port: int) -> tupl
             started = time.perf_counter()
             await produce(settings, Topics.MARKET_TICKS, ticks(tick_count))
             async with asyncio.timeout(900):
-                while await committed_prices(settings, admin) < tick_count:  # noqa: ASYNC110 - polls Kafka
+                while await committed_prices(settings, admin, count) < tick_count:  # noqa: ASYNC110 - polls Kafka
                     await asyncio.sleep(0.1)
             elapsed = time.perf_counter() - started
             return tick_count / elapsed, rss_mb(process.pid)
