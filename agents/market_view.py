@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.app import app, settings
 from agents.settings import get_agent_settings, get_trading_config
+from agents.stage import has_backlog
 from schemas import OrderBookUpdated, PriceUpdated
 from topics import Topics
 from topics.registry import KafkaTopic
@@ -187,14 +188,7 @@ class MarketView:
     def behind(self) -> bool:
         """Whether prices or books this view's last fetch saw are not applied yet (a backlog, not a quiet
         market)."""
-        consumer = self._consumer
-        if consumer is None:
-            return False
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            if end is not None and self._read.get(tp, 0) < end:
-                return True
-        return False
+        return has_backlog(self._consumer, self._read)
 
     async def wait_caught_up(self) -> None:
         await self._caught_up.wait()

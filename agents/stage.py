@@ -209,6 +209,17 @@ class Batch(Generic[M]):
         )
 
 
+def has_backlog(consumer: AIOKafkaConsumer | None, taken: Mapping[TopicPartition, int]) -> bool:
+    """Whether an assigned partition's end, as its last fetch saw it, is past the next offset `taken`."""
+    if consumer is None:
+        return False
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is not None and taken.get(tp, 0) < end:
+            return True
+    return False
+
+
 def offsets_to_commit(
     next_offsets: Mapping[TopicPartition, int],
     parked: Iterable[tuple[str, int, int]],
@@ -373,14 +384,7 @@ class Stage(Generic[M]):
 
     def behind(self) -> bool:
         """Whether a partition of this stage has records its last fetch saw but the stage has not taken."""
-        consumer = self.consumer
-        if consumer is None:
-            return False
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            if end is not None and self._next_offsets.get(tp, 0) < end:
-                return True
-        return False
+        return has_backlog(self.consumer, self._next_offsets)
 
     async def emit(self, build: Callable[[], Iterable[Event]]) -> None:
         """Publish what `build` returns — events no input caused (a timer's) — between batches: built from

@@ -53,6 +53,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from rich.console import Console
 from rich.table import Table
 
+from bench.pipeline import send_batches
+
 VARIANTS = ("faust_per_event", "faust_take_events", "faust_noack_take", "aiokafka_batch")
 PARTITIONS = 6
 KEYS = 24
@@ -94,27 +96,6 @@ def records(count: int) -> Iterator[tuple[bytes, bytes]]:
 # The variants (each runs in a process of its own: `--worker VARIANT`)
 
 
-async def send_batches(
-    producer: AIOKafkaProducer, topic: str, batch: list[tuple[int, bytes | None, bytes | None]]
-) -> list[asyncio.Future[Any]]:
-    """Send (partition, key, value) records as one batch per partition (another whenever one is full);
-    the batches' delivery futures."""
-    open_batches: dict[int, Any] = {}
-    futures: list[asyncio.Future[Any]] = []
-    for partition, key, value in batch:
-        current = open_batches.get(partition)
-        if current is None:
-            current = open_batches[partition] = producer.create_batch()
-        if current.append(key=key, value=value, timestamp=None) is None:  # full
-            futures.append(await producer.send_batch(current, topic, partition=partition))
-            current = open_batches[partition] = producer.create_batch()
-            if current.append(key=key, value=value, timestamp=None) is None:
-                raise ValueError("a record does not fit in an empty batch")
-    for partition, current in open_batches.items():
-        futures.append(await producer.send_batch(current, topic, partition=partition))
-    return futures
-
-
 async def aiokafka_batch(prefix: str, bootstrap: str) -> None:
     """getmany, one produced batch per partition (source partition p -> target partition p: the same key
     partitioning on both sides), await the batches' deliveries, commit; until SIGTERM."""
@@ -143,7 +124,7 @@ async def aiokafka_batch(prefix: str, bootstrap: str) -> None:
             futures = await send_batches(
                 producer,
                 target,
-                [(tp.partition, r.key, r.value) for tp, batch in fetched.items() for r in batch],
+                [(tp.partition, r.key, r.value or b"") for tp, batch in fetched.items() for r in batch],
             )
             await asyncio.gather(*futures)
             await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in fetched.items()})
@@ -283,7 +264,7 @@ async def preload(bootstrap: str, topic: str, count: int) -> float:
         partitions = list(range(PARTITIONS))
         partitioner = DefaultPartitioner()
         pending: list[asyncio.Future[Any]] = []
-        chunk: list[tuple[int, bytes | None, bytes | None]] = []
+        chunk: list[tuple[int, bytes | None, bytes]] = []
         for key, value in records(count):
             chunk.append((partitioner(key, partitions, partitions), key, value))
             if len(chunk) == PRELOAD_CHUNK:
