@@ -71,3 +71,18 @@ async def test_a_wait_gives_up_after_its_seconds_and_says_so() -> None:
     later = T0 + timedelta(milliseconds=50)
     assert not await view.wait_for(lambda: view.has_book_since("binance", "BTC/USDT", later), seconds=0.05)
     assert view.book_at("binance", "BTC/USDT", T0 + timedelta(hours=1)) == view.book("binance", "BTC/USDT")
+
+
+def test_a_record_read_from_the_topic_gives_the_view_what_the_decoded_event_does() -> None:
+    from schemas import CODEC
+
+    events = [price(T0, "61837.63"), book(T0, "61837.64"), price(T0 + timedelta(seconds=1), "61840.1")]
+    decoded, raw = MarketView(), MarketView()
+    for event in events:
+        decoded.apply(event)
+        raw.apply_record(CODEC.encode(event))
+    raw.apply_record(b"not json")
+    assert raw.skipped == 1
+    assert raw.summary() == decoded.summary()
+    assert raw.prices_at(T0) == decoded.prices_at(T0) == {"BTC/USDT": D("61837.63")}
+    assert raw.book_at("binance", "BTC/USDT", T0) == decoded.book_at("binance", "BTC/USDT", T0)
