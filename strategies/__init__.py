@@ -2,7 +2,7 @@
 
 Nothing here does I/O. A strategy kind is a class (`Strategy`) registered under a name; an instance in
 `config/strategies.toml` names its kind, account, symbols and parameters; `agents.strategies` runs every
-configured instance on the price stream, state in a Faust table per strategy and symbol.
+configured instance on the price stream, state in the stage's changelog per strategy and symbol.
 """
 
 from strategies.base import KINDS, OrderIntent, Strategy, TargetState, register

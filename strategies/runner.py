@@ -1,6 +1,6 @@
 """Running configured strategies on prices: which instances a price drives, state in, orders out.
 
-Still pure: the agent (`agents.strategies`) stores each `StrategySlot` in a Faust table under
+Still pure: the agent (`agents.strategies`) stores each `StrategySlot` in its changelog under
 `strategy_id|symbol` and publishes the orders.
 
 Copies are dropped without a window of event ids (a thousand strategies each keeping thousands of ids

@@ -142,28 +142,28 @@ class Topics:
         6,
         ("account_id",),
         (OrderRequested,),
-        "Orders asked for by strategies, workflows and people; input of the risk agent.",
+        "Orders asked for by strategies, workflows and people; input of the order stage.",
     )
     ORDERS_VALIDATED = KafkaTopic(
         "orders.validated",
         6,
         ("account_id",),
         (OrderValidated,),
-        "Orders the risk agent accepted; input of the router agent.",
+        "Orders the order stage's risk check accepted (routed in the same pass).",
     )
     ORDERS_REJECTED = KafkaTopic(
         "orders.rejected",
         6,
         ("account_id",),
         (OrderRejected,),
-        "Orders the risk agent refused, with a machine-readable reason (terminal).",
+        "Orders refused (by risk, routing or a venue), with a machine-readable reason (terminal).",
     )
     ORDERS_ROUTED = KafkaTopic(
         "orders.routed",
         6,
         ("account_id",),
         (ExchangeRouted,),
-        "Routing decisions with every candidate venue's score; input of the execution agent.",
+        "Routing decisions with every candidate venue's score; input of the live execution stage.",
     )
     ORDERS_CREATED = KafkaTopic(
         "orders.created",

@@ -1,4 +1,4 @@
-"""The one interface the execution agent sends orders through, paper or live."""
+"""The one interface orders reach a venue through, paper or live (order stage, live execution stage)."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ class PlaceOrderResult(BaseModel):
 def build_request(order: PlaceOrderInput, run_id: str) -> OrderRequested:
     """The run's request. Its id follows from the run as well as the order id: retries of the run's steps
     send one event (the bus drops the copies), while another run reusing the order id sends a new event,
-    which the risk agent refuses as a duplicate order id, a recorded answer rather than a silent drop."""
+    which the order stage refuses as a duplicate order id, a recorded answer rather than a silent drop."""
     order_id = order.order_id or f"wf-{run_id}"
     event_id = derived_id(ORDER_REQUEST_NAMESPACE, f"{order.account_id}:{order_id}:{run_id}")
     correlation = {"correlation_id": order.correlation_id} if order.correlation_id else {}
