@@ -2,9 +2,9 @@
 
 The order stage's risk check stays the authority (it alone knows the account's positions, open orders and
 order rate); this check refuses early, without a round trip through Kafka, what no account state could
-make valid: a halted account, an unlisted or inactive market, a size or price no venue accepts, an order above the
-notional limit. Without a reference price (a market order placed with no price at hand) only the rules
-that need none are checked.
+make valid: a halted account, an unlisted or inactive market, a size or price no venue accepts, an order
+above the notional limit. Without a reference price (a market order placed with no price at hand) only the
+rules that need none are checked.
 """
 
 from __future__ import annotations
