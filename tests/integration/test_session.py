@@ -105,13 +105,11 @@ def test_the_whole_sample_twice_at_full_speed_gives_identical_fills_and_pnl(
     """All 12,941 ticks of the bundled sample, twice, as fast as the pipeline takes them: the outcome is a
     function of the data. No order is refused for open orders: a paper fill is applied to the account's
     risk state before its next request is judged, however far behind the fills' topic is."""
-    runs = [
-        json.loads(
-            (run_session(tmp_path / name, sample_files, "max", "--no-rebalance", limit=None) / "session.json")
-            .read_text()
-        )
-        for name in ("first", "second")
-    ]
+    runs = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        report = run_session(tmp_path / name, sample_files, "max", "--no-rebalance", limit=None)
+        runs.append(json.loads((report / "session.json").read_text()))
     first, again = runs
     assert first["orders"]["requested"] > 300  # the larger sample: several times the 3,000-tick sessions'
     assert sorted(again["fills"], key=orjson.dumps) == sorted(first["fills"], key=orjson.dumps)
