@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -104,6 +104,30 @@ def worker(settings: Settings, guarantee: str, log: Path, port: int, loglevel: s
         stop_timeout=60,
     ) as p:
         yield p.pid
+
+
+@contextmanager
+def workers(
+    count: int, settings: Settings, guarantee: str, log: Path, port: int, loglevel: str = "warn"
+) -> Iterator[list[int]]:
+    """`count` worker processes in one consumer group (the first on `port`), sharing the partitions."""
+    with ExitStack() as running:
+        yield [
+            running.enter_context(
+                worker(
+                    settings,
+                    guarantee,
+                    log.with_name(f"{log.stem}-{n}{log.suffix}") if n else log,
+                    port if n == 0 else free_port(),
+                    loglevel,
+                )
+            )
+            for n in range(count)
+        ]
+
+
+def total_rss_mb(pids: list[int]) -> float:
+    return sum(rss_mb(pid) for pid in pids)
 
 
 def string_field(name: str) -> Callable[[bytes], str | None]:
@@ -367,7 +391,7 @@ async def ticks_through(settings: Settings, count: int, within: float) -> float:
 
 
 async def rss_stream(
-    settings: Settings, pid: int, count: int, start: int
+    settings: Settings, pids: list[int], count: int, start: int
 ) -> tuple[float | None, float, float]:
     """Stream `count` more ticks through the worker, built in chunks and sent at most RSS_WINDOW ahead of
     what its group has committed on market.ticks; its RSS (MB) once RSS_SAMPLE_AFTER of them were
@@ -401,10 +425,10 @@ async def rss_stream(
         while True:
             done = await processed()
             if after_sample is None and count >= RSS_SAMPLE_AFTER and done >= RSS_SAMPLE_AFTER:
-                after_sample = rss_mb(pid)
+                after_sample = total_rss_mb(pids)
                 print(f"  RSS after {done:,} streamed ticks: {after_sample:.0f} MB", file=sys.stderr)
             if done >= count:
-                return after_sample, rss_mb(pid), count / (time.perf_counter() - started)
+                return after_sample, total_rss_mb(pids), count / (time.perf_counter() - started)
             if done != last_done:
                 last_done, last_progress = done, time.monotonic()
             elif time.monotonic() - last_progress > STALL_SECONDS:
@@ -518,14 +542,19 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
         log.print(f"{guarantee}: raw per-record loop {per_record:,.0f} msgs/s")
         batched = await raw_batch(settings, args.ticks)
         log.print(f"{guarantee}: raw batch loop {batched:,.0f} msgs/s")
-        with worker(
-            settings, guarantee, workdir / f"worker-{guarantee}.log", args.web_port, args.worker_loglevel
-        ) as pid:
+        with workers(
+            args.workers,
+            settings,
+            guarantee,
+            workdir / f"worker-{guarantee}.log",
+            args.web_port,
+            args.worker_loglevel,
+        ) as pids:
             await books(settings)
             await asyncio.sleep(args.warmup)  # the worker joins its group and reads the books
-            rss_start = rss_mb(pid)
+            rss_start = total_rss_mb(pids)
             tick_rate = await ticks_through(settings, args.ticks, args.timeout)
-            rss_after_ticks = rss_mb(pid)
+            rss_after_ticks = total_rss_mb(pids)
             log.print(f"{guarantee}: {tick_rate:,.0f} ticks/s, RSS {rss_start:.0f} -> {rss_after_ticks:.0f}")
             rss_after_sample: float | None = None
             rss_end = rss_after_ticks
@@ -533,7 +562,7 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
             if args.rss_ticks > 0:
                 log.print(f"{guarantee}: streaming {args.rss_ticks:,} more ticks for RSS")
                 rss_after_sample, rss_end, stream_rate = await rss_stream(
-                    settings, pid, args.rss_ticks, args.ticks
+                    settings, pids, args.rss_ticks, args.ticks
                 )
                 log.print(
                     f"{guarantee}: RSS after {args.rss_ticks:,} more ticks {rss_end:.0f} MB "
@@ -553,6 +582,7 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
     source, target = RAW_BATCH
     return {
         "guarantee": guarantee,
+        "workers": args.workers,
         "topic_prefix": settings.topic_prefix,
         "ticks": args.ticks,
         "ticks_per_s": tick_rate,
@@ -670,6 +700,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for prices, positions")
     parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
     parser.add_argument("--web-port", type=int, default=0, help="the worker's web monitor; 0: a free port")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the partitions (RSS is their sum)"
+    )
     parser.add_argument("--worker-loglevel", default="warn")
     args = parser.parse_args()
     args.web_port = args.web_port or free_port()
