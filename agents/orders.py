@@ -74,6 +74,12 @@ class UsedOrderIds:
 _parked_at: dict[str, float] = {}  # request event id -> when (monotonic) it was first parked
 
 
+async def _forget_parked(assigned: object) -> None:
+    """A rebalance drops the parked records (they are fetched again from the last commit): their clocks
+    start again, and a worker that lost the partition keeps none of them."""
+    _parked_at.clear()
+
+
 def _arrival(venue: str, at: datetime) -> datetime:
     found = venues().get(venue)
     return found.arrival_time(at) if isinstance(found, PaperVenue) else at
@@ -266,5 +272,6 @@ stage: Stage[AccountRiskState] = register(
         changelog=StateChangelogs.ORDERS,
         window_keys=_window_keys,
         ready=market_view.wait_caught_up,
+        on_assigned=_forget_parked,
     )
 )

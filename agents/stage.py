@@ -132,7 +132,6 @@ class Batch(Generic[M]):
         self._outbox = outbox
         self.changed: dict[tuple[int, str], Stored[M]] = {}
         self.parked: list[Item] = []
-        self.published = 0
         self._undo: list[tuple[tuple[int, str], Stored[M] | None]] = []  # the current item's puts
         self._parked_lanes: set[str] = set()
 
@@ -189,7 +188,6 @@ class Batch(Generic[M]):
                 CODEC.encode(event),
                 partitions=topic.partitions,
             )
-            self.published += 1
 
     def park(self, item: Item, lane: str | None = None) -> None:
         """Hold `item` back: it is handed to the handler again with the next batch, before the new records,
@@ -586,10 +584,14 @@ class Stage(Generic[M]):
             window = self.windows.get((item.topic.name, item.partition))
             if window is None:
                 window = self.windows[(item.topic.name, item.partition)] = RecentKeys(self.window_capacity)
-            window.add(str(item.event.event_id))
-            if self.window_keys is not None:
-                for key in self.window_keys(item.event):
-                    window.add(key)
+            self._remember(window, item.event)
+
+    def _remember(self, window: RecentKeys, event: Event) -> None:
+        """Count `event` as applied on its partition: its id, and whatever else the stage keys by it."""
+        window.add(str(event.event_id))
+        if self.window_keys is not None:
+            for key in self.window_keys(event):
+                window.add(key)
 
     def dead_letter(
         self,
@@ -691,10 +693,7 @@ class Stage(Generic[M]):
                 event = CODEC.decode(record.value or b"")
             except EventDecodeError:
                 continue
-            window.add(str(event.event_id))
-            if self.window_keys is not None:
-                for key in self.window_keys(event):
-                    window.add(key)
+            self._remember(window, event)
         return window
 
     async def _read(self, tps: list[TopicPartition], start: int | None, end: int | None) -> Any:

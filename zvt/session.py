@@ -405,13 +405,10 @@ def print_session(console: Console, run: SessionRun) -> None:
     console.print(
         f"{run.replayed} ticks replayed, {figures.prices} prices, {len(figures.fill_event_ids)} fills "
         f"({run.stored_fills} in the event store) on topics {figures.prefix}*"
-        + (
-            f"; the replay went through the pipeline in {seconds} s"
-            if (seconds := figures.extra.get("replay_seconds")) is not None
-            else ""
-        )
         + ("" if figures.extra.get("topics_kept") else " (deleted at the end; --keep-topics keeps them)")
     )
+    if (seconds := figures.extra.get("replay_seconds")) is not None:
+        console.print(f"The replay went through the pipeline in {seconds} s (first tick sent to last event).")
     if run.rebalance is not None:
         console.print(rebalance_table(run.rebalance))
     addresses = Table("process", "address", "serves", title="Where to look (while the session ran)")
