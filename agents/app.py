@@ -35,6 +35,7 @@ agent_settings = get_agent_settings()
 FAUST_DIR = Path(os.environ.get("ZVT_RUN_DIR", REPO_ROOT / ".run")) / "faust"
 FAUST_DIR.mkdir(parents=True, exist_ok=True)
 
+
 class HostOnly(BootStrategy):
     """Faust's web server, sensors, timers and services, without its Kafka consumer and producer: the stages
     bring their own, and Faust's idle consumer thread cost the worker a tenth of its CPU (GIL)."""
@@ -47,7 +48,7 @@ class HostApp(faust.App):
 
 
 app = HostApp(
-    # Not the stages' consumer group (`zvt-agents`): Faust's consumer, which reads nothing here, must not
+    # Not the stages' consumer group (`zvt-agents`): should Faust's consumer ever be started, it must not
     # join a group whose members speak another assignment protocol.
     f"{settings.topic_prefix}{AGENTS_GROUP}.host",
     broker=f"kafka://{settings.kafka_bootstrap}",
