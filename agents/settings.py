@@ -33,6 +33,7 @@ class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZVT_", extra="ignore", frozen=True)
 
     processing_guarantee: Guarantee = Guarantee.IDEMPOTENT
+    # Idempotent mode: a batch leaves its offsets to a later pending batch while the last commit is younger.
     commit_interval_seconds: float = 0.5
     web_host: str = "127.0.0.1"
     web_port: int = 6066

@@ -14,7 +14,7 @@ by reading the partition back, drops what an upstream stage published again afte
 at new offsets). Both are bounded by configuration, not by history.
 
 Each stage has its own consumer in the agents' consumer group (so `zvt worker`s share partitions stage by
-stage) and its own producer; the Faust app starts and stops them (`StageService`) and its web monitor
+stage); the stages of a worker share one producer (a transactional one each in exactly-once mode); the Faust app starts and stops them (`StageService`) and its web monitor
 shows them (`/zvt/stages/`). Faust's own per-event stream delivery is not used: it cost 0.1-0.2 ms per
 event, more than the work of most events here (docs/agents.md).
 """
@@ -302,6 +302,8 @@ class Stage(Generic[M]):
         self.window_capacity = agent_settings.dedupe_window
         self.max_records = agent_settings.batch_max_records
         self.budget_seconds = agent_settings.batch_budget_ms / 1000
+        self.commit_interval = agent_settings.commit_interval_seconds
+        self._last_commit = float("-inf")  # monotonic; never yet
         # Moving average of the work per event, which sizes the next batch to the budget; until measured,
         # a guess near an order's cost (a first batch of thousands would take a second).
         self._seconds_per_event = 100e-6
@@ -318,20 +320,14 @@ class Stage(Generic[M]):
 
     async def run(self) -> None:
         isolation = "read_committed" if self.exactly_once else "read_uncommitted"
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks="all",
-            linger_ms=0,
-            max_batch_size=512 * 1024,
-            max_request_size=4 * 1024 * 1024,
-            transactional_id=(
-                f"{self.group}.{self.name}.{socket.gethostname()}.{os.getpid()}"
-                if self.exactly_once
-                else None
-            ),
-            # A transaction left open by a killed worker blocks read_committed readers until it times out.
-            transaction_timeout_ms=10_000,
-        )
+        if self.exactly_once:  # a transaction per batch: a producer of the stage's own
+            producer = _producer(
+                self.bootstrap,
+                transactional_id=f"{self.group}.{self.name}.{socket.gethostname()}.{os.getpid()}",
+            )
+            await producer.start()
+        else:
+            producer = await SHARED_PRODUCER.acquire(self.bootstrap)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.group,
@@ -353,7 +349,6 @@ class Stage(Generic[M]):
             group_id=None,
             isolation_level=isolation,
         )
-        await producer.start()
         await self._reader.start()
         await consumer.start()
         self.producer, self.consumer = producer, consumer
@@ -375,7 +370,10 @@ class Stage(Generic[M]):
             await self._drain(raise_errors=False)
             await consumer.stop()
             await self._reader.stop()
-            await producer.stop()
+            if self.exactly_once:
+                await producer.stop()
+            else:
+                await SHARED_PRODUCER.release()
 
     def stop(self) -> None:
         self._stopping = True
@@ -526,17 +524,31 @@ class Stage(Generic[M]):
             if offsets:
                 await self.producer.send_offsets_to_transaction(offsets, self.group)
             await self.producer.commit_transaction()
-        elif offsets:
-            assert self.consumer is not None
-            try:
-                await self.consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-                # A rebalance took the partition: its next owner starts from the last commit, and each
-                # key's recorded offsets skip what was applied since.
-                log.info("%s: commit of %d partitions refused: %s", self.name, len(offsets), exc)
+        else:
+            await self._commit(tail, {**tail.carried, **offsets})
         elapsed = time.perf_counter() - started
         self.stats.last_batch_ms = elapsed * 1000
         BATCH_SECONDS.labels(self.name).observe(elapsed)
+
+    async def _commit(self, tail: _Tail, offsets: dict[TopicPartition, int]) -> None:
+        """Commit `offsets`, or leave them to the next batch's tail when one is pending and the last
+        commit is younger than `commit_interval_seconds`: a commit request per batch cost the worker as
+        much as the batch's outputs. What a later commit covers is only redone after a crash, and every
+        redo is dropped as a copy; the last pending batch always commits."""
+        if not offsets:
+            return
+        now = time.monotonic()
+        if tail.next is not None and now - self._last_commit < self.commit_interval:
+            tail.next.carried.update(offsets)
+            return
+        assert self.consumer is not None
+        self._last_commit = now
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance took the partition: its next owner starts from the last commit, and each
+            # key's recorded offsets skip what was applied since.
+            log.info("%s: commit of %d partitions refused: %s", self.name, len(offsets), exc)
 
     def _decode(
         self,
@@ -728,8 +740,58 @@ class _Tail:
 
     def __init__(self, previous: _Tail | None) -> None:
         self.previous = previous
+        self.next: _Tail | None = None
+        if previous is not None:
+            previous.next = self
+        # Offsets an earlier batch left to this one to commit (commits are coalesced, see `_commit`).
+        self.carried: dict[TopicPartition, int] = {}
         self.state_sent = asyncio.Event()
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # set when sent
+
+
+def _producer(bootstrap: str, transactional_id: str | None = None) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=0,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        transactional_id=transactional_id,
+        # A transaction left open by a killed worker blocks read_committed readers until it times out.
+        transaction_timeout_ms=10_000,
+    )
+
+
+class SharedProducer:
+    """One idempotent producer for every stage of a worker process (not in exactly-once mode, where each
+    stage's batches are transactions of its own). The producer has one request in flight per broker, so
+    what the stages publish while it is out goes in the next request together: a request per batch of
+    each stage cost the worker about as much CPU as the batches' work (docs/agents.md)."""
+
+    def __init__(self) -> None:
+        self._producer: AIOKafkaProducer | None = None
+        self._users = 0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, bootstrap: str) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = _producer(bootstrap)
+                await producer.start()
+                self._producer = producer
+            self._users += 1
+            return self._producer
+
+    async def release(self) -> None:
+        async with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._producer is not None:
+                producer, self._producer = self._producer, None
+                await producer.stop()
+
+
+SHARED_PRODUCER = SharedProducer()
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.outbox import partition_for
-from agents.stage import Batch, Item, RecentKeys, Stage, StateStore, Stored, offsets_to_commit
+from agents.stage import Batch, Item, RecentKeys, Stage, StateStore, Stored, _Tail, offsets_to_commit
 from schemas import CODEC, OrderRequested
 from topics import StateChangelogs, Topics
 from trading.risk import AccountRiskState
@@ -163,3 +163,41 @@ def test_publish_keys_by_the_registry_and_partitions_by_kafkas_default_partition
         assert partition_for(key, 6) == DefaultPartitioner()(key, list(range(6)), list(range(6)))
     assert partition_for(None, 6) == 0
     assert partition_for(b"x", 1) == 0
+
+
+class RecordingConsumer:
+    def __init__(self) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+
+
+async def test_commits_are_left_to_the_next_pending_batch_within_the_interval_and_the_last_commits() -> None:
+    s = stage()
+    consumer = RecordingConsumer()
+    s.consumer = consumer
+    s.commit_interval = 3600.0
+    p0, p1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    first = _Tail(None)
+    second = _Tail(first)
+    third = _Tail(second)
+    await s._commit(first, {p0: 10, p1: 5})
+    assert consumer.commits == [{p0: 10, p1: 5}]  # nothing committed yet: the first goes at once
+    await s._commit(second, {**second.carried, p0: 20})
+    assert consumer.commits == [{p0: 10, p1: 5}]  # within the interval, a later batch is pending
+    assert third.carried == {p0: 20}
+    await s._commit(third, {**third.carried, p1: 7})
+    assert consumer.commits[-1] == {p0: 20, p1: 7}  # no batch after it: it commits what it carries
+
+
+async def test_a_pending_batch_does_not_hold_back_a_commit_older_than_the_interval() -> None:
+    s = stage()
+    consumer = RecordingConsumer()
+    s.consumer = consumer
+    s.commit_interval = 0.0
+    first = _Tail(None)
+    _Tail(first)
+    await s._commit(first, {TopicPartition("t", 0): 3})
+    await s._commit(first, {TopicPartition("t", 0): 4})
+    assert len(consumer.commits) == 2
