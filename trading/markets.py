@@ -36,6 +36,16 @@ def _step(value: Any, mode: PrecisionMode) -> Decimal | None:
 def _round_to_step(value: Decimal, step: Decimal | None, rounding: str) -> Decimal:
     if step is None:
         return value
+    # A step of 10**n (most venues' amounts and ticks, rounded several times for every order): the same
+    # number with the same exponent as the division below, at a third of its cost.
+    _, step_digits, ten = step.as_tuple()
+    if step_digits == (1,) and isinstance(ten, int) and value.is_finite():
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        if exponent >= ten:
+            return value  # a multiple of the step already, as the division leaves it
+        if value.adjusted() - ten < 27:  # the quantized digits fit the default context
+            return value.quantize(step, rounding=rounding)
     # Enough digits that the division is exact: at the default 28 it could round up before the floor.
     with localcontext() as context:
         context.prec = max(28, len(value.as_tuple().digits) + len(step.as_tuple().digits) + 30)

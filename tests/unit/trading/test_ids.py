@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid5
+import pickle
+import random
+from uuid import UUID, uuid4, uuid5
 
 from trading.ids import derived_id
 
@@ -27,3 +29,18 @@ def test_derived_id_differs_by_label_and_cause() -> None:
     }
     assert len(ids) == 4
     assert CAUSE not in ids
+
+
+def test_derived_id_is_uuid5_for_any_cause_and_label() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        cause = uuid4()
+        label = "".join(rng.choice("abc:.-é€0123456789") for _ in range(rng.randrange(0, 40)))
+        derived = derived_id(cause, label)
+        expected = uuid5(cause, label)
+        assert derived == expected
+        assert str(derived) == str(expected)
+        assert hash(derived) == hash(expected)
+        assert derived.version == 5
+        assert derived.variant == expected.variant
+        assert pickle.loads(pickle.dumps(derived)) == expected

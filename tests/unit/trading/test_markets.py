@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +272,25 @@ def test_real_catalog_btc_usdt_listings(real_catalog: MarketCatalog) -> None:
         "kraken": D("0.1"),
         "okx": D("0.1"),
     }
+
+
+def _by_division(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """The general rounding (exact division, integral, times the step), which a step of 10**n skips."""
+    with localcontext() as context:
+        context.prec = max(28, len(value.as_tuple().digits) + len(step.as_tuple().digits) + 30)
+        return (value / step).to_integral_value(rounding=rounding) * step
+
+
+@given(
+    value=st.decimals(allow_nan=False, allow_infinity=False, places=None),
+    step=st.sampled_from(
+        [D("1E-12"), D("1E-8"), D("0.001"), D("0.10"), D("1"), D("1.0"), D("1E+1"), D("100")]
+    ),
+    down=st.booleans(),
+)
+def test_rounding_to_a_power_of_ten_is_the_division_digit_for_digit(
+    value: Decimal, step: Decimal, down: bool
+) -> None:
+    rounding = ROUND_FLOOR if down else ROUND_CEILING
+    rounded = (round_down_to_step if down else round_up_to_step)(value, step)
+    assert str(rounded) == str(_by_division(value, step, rounding))  # the same digits and exponent
