@@ -3,7 +3,9 @@
 `python -m bench.pipeline [--json] [--rss-ticks N]`.
 In one run per processing guarantee, on fresh topics: ticks/s through the market data agent; orders/s end to
 end (order.requested -> position.updated) in a burst, and latency p50/p99 at a fixed offered rate; the
-worker's RSS before and after the ticks (and, with --rss-ticks, after streaming many more); and two
+worker's RSS before and after the ticks (and, with --rss-ticks, after streaming many more); the worker's
+CPU time per tick and per order (`worker_cpu_us_per_tick`, `_per_order`: on shared cores, steadier than
+the rates, which also count the time the worker waits for a core); and two
 baselines over the same number of 400-byte messages, measured before the worker starts: a plain aiokafka
 loop that consumes and produces one record at a time, and one that consumes with getmany and produces one
 batch per partition per consumed batch, committing once per batch. Neither decodes anything.
@@ -128,6 +130,19 @@ def workers(
 
 def total_rss_mb(pids: list[int]) -> float:
     return sum(rss_mb(pid) for pid in pids)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the worker processes have used so far: per event, a figure that other work on
+    shared cores changes far less than the rates (which also count the time the worker waits for a core)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def string_field(name: str) -> Callable[[bytes], str | None]:
@@ -553,7 +568,9 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
             await books(settings)
             await asyncio.sleep(args.warmup)  # the worker joins its group and reads the books
             rss_start = total_rss_mb(pids)
+            cpu_before_ticks = cpu_seconds(pids)
             tick_rate = await ticks_through(settings, args.ticks, args.timeout)
+            tick_cpu_us = (cpu_seconds(pids) - cpu_before_ticks) / args.ticks * 1e6
             rss_after_ticks = total_rss_mb(pids)
             log.print(f"{guarantee}: {tick_rate:,.0f} ticks/s, RSS {rss_start:.0f} -> {rss_after_ticks:.0f}")
             rss_after_sample: float | None = None
@@ -568,8 +585,13 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
                     f"{guarantee}: RSS after {args.rss_ticks:,} more ticks {rss_end:.0f} MB "
                     f"({stream_rate:,.0f} ticks/s committed)"
                 )
+            cpu_before_orders = cpu_seconds(pids)
             burst_rate, _ = await orders_end_to_end(settings, args.orders, None, args.timeout)
-            log.print(f"{guarantee}: {burst_rate:,.0f} orders/s (burst of {args.orders:,})")
+            order_cpu_us = (cpu_seconds(pids) - cpu_before_orders) / args.orders * 1e6
+            log.print(
+                f"{guarantee}: {burst_rate:,.0f} orders/s (burst of {args.orders:,}); worker CPU "
+                f"{tick_cpu_us:.0f} µs per tick, {order_cpu_us:.0f} µs per order"
+            )
             offered = int(args.rate * args.seconds)
             latency_rate, latencies = await orders_end_to_end(settings, offered, args.rate, args.timeout)
             log.print(
@@ -592,9 +614,11 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
         "raw_batch_per_s": batched,
         "raw_batch_partitions": {"source": source.partitions, "target": target.partitions},
         "ticks_vs_raw_batch": ratio(tick_rate, batched),
+        "worker_cpu_us_per_tick": tick_cpu_us,
         "ticks_vs_raw_per_record": ratio(tick_rate, per_record),
         "orders": args.orders,
         "orders_per_s": burst_rate,
+        "worker_cpu_us_per_order": order_cpu_us,
         "orders_vs_raw_batch": ratio(burst_rate, batched),
         "offered_rate": args.rate,
         "offered_seconds": args.seconds,
@@ -640,6 +664,13 @@ def table(results: list[dict[str, Any]]) -> Table:
         shown.add_row(
             f"{g}: latency p50 / p99 at {r['offered_rate']:,.0f} orders/s, {r['offered_seconds']:.0f} s (ms)",
             f"{r['latency_p50_ms']:.1f} / {r['latency_p99_ms']:.1f}",
+            "",
+            "",
+            "",
+        )
+        shown.add_row(
+            f"{g}: worker CPU per tick / per order (µs)",
+            f"{r['worker_cpu_us_per_tick']:.0f} / {r['worker_cpu_us_per_order']:.0f}",
             "",
             "",
             "",
