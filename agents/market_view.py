@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ from schemas import OrderBookUpdated, PriceUpdated
 from topics import Topics
 from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
+from trading.config import MarketClock
+from trading.tick_guard import reference_price
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ class PricePoint:
 
 
 T = TypeVar("T", BookTop, PricePoint)
+
+# Prices (of every venue) a reference price looks back over at most: its window is also bounded in time.
+REFERENCE_POINTS = 512
 
 
 def _history(histories: dict[K, MarketHistory[T]], key: K) -> MarketHistory[T]:
@@ -71,6 +76,8 @@ class MarketView:
         self.price_history: dict[str, MarketHistory[PricePoint]] = {}  # symbol -> its prices, any venue
         self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
         self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
+        self._price_adds: dict[str, int] = {}  # bumped on every price added (late ones too)
+        self._references: dict[tuple[str, datetime, int], Decimal | None] = {}  # reference_price's
         self._caught_up = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._read: dict[TopicPartition, int] = {}  # next offset to apply, per partition
@@ -94,6 +101,45 @@ class MarketView:
         latest = self.last_prices()
         found = {symbol: history.as_of(market_time) for symbol, history in self.price_history.items()}
         return {symbol: price.price if price else latest[symbol] for symbol, price in found.items()}
+
+    def reference_price(self, symbol: str, at: datetime) -> Decimal | None:
+        """The price risk values an order of `symbol` decided at `at` at (its market time, or when it
+        was requested): `trading.tick_guard.reference_price` over the venues' prices at or before `at`
+        (the latest ones if none is that old), which one venue's outlier, in price or in time, cannot
+        move. With the live clock, None when the newest is older than `max_age_seconds` before `at`."""
+        history = self.price_history.get(symbol)
+        if history is None:
+            return None
+        config = get_trading_config().tick_guard
+        not_before = None
+        if config.clock is MarketClock.LIVE:
+            not_before = at - timedelta(seconds=float(config.max_age_seconds))
+        key = (symbol, at, self._price_adds.get(symbol, 0))
+        if key in self._references:
+            return self._references[key]
+        if len(self._references) > 4096:
+            self._references.clear()
+        found = self._references[key] = reference_price(
+            history.newest_first(at, REFERENCE_POINTS),
+            timedelta(seconds=float(config.reference_window_seconds)),
+            config.window,
+            not_before=not_before,
+        )
+        return found
+
+    def risk_prices(
+        self, symbols: Iterable[str], market_time: datetime | None, at: datetime
+    ) -> dict[str, Decimal]:
+        """What risk judges an order decided at `at` on: `prices_at(market_time)`, with each of `symbols`
+        (the order's and the account's) at its reference price, or left out where it has none."""
+        prices = self.prices_at(market_time)
+        for symbol in symbols:
+            reference = self.reference_price(symbol, at)
+            if reference is None:
+                prices.pop(symbol, None)
+            else:
+                prices[symbol] = reference
+        return prices
 
     def book_at(self, venue: str, symbol: str, market_time: datetime | None) -> BookTop | None:
         """The book an order decided at `market_time` saw, with the same fallbacks as `prices_at`."""
@@ -153,6 +199,7 @@ class MarketView:
     def _add_price(self, symbol: str, point: PricePoint) -> None:
         seen = self.prices.get(symbol)
         _history(self.price_history, symbol).add(point)
+        self._price_adds[symbol] = self._price_adds.get(symbol, 0) + 1
         if seen is None or point.market_time >= seen[0]:
             self.prices[symbol] = (point.market_time, point.price)
             self.price_versions[symbol] = self.price_versions.get(symbol, 0) + 1

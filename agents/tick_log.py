@@ -60,3 +60,33 @@ async def _last_in(
                 else:
                     quote = tick
     return trade, quote
+
+
+async def ticks_before(
+    bootstrap: str, topic: str, partition: int, offset: int, count: int
+) -> list[tuple[TradeTick | QuoteTick, int]]:
+    """The ticks at the `count` offsets before `offset`, in offset order, each with its record's timestamp
+    (ms): what the market data guard is warmed up on when a worker starts reading a partition."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer.assign([tp])
+    await consumer.start()
+    found: list[tuple[TradeTick | QuoteTick, int]] = []
+    try:
+        start = max((await consumer.beginning_offsets([tp]))[tp], offset - count)
+        if start >= offset:
+            return found
+        consumer.seek(tp, start)
+        while await consumer.position(tp) < offset:
+            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if record.offset >= offset or record.value is None:
+                    continue
+                try:
+                    tick = CODEC.decode(record.value)
+                except EventDecodeError:
+                    continue
+                if isinstance(tick, TradeTick | QuoteTick):
+                    found.append((tick, record.timestamp))
+    finally:
+        await consumer.stop()
+    return found

@@ -1,8 +1,10 @@
 """Pre-trade risk: every rule an order must pass before it may be routed, and the state they need.
 
-`check_order` is a pure function of the request, the account's risk state, the venues' rules, the last
-prices and the account's limits; it returns the validated order (rounded to the venue's precision) or the
-reason it is refused. The agent persists `AccountRiskState` and feeds it fills and rejections.
+`check_order` is a pure function of the request, the account's risk state, the venues' rules, the
+reference prices (`trading.tick_guard.reference_price`: no single venue's outlier moves them; a symbol
+without one is refused `no_market_price`) and the account's limits; it returns the validated order
+(rounded to the venue's precision) or the reason it is refused. The agent persists `AccountRiskState`
+and feeds it fills and rejections.
 """
 
 from __future__ import annotations
@@ -202,7 +204,10 @@ def check_order(
     if refusal is not None:
         return refusal
     if last is None:
-        return Rejection(RejectReason.NO_MARKET_PRICE, f"no price for {request.symbol} yet")
+        return Rejection(
+            RejectReason.NO_MARKET_PRICE,
+            f"no reference price for {request.symbol}: no recent price on any venue",
+        )
     buy = request.side is Side.BUY
     limit_price = None
     if request.limit_price is not None:
