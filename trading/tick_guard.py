@@ -133,7 +133,10 @@ class TickGuard:
             window = self._windows[key] = VenueWindow(tick.venue, self.config.window)
             self._by_symbol.setdefault(tick.symbol, []).append(window)
         last = window.last_time
-        if last is not None and at < last - self._backwards:
+        # Live, a tick at or after the wall clock is never "backwards": one accepted just inside the
+        # future skew cannot shut out the venue's next real ticks.
+        since = min(last, now) if last is not None and now is not None and self.live else last
+        if since is not None and at < since - self._backwards:
             return Verdict(Quarantine.TIME_BACKWARDS, f"market time {at} before {tick.venue}'s last {last}")
         found = self._banded(tick, window, price, low, high)
         window.push(price)

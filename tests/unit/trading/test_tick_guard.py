@@ -255,3 +255,11 @@ def test_venue_window_median_equals_a_sorted_median(window: int) -> None:
     for i, value in enumerate(values):
         recent.push(value)
         assert recent.median() == median(values[max(0, i + 1 - window) : i + 1])
+
+
+def test_live_a_tick_just_inside_the_future_skew_does_not_shut_out_the_next_real_ones() -> None:
+    guard = TickGuard(LIVE)
+    now = at(0)
+    assert guard.judge(trade("60000", 9), now) is None  # a venue clock 9 s ahead: within the skew
+    assert guard.judge(trade("60001", 0.001), now) is None  # the next real tick, at the wall clock
+    assert reason(guard.judge(trade("60001", -1), now)) is Quarantine.TIME_BACKWARDS
