@@ -57,19 +57,24 @@ _now: datetime | None = None  # the wall clock at the batch's start: the guard's
 async def _warm_up(item: Item) -> PartitionMarkets:
     """A partition's states as of `item`, rebuilt from the ticks just before it: the guard judges them
     again (with the live clock, on each record's timestamp, the wall clock of its day), and the venues'
-    states are their last accepted trade and quote."""
+    states are their last accepted trade and quote (further back, where the warm-up saw none)."""
     known = PartitionMarkets(item.offset)
     guard = known.guard
-    last: dict[str, tuple[TradeTick | None, QuoteTick | None]] = {}
-    earlier = await ticks_before(
-        stage.bootstrap, item.topic.full_name(stage.prefix), item.partition, item.offset, WARMUP_TICKS
-    )
+    topic = item.topic.full_name(stage.prefix)
+    last: dict[str, tuple[TradeTick | QuoteTick, TradeTick | None, QuoteTick | None]] = {}
+    start, earlier = await ticks_before(stage.bootstrap, topic, item.partition, item.offset, WARMUP_TICKS)
     for tick, timestamp_ms in earlier:
         key = _key(tick)
-        trade, quote = last.setdefault(key, (None, None))  # seen, even if refused: not searched further back
+        _, trade, quote = last.setdefault(key, (tick, None, None))  # seen: not searched back from `item`
         if guard.judge(tick, datetime.fromtimestamp(timestamp_ms / 1000, UTC)) is None:
-            last[key] = (tick, quote) if isinstance(tick, TradeTick) else (trade, tick)
-    known.markets = {key: state_from(trade, quote) for key, (trade, quote) in last.items()}
+            last[key] = (tick, tick, quote) if isinstance(tick, TradeTick) else (tick, trade, tick)
+    for key, (seen, trade, quote) in last.items():
+        if trade is None or quote is None:
+            older = await last_ticks_before(
+                stage.bootstrap, topic, item.partition, start, seen.venue, seen.symbol
+            )
+            trade, quote = trade or older[0], quote or older[1]
+        known.markets[key] = state_from(trade, quote)
     return known
 
 

@@ -64,9 +64,10 @@ async def _last_in(
 
 async def ticks_before(
     bootstrap: str, topic: str, partition: int, offset: int, count: int
-) -> list[tuple[TradeTick | QuoteTick, int]]:
-    """The ticks at the `count` offsets before `offset`, in offset order, each with its record's timestamp
-    (ms): what the market data guard is warmed up on when a worker starts reading a partition."""
+) -> tuple[int, list[tuple[TradeTick | QuoteTick, int]]]:
+    """The offset `count` records before `offset` (or the partition's beginning) and the ticks from there
+    to `offset`, in offset order, each with its record's timestamp (ms): what the market data guard is
+    warmed up on when a worker starts reading a partition."""
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     consumer.assign([tp])
@@ -75,7 +76,7 @@ async def ticks_before(
     try:
         start = max((await consumer.beginning_offsets([tp]))[tp], offset - count)
         if start >= offset:
-            return found
+            return start, found
         consumer.seek(tp, start)
         while await consumer.position(tp) < offset:
             for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
@@ -89,4 +90,4 @@ async def ticks_before(
                     found.append((tick, record.timestamp))
     finally:
         await consumer.stop()
-    return found
+    return start, found

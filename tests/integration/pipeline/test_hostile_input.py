@@ -28,6 +28,7 @@ from schemas import (
     PriceUpdated,
     QuoteTick,
     RejectReason,
+    TradeTick,
 )
 from tests.hostile import MARKET, Poison, hostile_orders, hostile_ticks
 from tests.integration.metrics import scrape_metrics, total
@@ -274,4 +275,48 @@ async def test_hostile_messages_are_refused_with_reasons_and_good_ones_flow(
     assert (
         total(metrics, "zvt_dead_letters_total", source="market.ticks", reason="quarantined")
         == quarantined_total
+    )
+
+
+async def test_a_quarantined_tick_moves_no_price_after_a_restart_either(
+    pipeline_topics: Settings, tmp_path: Path
+) -> None:
+    """The market data stage rebuilds a venue's state from the tick log when a worker starts: from the
+    ticks the guard accepts, not from the last one logged (here a quote at 1.5, quarantined)."""
+    config = tmp_path / "trading.toml"
+    config.write_text("")  # the replay clock: the band alone refuses the 1.5
+    ticks_topic = Topics.MARKET_TICKS.full_name(pipeline_topics.topic_prefix)
+    poison = QuoteTick(
+        venue="binance", symbol="BTC/USDT", bid_price=Decimal("1.5"), bid_size=Decimal(1),
+        ask_price=Decimal("1.5"), ask_size=Decimal(1), market_time=datetime.now(UTC),
+    )  # fmt: skip
+    async with read_topics(pipeline_topics, names(pipeline_topics, Topics.PRICES)) as output:
+        for run in range(2):
+            port = free_port()
+            log = tmp_path / f"worker-{run}.log"
+            with start_worker(worker_env(pipeline_topics, config, port), log):
+                producer = AIOKafkaProducer(bootstrap_servers=pipeline_topics.kafka_bootstrap)
+                await producer.start()
+                try:
+                    if run == 0:
+                        for step in range(5):
+                            await producer.send(ticks_topic, good_quote("binance", step), key=TICK_KEY)
+                        await producer.send(ticks_topic, CODEC.encode(poison), key=TICK_KEY)
+                    trade = TradeTick(
+                        venue="binance", symbol="BTC/USDT", trade_id=f"t-{run}", price=MARKET,
+                        quantity=Decimal(1), market_time=datetime.now(UTC),
+                    )  # fmt: skip
+                    await producer.send_and_wait(ticks_topic, CODEC.encode(trade), key=TICK_KEY)
+                finally:
+                    await producer.stop()
+
+                def priced(trade: TradeTick = trade) -> bool:
+                    return any(p.causation_id == trade.event_id for p in output.of_type(PriceUpdated))
+
+                await wait_until(priced, 90, lambda log=log: worker_log_tail(log))  # type: ignore[misc]
+        after_restart = [p for p in output.of_type(PriceUpdated) if p.causation_id == trade.event_id]
+    # The second worker's price of its trade carries the book of the last good quote, not the poisoned one.
+    assert [(p.price, p.bid_price) for p in after_restart] == [(MARKET, MARKET + 4)]
+    assert all(
+        p.price != Decimal("1.5") and p.bid_price != Decimal("1.5") for p in output.of_type(PriceUpdated)
     )
