@@ -54,11 +54,14 @@ class Verdict:
         return f"{self.reason.value}: {self.detail}"
 
 
-def median(values: Sequence[Decimal]) -> Decimal:
-    """The middle of `values` (not empty); of an even count, the mean of the middle two."""
-    ordered = sorted(values)
+def _middle(ordered: Sequence[Decimal]) -> Decimal:
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def median(values: Sequence[Decimal]) -> Decimal:
+    """The middle of `values` (not empty); of an even count, the mean of the middle two."""
+    return _middle(sorted(values))
 
 
 class VenueWindow:
@@ -81,9 +84,7 @@ class VenueWindow:
         bisect.insort(self._sorted, price)
 
     def median(self) -> Decimal:
-        ordered = self._sorted
-        middle = len(ordered) // 2
-        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        return _middle(self._sorted)
 
     def __len__(self) -> int:
         return len(self._recent)
