@@ -33,7 +33,7 @@ from topics import Topics
 from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
 from trading.config import MarketClock
-from trading.tick_guard import reference_price
+from trading.tick_guard import VenueMedian, VenueWindow, reference_price
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,6 @@ class PricePoint:
 
 
 T = TypeVar("T", BookTop, PricePoint)
-
-# Prices (of every venue) a reference price looks back over at most: its window is also bounded in time.
-REFERENCE_POINTS = 512
 
 
 def _history(histories: dict[K, MarketHistory[T]], key: K) -> MarketHistory[T]:
@@ -77,6 +74,8 @@ class MarketView:
         self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
         self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
         self._price_adds: dict[str, int] = {}  # bumped on every price added (late ones too)
+        # symbol -> venue -> its recent prices, and the rolling median at each of its prices
+        self._venue_medians: dict[str, dict[str, tuple[VenueWindow, MarketHistory[VenueMedian]]]] = {}
         self._references: dict[tuple[str, datetime, int], Decimal | None] = {}  # reference_price's
         self._caught_up = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -104,28 +103,30 @@ class MarketView:
 
     def reference_price(self, symbol: str, at: datetime) -> Decimal | None:
         """The price risk values an order of `symbol` decided at `at` at (its market time, or when it
-        was requested): `trading.tick_guard.reference_price` over the venues' prices at or before `at`
-        (the latest ones if none is that old), which one venue's outlier, in price or in time, cannot
-        move. With the live clock, None when the newest is older than `max_age_seconds` before `at`."""
-        history = self.price_history.get(symbol)
-        if history is None:
+        was requested): `trading.tick_guard.reference_price` over each venue's median as of `at` (the
+        latest ones if none is that old), which one venue's outlier, in price or in time, cannot move.
+        With the live clock, None when the newest is older than `max_age_seconds` before `at`."""
+        venues = self._venue_medians.get(symbol)
+        if not venues:
             return None
-        config = get_trading_config().tick_guard
-        not_before = None
-        if config.clock is MarketClock.LIVE:
-            not_before = at - timedelta(seconds=float(config.max_age_seconds))
         key = (symbol, at, self._price_adds.get(symbol, 0))
         if key in self._references:
             return self._references[key]
         if len(self._references) > 4096:
             self._references.clear()
-        found = self._references[key] = reference_price(
-            history.newest_first(at, REFERENCE_POINTS),
+        config = get_trading_config().tick_guard
+        not_before = None
+        if config.clock is MarketClock.LIVE:
+            not_before = at - timedelta(seconds=float(config.max_age_seconds))
+        found = [median for _, history in venues.values() if (median := history.as_of(at)) is not None]
+        if not found:  # nothing that old (a wall-clock time behind the exchanges' clocks): the latest
+            found = [median for _, history in venues.values() if (median := history.latest) is not None]
+        reference = self._references[key] = reference_price(
+            found,
             timedelta(seconds=float(config.reference_window_seconds)),
-            config.window,
             not_before=not_before,
         )
-        return found
+        return reference
 
     def risk_prices(
         self, symbols: Iterable[str], market_time: datetime | None, at: datetime
@@ -200,6 +201,15 @@ class MarketView:
         seen = self.prices.get(symbol)
         _history(self.price_history, symbol).add(point)
         self._price_adds[symbol] = self._price_adds.get(symbol, 0) + 1
+        venues = self._venue_medians.get(symbol)
+        if venues is None:
+            venues = self._venue_medians[symbol] = {}
+        found = venues.get(point.venue)
+        if found is None:
+            window = VenueWindow(point.venue, get_trading_config().tick_guard.window)
+            found = venues[point.venue] = (window, MarketHistory(get_trading_config().paper.book_history))
+        found[0].push(point.price)
+        found[1].add(VenueMedian(point.market_time, found[0].median()))
         if seen is None or point.market_time >= seen[0]:
             self.prices[symbol] = (point.market_time, point.price)
             self.price_versions[symbol] = self.price_versions.get(symbol, 0) + 1

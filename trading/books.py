@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -68,16 +67,6 @@ class MarketHistory(Generic[T]):
         # Binary search over the deque itself: no list of every item's time per lookup (the history is deep).
         index = bisect.bisect_right(self._items, when, key=lambda item: item.market_time)
         return self._items[index - 1] if index else None
-
-    def newest_first(self, when: datetime | None, limit: int) -> Iterator[T]:
-        """Up to `limit` items at or before `when`, newest first; all of the latest ones when `when` is
-        None or nothing is that old (the fallbacks of an order without a market time)."""
-        items = self._items
-        index = len(items) if when is None else bisect.bisect_right(items, when, key=lambda i: i.market_time)
-        if index == 0:
-            index = len(items)
-        for position in range(index - 1, max(index - 1 - limit, -1), -1):
-            yield items[position]
 
     @property
     def latest(self) -> T | None:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from schemas import QuoteTick, TradeTick
 from trading.config import MarketClock, TickGuardConfig
@@ -187,36 +186,26 @@ class TickGuard:
         return None
 
 
-class VenuePrice(Protocol):
-    @property
-    def venue(self) -> str: ...
-    @property
-    def price(self) -> Decimal: ...
-    @property
-    def market_time(self) -> datetime: ...
+@dataclass(frozen=True, slots=True)
+class VenueMedian:
+    """A venue's price as a reference sees it: the median of its last `window` prices up to `market_time`
+    (kept with every price the view adds, so an order's reference costs a lookup per venue, not a sort)."""
+
+    market_time: datetime
+    median: Decimal
 
 
 def reference_price(
-    points: Iterable[VenuePrice], window: timedelta, per_venue: int, *, not_before: datetime | None = None
+    venues: Iterable[VenueMedian], window: timedelta, *, not_before: datetime | None = None
 ) -> Decimal | None:
-    """The price risk values an order at: of the prices in `window` before the newest (`points` newest
-    first), each venue's median over its last `per_venue`, then the median over venues. A single outlier
-    moves neither median. None when there are no prices, or the newest is before `not_before` (live: a
-    price too old to value an order at)."""
-    by_venue: dict[str, list[Decimal]] = {}
-    since: datetime | None = None
-    for point in points:
-        if since is None:
-            if not_before is not None and point.market_time < not_before:
-                return None
-            since = point.market_time - window
-        elif point.market_time < since:
-            break
-        prices = by_venue.get(point.venue)
-        if prices is None:
-            by_venue[point.venue] = [point.price]
-        elif len(prices) < per_venue:
-            prices.append(point.price)
-    if not by_venue:
+    """The price risk values an order at: the median over venues of each venue's recent median, of the
+    venues whose latest price (as of the order) is within `window` of the newest one. A single outlier tick
+    moves no venue's median, and one venue does not move the median over three or more. None when there are
+    no prices, or the newest is before `not_before` (live: a price too old to value an order at)."""
+    found = list(venues)
+    if not found:
         return None
-    return median([median(prices) for prices in by_venue.values()])
+    newest = max(venue.market_time for venue in found)
+    if not_before is not None and newest < not_before:
+        return None
+    return median([venue.median for venue in found if venue.market_time >= newest - window])

@@ -4,7 +4,6 @@ recorded data passing untouched, and the reference price one venue's outlier can
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +13,15 @@ import pytest
 from marketreplay.readers import Tick
 from schemas import QuoteTick, TradeTick
 from trading.config import MarketClock, TickGuardConfig
-from trading.tick_guard import Quarantine, TickGuard, Verdict, median, reference_price
+from trading.tick_guard import (
+    Quarantine,
+    TickGuard,
+    VenueMedian,
+    VenueWindow,
+    Verdict,
+    median,
+    reference_price,
+)
 from zvt.replay_market import replay_ticks
 
 D = Decimal
@@ -210,46 +217,44 @@ def test_the_whole_sample_quarantines_only_half_a_window_where_a_recording_jumps
 # --- the reference price -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Point:
-    venue: str
-    price: Decimal
-    market_time: datetime
-
-
-def points(*prices: tuple[str, str, float]) -> list[Point]:
-    """(venue, price, second) oldest first, returned newest first as the view hands them."""
-    return sorted((Point(v, D(p), at(s)) for v, p, s in prices), key=lambda p: p.market_time, reverse=True)
-
-
 MINUTE = timedelta(seconds=60)
+
+
+def medians(*prices: tuple[str, str, float]) -> list[VenueMedian]:
+    """Each venue's latest rolling median (over its last 32 prices) of (venue, price, second), oldest
+    first: what the view holds as of the order."""
+    windows: dict[str, VenueWindow] = {}
+    latest: dict[str, VenueMedian] = {}
+    for venue, price, second in prices:
+        window = windows.setdefault(venue, VenueWindow(venue, 32))
+        window.push(D(price))
+        latest[venue] = VenueMedian(at(second), window.median())
+    return list(latest.values())
 
 
 def test_reference_is_the_median_over_venues_of_each_venues_median() -> None:
     found = [("binance", "60000", 1), ("binance", "60010", 2), ("kraken", "60100", 3), ("okx", "59990", 4)]
-    assert reference_price(points(*found), MINUTE, 32) == D(60005)
+    assert reference_price(medians(*found), MINUTE) == D(60005)
     assert median([D(1), D(3)]) == D(2)
 
 
 def test_reference_is_not_moved_by_one_venues_outlier_nor_by_one_outlier_tick() -> None:
     venues = [("binance", "60000", 1), ("kraken", "60100", 2), ("evil", "1.5", 3)]
-    assert reference_price(points(*venues), MINUTE, 32) == D(60000)
+    assert reference_price(medians(*venues), MINUTE) == D(60000)
     ticks = [("binance", str(60000 + i), i) for i in range(9)] + [("binance", "1.5", 9)]
-    assert reference_price(points(*ticks), MINUTE, 32) == D("60003.5")  # 60000..60008 alone: 60004
+    assert reference_price(medians(*ticks), MINUTE) == D("60003.5")  # 60000..60008 alone: 60004
 
 
 def test_reference_window_and_absence() -> None:
-    assert reference_price([], MINUTE, 32) is None
-    old_and_new = points(("binance", "40000", 0), ("binance", "60000", 100))
-    assert reference_price(old_and_new, MINUTE, 32) == D(60000)  # the 2021 price is out of the window
-    assert reference_price(old_and_new, MINUTE, 32, not_before=at(101)) is None  # live: too old
-    assert reference_price(old_and_new, MINUTE, 32, not_before=at(40)) == D(60000)
+    assert reference_price([], MINUTE) is None
+    quiet_and_busy = medians(("kraken", "40000", 0), ("binance", "60000", 100))
+    assert reference_price(quiet_and_busy, MINUTE) == D(60000)  # kraken quiet for 100 s: left out
+    assert reference_price(quiet_and_busy, MINUTE, not_before=at(101)) is None  # live: too old
+    assert reference_price(quiet_and_busy, MINUTE, not_before=at(40)) == D(60000)
 
 
 @pytest.mark.parametrize("window", [1, 2, 5, 32])
 def test_venue_window_median_equals_a_sorted_median(window: int) -> None:
-    from trading.tick_guard import VenueWindow
-
     recent = VenueWindow("binance", window)
     values = [D(v) for v in (5, 1, 9, 3, 3, 7, 2, 8, 6, 4, 10, 0)]
     for i, value in enumerate(values):
