@@ -90,8 +90,8 @@ class TickGuardConfig(_Config):
     # Another venue's prices count in the cross-venue band only while its last tick is this close in
     # market time (recordings of different days are not compared).
     cross_venue_max_age_seconds: Decimal = Field(default=Decimal(60), gt=0)
-    # Risk values an order at the median over venues of each venue's median price in this many seconds
-    # before the symbol's latest price as of the order's time (at most `window` prices per venue).
+    # Risk values an order at the median over venues of each venue's median (of its last `window` prices),
+    # over the venues whose latest price as of the order's time is at most this much older than the newest.
     reference_window_seconds: Decimal = Field(default=Decimal(60), gt=0)
 
 
