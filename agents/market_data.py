@@ -1,16 +1,34 @@
-"""Market data stage: ticks in, the latest price and book top per venue and symbol out."""
+"""Market data stage: ticks in, the latest price and book top per venue and symbol out.
+
+Every tick passes the tick guard first (`trading.tick_guard`): one it refuses is dead-lettered
+`quarantined` with its reason and moves no price, here or downstream (the prices, the books, every
+worker's market view are derived from the accepted ticks only).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
+from agents.settings import get_trading_config
 from agents.stage import Batch, Item, Stage, register
-from agents.tick_log import last_ticks_before
+from agents.tick_log import last_ticks_before, ticks_before
 from schemas import QuoteTick, TradeTick
 from topics import Topics
+from topics.dead_letter import DeadLetterReason
 from trading.market_state import VenueMarket, derive, state_from
+from trading.tick_guard import TickGuard
+from zvt.metrics import TICKS_QUARANTINED
+
+# Ticks before a partition's first record a worker reads that the guard is warmed up on (and the states
+# of the venues and symbols among them rebuilt from, skipping what the guard refuses).
+WARMUP_TICKS = 2_000
+
+
+def _new_guard() -> TickGuard:
+    return TickGuard(get_trading_config().tick_guard)
 
 
 @dataclass
@@ -19,6 +37,7 @@ class PartitionMarkets:
 
     next_offset: int
     markets: dict[str, VenueMarket] = field(default_factory=dict)
+    guard: TickGuard = field(default_factory=_new_guard)
 
 
 # Process memory, not a changelog (no state write per tick): trusted only while this worker reads a
@@ -32,9 +51,39 @@ def _key(tick: TradeTick | QuoteTick) -> str:
     return f"{tick.venue}:{tick.symbol}"
 
 
+_now: datetime | None = None  # the wall clock at the batch's start: the guard's, with the live clock
+
+
+async def _warm_up(item: Item) -> PartitionMarkets:
+    """A partition's states as of `item`, rebuilt from the ticks just before it: the guard judges them
+    again (with the live clock, on each record's timestamp, the wall clock of its day), and the venues'
+    states are their last accepted trade and quote (further back, where the warm-up saw none)."""
+    known = PartitionMarkets(item.offset)
+    guard = known.guard
+    topic = item.topic.full_name(stage.prefix)
+    last: dict[str, tuple[TradeTick | QuoteTick, TradeTick | None, QuoteTick | None]] = {}
+    start, earlier = await ticks_before(stage.bootstrap, topic, item.partition, item.offset, WARMUP_TICKS)
+    for tick, timestamp_ms in earlier:
+        key = _key(tick)
+        _, trade, quote = last.setdefault(key, (tick, None, None))  # seen: not searched back from `item`
+        if guard.judge(tick, datetime.fromtimestamp(timestamp_ms / 1000, UTC)) is None:
+            last[key] = (tick, tick, quote) if isinstance(tick, TradeTick) else (tick, trade, tick)
+    for key, (seen, trade, quote) in last.items():
+        if trade is None or quote is None:
+            older = await last_ticks_before(
+                stage.bootstrap, topic, item.partition, start, seen.venue, seen.symbol
+            )
+            trade, quote = trade or older[0], quote or older[1]
+        known.markets[key] = state_from(trade, quote)
+    return known
+
+
 async def _rebuild_missing(items: list[Item], batch: Batch[VenueMarket]) -> None:
-    """Before a batch: reset a partition read again from further back, and read the state of every key
-    this worker has not seen since from the tick log, at its first tick in the batch."""
+    """Before a batch: reset a partition read again from further back (its guard warmed up again), and
+    read the state of every key this worker has not seen since from the tick log, at its first tick in the
+    batch."""
+    global _now
+    _now = datetime.now(UTC)
     seen: set[int] = set()
     for item in items:
         tick = item.event
@@ -44,10 +93,10 @@ async def _rebuild_missing(items: list[Item], batch: Batch[VenueMarket]) -> None
             seen.add(item.partition)
             # A fetch is contiguous: only a partition's first record of a batch can go back.
             if known is None or item.offset < known.next_offset:
-                known = partitions[item.partition] = PartitionMarkets(item.offset)
+                known = partitions[item.partition] = await _warm_up(item)
         assert known is not None
         key = _key(tick)
-        if key not in known.markets:
+        if key not in known.markets:  # not among the warm-up's ticks: its last trade and quote, further back
             known.markets[key] = state_from(
                 *await last_ticks_before(
                     stage.bootstrap,
@@ -75,13 +124,18 @@ def _on_tick(item: Item, batch: Batch[VenueMarket]) -> None:
     tick = item.event
     assert isinstance(tick, TradeTick | QuoteTick)
     known = partitions[item.partition]
+    known.next_offset = item.offset + 1
+    verdict = known.guard.judge(tick, _now)
+    if verdict is not None:
+        TICKS_QUARANTINED.labels(verdict.reason.value).inc()
+        batch.dead_letter(item, DeadLetterReason.QUARANTINED, str(verdict))
+        return
     key = _key(tick)
     state, events = derive(known.markets[key], tick, sequence=item.offset)
     # Prices are latest-value data and their ids deterministic: a tick processed again after a crash
     # derives the same events from the same state, which consumers drop.
     batch.publish(events)
     known.markets[key] = state
-    known.next_offset = item.offset + 1
 
 
 stage: Stage[VenueMarket] = register(

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ from schemas import OrderBookUpdated, PriceUpdated
 from topics import Topics
 from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
+from trading.config import MarketClock
+from trading.tick_guard import VenueMedian, VenueWindow, reference_price
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,10 @@ class MarketView:
         self.price_history: dict[str, MarketHistory[PricePoint]] = {}  # symbol -> its prices, any venue
         self.prices: dict[str, tuple[datetime, Decimal]] = {}  # symbol -> latest (market time, price)
         self.price_versions: dict[str, int] = {}  # bumped on every new price, to find re-marks cheaply
+        self._price_adds: dict[str, int] = {}  # bumped on every price added (late ones too)
+        # symbol -> venue -> its recent prices, and the rolling median at each of its prices
+        self._venue_medians: dict[str, dict[str, tuple[VenueWindow, MarketHistory[VenueMedian]]]] = {}
+        self._references: dict[tuple[str, datetime, int], Decimal | None] = {}  # reference_price's
         self._caught_up = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._read: dict[TopicPartition, int] = {}  # next offset to apply, per partition
@@ -94,6 +100,47 @@ class MarketView:
         latest = self.last_prices()
         found = {symbol: history.as_of(market_time) for symbol, history in self.price_history.items()}
         return {symbol: price.price if price else latest[symbol] for symbol, price in found.items()}
+
+    def reference_price(self, symbol: str, at: datetime) -> Decimal | None:
+        """The price risk values an order of `symbol` decided at `at` at (its market time, or when it
+        was requested): `trading.tick_guard.reference_price` over each venue's median as of `at` (the
+        latest ones if none is that old), which one venue's outlier, in price or in time, cannot move.
+        With the live clock, None when the newest is older than `max_age_seconds` before `at`."""
+        venues = self._venue_medians.get(symbol)
+        if not venues:
+            return None
+        key = (symbol, at, self._price_adds.get(symbol, 0))
+        if key in self._references:
+            return self._references[key]
+        if len(self._references) > 4096:
+            self._references.clear()
+        config = get_trading_config().tick_guard
+        not_before = None
+        if config.clock is MarketClock.LIVE:
+            not_before = at - timedelta(seconds=float(config.max_age_seconds))
+        found = [median for _, history in venues.values() if (median := history.as_of(at)) is not None]
+        if not found:  # nothing that old (a wall-clock time behind the exchanges' clocks): the latest
+            found = [median for _, history in venues.values() if (median := history.latest) is not None]
+        reference = self._references[key] = reference_price(
+            found,
+            timedelta(seconds=float(config.reference_window_seconds)),
+            not_before=not_before,
+        )
+        return reference
+
+    def risk_prices(
+        self, symbols: Iterable[str], market_time: datetime | None, at: datetime
+    ) -> dict[str, Decimal]:
+        """What risk judges an order decided at `at` on: `prices_at(market_time)`, with each of `symbols`
+        (the order's and the account's) at its reference price, or left out where it has none."""
+        prices = self.prices_at(market_time)
+        for symbol in symbols:
+            reference = self.reference_price(symbol, at)
+            if reference is None:
+                prices.pop(symbol, None)
+            else:
+                prices[symbol] = reference
+        return prices
 
     def book_at(self, venue: str, symbol: str, market_time: datetime | None) -> BookTop | None:
         """The book an order decided at `market_time` saw, with the same fallbacks as `prices_at`."""
@@ -153,6 +200,16 @@ class MarketView:
     def _add_price(self, symbol: str, point: PricePoint) -> None:
         seen = self.prices.get(symbol)
         _history(self.price_history, symbol).add(point)
+        self._price_adds[symbol] = self._price_adds.get(symbol, 0) + 1
+        venues = self._venue_medians.get(symbol)
+        if venues is None:
+            venues = self._venue_medians[symbol] = {}
+        found = venues.get(point.venue)
+        if found is None:
+            window = VenueWindow(point.venue, get_trading_config().tick_guard.window)
+            found = venues[point.venue] = (window, MarketHistory(get_trading_config().paper.book_history))
+        found[0].push(point.price)
+        found[1].add(VenueMedian(point.market_time, found[0].median()))
         if seen is None or point.market_time >= seen[0]:
             self.prices[symbol] = (point.market_time, point.price)
             self.price_versions[symbol] = self.price_versions.get(symbol, 0) + 1

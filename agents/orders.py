@@ -198,7 +198,9 @@ def handle_request(
 ) -> tuple[AccountRiskState, list[Event]]:
     """Risk, then routing, then (paper venues) execution: the events and the account's state after them."""
     limits = get_trading_config().limits_for(request.account_id)
-    prices = market_view.prices_at(request.market_time)
+    # The order's symbol and the account's at reference prices, which one venue's outlier cannot move.
+    symbols = {request.symbol, *state.positions, *(o.symbol for o in state.open_orders.values())}
+    prices = market_view.risk_prices(symbols, request.market_time, order_market_time(request))
     decision = check_order(request, state, catalog(), prices, limits, used_order_ids=used)
     if isinstance(decision, Rejection):
         rejected = OrderRejected.for_order(

@@ -1,4 +1,5 @@
-"""Reading the tick log back: the last trade and quote of a venue and symbol before an offset.
+"""Reading the tick log back: the last trade and quote of a venue and symbol before an offset, and the
+ticks just before an offset (the tick guard's warm-up).
 
 How the market data agent rebuilds a venue and symbol's state when it takes a partition over (or its own
 reading breaks off): the state is a function of the ticks before, so it is read from them, not guessed
@@ -6,6 +7,8 @@ from what was last published (which may be ahead of the ticks still to be proces
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -39,12 +42,11 @@ async def last_ticks_before(
     return trade, quote
 
 
-async def _last_in(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int, venue: str, symbol: str
-) -> tuple[TradeTick | None, QuoteTick | None]:
-    """The last trade and quote of `venue` and `symbol` at offsets `start` to `end` - 1."""
-    trade: TradeTick | None = None
-    quote: QuoteTick | None = None
+async def _ticks_in(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
+) -> AsyncIterator[tuple[TradeTick | QuoteTick, int]]:
+    """The ticks at offsets `start` to `end` - 1, each with its record's timestamp (ms); what does not
+    decode was dead-lettered by the agent, never part of its state."""
     consumer.seek(tp, start)
     while await consumer.position(tp) < end:
         for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
@@ -52,11 +54,40 @@ async def _last_in(
                 continue
             try:
                 tick = CODEC.decode(record.value)
-            except EventDecodeError:  # dead-lettered by the agent: never part of its state
+            except EventDecodeError:
                 continue
-            if isinstance(tick, TradeTick | QuoteTick) and (tick.venue, tick.symbol) == (venue, symbol):
-                if isinstance(tick, TradeTick):
-                    trade = tick
-                else:
-                    quote = tick
+            if isinstance(tick, TradeTick | QuoteTick):
+                yield tick, record.timestamp
+
+
+async def _last_in(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int, venue: str, symbol: str
+) -> tuple[TradeTick | None, QuoteTick | None]:
+    """The last trade and quote of `venue` and `symbol` at offsets `start` to `end` - 1."""
+    trade: TradeTick | None = None
+    quote: QuoteTick | None = None
+    async for tick, _ in _ticks_in(consumer, tp, start, end):
+        if (tick.venue, tick.symbol) == (venue, symbol):
+            if isinstance(tick, TradeTick):
+                trade = tick
+            else:
+                quote = tick
     return trade, quote
+
+
+async def ticks_before(
+    bootstrap: str, topic: str, partition: int, offset: int, count: int
+) -> tuple[int, list[tuple[TradeTick | QuoteTick, int]]]:
+    """The offset `count` records before `offset` (or the partition's beginning) and the ticks from there
+    to `offset`, in offset order, each with its record's timestamp (ms): what the market data guard is
+    warmed up on when a worker starts reading a partition."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer.assign([tp])
+    await consumer.start()
+    try:
+        start = max((await consumer.beginning_offsets([tp]))[tp], offset - count)
+        found = [tick async for tick in _ticks_in(consumer, tp, start, offset)] if start < offset else []
+    finally:
+        await consumer.stop()
+    return start, found

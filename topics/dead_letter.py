@@ -21,6 +21,8 @@ class DeadLetterReason(StrEnum):
     INVALID = "invalid"  # a known event type that fails its schema
     UNEXPECTED_TYPE = "unexpected-type"  # a valid event that does not belong on this topic
     PROCESSING_FAILED = "processing-failed"  # the consumer raised while handling a valid event
+    # A valid tick the market data guard refused (trading.tick_guard); the error starts with its reason.
+    QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,12 +59,49 @@ class PaperSettings(_Config):
     book_history: int = Field(default=16_384, gt=0)
 
 
+class MarketClock(StrEnum):
+    """Which clock judges a tick's market time."""
+
+    # Recorded data at any speed: only market time itself (per venue and symbol it must not go back), so
+    # the same data gives the same outcome however fast it is replayed.
+    REPLAY = "replay"
+    # A live feed: also the wall clock the worker passes in (not too far ahead of it, not too old).
+    LIVE = "live"
+
+
+class TickGuardConfig(_Config):
+    """What a tick must satisfy to move a price (`trading.tick_guard`), and how risk values an order.
+
+    The bands are wide enough for real moves within a minute and for the spread between venues (the
+    recorded binance and kraken samples pass with no quarantine), and far too narrow for a print of 1.5
+    for BTC/USDT."""
+
+    clock: MarketClock = MarketClock.REPLAY
+    # Live: how far a tick's market time may be ahead of the wall clock, and behind it.
+    max_future_seconds: Decimal = Field(default=Decimal(10), ge=0)
+    max_age_seconds: Decimal = Field(default=Decimal(300), gt=0)
+    # Per venue and symbol, market time may go back this much (a live venue's trade and quote streams
+    # interleave a little out of order); any more is `time_backwards`.
+    backwards_tolerance_seconds: Decimal = Field(default=Decimal(0), ge=0)
+    band: Decimal = Field(default=Decimal("0.10"), gt=0)  # max |price - the venue's recent median| / median
+    cross_venue_band: Decimal = Field(default=Decimal("0.10"), gt=0)  # ... from the other venues' median
+    window: int = Field(default=32, gt=0)  # recent prices per venue and symbol the medians are taken over
+    min_samples: int = Field(default=3, gt=0)  # prices a venue needs before its median judges anything
+    # Another venue's prices count in the cross-venue band only while its last tick is this close in
+    # market time (recordings of different days are not compared).
+    cross_venue_max_age_seconds: Decimal = Field(default=Decimal(60), gt=0)
+    # Risk values an order at the median over venues of each venue's median (of its last `window` prices),
+    # over the venues whose latest price as of the order's time is at most this much older than the newest.
+    reference_window_seconds: Decimal = Field(default=Decimal(60), gt=0)
+
+
 class TradingConfig(_Config):
     default_limits: RiskLimits = RiskLimits()
     accounts: dict[str, RiskLimits] = {}
     monitor: MonitorLimits = MonitorLimits()
     routing: RoutingWeights = RoutingWeights()
     paper: PaperSettings = PaperSettings()
+    tick_guard: TickGuardConfig = TickGuardConfig()
     venues: tuple[str, ...] = ("binance", "kraken", "coinbase", "okx", "bybit", "bitstamp")
     # Venues traded for real through ccxt (keys from ZVT_<VENUE>_API_KEY/_SECRET); all others are paper.
     live_venues: tuple[str, ...] = ()

@@ -1,8 +1,10 @@
 """Pre-trade risk: every rule an order must pass before it may be routed, and the state they need.
 
-`check_order` is a pure function of the request, the account's risk state, the venues' rules, the last
-prices and the account's limits; it returns the validated order (rounded to the venue's precision) or the
-reason it is refused. The agent persists `AccountRiskState` and feeds it fills and rejections.
+`check_order` is a pure function of the request, the account's risk state, the venues' rules, the
+reference prices (`trading.tick_guard.reference_price`: no single venue's outlier moves them; a symbol
+without one is refused `no_market_price`) and the account's limits; it returns the validated order
+(rounded to the venue's precision) or the reason it is refused. The agent persists `AccountRiskState`
+and feeds it fills and rejections.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from schemas.primitives import OrderType, Side
 from trading.config import RiskLimits
 from trading.ids import derived_id
 from trading.markets import MarketCatalog, MarketRules, round_down_to_step, round_up_to_step
+from trading.tick_guard import MAX_EXPONENT, MIN_EXPONENT
 
 ZERO = Decimal(0)
 
@@ -177,6 +180,21 @@ def eligible_venues(
     return accepted, None if accepted else first_refusal
 
 
+def _out_of_range(request: OrderRequested) -> Rejection | None:
+    """A quantity or limit price no venue trades (1e999999 passes the schema): refused before any
+    arithmetic, which would overflow on it."""
+    quantity, limit = request.quantity, request.limit_price
+    if quantity.adjusted() > MAX_EXPONENT:
+        return Rejection(RejectReason.QUANTITY_ABOVE_MAX, f"quantity {quantity:.3e} is beyond any market")
+    if quantity.adjusted() < MIN_EXPONENT:
+        return Rejection(RejectReason.QUANTITY_BELOW_MIN, f"quantity {quantity:.3e} is below any market")
+    if limit is not None and limit.adjusted() > MAX_EXPONENT:
+        return Rejection(RejectReason.PRICE_ABOVE_MAX, f"limit {limit:.3e} is beyond any market")
+    if limit is not None and limit.adjusted() < MIN_EXPONENT:
+        return Rejection(RejectReason.PRICE_BELOW_MIN, f"limit {limit:.3e} is below any market")
+    return None
+
+
 def coarsest_step(steps: list[Decimal | None]) -> Decimal | None:
     known = [step for step in steps if step is not None]
     return max(known) if known else None
@@ -197,12 +215,18 @@ def check_order(
         return Rejection(RejectReason.KILL_SWITCH, f"kill switch on for {request.account_id}")
     if request.order_id in used_order_ids:
         return Rejection(RejectReason.DUPLICATE_ORDER, f"order id {request.order_id} was already used")
+    refusal = _out_of_range(request)
+    if refusal is not None:
+        return refusal
     last = prices.get(request.symbol)
     venues, refusal = eligible_venues(catalog, request.symbol, request.venue, request.quantity, None)
     if refusal is not None:
         return refusal
     if last is None:
-        return Rejection(RejectReason.NO_MARKET_PRICE, f"no price for {request.symbol} yet")
+        return Rejection(
+            RejectReason.NO_MARKET_PRICE,
+            f"no reference price for {request.symbol}: no recent price on any venue",
+        )
     buy = request.side is Side.BUY
     limit_price = None
     if request.limit_price is not None:

@@ -40,6 +40,11 @@ BATCH_EVENTS = Histogram(
 DEAD_LETTERS = Counter(
     "zvt_dead_letters", "Messages sent to a dead-letter topic or stream.", ["source", "reason"]
 )
+TICKS_QUARANTINED = Counter(
+    "zvt_ticks_quarantined",
+    "Ticks the market data guard refused (dead-lettered, no price moved), by reason (trading.tick_guard).",
+    ["reason"],
+)
 CONSUMER_LAG = Gauge(
     "zvt_consumer_lag",
     "Messages between a partition's end and what this process has done with (read; stored; forwarded).",

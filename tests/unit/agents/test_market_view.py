@@ -86,3 +86,28 @@ def test_a_record_read_from_the_topic_gives_the_view_what_the_decoded_event_does
     assert raw.summary() == decoded.summary()
     assert raw.prices_at(T0) == decoded.prices_at(T0) == {"BTC/USDT": D("61837.63")}
     assert raw.book_at("binance", "BTC/USDT", T0) == decoded.book_at("binance", "BTC/USDT", T0)
+
+
+def test_risk_values_an_order_at_the_reference_price_not_at_one_venues_latest_print() -> None:
+    view = MarketView()
+    for second in range(5):
+        for venue, value in (("binance", "60000"), ("kraken", "60020"), ("okx", "59990")):
+            view.apply(
+                PriceUpdated(
+                    venue=venue, symbol="BTC/USDT", price=D(value), market_time=T0 + timedelta(seconds=second)
+                )
+            )
+    view.apply(
+        PriceUpdated(venue="okx", symbol="BTC/USDT", price=D("1.5"), market_time=T0 + timedelta(seconds=5))
+    )
+    # The year-2999 print of the issue, had it reached the view: after every order's time, so never seen.
+    view.apply(
+        PriceUpdated(
+            venue="binance", symbol="BTC/USDT", price=D("1.5"), market_time=datetime(2999, 1, 1, tzinfo=UTC)
+        )
+    )
+    at = T0 + timedelta(seconds=6)
+    assert view.last_price("BTC/USDT") == D("1.5")
+    assert view.risk_prices({"BTC/USDT"}, None, at) == {"BTC/USDT": D(60000)}
+    assert view.risk_prices({"BTC/USDT", "ETH/USDT"}, at, at) == {"BTC/USDT": D(60000)}
+    assert view.reference_price("ETH/USDT", at) is None
