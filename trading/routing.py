@@ -40,6 +40,40 @@ class RouteDecision:
     scores: tuple[VenueScore, ...]
 
 
+_SCORES: dict[tuple[object, ...], VenueScore] = {}  # see `_venue_score`
+_SCORES_KEPT = 4096
+
+
+def _venue_score(
+    venue: str,
+    score: Decimal,
+    fee_rate: Decimal,
+    expected_price: Decimal | None,
+    available: Decimal,
+    latency_ms: Decimal,
+    healthy: bool,
+) -> VenueScore:
+    """The (frozen) score with these values, built once: every order scores every venue listing its
+    symbol, and most scores repeat from one order to the next (a venue without a book, an unchanged top),
+    while building one costs more than the rest of the scoring. Keyed by the decimals' text, so a cached
+    score is the same JSON as a new one would be (0 and 0.000 are equal, not the same text)."""
+    key = (venue, str(score), str(fee_rate), str(expected_price), str(available), str(latency_ms), healthy)
+    found = _SCORES.get(key)
+    if found is None:
+        if len(_SCORES) >= _SCORES_KEPT:
+            _SCORES.clear()
+        found = _SCORES[key] = VenueScore(
+            venue=venue,
+            score=score,
+            fee_rate=fee_rate,
+            expected_price=expected_price,
+            available_quantity=available,
+            latency_ms=latency_ms,
+            healthy=healthy,
+        )
+    return found
+
+
 def _effective(price: Decimal, fee: Decimal, side: Side) -> Decimal:
     return price * (1 + fee) if side is Side.BUY else price * (1 - fee)
 
@@ -79,14 +113,14 @@ def score_venues(
             latency_term = candidate.latency_ms / 1000 * weights.latency_per_second
             score = max(weights.price * price_term + weights.size * size_term - latency_term, ZERO)
         scores.append(
-            VenueScore(
-                venue=venue,
-                score=score.quantize(SCORE_PLACES),
-                fee_rate=candidate.rules.taker_fee,
-                expected_price=price,
-                available_quantity=available,
-                latency_ms=candidate.latency_ms,
-                healthy=candidate.healthy,
+            _venue_score(
+                venue,
+                score.quantize(SCORE_PLACES),
+                candidate.rules.taker_fee,
+                price,
+                available,
+                candidate.latency_ms,
+                candidate.healthy,
             )
         )
     return sorted(scores, key=lambda s: (-s.score, s.venue))

@@ -246,3 +246,16 @@ def test_no_leg_below_the_venue_min_cost() -> None:
         venue_rules = next(c.rules for c in candidates if c.rules.venue == leg.venue)
         if venue_rules.min_cost is not None and leg.expected_price is not None:
             assert leg.quantity * leg.expected_price >= venue_rules.min_cost
+
+
+def test_repeated_scores_keep_the_digits_of_their_own_inputs() -> (
+    None
+):
+    first = by_venue(score_venues(order(), [candidate("alpha", ask_size="2", latency_ms="0")], WEIGHTS))
+    # Equal values in other digits: a cache keyed by value would hand back the first score's text.
+    again = by_venue(score_venues(order(), [candidate("alpha", ask_size="2.000", latency_ms="0.0")], WEIGHTS))
+    assert first["alpha"] == again["alpha"]  # equal values
+    assert (str(first["alpha"].available_quantity), str(first["alpha"].latency_ms)) == ("2", "0")
+    assert (str(again["alpha"].available_quantity), str(again["alpha"].latency_ms)) == ("2.000", "0.0")
+    repeated = by_venue(score_venues(order(), [candidate("alpha", ask_size="2", latency_ms="0")], WEIGHTS))
+    assert repeated["alpha"].model_dump_json() == first["alpha"].model_dump_json()
