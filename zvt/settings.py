@@ -16,8 +16,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_dir() -> Path:
+    """The local stack's run directory (`ZVT_RUN_DIR` in deploy/local/config.sh)."""
+    return Path(os.environ.get("ZVT_RUN_DIR", REPO_ROOT / ".run"))
+
+
 def default_env_file() -> Path:
-    return Path(os.environ.get("ZVT_ENV_FILE", REPO_ROOT / ".run" / "zvt.env"))
+    return Path(os.environ.get("ZVT_ENV_FILE", run_dir() / "zvt.env"))
+
+
+def credentials_dir() -> Path:
+    """Where the stack keeps its generated passwords, one 0600 file per principal."""
+    return Path(os.environ.get("ZVT_CREDENTIALS_DIR", run_dir() / "credentials"))
 
 
 class Settings(BaseSettings):

@@ -94,3 +94,31 @@ env_file_set() {
     printf '%s=%s\n' "$key" "$value" >>"$ZVT_ENV_FILE.tmp"
     mv "$ZVT_ENV_FILE.tmp" "$ZVT_ENV_FILE"
 }
+
+# secret NAME : print the generated password kept in $ZVT_RUN_DIR/credentials/NAME, making it on first use.
+# The directory is 0700 and every file 0600: only the stack's owner reads them. Letters and digits only
+# (safe in URLs, DSNs and config files), always with an upper- and a lower-case letter and a digit.
+secret_path() { echo "$ZVT_RUN_DIR/credentials/$1"; }
+secret() {
+    local file; file="$(secret_path "$1")"
+    local dir; dir="$(dirname "$file")"
+    (umask 077; mkdir -p "$dir")
+    chmod 700 "$dir"
+    if [[ ! -s "$file" ]]; then
+        (umask 077; printf 'Zv1%s\n' "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$file.tmp")
+        mv "$file.tmp" "$file"
+    fi
+    chmod 600 "$file"
+    head -n1 "$file"
+}
+
+# credentials_set KIND KEY VALUE : KEY=VALUE in $ZVT_RUN_DIR/credentials/KIND.env, the settings a process of
+# that kind (its Kafka principal, Redis user, PostgreSQL role) reads on top of the shared env file.
+credentials_set() {
+    local file; file="$(dirname "$(secret_path x)")/$1.env"
+    (umask 077; mkdir -p "$(dirname "$file")" && touch "$file")
+    grep -v "^${2}=" "$file" >"$file.tmp" || true
+    printf '%s=%s\n' "$2" "$3" >>"$file.tmp"
+    chmod 600 "$file.tmp"
+    mv "$file.tmp" "$file"
+}
