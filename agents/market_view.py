@@ -32,6 +32,7 @@ from schemas import OrderBookUpdated, PriceUpdated
 from topics import Topics
 from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
+from zvt.clients import kafka_security
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,9 @@ class MarketView:
         return self._caught_up.is_set()
 
     async def run(self, bootstrap: str, prefix: str, topics: list[KafkaTopic], backfill: int) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, **kafka_security(settings), enable_auto_commit=False, group_id=None
+        )
         await consumer.start()
         self._consumer = consumer
         try:

@@ -44,6 +44,7 @@ from schemas import CODEC, Event, EventDecodeError
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import AGENTS_GROUP, KafkaTopic
+from zvt.clients import kafka_options
 from zvt.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
 from zvt.settings import get_settings
 
@@ -295,6 +296,7 @@ class Stage(Generic[M]):
         self.consumer: AIOKafkaConsumer | None = None
         settings = get_settings()
         self.bootstrap = settings.kafka_bootstrap
+        self.kafka = kafka_options(settings)
         self.prefix = settings.topic_prefix
         self.group = f"{self.prefix}{AGENTS_GROUP}"
         agent_settings = get_agent_settings()
@@ -319,7 +321,7 @@ class Stage(Generic[M]):
     async def run(self) -> None:
         isolation = "read_committed" if self.exactly_once else "read_uncommitted"
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             acks="all",
             linger_ms=0,
             max_batch_size=512 * 1024,
@@ -333,7 +335,7 @@ class Stage(Generic[M]):
             transaction_timeout_ms=10_000,
         )
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=self.group,
             client_id=f"{self.group}.{self.name}",
             enable_auto_commit=False,
@@ -348,7 +350,7 @@ class Stage(Generic[M]):
             fetch_max_wait_ms=100,
         )
         self._reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             enable_auto_commit=False,
             group_id=None,
             isolation_level=isolation,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import CODEC, EventDecodeError, QuoteTick, TradeTick
+from zvt.clients import kafka_security
+from zvt.settings import get_settings
 
 CHUNK = 2_000  # records read per step back
 MAX_BACK = 200_000  # how far back a search goes before settling for what it found
@@ -21,7 +23,9 @@ async def last_ticks_before(
     """The last trade and the last quote of `venue` and `symbol` at offsets below `offset`, searching back
     a chunk at a time until both are found (or the partition's beginning, or `MAX_BACK` records)."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **kafka_security(get_settings()), enable_auto_commit=False, group_id=None
+    )
     consumer.assign([tp])
     await consumer.start()
     trade: TradeTick | None = None

@@ -10,6 +10,7 @@ HATCHET_MODULE=github.com/hatchet-dev/hatchet
 HATCHET_BIN="$ZVT_CACHE_DIR/hatchet/$ZVT_HATCHET_VERSION-loopback/bin"
 ADMIN_EMAIL_DEFAULT=admin@example.com   # the quickstart's e-mail; its password is never the quickstart's
 QUICKSTART_PASSWORD='Admin123!!'
+HATCHET_CREDENTIALS="$(credentials_dir)/hatchet.env"   # written by postgres.sh
 
 # The engine's HTTP servers (health, REST API, lite's proxy and static files) listen on ":port", every
 # interface, with no setting to change it (only gRPC has SERVER_GRPC_BIND_ADDRESS). The build replaces those
@@ -72,8 +73,8 @@ install() {
 # SERVER_URL is refused by the engine.
 export_engine_env() {
     local dir="$1"
-    DATABASE_URL="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$ZVT_ENV_FILE" | cut -d= -f2-)"
-    [[ -n "$DATABASE_URL" ]] || die "ZVT_HATCHET_DATABASE_URL missing from $ZVT_ENV_FILE (start postgres first)"
+    DATABASE_URL="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$HATCHET_CREDENTIALS" | cut -d= -f2-)"
+    [[ -n "$DATABASE_URL" ]] || die "ZVT_HATCHET_DATABASE_URL missing from $HATCHET_CREDENTIALS (start postgres first)"
     export DATABASE_URL
     export SERVER_MSGQUEUE_KIND=postgres
     export SERVER_URL="http://localhost:$ZVT_HATCHET_API_PORT"
@@ -150,8 +151,12 @@ login() {
 
 # A database seeded before this stack generated passwords keeps the quickstart's admin password (the seed
 # never updates an existing user): change it to the generated one through the API.
+api_ready() { curl -fs -o /dev/null "http://127.0.0.1:$ZVT_HATCHET_API_PORT/api/ready"; }
+
 replace_quickstart_password() {
     local dir="$1" jar; jar="$(mktemp)"
+    # The engine's /ready comes before the REST API behind lite's proxy answers.
+    wait_for "hatchet API" 60 api_ready || die "the hatchet API did not answer on port $ZVT_HATCHET_API_PORT"
     if login "$ADMIN_EMAIL_DEFAULT" "$QUICKSTART_PASSWORD" "$jar"; then
         log "replacing the quickstart admin password with the generated one"
         curl -fs -o /dev/null -b "$jar" -X PUT -H 'Content-Type: application/json' \
@@ -179,7 +184,14 @@ start() {
     install
     "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
     local dir; dir="$(service_dir hatchet)"
+    # An engine started with other database credentials (a stack from before the hatchet role) is restarted.
+    local url_digest; url_digest="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$HATCHET_CREDENTIALS" | sha256sum)"
+    if pid_alive hatchet && [[ "$(cat "$dir/database-url.sha256" 2>/dev/null)" != "$url_digest" ]]; then
+        log "restarting the engine: its database credentials changed"
+        stop_pid hatchet
+    fi
     ensure_running hatchet launch "$dir"
+    echo "$url_digest" >"$dir/database-url.sha256"
     export_engine_env "$dir"
     replace_quickstart_password "$dir"
     mint_token "$dir"
