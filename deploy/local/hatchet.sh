@@ -171,11 +171,12 @@ replace_quickstart_password() {
 
 mint_token() {
     local dir="$1"
+    [[ -f "$dir/client-token" ]] && chmod 600 "$dir/client-token"   # a credential: the tenant's API token
     [[ -s "$dir/client-token" ]] && return 0
     log "minting a client token for tenant $ZVT_HATCHET_TENANT_ID"
     export_engine_env "$dir"
     "$HATCHET_BIN/hatchet-admin" token create --config "$dir/config" --tenant-id "$ZVT_HATCHET_TENANT_ID" \
-        --name zvt-local --expiresIn 87600h 2>>"$dir/admin.log" | tail -n1 >"$dir/client-token.tmp"
+        --name zvt-local --expiresIn 87600h 2>>"$dir/admin.log" | (umask 077; tail -n1 >"$dir/client-token.tmp")
     [[ "$(head -c2 "$dir/client-token.tmp")" == "ey" ]] || { tail -n 20 "$dir/admin.log" >&2; die "token create failed"; }
     mv "$dir/client-token.tmp" "$dir/client-token"
 }
