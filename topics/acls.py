@@ -34,7 +34,7 @@ from topics.registry import (
 )
 
 SECURITY_DISABLED = 54  # a broker without an authorizer: nothing to grant
-SMOKE_TRANSACTIONS = "zvt-smoke-"  # zvt/smoke.py (not under the prefix)
+SMOKE_TRANSACTIONS = "zvt-smoke-"  # zvt/smoke.py's transactional ids, after the prefix
 # Topics that take events from outside the platform, and who may write them.
 INPUT_TOPICS = (Topics.MARKET_TICKS, Topics.ORDERS_REQUESTED)
 
@@ -129,7 +129,7 @@ def acls_for_prefix(prefix: str) -> list[Acl]:
     acls += _prefixed("monitor", group, prefix, describe)
     # smoke: one transaction on the alerts topic
     acls += _topics("smoke", _names(prefix, [Topics.ALERTS]), read, write)
-    acls += _prefixed("smoke", transactions, SMOKE_TRANSACTIONS, write, describe)
+    acls += _prefixed("smoke", transactions, f"{prefix}{SMOKE_TRANSACTIONS}", write, describe)
     # workflows: no Kafka client today (Redis only); the principal exists with describe rights alone
     return sorted(set(acls), key=Acl.fields)
 
@@ -179,22 +179,26 @@ async def grant_prefix(admin: AIOKafkaAdminClient, prefix: str) -> int:
     return len(acls)
 
 
-async def _until_visible(admin: AIOKafkaAdminClient, acls: list[Acl], within: float = 30.0) -> None:
-    """Wait until the broker authorizes with the new ACLs: the controller commits them at once, the broker
-    applies them from the metadata log a moment later (up to a second here), and a process started in
-    between would be refused."""
+async def _until_visible(admin: AIOKafkaAdminClient, acls: list[Acl], within: float = 60.0) -> None:
+    """Wait until the broker authorizes with the new ACLs: the controller commits them in one batch, the
+    broker applies it from the metadata log a moment later (seconds on a busy machine), and a process started
+    in between would be refused. The ACL watched is one of this prefix's own, not a wildcard an earlier grant
+    may have made."""
+    watched = next((acl for acl in reversed(acls) if acl.name != "*"), acls[-1])
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        response = await admin._send_request(DescribeAclsRequest(*acls[-1].fields()))
+        response = await admin._send_request(DescribeAclsRequest(*watched.fields()))
         if response.error_code == 0 and response.resources:
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AclError(f"the broker does not show {acls[-1]} {within:.0f} s after it was created")
+            raise AclError(f"the broker does not show {watched} {within:.0f} s after it was created")
         await asyncio.sleep(0.05)
 
 
 async def revoke_prefix(admin: AIOKafkaAdminClient, prefix: str) -> None:
-    """Delete the ACLs `grant_prefix` made for `prefix` (when its topics are deleted)."""
-    acls = acls_for_prefix(prefix)
+    """Delete the ACLs `grant_prefix` made for `prefix` (when its topics are deleted); never a wildcard."""
+    acls = [acl for acl in acls_for_prefix(prefix) if acl.name.startswith(prefix) and acl.name != "*"]
+    if not acls:
+        return
     response = await admin._send_request(_DeleteAcls(acls))
     _check(((code, message) for code, message, _ in response.filter_responses), acls, "revoking")

@@ -77,7 +77,6 @@ class Settings(BaseSettings):
     )
     hatchet_client_tls_strategy: str = Field(default="none", validation_alias="HATCHET_CLIENT_TLS_STRATEGY")
 
-
     def postgres_url(self) -> str:
         """The DSN with this process's role and password in it: for connecting, never for printing."""
         if not self.postgres_user:
@@ -90,6 +89,7 @@ class Settings(BaseSettings):
 
 
 def process_kind() -> str:
+    """Which principal this process uses: the one its `zvt` command selected, or admin."""
     return os.environ.get(PROCESS_KIND_VARIABLE) or ADMIN_KIND
 
 

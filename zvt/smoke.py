@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas import CODEC, AlertTriggered, Event
 from schemas.primitives import Severity
 from topics import Streams, Topics
+from topics.acls import SMOKE_TRANSACTIONS
 from topics.admin import ensure_topics
 from zvt.clients import kafka_options, redis_client
 from zvt.settings import Settings
@@ -54,7 +55,8 @@ async def kafka_round_trip(settings: Settings, event: Event) -> str:
     await ensure_topics(settings, settings.topic_prefix, [topic])
     name = topic.full_name(settings.topic_prefix)
     producer = AIOKafkaProducer(
-        **kafka_options(settings), transactional_id=f"zvt-smoke-{uuid.uuid4()}"
+        **kafka_options(settings),
+        transactional_id=f"{settings.topic_prefix}{SMOKE_TRANSACTIONS}{uuid.uuid4()}",
     )
     await producer.start()
     try:
