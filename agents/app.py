@@ -21,6 +21,7 @@ from mode import Service
 from agents.settings import get_agent_settings
 from agents.stage import STAGES
 from topics.registry import AGENTS_GROUP
+from zvt.clients import faust_credentials
 from zvt.settings import REPO_ROOT, get_settings
 
 # Pinned in pyproject.toml: the app relies on how this version starts services, timers and pages.
@@ -52,6 +53,7 @@ app = HostApp(
     # join a group whose members speak another assignment protocol.
     f"{settings.topic_prefix}{AGENTS_GROUP}.host",
     broker=f"kafka://{settings.kafka_bootstrap}",
+    broker_credentials=faust_credentials(settings),
     store="memory://",
     datadir=str(FAUST_DIR / "{conf.id}"),
     topic_replication_factor=1,

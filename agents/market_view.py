@@ -34,6 +34,7 @@ from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
 from trading.config import MarketClock
 from trading.tick_guard import VenueMedian, VenueWindow, reference_price
+from zvt.clients import kafka_security
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,9 @@ class MarketView:
         return self._caught_up.is_set()
 
     async def run(self, bootstrap: str, prefix: str, topics: list[KafkaTopic], backfill: int) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, **kafka_security(settings), enable_auto_commit=False, group_id=None
+        )
         await consumer.start()
         self._consumer = consumer
         try:

@@ -45,6 +45,7 @@ from schemas import CODEC, Event, EventDecodeError
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import AGENTS_GROUP, KafkaTopic
+from zvt.clients import kafka_options
 from zvt.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
 from zvt.settings import get_settings
 
@@ -296,6 +297,7 @@ class Stage(Generic[M]):
         self.consumer: AIOKafkaConsumer | None = None
         settings = get_settings()
         self.bootstrap = settings.kafka_bootstrap
+        self.kafka = kafka_options(settings)
         self.prefix = settings.topic_prefix
         self.group = f"{self.prefix}{AGENTS_GROUP}"
         agent_settings = get_agent_settings()
@@ -323,14 +325,14 @@ class Stage(Generic[M]):
         isolation = "read_committed" if self.exactly_once else "read_uncommitted"
         if self.exactly_once:  # a transaction per batch: a producer of the stage's own
             producer = _producer(
-                self.bootstrap,
+                self.kafka,
                 transactional_id=f"{self.group}.{self.name}.{socket.gethostname()}.{os.getpid()}",
             )
             await producer.start()
         else:
-            producer = await SHARED_PRODUCER.acquire(self.bootstrap)
+            producer = await SHARED_PRODUCER.acquire(self.kafka)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=self.group,
             client_id=f"{self.group}.{self.name}",
             enable_auto_commit=False,
@@ -345,7 +347,7 @@ class Stage(Generic[M]):
             fetch_max_wait_ms=100,
         )
         self._reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             enable_auto_commit=False,
             group_id=None,
             isolation_level=isolation,
@@ -750,9 +752,9 @@ class _Tail:
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # set when sent
 
 
-def _producer(bootstrap: str, transactional_id: str | None = None) -> AIOKafkaProducer:
+def _producer(kafka: Mapping[str, Any], transactional_id: str | None = None) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka,
         acks="all",
         enable_idempotence=True,
         linger_ms=0,
@@ -775,10 +777,11 @@ class SharedProducer:
         self._users = 0
         self._lock = asyncio.Lock()
 
-    async def acquire(self, bootstrap: str) -> AIOKafkaProducer:
+    async def acquire(self, kafka: Mapping[str, Any]) -> AIOKafkaProducer:
+        """The worker's producer (started by the first stage to ask), with `kafka`'s options."""
         async with self._lock:
             if self._producer is None:
-                producer = _producer(bootstrap)
+                producer = _producer(kafka)
                 await producer.start()
                 self._producer = producer
             self._users += 1

@@ -13,9 +13,20 @@ from collections.abc import AsyncIterator
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import CODEC, EventDecodeError, QuoteTick, TradeTick
+from zvt.clients import kafka_security
+from zvt.settings import get_settings
 
 CHUNK = 2_000  # records read per step back
 MAX_BACK = 200_000  # how far back a search goes before settling for what it found
+
+
+def _reader(bootstrap: str, tp: TopicPartition) -> AIOKafkaConsumer:
+    """A consumer of `tp` alone, outside any group, as this process's principal."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **kafka_security(get_settings()), enable_auto_commit=False, group_id=None
+    )
+    consumer.assign([tp])
+    return consumer
 
 
 async def last_ticks_before(
@@ -24,8 +35,7 @@ async def last_ticks_before(
     """The last trade and the last quote of `venue` and `symbol` at offsets below `offset`, searching back
     a chunk at a time until both are found (or the partition's beginning, or `MAX_BACK` records)."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    consumer.assign([tp])
+    consumer = _reader(bootstrap, tp)
     await consumer.start()
     trade: TradeTick | None = None
     quote: QuoteTick | None = None
@@ -82,8 +92,7 @@ async def ticks_before(
     to `offset`, in offset order, each with its record's timestamp (ms): what the market data guard is
     warmed up on when a worker starts reading a partition."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    consumer.assign([tp])
+    consumer = _reader(bootstrap, tp)
     await consumer.start()
     try:
         start = max((await consumer.beginning_offsets([tp]))[tp], offset - count)

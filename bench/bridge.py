@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import orjson
-import redis.asyncio as redis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from rich.console import Console
@@ -36,6 +35,7 @@ from bridge.forward import BridgeStats, KafkaToRedis
 from bridge.routes import Routes
 from schemas import CODEC
 from topics import Streams, Topics
+from zvt.clients import kafka_options, redis_client
 from zvt.settings import Settings, load_settings
 
 console = Console(width=150)
@@ -128,10 +128,10 @@ async def _bridge_rate(settings: Settings, bus: StreamBus, items: Sequence[Envel
     routes = Routes.of([STREAM]).inbound
     names = {route.topic.full_name(settings.topic_prefix): route.topic.partitions for route in routes}
     topic = Topics.ORDERS_EXECUTED.full_name(settings.topic_prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     await admin.create_topics([NewTopic(name, partitions, 1) for name, partitions in names.items()])
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=20, acks="all")
     await producer.start()
     try:
         sent = [
@@ -157,7 +157,7 @@ async def _bridge_rate(settings: Settings, bus: StreamBus, items: Sequence[Envel
 
 
 async def run(settings: Settings, count: int, batch: int, rate: int) -> Table:
-    client = redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     bus = StreamBus(client, prefix)
     baseline_key = f"{prefix}redis-benchmark"

@@ -113,7 +113,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000, help="events to append and replay")
     parser.add_argument("--batch", type=int, default=5_000, help="events per append (one transaction each)")
     args = parser.parse_args()
-    console.print(asyncio.run(_with_scratch_database(load_settings().postgres_dsn, args.events, args.batch)))
+    dsn = load_settings().postgres_url()
+    console.print(asyncio.run(_with_scratch_database(dsn, args.events, args.batch)))
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pipeline import send_batches
+from zvt.clients import faust_credentials, kafka_security
+from zvt.settings import load_settings
 
 VARIANTS = ("faust_per_event", "faust_take_events", "faust_noack_take", "aiokafka_batch")
 PARTITIONS = 6
@@ -107,12 +109,18 @@ async def aiokafka_batch(prefix: str, bootstrap: str) -> None:
     consumer = AIOKafkaConsumer(
         input_topic(prefix, variant),
         bootstrap_servers=bootstrap,
+        **kafka_security(load_settings()),
         group_id=group_id(prefix, variant),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=FETCH_BYTES,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=PRODUCER_BATCH_BYTES)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        **kafka_security(load_settings()),
+        acks="all",
+        max_batch_size=PRODUCER_BATCH_BYTES,
+    )
     await consumer.start()
     await producer.start()
     target = output_topic(prefix, variant)
@@ -140,6 +148,7 @@ def faust_app(variant: str, prefix: str, bootstrap: str, workdir: Path) -> Any:
     app = faust.App(
         group_id(prefix, variant),
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(load_settings()),
         store="memory://",
         processing_guarantee="at_least_once",
         datadir=str(workdir / "{conf.id}"),
@@ -229,7 +238,10 @@ def cpu_seconds(pid: int | None) -> float | None:
 
 async def read_outputs(bootstrap: str, topic: str, arrivals: Arrivals, ready: asyncio.Event) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=FETCH_BYTES
+        bootstrap_servers=bootstrap,
+        **kafka_security(load_settings()),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=FETCH_BYTES,
     )
     await consumer.start()
     try:
@@ -257,7 +269,12 @@ async def read_outputs(bootstrap: str, topic: str, arrivals: Arrivals, ready: as
 
 async def preload(bootstrap: str, topic: str, count: int) -> float:
     """Load `count` records into `topic`, partitioned by key as the default producer does; seconds taken."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=PRODUCER_BATCH_BYTES)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        **kafka_security(load_settings()),
+        acks="all",
+        max_batch_size=PRODUCER_BATCH_BYTES,
+    )
     await producer.start()
     started = time.perf_counter()
     try:
@@ -288,7 +305,9 @@ async def committed(admin: AIOKafkaAdminClient, prefix: str, variant: str) -> in
 async def records_in(bootstrap: str, topic: str) -> int:
     """How many records `topic` holds (the sum of its partitions' end offsets: nothing here is deleted or
     transactional)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **kafka_security(load_settings()), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
@@ -482,7 +501,7 @@ async def run(args: argparse.Namespace) -> int:
     prefix = f"bench-faust-{uuid.uuid4().hex[:8]}."
     workdir = Path(os.environ.get("ZVT_BENCH_DIR", "/tmp/zvt-bench")) / prefix.rstrip(".")
     workdir.mkdir(parents=True, exist_ok=True)
-    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap, **kafka_security(load_settings()))
     await admin.start()
     results: list[dict[str, Any]] = []
     try:

@@ -42,6 +42,7 @@ from schemas import CODEC, OrderRequested, QuoteTick, TradeTick
 from topics import AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics
 from topics.registry import KafkaTopic
+from zvt.clients import kafka_options
 from zvt.processes import background_process, free_port
 from zvt.session_report import percentile
 from zvt.settings import Settings, load_settings
@@ -194,7 +195,7 @@ async def arrivals(
     seen: dict[str, tuple[float, bytes]] = {}
     name = topic.full_name(settings.topic_prefix)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         isolation_level="read_committed",
         enable_auto_commit=False,
     )
@@ -254,7 +255,7 @@ async def partition_count(producer: AIOKafkaProducer, name: str) -> int:
 async def produce(settings: Settings, topic: KafkaTopic, payloads: Iterable[tuple[bytes, bytes]]) -> int:
     """Send (key, value) records to `topic`, partitioned by key as the default producer does, in batches
     of up to CHUNK records (taken lazily from `payloads`); returns how many were sent once all are acked."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_batch_size=BATCH_BYTES)
+    producer = AIOKafkaProducer(**kafka_options(settings), max_batch_size=BATCH_BYTES)
     await producer.start()
     try:
         name = topic.full_name(settings.topic_prefix)
@@ -350,7 +351,7 @@ async def orders_end_to_end(
         )
     )
     await positioned(positions, ready)  # the reader is positioned before the first order goes out
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=1)
+    producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=1)
     await producer.start()
     name = Topics.ORDERS_REQUESTED.full_name(settings.topic_prefix)
     started = time.perf_counter()
@@ -414,9 +415,9 @@ async def rss_stream(
     group had committed past the last (so up to a commit interval late)."""
     name = Topics.MARKET_TICKS.full_name(settings.topic_prefix)
     group = f"{settings.topic_prefix}{AGENTS_GROUP}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_batch_size=BATCH_BYTES)
-    ends = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    producer = AIOKafkaProducer(**kafka_options(settings), max_batch_size=BATCH_BYTES)
+    ends = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
     await admin.start()
     await producer.start()
     await ends.start()
@@ -475,11 +476,11 @@ async def raw_per_record(settings: Settings, count: int) -> float:
     await produce(settings, source, itertools.repeat((b"k", PAYLOAD), count))
     consumer = AIOKafkaConsumer(
         source.full_name(settings.topic_prefix),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         auto_offset_reset="earliest",
         group_id=f"{settings.topic_prefix}bench-baseline",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
     await consumer.start()
     await producer.start()
     moved = 0
@@ -505,14 +506,14 @@ async def raw_batch(settings: Settings, count: int) -> float:
     await produce(settings, source, ((f"acct-{i % ACCOUNTS}".encode(), PAYLOAD) for i in range(count)))
     consumer = AIOKafkaConsumer(
         source.full_name(settings.topic_prefix),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         auto_offset_reset="earliest",
         group_id=f"{settings.topic_prefix}bench-baseline-batch",
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_batch_size=BATCH_BYTES
+        **kafka_options(settings), acks="all", max_batch_size=BATCH_BYTES
     )
     await consumer.start()
     await producer.start()
@@ -550,7 +551,7 @@ def ratio(figure: float, baseline: float) -> float:
 async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: Console) -> dict[str, Any]:
     """Every figure for one processing guarantee, on topics of its own."""
     settings = load_settings().model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    await ensure_topics(settings, settings.topic_prefix)
     log.print(f"{guarantee}: topics {settings.topic_prefix}*")
     try:
         per_record = await raw_per_record(settings, args.ticks)
@@ -600,7 +601,7 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
             )
     finally:
         if not args.keep_topics:
-            await delete_prefixed_topics(settings.kafka_bootstrap, settings.topic_prefix)
+            await delete_prefixed_topics(settings, settings.topic_prefix)
     source, target = RAW_BATCH
     return {
         "guarantee": guarantee,

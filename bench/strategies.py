@@ -30,6 +30,7 @@ from rich.table import Table
 from bench.pipeline import produce, rss_mb, ticks
 from topics import AGENTS_GROUP, Topics
 from topics.admin import ensure_topics
+from zvt.clients import kafka_options
 from zvt.processes import background_process
 from zvt.settings import Settings, load_settings
 
@@ -64,7 +65,7 @@ async def committed_prices(settings: Settings, admin: AIOKafkaAdminClient, count
 async def measure(count: int, tick_count: int, workdir: Path, port: int) -> tuple[float, float]:
     """Prices/s through a worker with `count` strategies, and its RSS (MB) at the end."""
     settings = load_settings().model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    await ensure_topics(settings, settings.topic_prefix)
     config = workdir / f"strategies-{count}.toml"
     config.write_text(strategies_toml(count))
     env = os.environ | {
@@ -73,7 +74,7 @@ async def measure(count: int, tick_count: int, workdir: Path, port: int) -> tupl
         "ZVT_WEB_PORT": str(port),
     }
     command = [sys.executable, "-m", "zvt", "worker", "--agents", "market_data,strategies"]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         with background_process(

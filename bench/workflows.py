@@ -154,7 +154,7 @@ async def measure(args: argparse.Namespace, settings: Settings, workdir: Path, c
 
 async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None:
     settings = load_settings().model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    await ensure_topics(settings, settings.topic_prefix)
     console.print(await measure(args, settings, workdir, console))
     console.print(
         "place_order: trigger -> validate_risk -> create_order (Redis) -> bridge -> Kafka -> risk, router, "

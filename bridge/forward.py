@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
@@ -34,14 +33,14 @@ from bridge.entries import Envelope, RejectedError, envelope
 from bridge.routes import InboundRoute, OutboundRoute, Routes
 from schemas import Event
 from topics.dead_letter import DeadLetter
-from topics.registry import KafkaTopic, RedisStream
+from topics.registry import BRIDGE_GROUP, KafkaTopic, RedisStream
+from zvt.clients import kafka_options, redis_client
 from zvt.lag import KafkaLag, sample_every
 from zvt.metrics import DEAD_LETTERS, FORWARDED, STREAM_LAG
 from zvt.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BRIDGE_GROUP = "zvt.bridge"  # Kafka consumer group (prefixed) and Redis consumer group of every route
 # Test-only fault injection: `kill-after-publish:N` SIGKILLs the bridge after its N-th Kafka batch is in
 # Redis but before the batch's offsets are committed.
 FAILPOINT_ENV = "ZVT_BRIDGE_FAILPOINT"
@@ -74,7 +73,7 @@ class BridgeStats:
 
 def _producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        **kafka_options(settings), acks="all", enable_idempotence=True, linger_ms=5
     )
 
 
@@ -96,7 +95,7 @@ class KafkaToRedis:
         by_topic = Routes(tuple(self.routes), ()).by_topic(self.settings.topic_prefix)
         consumer = AIOKafkaConsumer(
             *by_topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_options(self.settings),
             group_id=f"{self.settings.topic_prefix}{BRIDGE_GROUP}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -233,7 +232,7 @@ class Bridge:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        client = redis.from_url(self.settings.redis_url)
+        client = redis_client(self.settings)
         bus = StreamBus(client, self.settings.topic_prefix)
         producer = _producer(self.settings)
         await producer.start()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from zvt.settings import get_settings
+from zvt.settings import get_settings, select_process_kind
 
 if TYPE_CHECKING:
     from eventstore.replay import TimeRange
@@ -42,11 +42,12 @@ async def _migrate(dsn: str) -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending schema migrations and create the time partitions ahead (idempotent)."""
-    asyncio.run(_migrate(get_settings().postgres_dsn))
+    asyncio.run(_migrate(get_settings().postgres_url()))
 
 
 def sink() -> None:
     """Store every event topic in the event store, effectively once, until SIGTERM."""
+    select_process_kind("sink")
     from eventstore.sink import run_sink
     from zvt.metrics import serve_metrics
 
@@ -73,7 +74,7 @@ async def _trace(dsn: str, reference: str) -> bool:
 
 def trace(reference: str = typer.Argument(..., help="A correlation id, an event id or an order id.")) -> None:
     """Print the causal chain of one order or workflow run, with each step's latency."""
-    if not asyncio.run(_trace(get_settings().postgres_dsn, reference)):
+    if not asyncio.run(_trace(get_settings().postgres_url(), reference)):
         console.print(f"no events for {reference!r}")
         raise typer.Exit(1)
 
@@ -123,7 +124,7 @@ def replay(
         return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
     differences = asyncio.run(
-        _replay(get_settings().postgres_dsn, TimeRange(aware(since), aware(until)), check_only)
+        _replay(get_settings().postgres_url(), TimeRange(aware(since), aware(until)), check_only)
     )
     for difference in differences:
         console.print(f"[red]differs[/red] {difference}")
@@ -160,4 +161,4 @@ def db_retention(
     dry_run: Annotated[bool, typer.Option(help="Only list what would be dropped.")] = False,
 ) -> None:
     """Drop (or archive, then drop) old monthly partitions of trading_events and performance_metrics."""
-    asyncio.run(_retention(get_settings().postgres_dsn, older_than_days, archive_dir, dry_run))
+    asyncio.run(_retention(get_settings().postgres_url(), older_than_days, archive_dir, dry_run))

@@ -52,13 +52,6 @@ class MonthPartition:
             return None
         return cls(table, date(int(match[1]), int(match[2]), 1))
 
-    def create_sql(self) -> str:
-        # DDL takes no bind parameters; every piece here is generated, never user input.
-        return (
-            f'CREATE TABLE IF NOT EXISTS "{self.name}" PARTITION OF "{self.table}" '
-            f"FOR VALUES FROM ('{self.start.isoformat()}') TO ('{self.end.isoformat()}')"
-        )
-
 
 def _check_table(table: str) -> None:
     if table not in PARTITIONED_TABLES:
@@ -85,7 +78,9 @@ async def ensure_months(connection: asyncpg.Connection, table: str, months: Iter
     created = []
     for month in sorted(set(months) - have):
         partition = MonthPartition(table, month)
-        await connection.execute(partition.create_sql())
+        # Through the owner's SECURITY DEFINER function (migration 0004): writers such as the sink may not
+        # run DDL of their own. It names it `<table>_pYYYYMM` too.
+        await connection.execute("SELECT ensure_month_partition($1, $2)", table, month)
         created.append(partition.name)
     return created
 

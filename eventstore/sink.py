@@ -33,14 +33,14 @@ from eventstore.tracking import Partition, save_offsets, stored_offsets
 from schemas import CODEC, EventDecodeError
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
-from topics.registry import KafkaTopic
+from topics.registry import SINK_CONSUMER, KafkaTopic
+from zvt.clients import kafka_options
 from zvt.lag import KafkaLag, sample_every
 from zvt.metrics import DEAD_LETTERS, SINK_BATCH_SECONDS, STORED
 from zvt.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SINK_CONSUMER = "zvt.eventstore.sink"
 # Test-only fault injection, e.g. `kill-after-append:3`: SIGKILL itself inside the 3rd batch's transaction.
 FAILPOINT_ENV = "ZVT_SINK_FAILPOINT"
 
@@ -207,9 +207,9 @@ class Sink:
         """Consume until `stopping` is set; the batch in flight finishes first."""
         topics = self.topics()
         failpoint = _failpoint()
-        connection = await connect(self.settings.postgres_dsn)
+        connection = await connect(self.settings.postgres_url())
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_options(self.settings),
             group_id=f"{self.settings.topic_prefix}{self.consumer_name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -217,7 +217,7 @@ class Sink:
             max_poll_records=self.max_records,
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=True
+            **kafka_options(self.settings), acks="all", enable_idempotence=True
         )
         in_use = asyncio.Lock()
         listener = _SeekToTracked(consumer, connection, self.consumer_name, in_use)

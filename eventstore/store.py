@@ -185,7 +185,8 @@ async def append(
         return AppendResult((), 0)
     async with connection.transaction():
         # EXCLUSIVE blocks other writers, not readers: positions are assigned and committed in order.
-        await connection.execute("LOCK TABLE event_store IN EXCLUSIVE MODE")
+        # As the owner (migration 0004): the lock needs rights on event_store that an appender lacks.
+        await connection.execute("SELECT lock_event_store()")
         stored_ids = await connection.fetch(
             "SELECT event_id FROM event_store WHERE event_id = ANY($1::uuid[])",
             [event.event_id for event in events],

@@ -13,13 +13,13 @@ class HatchetNotConfiguredError(RuntimeError):
 
 
 def client_config(settings: Settings) -> ClientConfig:
-    if not settings.hatchet_client_token:
+    if not settings.hatchet_client_token.get_secret_value():
         raise HatchetNotConfiguredError(
             "no Hatchet client token: run `zvt stack up` (it mints one into .run/zvt.env) "
             "or set HATCHET_CLIENT_TOKEN"
         )
     return ClientConfig(
-        token=settings.hatchet_client_token,
+        token=settings.hatchet_client_token.get_secret_value(),
         host_port=settings.hatchet_client_host_port,
         server_url=settings.hatchet_client_server_url,
         tls_config=ClientTLSConfig(strategy=settings.hatchet_client_tls_strategy),

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import redis.asyncio as redis
-
 from agents.settings import get_agent_settings, get_trading_config
 from bridge.bus import StreamBus
 from trading.config import TradingConfig
 from trading.markets import MarketCatalog
 from venues.catalog import load_catalog
+from zvt.clients import redis_client
 from zvt.settings import get_settings
 
 
 @lru_cache(maxsize=1)
 def stream_bus() -> StreamBus:
     settings = get_settings()
-    return StreamBus(redis.from_url(settings.redis_url), settings.topic_prefix)
+    return StreamBus(redis_client(settings), settings.topic_prefix)
 
 
 @lru_cache(maxsize=1)

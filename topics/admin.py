@@ -12,7 +12,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from topics.acls import grant_prefix, revoke_prefix
 from topics.registry import KafkaTopic, StateChangelogs, Topics
+from zvt.clients import kafka_options
+from zvt.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -34,7 +37,7 @@ class TopicResult:
     partitions: int
 
 
-async def _connected_admin(bootstrap: str) -> AIOKafkaAdminClient:
+async def _connected_admin(settings: Settings) -> AIOKafkaAdminClient:
     # A broker that has just opened its port may not serve metadata yet: retry for a while.
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(Exception),
@@ -43,7 +46,7 @@ async def _connected_admin(bootstrap: str) -> AIOKafkaAdminClient:
         reraise=True,
     ):
         with attempt:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="zvt-topics")
+            admin = AIOKafkaAdminClient(**kafka_options(settings), client_id="zvt-topics")
             await admin.start()
             return admin
     raise AssertionError("unreachable")
@@ -79,13 +82,22 @@ async def _create(admin: AIOKafkaAdminClient, topics: dict[str, KafkaTopic]) -> 
 
 
 async def ensure_topics(
-    bootstrap: str, prefix: str = "", topics: Iterable[KafkaTopic] | None = None
+    settings: Settings,
+    prefix: str = "",
+    topics: Iterable[KafkaTopic] | None = None,
+    *,
+    grant: bool = False,
 ) -> list[TopicResult]:
-    """Create missing topics and grow partition counts that are too small; never delete or shrink."""
+    """Create missing topics and grow partition counts that are too small; never delete or shrink.
+
+    When it creates a topic (only the admin principal may), or with `grant`, it also grants every process
+    kind's principal its rights on the topics of `prefix` (topics.acls): a prefix's topics and their ACLs
+    come into being together, whichever client made them.
+    """
     every = (*Topics.with_dead_letters(), *StateChangelogs.all())
     wanted = {topic.full_name(prefix): topic for topic in (topics or every)}
     names = list(wanted)
-    admin = await _connected_admin(bootstrap)
+    admin = await _connected_admin(settings)
     try:
         known = await _partition_counts(admin, names)
         created = await _create(admin, {name: wanted[name] for name in names if name not in known})
@@ -102,6 +114,8 @@ async def ensure_topics(
             await admin.create_partitions(
                 {name: NewPartitions(total_count=wanted[name].partitions) for name in too_small}
             )
+        if created or grant:
+            await grant_prefix(admin, prefix)
     finally:
         await admin.close()
 
@@ -117,12 +131,12 @@ async def ensure_topics(
     return results
 
 
-async def group_lag(bootstrap: str, group: str, topics: Iterable[KafkaTopic], prefix: str = "") -> int:
+async def group_lag(settings: Settings, group: str, topics: Iterable[KafkaTopic], prefix: str = "") -> int:
     """Records in `topics` past what `group` has committed, over every partition: a partition the group
     never committed on counts from its start, so the first record of a quiet topic is not missed."""
     partitions = [TopicPartition(t.full_name(prefix), p) for t in topics for p in range(t.partitions)]
-    admin = await _connected_admin(bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = await _connected_admin(settings)
+    consumer = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
     try:
         await consumer.start()
         ends = await consumer.end_offsets(partitions)
@@ -135,17 +149,18 @@ async def group_lag(bootstrap: str, group: str, topics: Iterable[KafkaTopic], pr
     )
 
 
-async def delete_prefixed_topics(bootstrap: str, prefix: str) -> list[str]:
+async def delete_prefixed_topics(settings: Settings, prefix: str) -> list[str]:
     """Delete every topic whose name starts with `prefix` (the registry's, their dead letters and Faust's
     changelogs): a run on topics of its own cleans up after itself. Each partition holds file handles on
     the broker, so a broker that keeps every run's topics eventually runs out of them."""
     if not prefix:
         raise ValueError("refusing to delete every topic: give a non-empty prefix")
-    admin = await _connected_admin(bootstrap)
+    admin = await _connected_admin(settings)
     try:
         names = sorted(name for name in await admin.list_topics() if name.startswith(prefix))
         if names:
             await admin.delete_topics(names)
+        await revoke_prefix(admin, prefix)
     finally:
         await admin.close()
     return names

@@ -232,6 +232,10 @@ class Topics:
 # The agent workers' consumer group (after the deployment prefix), and every topic its agents read: what a
 # caller watches to know the pipeline has drained (tests/unit/topics checks the list against the agents).
 AGENTS_GROUP = "zvt-agents"
+# The bridge's Kafka consumer group (prefixed; also the Redis consumer group of every route) and the event
+# store sink's (its consumer name in the offsets table): named here for topics.acls too.
+BRIDGE_GROUP = "zvt.bridge"
+SINK_CONSUMER = "zvt.eventstore.sink"
 AGENT_INPUTS = (
     Topics.MARKET_TICKS,
     Topics.PRICES,

@@ -16,7 +16,7 @@ from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.metrics import serve_metrics
-from zvt.settings import REPO_ROOT, Settings, get_settings
+from zvt.settings import ADMIN_KIND, REPO_ROOT, Settings, get_settings, process_kind, select_process_kind
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka and the Hatchet engine.")
@@ -60,12 +60,12 @@ def stack_status() -> None:
 def topics_create(
     prefix: str = typer.Option(None, help="Name prefix (default: ZVT_TOPIC_PREFIX)."),
 ) -> None:
-    """Create the registry's topics and dead-letter topics (idempotent)."""
+    """Create the registry's topics (dead letters too) and every principal's ACLs on them (idempotent)."""
     from topics.admin import ensure_topics
 
     settings = get_settings()
     results = asyncio.run(
-        ensure_topics(settings.kafka_bootstrap, settings.topic_prefix if prefix is None else prefix)
+        ensure_topics(settings, settings.topic_prefix if prefix is None else prefix, grant=True)
     )
     table = Table(
         Column("topic", no_wrap=True),
@@ -119,6 +119,7 @@ def workflows_worker(
     slots: int = typer.Option(50, help="Task runs served at once."),
 ) -> None:
     """Run the Hatchet workflow worker until interrupted."""
+    select_process_kind("workflows")
     from hatchet_workflows.worker import run_worker
 
     run_worker(name=name, slots=slots)
@@ -190,6 +191,7 @@ def bridge(
     loglevel: str = typer.Option("info", help="warning, info or debug."),
 ) -> None:
     """Forward the registry's Kafka topics into Redis streams and back, until SIGTERM or SIGINT."""
+    select_process_kind("bridge")
     import logging
 
     from bridge import ConsumerConfig, Routes, run_bridge
@@ -210,6 +212,7 @@ def bridge(
 @app.command()
 def smoke() -> None:
     """Send one event through every service (Kafka transaction, Redis group, PostgreSQL, Hatchet) and back."""
+    select_process_kind("smoke")
     from hatchet_workflows.worker import worker_command
     from zvt.processes import background_process
     from zvt.smoke import SMOKE_WORKER_NAME, run_smoke
@@ -238,6 +241,7 @@ app.add_typer(publish_app, name="publish")
 def _publish(events: list[Event]) -> None:
     from zvt.publish import event_summary, publish_events
 
+    select_process_kind("publisher")
     sent = asyncio.run(publish_events(get_settings(), events))
     table = Table(
         "event",
@@ -381,6 +385,7 @@ def worker(
     loglevel: str = typer.Option("warn", help="crit, error, warn, info or debug."),
 ) -> None:
     """Run Faust agents (web monitor on ZVT_WEB_HOST:ZVT_WEB_PORT, 127.0.0.1:6066 by default)."""
+    select_process_kind("agents")
     from agents.worker import AGENT_MODULES, run_worker
 
     chosen = list(AGENT_MODULES) if agents == "all" else [name.strip() for name in agents.split(",")]
@@ -487,6 +492,7 @@ def replay_market(
     ),
 ) -> None:
     """Publish recorded ticks into the tick topic in market-time order, optionally at the recorded pace."""
+    select_process_kind("publisher")
     from datetime import timedelta
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -530,6 +536,9 @@ def replay_market(
 
 
 async def ensure_topics_for(settings: Settings) -> None:
+    """Topics (and their ACLs) for a process run by the operator; the principal of a bridge, a worker or a
+    publisher may not create topics: those find them made by `zvt topics create` (deploy/run.sh)."""
     from topics.admin import ensure_topics
 
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    if process_kind() == ADMIN_KIND:
+        await ensure_topics(settings, settings.topic_prefix)

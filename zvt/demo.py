@@ -34,6 +34,7 @@ from schemas import (
     QuoteTick,
 )
 from topics import Topics
+from zvt.clients import kafka_options
 from zvt.processes import background_process
 from zvt.publish import publish_events
 from zvt.settings import Settings
@@ -146,7 +147,7 @@ async def _collect(settings: Settings, result: DemoResult) -> None:
         for t in (Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.POSITIONS)
     ]
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="latest"
+        *topics, **kafka_options(settings), auto_offset_reset="latest"
     )
     await consumer.start()
     ids = {order.order_id for order in result.orders}

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import CODEC, Event, EventDecodeError
 from topics import Topics
+from zvt.clients import kafka_options
 from zvt.settings import Settings
 
 
@@ -43,7 +44,7 @@ def read_event_file(path: Path) -> Iterator[Event]:
 
 def event_producer(settings: Settings) -> AIOKafkaProducer:
     """The producer every publisher uses: idempotent, so a retried send never doubles a record."""
-    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+    return AIOKafkaProducer(**kafka_options(settings), enable_idempotence=True)
 
 
 async def send_event(

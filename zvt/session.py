@@ -31,6 +31,7 @@ from rich.table import Table
 from schemas import CODEC, Event, OrderExecuted, PositionUpdated, PriceUpdated
 from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
+from zvt.clients import kafka_options
 from zvt.demo import wait_for_books
 from zvt.processes import background_process, free_port
 from zvt.replay_market import replay_market
@@ -124,7 +125,7 @@ async def _collect(settings: Settings, collected: Collected) -> None:
     """Every event of the session's topics, from the beginning."""
     consumer = AIOKafkaConsumer(
         *(t.full_name(settings.topic_prefix) for t in COLLECTED),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -148,14 +149,14 @@ async def _wait_drained(settings: Settings, collected: Collected, quiet: float) 
     async def busy() -> bool:
         if time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned:
             return True
-        return await group_lag(settings.kafka_bootstrap, group, AGENT_INPUTS, settings.topic_prefix) > 0
+        return await group_lag(settings, group, AGENT_INPUTS, settings.topic_prefix) > 0
 
     while await busy():  # noqa: ASYNC110 - a clock, another task's collections and the broker's offsets
         await asyncio.sleep(0.5)
 
 
 async def stored_fills(settings: Settings, event_ids: Sequence[str]) -> int:
-    connection = await asyncpg.connect(settings.postgres_dsn)
+    connection = await asyncpg.connect(settings.postgres_url())
     try:
         count = await connection.fetchval(
             "SELECT count(*) FROM event_store"
@@ -276,7 +277,7 @@ async def run_session(
     settings = settings.model_copy(update={"topic_prefix": prefix})
     if rebalance is not None:
         _use_namespace(f"session_{run_id}")
-    await ensure_topics(settings.kafka_bootstrap, prefix)
+    await ensure_topics(settings, prefix)
     processes = session_processes(workers)
     env = os.environ | {
         "ZVT_TOPIC_PREFIX": prefix,
@@ -333,7 +334,7 @@ async def run_session(
     if timed_out:
         stored = await stored_fills(settings, figures.fill_event_ids)
     if not keep_topics:  # the event store keeps every event; the broker need not keep every session's topics
-        await delete_prefixed_topics(settings.kafka_bootstrap, prefix)
+        await delete_prefixed_topics(settings, prefix)
     figures.extra = {
         "replayed_ticks": replayed,
         "replay_seconds": replay_seconds,

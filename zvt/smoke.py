@@ -20,7 +20,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas import CODEC, AlertTriggered, Event
 from schemas.primitives import Severity
 from topics import Streams, Topics
+from topics.acls import SMOKE_TRANSACTIONS
 from topics.admin import ensure_topics
+from zvt.clients import kafka_options, redis_client
 from zvt.settings import Settings
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -50,10 +52,11 @@ def _same(sent: Event, received: Event, where: str) -> None:
 async def kafka_round_trip(settings: Settings, event: Event) -> str:
     """Publish inside a Kafka transaction, read back with read_committed, decode and compare."""
     topic = Topics.for_event(type(event))
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, [topic])
+    await ensure_topics(settings, settings.topic_prefix, [topic])
     name = topic.full_name(settings.topic_prefix)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"zvt-smoke-{uuid.uuid4()}"
+        **kafka_options(settings),
+        transactional_id=f"{settings.topic_prefix}{SMOKE_TRANSACTIONS}{uuid.uuid4()}",
     )
     await producer.start()
     try:
@@ -62,7 +65,7 @@ async def kafka_round_trip(settings: Settings, event: Event) -> str:
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed", enable_auto_commit=False
+        **kafka_options(settings), isolation_level="read_committed", enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -81,7 +84,7 @@ async def redis_round_trip(settings: Settings, event: Event) -> str:
     stream = Streams.ALERTS
     name = stream.full_name(settings.topic_prefix)
     group = "zvt.smoke"
-    client = redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     try:
         fields: dict[Any, Any] = CODEC.to_stream_fields(event)  # redis-py's field types are invariant
         entry_id = cast(bytes, await client.xadd(name, fields, maxlen=stream.max_length, approximate=True))
@@ -112,7 +115,7 @@ async def redis_round_trip(settings: Settings, event: Event) -> str:
 
 async def postgres_round_trip(settings: Settings, event: Event) -> str:
     """Store the event as JSONB in a temporary table, read it back through asyncpg, decode and compare."""
-    connection = await asyncpg.connect(settings.postgres_dsn, timeout=30)
+    connection = await asyncpg.connect(settings.postgres_url(), timeout=30)
     try:
         server_version = await connection.fetchval("SHOW server_version")
         await connection.execute(

@@ -12,8 +12,7 @@ ZVT_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # --- PostgreSQL (Debian package) ---
 : "${ZVT_PG_MAJOR:=15}"
 : "${ZVT_PG_PORT:=55432}"
-: "${ZVT_PG_USER:=zvt}"
-: "${ZVT_PG_PASSWORD:=zvt}"
+: "${ZVT_PG_USER:=zvt}"   # owns the event store's schema (migrations); every role's password is generated
 : "${ZVT_PG_DATABASE:=zvt}"
 : "${ZVT_PG_HATCHET_DATABASE:=hatchet}"
 

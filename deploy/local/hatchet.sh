@@ -6,7 +6,33 @@ SERVICE=hatchet
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HATCHET_MODULE=github.com/hatchet-dev/hatchet
-HATCHET_BIN="$ZVT_CACHE_DIR/hatchet/$ZVT_HATCHET_VERSION/bin"
+# "-loopback": built with the loopback patch below (a plain build binds every interface).
+HATCHET_BIN="$ZVT_CACHE_DIR/hatchet/$ZVT_HATCHET_VERSION-loopback/bin"
+ADMIN_EMAIL_DEFAULT=admin@example.com   # the quickstart's e-mail; its password is never the quickstart's
+QUICKSTART_PASSWORD='Admin123!!'
+HATCHET_CREDENTIALS="$(credentials_dir)/hatchet.env"   # written by postgres.sh
+
+# The engine's HTTP servers (health, REST API, lite's proxy and static files) listen on ":port", every
+# interface, with no setting to change it (only gRPC has SERVER_GRPC_BIND_ADDRESS). The build replaces those
+# few source lines with 127.0.0.1 in a copy of the module (go.mod `replace`); a version whose lines differ
+# fails here instead of silently binding everywhere again.
+LOOPBACK_PATCHES=(
+    'internal/services/health/health.go|fmt.Sprintf(":%d", port)|fmt.Sprintf("127.0.0.1:%d", port)|1'
+    'api/v1/server/run/run.go|fmt.Sprintf(":%d", t.config.Runtime.Port)|fmt.Sprintf("127.0.0.1:%d", t.config.Runtime.Port)|1'
+    'cmd/hatchet-lite/main.go|fmt.Sprintf(":%s", |fmt.Sprintf("127.0.0.1:%s", |2'
+)
+
+# loopback_copy MODULE_DIR OUT : the module's sources in OUT, with LOOPBACK_PATCHES applied.
+loopback_copy() {
+    local module_dir="$1" out="$2" entry file from to count
+    cp -r "$module_dir" "$out" && chmod -R u+w "$out"
+    for entry in "${LOOPBACK_PATCHES[@]}"; do
+        IFS='|' read -r file from to count <<<"$entry"
+        [[ "$(grep -cF "$from" "$out/$file")" == "$count" ]] \
+            || die "$file no longer has $count x '$from': review the loopback patch for $ZVT_HATCHET_VERSION"
+        FROM="$from" TO="$to" perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$out/$file"
+    done
+}
 
 install() {
     [[ -x "$HATCHET_BIN/hatchet-lite" && -x "$HATCHET_BIN/hatchet-admin" && -x "$HATCHET_BIN/hatchet-migrate" ]] && return 0
@@ -28,6 +54,8 @@ install() {
         # in the public checksum database, so modules of that organisation are verified by this file alone.
         cp "$(go env GOMODCACHE)/$HATCHET_MODULE@$ZVT_HATCHET_VERSION/go.sum" go.sum
         chmod u+w go.sum
+        loopback_copy "$(go env GOMODCACHE)/$HATCHET_MODULE@$ZVT_HATCHET_VERSION" hatchet-src
+        go mod edit -replace="$HATCHET_MODULE=./hatchet-src"
         mkdir -p "$HATCHET_BIN"
         GONOSUMDB="github.com/hatchet-dev/*" CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod" \
             go build -ldflags "-X main.Version=$ZVT_HATCHET_VERSION" -o "$HATCHET_BIN/" \
@@ -45,8 +73,8 @@ install() {
 # SERVER_URL is refused by the engine.
 export_engine_env() {
     local dir="$1"
-    DATABASE_URL="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$ZVT_ENV_FILE" | cut -d= -f2-)"
-    [[ -n "$DATABASE_URL" ]] || die "ZVT_HATCHET_DATABASE_URL missing from $ZVT_ENV_FILE (start postgres first)"
+    DATABASE_URL="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$HATCHET_CREDENTIALS" | cut -d= -f2-)"
+    [[ -n "$DATABASE_URL" ]] || die "ZVT_HATCHET_DATABASE_URL missing from $HATCHET_CREDENTIALS (start postgres first)"
     export DATABASE_URL
     export SERVER_MSGQUEUE_KIND=postgres
     export SERVER_URL="http://localhost:$ZVT_HATCHET_API_PORT"
@@ -54,6 +82,11 @@ export_engine_env() {
     export SERVER_AUTH_COOKIE_DOMAIN=localhost
     export SERVER_AUTH_COOKIE_INSECURE=t
     export SERVER_AUTH_SET_EMAIL_VERIFIED=t
+    # One seeded admin with a generated password (quickstart seeds it on a fresh database); nobody signs up.
+    export ADMIN_EMAIL="$ADMIN_EMAIL_DEFAULT"
+    ADMIN_PASSWORD="$(secret hatchet-admin)"; export ADMIN_PASSWORD
+    export SERVER_ALLOW_SIGNUP=f
+    export SERVER_ALLOW_CREATE_TENANT=f
     export SERVER_GRPC_INSECURE=t
     export SERVER_GRPC_PORT="$ZVT_HATCHET_GRPC_PORT"
     export SERVER_GRPC_BIND_ADDRESS=127.0.0.1
@@ -103,18 +136,47 @@ launch() {
     "$HATCHET_BIN/hatchet-migrate" >>"$dir/migrate.log" 2>&1 || { tail -n 30 "$dir/migrate.log" >&2; die "migrations failed"; }
     "$HATCHET_BIN/hatchet-admin" quickstart --skip certs --generated-config-dir "$dir/config" --overwrite=false \
         >>"$dir/admin.log" 2>&1 || { tail -n 30 "$dir/admin.log" >&2; die "quickstart failed"; }
-    log "starting engine (gRPC localhost:$ZVT_HATCHET_GRPC_PORT, API and dashboard http://localhost:$ZVT_HATCHET_API_PORT)"
+    log "starting engine (gRPC localhost:$ZVT_HATCHET_GRPC_PORT, API and dashboard http://localhost:$ZVT_HATCHET_API_PORT," \
+        "loopback only; admin $ADMIN_EMAIL, password in $ZVT_RUN_DIR/credentials/hatchet-admin)"
     start_daemon hatchet "$dir/hatchet.log" "$HATCHET_BIN/hatchet-lite" --config "$dir/config"
     wait_for "hatchet /ready" 120 healthy || { tail -n 40 "$dir/hatchet.log" >&2; die "hatchet did not become ready"; }
 }
 
+# login EMAIL PASSWORD COOKIE_JAR -> 0 when the REST API accepts the pair.
+login() {
+    local body; body="$(printf '{"email":"%s","password":"%s"}' "$1" "$2")"
+    curl -fs -o /dev/null -c "$3" -H 'Content-Type: application/json' -d "$body" \
+        "http://127.0.0.1:$ZVT_HATCHET_API_PORT/api/v1/users/login"
+}
+
+# A database seeded before this stack generated passwords keeps the quickstart's admin password (the seed
+# never updates an existing user): change it to the generated one through the API.
+api_ready() { curl -fs -o /dev/null "http://127.0.0.1:$ZVT_HATCHET_API_PORT/api/ready"; }
+
+replace_quickstart_password() {
+    local dir="$1" jar; jar="$(mktemp)"
+    # The engine's /ready comes before the REST API behind lite's proxy answers.
+    wait_for "hatchet API" 60 api_ready || die "the hatchet API did not answer on port $ZVT_HATCHET_API_PORT"
+    if login "$ADMIN_EMAIL_DEFAULT" "$QUICKSTART_PASSWORD" "$jar"; then
+        log "replacing the quickstart admin password with the generated one"
+        curl -fs -o /dev/null -b "$jar" -X PUT -H 'Content-Type: application/json' \
+            -d "$(printf '{"password":"%s","newPassword":"%s"}' "$QUICKSTART_PASSWORD" "$ADMIN_PASSWORD")" \
+            "http://127.0.0.1:$ZVT_HATCHET_API_PORT/api/v1/users/password" \
+            || { rm -f "$jar"; die "could not change the quickstart admin password"; }
+    fi
+    login "$ADMIN_EMAIL_DEFAULT" "$ADMIN_PASSWORD" "$jar" \
+        || { rm -f "$jar"; die "the API refuses the generated admin password (in $ZVT_RUN_DIR/credentials)"; }
+    rm -f "$jar"
+}
+
 mint_token() {
     local dir="$1"
+    [[ -f "$dir/client-token" ]] && chmod 600 "$dir/client-token"   # a credential: the tenant's API token
     [[ -s "$dir/client-token" ]] && return 0
     log "minting a client token for tenant $ZVT_HATCHET_TENANT_ID"
     export_engine_env "$dir"
     "$HATCHET_BIN/hatchet-admin" token create --config "$dir/config" --tenant-id "$ZVT_HATCHET_TENANT_ID" \
-        --name zvt-local --expiresIn 87600h 2>>"$dir/admin.log" | tail -n1 >"$dir/client-token.tmp"
+        --name zvt-local --expiresIn 87600h 2>>"$dir/admin.log" | (umask 077; tail -n1 >"$dir/client-token.tmp")
     [[ "$(head -c2 "$dir/client-token.tmp")" == "ey" ]] || { tail -n 20 "$dir/admin.log" >&2; die "token create failed"; }
     mv "$dir/client-token.tmp" "$dir/client-token"
 }
@@ -123,7 +185,16 @@ start() {
     install
     "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
     local dir; dir="$(service_dir hatchet)"
+    # An engine started with other database credentials (a stack from before the hatchet role) is restarted.
+    local url_digest; url_digest="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$HATCHET_CREDENTIALS" | sha256sum)"
+    if pid_alive hatchet && [[ "$(cat "$dir/database-url.sha256" 2>/dev/null)" != "$url_digest" ]]; then
+        log "restarting the engine: its database credentials changed"
+        stop_pid hatchet
+    fi
     ensure_running hatchet launch "$dir"
+    echo "$url_digest" >"$dir/database-url.sha256"
+    export_engine_env "$dir"
+    replace_quickstart_password "$dir"
     mint_token "$dir"
     env_file_set HATCHET_CLIENT_TOKEN "$(cat "$dir/client-token")"
     env_file_set HATCHET_CLIENT_TLS_STRATEGY none

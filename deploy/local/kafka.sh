@@ -34,17 +34,35 @@ POM
     touch "$KAFKA_HOME/.installed"
 }
 
+# One SCRAM principal per process kind (credentials/<kind>.env); what each may do is in topics/acls.py, granted
+# per topic prefix by `zvt topics create`. admin is the super user of the stack's scripts and topic admin.
+KAFKA_PRINCIPALS=(admin agents sink bridge workflows publisher monitor smoke)
+KAFKA_MECHANISM=SCRAM-SHA-512
+
+# Clients: SASL_PLAINTEXT with SCRAM on loopback. The controller listener (loopback too) takes SASL/PLAIN
+# with one static user: KRaft keeps SCRAM credentials in the metadata the controller itself serves.
 write_config() {
     local dir="$1"
+    (umask 077; : >"$dir/server.properties")
+    chmod 600 "$dir/server.properties"   # it holds the admin and controller passwords
     cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
-listeners=PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT},CONTROLLER://127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT}
+listeners=SASL_PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT},CONTROLLER://127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=${KAFKA_MECHANISM}
+sasl.mechanism.inter.broker.protocol=${KAFKA_MECHANISM}
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(secret kafka-admin)";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="$(secret kafka-controller)" user_controller="$(secret kafka-controller)";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;User:controller
+allow.everyone.if.no.acl.found=false
 log.dirs=${dir}/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -82,11 +100,24 @@ launch() {
     local dir; dir="$(service_dir kafka)"
     if healthy; then die "port $ZVT_KAFKA_PORT is taken by a process this stack did not start"; fi
     write_config "$dir"
+    # SCRAM credentials are written into the metadata log when it is formatted: storage formatted before them
+    # (or for other principals) is formatted again, topics and all.
+    local principals="${KAFKA_PRINCIPALS[*]}"
+    if [[ -f "$dir/data/meta.properties" && "$(cat "$dir/data/.zvt-principals" 2>/dev/null)" != "$principals" ]]; then
+        log "re-creating Kafka's storage: it was formatted without the SCRAM principals ($principals)"
+        rm -rf "$dir/data"
+    fi
     if [[ ! -f "$dir/data/meta.properties" ]]; then
         local cluster_id; cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
-        log "formatting storage (cluster id $cluster_id)"
+        log "formatting storage (cluster id $cluster_id) with SCRAM credentials for: $principals"
+        local scram=() principal
+        for principal in "${KAFKA_PRINCIPALS[@]}"; do
+            scram+=(--add-scram "$KAFKA_MECHANISM=[name=$principal,password=$(secret "kafka-$principal")]")
+        done
         kafka_java -Dlog4j2.configurationFile="$dir/log4j2.properties" kafka.tools.StorageTool format \
-            -t "$cluster_id" -c "$dir/server.properties" --ignore-formatted >>"$dir/kafka.out" 2>&1
+            -t "$cluster_id" -c "$dir/server.properties" --ignore-formatted "${scram[@]}" >>"$dir/kafka.out" 2>&1 \
+            || { tail -n 20 "$dir/kafka.out" >&2; die "formatting storage failed"; }
+        echo "$principals" >"$dir/data/.zvt-principals"
     fi
     log "starting broker on 127.0.0.1:$ZVT_KAFKA_PORT"
     start_daemon kafka "$dir/kafka.out" java "-Xmx$ZVT_KAFKA_HEAP" "-Xms$ZVT_KAFKA_HEAP" \
@@ -98,8 +129,17 @@ launch() {
 
 start() {
     install
+    # A broker started before authentication (PLAINTEXT listener) is restarted with the new configuration.
+    if pid_alive kafka && ! grep -q '^authorizer.class.name=' "$(service_dir kafka)/server.properties"; then
+        log "restarting the broker: it runs without authentication"
+        stop_pid kafka
+    fi
     ensure_running kafka launch
     env_file_set ZVT_KAFKA_BOOTSTRAP "127.0.0.1:$ZVT_KAFKA_PORT"
+    env_file_set ZVT_KAFKA_SECURITY_PROTOCOL SASL_PLAINTEXT
+    env_file_set ZVT_KAFKA_SASL_MECHANISM "$KAFKA_MECHANISM"
+    local p
+    for p in "${KAFKA_PRINCIPALS[@]}"; do credentials_login "$p" ZVT_KAFKA_USERNAME ZVT_KAFKA_PASSWORD "$p" "kafka-$p"; done
     log "ready"
 }
 

@@ -85,12 +85,46 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Update KEY=VALUE in the generated environment file read by the Python settings.
-env_file_set() {
-    local key="$1" value="$2"
-    mkdir -p "$(dirname "$ZVT_ENV_FILE")"
-    touch "$ZVT_ENV_FILE"
-    grep -v "^${key}=" "$ZVT_ENV_FILE" >"$ZVT_ENV_FILE.tmp" || true
-    printf '%s=%s\n' "$key" "$value" >>"$ZVT_ENV_FILE.tmp"
-    mv "$ZVT_ENV_FILE.tmp" "$ZVT_ENV_FILE"
+# file_set FILE KEY VALUE : KEY=VALUE in FILE, replacing an earlier value; the file is 0600.
+file_set() {
+    file_unset "$1" "$2"
+    printf '%s=%s\n' "$2" "$3" >>"$1"
+}
+
+file_unset() {
+    (umask 077; mkdir -p "$(dirname "$1")" && touch "$1")
+    grep -v "^${2}=" "$1" >"$1.tmp" || true
+    chmod 600 "$1.tmp"
+    mv "$1.tmp" "$1"
+}
+
+# The generated environment file read by the Python settings (0600: it holds the Hatchet client token).
+env_file_set() { file_set "$ZVT_ENV_FILE" "$1" "$2"; }
+env_file_unset() { file_unset "$ZVT_ENV_FILE" "$1"; }
+
+# secret NAME : print the generated password kept in $ZVT_RUN_DIR/credentials/NAME, making it on first use.
+# The directory is 0700 and every file 0600: only the stack's owner reads them. Letters and digits only
+# (safe in URLs, DSNs and config files), always with an upper- and a lower-case letter and a digit.
+credentials_dir() { echo "$ZVT_RUN_DIR/credentials"; }
+secret() {
+    local dir; dir="$(credentials_dir)"
+    local file="$dir/$1"
+    (umask 077; mkdir -p "$dir")
+    chmod 700 "$dir"
+    if [[ ! -s "$file" ]]; then
+        (umask 077; printf 'Zv1%s\n' "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$file.tmp")
+        mv "$file.tmp" "$file"
+    fi
+    chmod 600 "$file"
+    head -n1 "$file"
+}
+
+# credentials_set KIND KEY VALUE : KEY=VALUE in $ZVT_RUN_DIR/credentials/KIND.env, the settings a process of
+# that kind (its Kafka principal, Redis user, PostgreSQL role) reads on top of the shared env file.
+credentials_set() { file_set "$(credentials_dir)/$1.env" "$2" "$3"; }
+
+# credentials_login KIND USER_KEY PASSWORD_KEY LOGIN SECRET : the login a process of KIND signs in with.
+credentials_login() {
+    credentials_set "$1" "$2" "$4"
+    credentials_set "$1" "$3" "$(secret "$5")"
 }

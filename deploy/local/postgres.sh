@@ -44,7 +44,7 @@ init_cluster() {
             ln -sfn "$private_dir" "$PG_HOME/cluster"
         fi
     fi
-    as_owner "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    as_owner "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
         -E UTF8 --locale=C.UTF-8 >/dev/null
     cat >>"$PG_DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -58,20 +58,68 @@ logging_collector = off
 CONF
 }
 
+# Roles: the owner ($ZVT_PG_USER) migrates and owns the event store; zvt_sink appends (grants in
+# eventstore/migrations/0004_privileges.sql); zvt_reader reads; hatchet owns the Hatchet engine's database.
+# Every password is generated and set on each start (so a cluster made before them is upgraded).
+PG_ROLES=("$ZVT_PG_USER" zvt_sink zvt_reader hatchet)
+# Which role each process kind signs in as (kinds without one do not use PostgreSQL).
+declare -A PG_ROLE_OF=([admin]="$ZVT_PG_USER" [sink]=zvt_sink [workflows]=zvt_reader [monitor]=zvt_reader
+    [smoke]=zvt_reader)
+
+# Only the cluster's owner may use the socket, as the superuser (peer); TCP always asks for a SCRAM password.
+write_access_rules() {
+    local os_user; os_user="$(as_owner id -un)"
+    cat >"$PG_DATA/pg_hba.conf" <<HBA
+# Written by deploy/local/postgres.sh on every start.
+local   all   postgres                     peer map=owner
+host    all   all        127.0.0.1/32      scram-sha-256
+host    all   all        ::1/128           scram-sha-256
+HBA
+    echo "owner $os_user postgres" >"$PG_DATA/pg_ident.conf"
+    grep -q '^password_encryption' "$PG_DATA/postgresql.conf" \
+        || echo "password_encryption = scram-sha-256" >>"$PG_DATA/postgresql.conf"
+    if [[ $EUID -eq 0 ]]; then chown postgres:postgres "$PG_DATA/pg_hba.conf" "$PG_DATA/pg_ident.conf"; fi
+}
+
 ensure_roles_and_databases() {
-    psql_admin <<SQL
+    local role
+    for role in "${PG_ROLES[@]}"; do
+        # On stdin, never on a command line; the server stores only the SCRAM verifier.
+        psql_admin <<SQL
+SET password_encryption = 'scram-sha-256';
 DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ZVT_PG_USER') THEN
-    CREATE ROLE "$ZVT_PG_USER" LOGIN PASSWORD '$ZVT_PG_PASSWORD' CREATEDB;
-  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') THEN CREATE ROLE "$role" LOGIN; END IF;
 END \$\$;
+ALTER ROLE "$role" LOGIN PASSWORD '$(secret "postgres-$role")';
 SQL
-    local db
+    done
+    psql_admin -c "ALTER ROLE \"$ZVT_PG_USER\" CREATEDB"   # tests make databases of their own
+    local db owner
     for db in "$ZVT_PG_DATABASE" "$ZVT_PG_HATCHET_DATABASE"; do
+        owner="$ZVT_PG_USER"; [[ "$db" == "$ZVT_PG_HATCHET_DATABASE" ]] && owner=hatchet
         if [[ -z "$(psql_admin -tA -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]]; then
-            psql_admin -c "CREATE DATABASE \"$db\" OWNER \"$ZVT_PG_USER\""
+            psql_admin -c "CREATE DATABASE \"$db\" OWNER \"$owner\""
         fi
     done
+    give_hatchet_its_database
+    # Nobody but the owner makes objects in the event store's schema (PostgreSQL 15's default already).
+    psql_admin -d "$ZVT_PG_DATABASE" -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+}
+
+# A cluster made before the hatchet role kept Hatchet's tables under the event store's owner: hand them over
+# (REASSIGN also moves the owner's other databases, which are given back).
+give_hatchet_its_database() {
+    local owner; owner="$(psql_admin -tA -c "SELECT datdba::regrole FROM pg_database WHERE datname = '$ZVT_PG_HATCHET_DATABASE'")"
+    [[ "$owner" == "hatchet" ]] && return 0
+    log "moving database $ZVT_PG_HATCHET_DATABASE from role $owner to role hatchet"
+    psql_admin -d "$ZVT_PG_HATCHET_DATABASE" <<SQL
+DO \$\$ DECLARE others text[]; db text; BEGIN
+  SELECT coalesce(array_agg(datname), '{}') INTO others FROM pg_database
+   WHERE datdba = '$owner'::regrole AND datname <> '$ZVT_PG_HATCHET_DATABASE';
+  EXECUTE format('REASSIGN OWNED BY %I TO hatchet', '$owner');
+  FOREACH db IN ARRAY others LOOP EXECUTE format('ALTER DATABASE %I OWNER TO %I', db, '$owner'); END LOOP;
+END \$\$;
+SQL
 }
 
 start() {
@@ -79,17 +127,29 @@ start() {
     if healthy; then
         pid_alive postgres || die "port $ZVT_PG_PORT answers but is not this stack's cluster"
         log "already running"
+        if ! grep -q '^# Written by deploy/local/postgres.sh' "$PG_DATA/pg_hba.conf"; then
+            log "replacing the access rules of a cluster made before them"
+            write_access_rules
+            as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
+        fi
     else
         init_cluster
+        write_access_rules
         log "starting on 127.0.0.1:$ZVT_PG_PORT"
         as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t 60 start >/dev/null
         wait_for "postgres" 60 healthy || { tail -n 30 "$PG_DIR/postgres.log" >&2; die "postgres did not start"; }
     fi
     head -n1 "$PG_DATA/postmaster.pid" >"$(pid_file postgres)"
     ensure_roles_and_databases
-    local base="postgresql://$ZVT_PG_USER:$ZVT_PG_PASSWORD@127.0.0.1:$ZVT_PG_PORT"
-    env_file_set ZVT_POSTGRES_DSN "$base/$ZVT_PG_DATABASE"
-    env_file_set ZVT_HATCHET_DATABASE_URL "$base/$ZVT_PG_HATCHET_DATABASE?sslmode=disable"
+    env_file_set ZVT_POSTGRES_DSN "postgresql://127.0.0.1:$ZVT_PG_PORT/$ZVT_PG_DATABASE"
+    local kind role
+    for kind in "${!PG_ROLE_OF[@]}"; do
+        role="${PG_ROLE_OF[$kind]}"
+        credentials_login "$kind" ZVT_POSTGRES_USER ZVT_POSTGRES_PASSWORD "$role" "postgres-$role"
+    done
+    env_file_unset ZVT_HATCHET_DATABASE_URL   # an older stack kept it (with the owner's password) there
+    credentials_set hatchet ZVT_HATCHET_DATABASE_URL \
+        "postgresql://hatchet:$(secret postgres-hatchet)@127.0.0.1:$ZVT_PG_PORT/$ZVT_PG_HATCHET_DATABASE?sslmode=disable"
     log "ready"
 }
 

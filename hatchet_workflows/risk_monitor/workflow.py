@@ -50,7 +50,7 @@ monitor_workflow = hatchet.workflow(
 async def gather(watch: MonitorInput, ctx: Context) -> Snapshot:
     if watch.accounts is not None and watch.price_history is not None:
         return Snapshot(accounts=watch.accounts, price_history=watch.price_history)
-    return await read_snapshot(get_settings().postgres_dsn, watch.window)
+    return await read_snapshot(get_settings().postgres_url(), watch.window)
 
 
 @monitor_workflow.task(parents=[gather], execution_timeout=timedelta(seconds=10), retries=3)

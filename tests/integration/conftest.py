@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis
 
 from topics.admin import delete_prefixed_topics, ensure_topics
+from zvt import clients
 from zvt.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def settings() -> Settings:
     down = _unreachable(settings)
     if down:
         pytest.fail(f"stack not running: {', '.join(down)}; start it with `bash deploy/local/stack.sh up`")
-    if not settings.hatchet_client_token:
+    if not settings.hatchet_client_token.get_secret_value():
         pytest.fail(
             "no Hatchet client token in the environment or .run/zvt.env: run `bash deploy/local/stack.sh up`"
         )
@@ -52,17 +53,17 @@ async def delete_the_runs_topics(settings: Settings) -> AsyncIterator[None]:
     """Every topic this run made (all under the run's prefix) is deleted at its end: the broker keeps file
     handles per partition, and a stack that keeps every run's topics runs out of them."""
     yield
-    await delete_prefixed_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    await delete_prefixed_topics(settings, settings.topic_prefix)
 
 
 @pytest.fixture(scope="session")
 async def kafka_topics(settings: Settings) -> Settings:
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    await ensure_topics(settings, settings.topic_prefix)
     return settings
 
 
 @pytest.fixture
 async def redis_client(settings: Settings) -> AsyncIterator[redis.Redis]:
-    client = redis.from_url(settings.redis_url)
+    client = clients.redis_client(settings)
     yield client
     await client.aclose()

@@ -10,6 +10,7 @@ import faust
 
 from schemas import CODEC, OrderRejected, OrderRequested, RejectReason
 from topics import Topics
+from zvt.clients import faust_credentials
 from zvt.settings import get_settings
 
 settings = get_settings()
@@ -17,6 +18,7 @@ settings = get_settings()
 app = faust.App(
     f"{settings.topic_prefix}faust-probe",
     broker=f"kafka://{settings.kafka_bootstrap}",
+    broker_credentials=faust_credentials(settings),
     store="memory://",
     processing_guarantee="exactly_once",
     topic_replication_factor=1,

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import CODEC, OrderRejected, OrderRequested
 from topics import Topics
+from zvt.clients import kafka_options
 from zvt.processes import background_process
 from zvt.settings import Settings
 
@@ -45,7 +46,7 @@ async def test_faust_agent_round_trip(kafka_topics: Settings, faust_worker: subp
         )
         for i in range(20)
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_options(settings))
     await producer.start()
     try:
         for order in orders:
@@ -60,7 +61,7 @@ async def test_faust_agent_round_trip(kafka_topics: Settings, faust_worker: subp
 
     consumer = AIOKafkaConsumer(
         Topics.ORDERS_REJECTED.full_name(settings.topic_prefix),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         auto_offset_reset="earliest",
         isolation_level="read_committed",
     )

@@ -12,6 +12,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas import CODEC, OrderRejected, OrderRequested, RejectReason
 from topics import Topics
+from zvt.clients import kafka_options
 from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ async def read_partition(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything currently readable on one partition (under the given isolation level)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         isolation_level=isolation,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -66,7 +67,7 @@ async def committed_offset(
     """The group's committed offset, once the coordinator has applied the transaction's markers."""
     deadline = asyncio.get_running_loop().time() + within
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+        **kafka_options(settings), group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -83,7 +84,7 @@ async def test_event_survives_a_produce_consume_round_trip(kafka_topics: Setting
     settings, topic = kafka_topics, Topics.ORDERS_REQUESTED
     event = order(account="acct-plain")
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all"
+        **kafka_options(settings), enable_idempotence=True, acks="all"
     )
     await producer.start()
     try:
@@ -103,7 +104,7 @@ async def test_committed_transaction_is_visible_and_aborted_one_is_not(kafka_top
     name = topic.full_name(settings.topic_prefix)
     kept, dropped = order(account="acct-tx"), order(account="acct-tx")
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"test-tx-{uuid.uuid4()}"
+        **kafka_options(settings), transactional_id=f"test-tx-{uuid.uuid4()}"
     )
     await producer.start()
     try:
@@ -134,7 +135,7 @@ async def test_consume_transform_produce_commits_offsets_in_the_transaction(kafk
     source, sink = Topics.ORDERS_REQUESTED, Topics.ORDERS_REJECTED
     source_name, sink_name = source.full_name(settings.topic_prefix), sink.full_name(settings.topic_prefix)
     incoming = order(account="acct-eos")
-    setup = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    setup = AIOKafkaProducer(**kafka_options(settings))
     await setup.start()
     try:
         in_meta = await setup.send_and_wait(source_name, CODEC.encode(incoming), key=source.key_for(incoming))
@@ -144,13 +145,13 @@ async def test_consume_transform_produce_commits_offsets_in_the_transaction(kafk
     group = f"test-eos-{uuid.uuid4().hex[:8]}"
     tp = TopicPartition(source_name, in_meta.partition)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         group_id=group,
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"test-eos-{uuid.uuid4()}"
+        **kafka_options(settings), transactional_id=f"test-eos-{uuid.uuid4()}"
     )
     await consumer.start()
     await producer.start()

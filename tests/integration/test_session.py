@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.settings import get_trading_config
 from topics import Topics
+from zvt.clients import kafka_options
 from zvt.session import DEFAULT_FILES
 from zvt.settings import REPO_ROOT, Settings
 
@@ -148,7 +149,7 @@ async def test_pnl_equals_a_recomputation_from_the_event_store(report_dir: Path,
     strategy's PnL is recomputed from them as cash flow: what it paid and received, less fees, plus what it
     holds at the report's mark. No average cost, no division: equal to the last Decimal digit."""
     report = json.loads((report_dir / "session.json").read_text())
-    connection = await asyncpg.connect(settings.postgres_dsn)
+    connection = await asyncpg.connect(settings.postgres_url())
     try:
         rows = await connection.fetch(
             "SELECT event_data FROM event_store WHERE event_type = 'order.executed'"
@@ -256,7 +257,7 @@ async def worker_holding_the_ticks(settings: Settings, prefix: str, workers: lis
         TopicPartition(Topics.MARKET_TICKS.full_name(prefix), p)
         for p in range(Topics.MARKET_TICKS.partitions)
     ]
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**kafka_options(settings))
     await consumer.start()
     try:
         busy = {str(tp.partition) for tp, end in (await consumer.end_offsets(ticks)).items() if end > 0}
@@ -275,7 +276,7 @@ async def worker_holding_the_ticks(settings: Settings, prefix: str, workers: lis
 
 
 async def topic_names(settings: Settings) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -298,7 +299,7 @@ async def new_session_fills_topic(settings: Settings, before: set[str]) -> str:
 async def wait_for_fills(settings: Settings, topic: str, count: int) -> int:
     """Until `count` fills are on `topic`; returns how many there were."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+        topic, **kafka_options(settings), auto_offset_reset="earliest"
     )
     await consumer.start()
     seen: set[bytes] = set()
@@ -334,7 +335,9 @@ async def test_two_workers_one_killed_mid_session_lose_and_double_no_order(
         try:
             async with asyncio.timeout(240):
                 topic = await new_session_fills_topic(settings, before)
-                workers = agent_workers(session.pid)
+                # The workers start once the session's topics and their ACLs are in place.
+                while len(workers := agent_workers(session.pid)) < 2:  # noqa: ASYNC110  (children, not an event)
+                    await asyncio.sleep(0.2)
                 assert len(workers) == 2, workers
                 seen = await wait_for_fills(settings, topic, len(reference["fills"]) // 3)
                 prefix = topic.removesuffix(Topics.ORDERS_EXECUTED.name)

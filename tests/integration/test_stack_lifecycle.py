@@ -108,7 +108,8 @@ async def test_restarted_engine_inherits_no_state_of_the_stopped_one(second_stac
     for verb in ("up", "down", "up"):
         done = stack(second_stack, verb)
         assert done.returncode == 0, done.stderr
-    dsn = f"postgresql://zvt:zvt@127.0.0.1:{PORTS['ZVT_PG_PORT']}/hatchet"
+    credentials = Path(second_stack["ZVT_RUN_DIR"]) / "credentials" / "hatchet.env"
+    dsn = credentials.read_text().split("ZVT_HATCHET_DATABASE_URL=", 1)[1].splitlines()[0]
     connection = await asyncpg.connect(dsn)
     try:
         for table in ("ControllerPartition", "SchedulerPartition", "TenantWorkerPartition"):

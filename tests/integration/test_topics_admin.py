@@ -11,6 +11,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from topics import StateChangelogs, Topics
 from topics.admin import TopicAction, delete_prefixed_topics, ensure_topics
+from zvt.clients import kafka_options
 from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -18,14 +19,14 @@ pytestmark = pytest.mark.integration
 
 async def test_create_is_idempotent_and_applies_layout(settings: Settings) -> None:
     prefix = f"{settings.topic_prefix}admin-{uuid.uuid4().hex[:8]}."
-    first = await ensure_topics(settings.kafka_bootstrap, prefix)
+    first = await ensure_topics(settings, prefix)
     every = (*Topics.with_dead_letters(), *StateChangelogs.all())
     expected = {topic.full_name(prefix): topic for topic in every}
     assert {r.name: r.action for r in first} == dict.fromkeys(expected, TopicAction.CREATED)
-    second = await ensure_topics(settings.kafka_bootstrap, prefix)
+    second = await ensure_topics(settings, prefix)
     assert {r.action for r in second} == {TopicAction.EXISTS}
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         described = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(list(expected))}
@@ -44,24 +45,24 @@ async def test_create_is_idempotent_and_applies_layout(settings: Settings) -> No
 async def test_too_few_partitions_are_grown_never_shrunk(settings: Settings) -> None:
     prefix = f"{settings.topic_prefix}grow-{uuid.uuid4().hex[:8]}."
     name = Topics.ORDERS_EXECUTED.full_name(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
     finally:
         await admin.close()
-    [result] = await ensure_topics(settings.kafka_bootstrap, prefix, [Topics.ORDERS_EXECUTED])
+    [result] = await ensure_topics(settings, prefix, [Topics.ORDERS_EXECUTED])
     assert result.action is TopicAction.PARTITIONS_ADDED
     assert result.partitions == Topics.ORDERS_EXECUTED.partitions
 
 
 async def test_a_prefix_is_deleted_and_nothing_else(settings: Settings) -> None:
     gone, kept = (f"{settings.topic_prefix}{name}-{uuid.uuid4().hex[:8]}." for name in ("gone", "kept"))
-    await ensure_topics(settings.kafka_bootstrap, gone, [Topics.PRICES, Topics.ALERTS])
-    await ensure_topics(settings.kafka_bootstrap, kept, [Topics.PRICES])
-    deleted = await delete_prefixed_topics(settings.kafka_bootstrap, gone)
+    await ensure_topics(settings, gone, [Topics.PRICES, Topics.ALERTS])
+    await ensure_topics(settings, kept, [Topics.PRICES])
+    deleted = await delete_prefixed_topics(settings, gone)
     assert deleted == sorted([Topics.ALERTS.full_name(gone), Topics.PRICES.full_name(gone)])
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         for _ in range(50):  # the broker deletes asynchronously
@@ -74,4 +75,4 @@ async def test_a_prefix_is_deleted_and_nothing_else(settings: Settings) -> None:
     assert not any(name.startswith(gone) for name in names)
     assert Topics.PRICES.full_name(kept) in names
     with pytest.raises(ValueError, match="non-empty prefix"):
-        await delete_prefixed_topics(settings.kafka_bootstrap, "")
+        await delete_prefixed_topics(settings, "")

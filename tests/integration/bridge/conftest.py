@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as redis
 
 from bridge.bus import StreamBus
+from zvt import clients
 from zvt.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ def test_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def bus(test_settings: Settings) -> AsyncIterator[StreamBus]:
-    client = redis.from_url(test_settings.redis_url)
+    client = clients.redis_client(test_settings)
     yield StreamBus(client, test_settings.topic_prefix)
     await client.aclose()
 

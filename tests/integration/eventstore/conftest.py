@@ -57,27 +57,27 @@ async def _retrying(admin_dsn: str, statement: str, attempts: int = 40) -> None:
 
 @pytest.fixture(scope="session")
 async def template_database(settings: Settings) -> AsyncIterator[str]:
-    name = await _create_database(settings.postgres_dsn)
-    connection = await connect(with_database(settings.postgres_dsn, name))
+    name = await _create_database(settings.postgres_url())
+    connection = await connect(with_database(settings.postgres_url(), name))
     try:
         await migrate(connection)
         await ensure_ahead(connection, datetime.now(UTC))
     finally:
         await connection.close()
     yield name
-    await _drop_database(settings.postgres_dsn, name)
+    await _drop_database(settings.postgres_url(), name)
 
 
 @pytest.fixture
 async def store_settings(settings: Settings, template_database: str) -> AsyncIterator[Settings]:
     """Stack settings whose postgres_dsn points at a fresh, migrated database of this test's own."""
-    name = await _create_database(settings.postgres_dsn, template_database)
+    name = await _create_database(settings.postgres_url(), template_database)
     yield settings.model_copy(update={"postgres_dsn": with_database(settings.postgres_dsn, name)})
-    await _drop_database(settings.postgres_dsn, name)
+    await _drop_database(settings.postgres_url(), name)
 
 
 @pytest.fixture
 async def connection(store_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await connect(store_settings.postgres_dsn)
+    conn = await connect(store_settings.postgres_url())
     yield conn
     await conn.close()

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def empty_dsn(settings: Settings) -> AsyncIterator[str]:
-    name = await _create_database(settings.postgres_dsn)
-    yield with_database(settings.postgres_dsn, name)
-    await _drop_database(settings.postgres_dsn, name)
+    name = await _create_database(settings.postgres_url())
+    yield with_database(settings.postgres_url(), name)
+    await _drop_database(settings.postgres_url(), name)
 
 
 async def _tables(connection: asyncpg.Connection) -> set[str]:

@@ -21,12 +21,14 @@ from bench.flows import FlowGenerator
 from eventstore.db import connect
 from eventstore.projections import load
 from eventstore.replay import check, rebuild
-from eventstore.sink import FAILPOINT_ENV, SINK_CONSUMER, Sink
+from eventstore.sink import FAILPOINT_ENV, Sink
 from schemas import CODEC, AlertTriggered, Event
 from tests.integration.metrics import Samples, label_values, scrape_until, total
 from topics import Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
+from topics.registry import SINK_CONSUMER
+from zvt.clients import kafka_options
 from zvt.processes import background_process, free_port
 from zvt.settings import Settings
 
@@ -39,14 +41,14 @@ async def sink_settings(store_settings: Settings) -> Settings:
     settings = store_settings.model_copy(
         update={"topic_prefix": f"{store_settings.topic_prefix}{uuid.uuid4().hex[:6]}."}
     )
-    await ensure_topics(settings.kafka_bootstrap, settings.topic_prefix)
+    await ensure_topics(settings, settings.topic_prefix)
     return settings
 
 
 async def _produce(
     settings: Settings, events: Sequence[Event], raw: Sequence[tuple[str, bytes]] = ()
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20)
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=20)
     await producer.start()
     try:
         for event in events:
@@ -73,7 +75,7 @@ async def _wait_for_count(connection: asyncpg.Connection, expected: int, seconds
 
 
 async def _end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**kafka_options(settings))
     await consumer.start()
     try:
         partitions = [
@@ -109,7 +111,7 @@ async def test_sink_killed_mid_batch_restarts_with_exactly_one_row_per_event(
         subprocess.run, argv, env={**env, FAILPOINT_ENV: "kill-after-append:2"}, timeout=180
     )
     assert crashed.returncode == -9  # SIGKILL inside the second batch's transaction
-    connection = await connect(settings.postgres_dsn)
+    connection = await connect(settings.postgres_url())
     try:
         after_crash = await _count(connection)
         tracked = await connection.fetchval("SELECT coalesce(sum(next_offset), 0) FROM event_sink_offsets")
@@ -157,7 +159,7 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_never_into_the_store(
     await _produce(settings, good, bad)
     sink = Sink(settings)
     task = asyncio.create_task(sink.run())
-    connection = await connect(settings.postgres_dsn)
+    connection = await connect(settings.postgres_url())
     try:
         await _wait_for_count(connection, len(good), seconds=60)
         async with asyncio.timeout(30):
@@ -191,7 +193,7 @@ async def _read_dead_letters(settings: Settings, expected: int) -> list[tuple[by
     assert dead_topic is not None
     consumer = AIOKafkaConsumer(
         dead_topic.full_name(settings.topic_prefix),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         auto_offset_reset="earliest",
     )
     await consumer.start()
@@ -241,7 +243,7 @@ async def test_metrics_count_what_the_sink_stored_and_dead_lettered_and_its_lag_
             60,
             "the lag of every partition of every event topic (the sink assigned them all)",
         )
-        blocker = await connect(settings.postgres_dsn)
+        blocker = await connect(settings.postgres_url())
         try:
             async with blocker.transaction():
                 await blocker.execute("LOCK TABLE event_sink_offsets IN EXCLUSIVE MODE")

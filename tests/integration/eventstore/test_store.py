@@ -47,7 +47,7 @@ async def test_append_is_idempotent_on_event_id(connection: asyncpg.Connection) 
 async def test_concurrent_appends_to_one_aggregate_exactly_one_wins(store_settings: Settings) -> None:
     flows = [FlowGenerator(seed=13).flow(0) for _ in range(8)]  # same order id, different event ids
     order = NewEvent.of(flows[0][0]).aggregate_id
-    connections = [await connect(store_settings.postgres_dsn) for _ in flows]
+    connections = [await connect(store_settings.postgres_url()) for _ in flows]
     try:
         outcomes = await asyncio.gather(
             *(

@@ -17,6 +17,7 @@ from marketreplay.readers import Tick, read_file
 from marketreplay.timeline import merge_by_market_time
 from schemas import CODEC, QuoteTick, TradeTick
 from topics import Topics
+from zvt.clients import kafka_options
 from zvt.replay_market import replay_market
 from zvt.settings import Settings
 
@@ -29,7 +30,7 @@ FILES = sorted(p for p in SAMPLE.iterdir() if p.suffix in (".csv", ".parquet"))
 async def read_topic(settings: Settings) -> list[Tick]:
     """Every record of the tick topic, all partitions, up to the end offsets at the time of the call."""
     name = Topics.MARKET_TICKS.full_name(settings.topic_prefix)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(name, p) for p in range(Topics.MARKET_TICKS.partitions)]

@@ -13,5 +13,5 @@ from zvt.settings import Settings
 @pytest.fixture
 async def pipeline_topics(settings: Settings) -> Settings:
     own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uuid.uuid4().hex[:6]}."})
-    await ensure_topics(own.kafka_bootstrap, own.topic_prefix)
+    await ensure_topics(own, own.topic_prefix)
     return own

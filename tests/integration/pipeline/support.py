@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
 from topics.registry import KafkaTopic
+from zvt.clients import kafka_options
 from zvt.demo import wait_for_books as worker_books
 from zvt.processes import background_process
 from zvt.settings import Settings
@@ -57,7 +58,7 @@ async def wait_for_books(web_port: int, books: set[str], within: float = 90) -> 
 
 
 async def publish_raw(settings: Settings, topic: KafkaTopic, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_options(settings))
     await producer.start()
     try:
         await producer.send_and_wait(topic.full_name(settings.topic_prefix), value, key=key)
@@ -120,7 +121,7 @@ async def read_topics(settings: Settings, topics: list[str]) -> AsyncIterator[Pi
     """Read `topics` (full names) from the beginning in the background for the duration of the block."""
     output = PipelineOutput()
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+        *topics, **kafka_options(settings), auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
 

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import OrderExecuted, OrderRequested
 from topics import Topics
+from zvt.clients import kafka_options
 from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import REPO_ROOT, Settings
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 async def records_and_end(settings: Settings, topic: str) -> tuple[int, int]:
     """How many records the topic holds, and the sum of its partitions' end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(Topics.ORDERS_EXECUTED.partitions)]

@@ -18,6 +18,7 @@ from schemas import CODEC, OrderExecuted, OrderRejected, OrderRequested, OrderSt
 from strategies.runner import VenueMark
 from topics import StateChangelogs, Topics
 from topics.registry import KafkaTopic
+from zvt.clients import kafka_options
 from zvt.processes import free_port
 from zvt.publish import publish_events
 from zvt.settings import Settings
@@ -129,7 +130,7 @@ FILLERS = "".join(
 
 async def committed(settings: Settings, counts: dict[KafkaTopic, int]) -> None:
     """Wait until the worker group's committed offsets, summed over partitions, reach `counts`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         async with asyncio.timeout(30):

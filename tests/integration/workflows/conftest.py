@@ -83,7 +83,7 @@ class Flow:
 @pytest.fixture(scope="module")
 async def flow(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Flow]:
     own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uuid.uuid4().hex[:6]}."})
-    await ensure_topics(own.kafka_bootstrap, own.topic_prefix)
+    await ensure_topics(own, own.topic_prefix)
     logs = tmp_path_factory.mktemp("workflows")
     config = logs / "trading.toml"
     config.write_text(CONFIG)

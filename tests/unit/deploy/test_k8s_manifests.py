@@ -60,12 +60,13 @@ def test_configured_variables_are_read_by_the_settings() -> None:
 
 
 def test_scraped_ports_are_the_ones_served() -> None:
-    settings, agent = Settings(), AgentSettings()
+    # The defaults, not this shell's overrides (a second stack on other ports sets them).
+    settings, agent = Settings.model_fields, AgentSettings.model_fields
     served = {
-        "worker": agent.web_port,
-        "bridge": settings.bridge_metrics_port,
-        "sink": settings.sink_metrics_port,
-        "workflows": settings.workflows_metrics_port,
+        "worker": agent["web_port"].default,
+        "bridge": settings["bridge_metrics_port"].default,
+        "sink": settings["sink_metrics_port"].default,
+        "workflows": settings["workflows_metrics_port"].default,
     }
     for doc in manifests():
         if doc["kind"] != "Deployment":

@@ -1,0 +1,49 @@
+"""The Kafka ACLs of a prefix: who may write what (topics.acls), in step with the stack's principals."""
+
+from __future__ import annotations
+
+import re
+
+from topics import Topics
+from topics.acls import INPUT_TOPICS, Operation, Pattern, Resource, acls_for_prefix
+from topics.registry import DEAD_LETTER_SUFFIX
+from zvt.settings import REPO_ROOT
+
+PREFIX = "desk-1."
+
+
+def written_by(principal: str) -> set[str]:
+    return {
+        acl.name
+        for acl in acls_for_prefix(PREFIX)
+        if acl.principal == principal and acl.resource == Resource.TOPIC and acl.operation == Operation.WRITE
+    }
+
+
+def test_publisher_writes_the_input_topics_only() -> None:
+    assert written_by("publisher") == {topic.full_name(PREFIX) for topic in INPUT_TOPICS}
+
+
+def test_sink_writes_dead_letters_only_and_monitor_nothing() -> None:
+    assert written_by("sink")
+    assert all(name.endswith(DEAD_LETTER_SUFFIX) for name in written_by("sink"))
+    assert written_by("monitor") == written_by("workflows") == set()
+
+
+def test_bridge_cannot_forge_fills() -> None:
+    assert Topics.ORDERS_EXECUTED.full_name(PREFIX) not in written_by("bridge")
+    assert Topics.ORDERS_REQUESTED.full_name(PREFIX) in written_by("bridge")
+
+
+def test_every_grant_is_under_the_prefix() -> None:
+    for acl in acls_for_prefix(PREFIX):  # so revoking one prefix's leaves every other's alone
+        assert acl.name.startswith(PREFIX), acl
+    assert all(acl.pattern == Pattern.LITERAL for acl in acls_for_prefix("") if acl.name == "*")
+
+
+def test_the_acls_name_the_principals_the_stack_makes() -> None:
+    script = (REPO_ROOT / "deploy" / "local" / "kafka.sh").read_text()
+    match = re.search(r"^KAFKA_PRINCIPALS=\(([^)]*)\)", script, re.M)
+    assert match is not None
+    made = set(match[1].split()) - {"admin"}
+    assert {acl.principal for acl in acls_for_prefix(PREFIX)} == made
