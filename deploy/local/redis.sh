@@ -39,7 +39,10 @@ cli_admin() {
         -h 127.0.0.1 -p "$ZVT_REDIS_PORT" "$@"
 }
 
-healthy() { [[ "$(cli_admin ping 2>/dev/null)" == "PONG" ]]; }
+# Signed in as admin: a Redis from before the ACL users answers PING too (redis-cli goes on as the default
+# user after a refused AUTH), and must be restarted, not taken for this stack's.
+healthy() { [[ "$(cli_admin acl whoami 2>/dev/null)" == "admin" ]]; }
+answers() { [[ "$(cli_admin ping 2>/dev/null)" == "PONG" ]]; }
 
 # The ACL file holds SHA-256 digests, never the passwords; the passwords stay in the credentials files.
 write_acl() {
@@ -93,11 +96,11 @@ start() {
     log "ready"
 }
 
-stopped() { ! healthy; }
+stopped() { ! answers; }
 stopped_open() { ! port_open "$ZVT_REDIS_PORT"; }
 
 stop() {
-    if pid_alive redis && healthy; then
+    if pid_alive redis && answers; then
         cli_admin shutdown >/dev/null 2>&1 || true
         wait_for "redis to shut down" 30 stopped || stop_pid redis
     fi
