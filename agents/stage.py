@@ -535,9 +535,9 @@ class Stage(Generic[M]):
 
     async def _commit(self, tail: _Tail, offsets: dict[TopicPartition, int]) -> None:
         """Commit `offsets`, or leave them to the next batch's tail when one is pending and the last
-        commit is younger than `commit_interval_seconds`: a commit request per batch cost the worker as
-        much as the batch's outputs. What a later commit covers is only redone after a crash, and every
-        redo is dropped as a copy; the last pending batch always commits."""
+        commit is younger than `commit_interval_seconds`: at a burst, commit requests (one per batch)
+        took a third of the worker's time in requests to the broker. What a later commit covers is redone
+        only after a crash, and every redo is dropped as a copy; the last pending batch always commits."""
         if not offsets:
             return
         now = time.monotonic()
@@ -769,8 +769,8 @@ def _producer(kafka: Mapping[str, Any], transactional_id: str | None = None) -> 
 class SharedProducer:
     """One idempotent producer for every stage of a worker process (not in exactly-once mode, where each
     stage's batches are transactions of its own). The producer has one request in flight per broker, so
-    what the stages publish while it is out goes in the next request together: a request per batch of
-    each stage cost the worker about as much CPU as the batches' work (docs/agents.md)."""
+    what the stages publish while it is out goes in the next request together: with a producer per
+    stage, the requests took a fifth of the worker's CPU at an order burst (docs/benchmarks.md)."""
 
     def __init__(self) -> None:
         self._producer: AIOKafkaProducer | None = None
