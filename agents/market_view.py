@@ -29,6 +29,7 @@ from agents.app import app, settings
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import has_backlog
 from schemas import OrderBookUpdated, PriceUpdated
+from schemas.signing import KeyRing, SignatureError, keyring, signature_in
 from topics import Topics
 from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
@@ -83,6 +84,7 @@ class MarketView:
         self._read: dict[TopicPartition, int] = {}  # next offset to apply, per partition
         self._arrived = asyncio.Event()  # set (and replaced) after each batch the view applies
         self.skipped = 0
+        self.refused = 0
 
     def last_price(self, symbol: str) -> Decimal | None:
         found = self.prices.get(symbol)
@@ -215,11 +217,17 @@ class MarketView:
             self.prices[symbol] = (point.market_time, point.price)
             self.price_versions[symbol] = self.price_versions.get(symbol, 0) + 1
 
-    def apply_record(self, data: bytes) -> None:
+    def apply_record(self, data: bytes, signature: bytes | None, ring: KeyRing | None = None) -> None:
         """Apply a price.updated or orderbook.updated as the market data stage wrote it, reading only the
         fields the view keeps: about a tenth of a full decode, and this view reads every price and book.
         Both topics are written by the market data stage alone, which validated the ticks they come from;
-        anything that does not parse is counted in `skipped`."""
+        anything that does not parse is counted in `skipped`, and what is not signed (the event store's
+        sink dead-letters it) in `refused`."""
+        try:
+            (ring or keyring()).verify(data, signature)
+        except SignatureError:
+            self.refused += 1
+            return
         try:
             raw = orjson.loads(data)
             kind = raw["event_type"]
@@ -279,8 +287,9 @@ class MarketView:
             while True:
                 batches = await consumer.getmany(timeout_ms=200, max_records=5000)
                 for tp, records in batches.items():
+                    ring = keyring()
                     for record in records:
-                        self.apply_record(record.value or b"")
+                        self.apply_record(record.value or b"", signature_in(record.headers), ring)
                     if records:
                         self._read[tp] = records[-1].offset + 1
                 if batches:

@@ -42,6 +42,7 @@ from agents.faults import CrashPoint, crash_if_asked
 from agents.outbox import Outbox
 from agents.settings import Guarantee, get_agent_settings
 from schemas import CODEC, Event, EventDecodeError
+from schemas.signing import KeyRing, SignatureError, keyring, signature_in
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import AGENTS_GROUP, KafkaTopic
@@ -180,15 +181,19 @@ class Batch(Generic[M]):
         self._undo.clear()
 
     def publish(self, events: Iterable[Event]) -> None:
-        """Queue `events` for their registry topics, keyed by the registry's key; sent with the batch."""
+        """Queue `events` for their registry topics, keyed by the registry's key, signed; sent with the
+        batch."""
         prefix = self._stage.prefix
+        ring = keyring()
         for event in events:
             topic = _topic_of(type(event))
+            value = CODEC.encode(event)
             self._outbox.add(
                 topic.full_name(prefix),
                 topic.key_for(event),
-                CODEC.encode(event),
+                value,
                 partitions=topic.partitions,
+                headers=ring.headers(value),
             )
 
     def park(self, item: Item, lane: str | None = None) -> None:
@@ -422,12 +427,13 @@ class Stage(Generic[M]):
         batch: Batch[M] = Batch(self, outbox)
         work = self.parked
         self.parked = []
+        ring = keyring()
         for tp, fetched in records.items():
             topic = self._by_name[tp.topic]
             accepted = self.inputs[topic]
             for record in fetched:
                 self._next_offsets[tp] = record.offset + 1
-                item = self._decode(outbox, topic, tp.partition, record, accepted)
+                item = self._decode(outbox, topic, tp.partition, record, accepted, ring)
                 if item is not None:
                     work.append(item)
         if self.exactly_once:
@@ -560,11 +566,18 @@ class Stage(Generic[M]):
         partition: int,
         record: Any,
         accepted: tuple[type[Event], ...],
+        ring: KeyRing,
     ) -> Item | None:
-        value = record.value
+        """The record's event, verified and decoded; None when it went to the dead letters instead."""
+        value = record.value or b""
         try:
-            if value is None:
-                raise EventDecodeError("empty message value")
+            ring.verify(value, signature_in(record.headers))
+        except SignatureError as exc:
+            reason = DeadLetterReason.BAD_SIGNATURE if value else DeadLetterReason.UNDECODABLE
+            error = exc.reason if value else "empty message value"
+            self.dead_letter(outbox, topic, partition, record.offset, record.key, value, reason, error)
+            return None
+        try:
             event = CODEC.decode(value)
         except EventDecodeError as exc:
             reason = DeadLetterReason.UNDECODABLE if exc.event_type is None else DeadLetterReason.INVALID
@@ -703,10 +716,12 @@ class Stage(Generic[M]):
         committed = await self.consumer.committed(tp)
         if not committed:
             return window
+        ring = keyring()
         async for record in self._read([tp], committed - self.window_capacity, committed):
-            try:
+            try:  # what the stage refused then is not counted as applied now
+                ring.verify(record.value or b"", signature_in(record.headers))
                 event = CODEC.decode(record.value or b"")
-            except EventDecodeError:
+            except (SignatureError, EventDecodeError):
                 continue
             self._remember(window, event)
         return window

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas import CODEC, EventDecodeError, QuoteTick, TradeTick
+from schemas import EventDecodeError, QuoteTick, TradeTick
+from schemas.signing import SignatureError, verified_event
 from zvt.clients import kafka_security
 from zvt.settings import get_settings
 
@@ -56,15 +57,15 @@ async def _ticks_in(
     consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
 ) -> AsyncIterator[tuple[TradeTick | QuoteTick, int]]:
     """The ticks at offsets `start` to `end` - 1, each with its record's timestamp (ms); what does not
-    decode was dead-lettered by the agent, never part of its state."""
+    verify and decode was dead-lettered by the agent, never part of its state."""
     consumer.seek(tp, start)
     while await consumer.position(tp) < end:
         for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
             if record.offset >= end or record.value is None:
                 continue
             try:
-                tick = CODEC.decode(record.value)
-            except EventDecodeError:
+                tick = verified_event(record.value, record.headers)
+            except (SignatureError, EventDecodeError):
                 continue
             if isinstance(tick, TradeTick | QuoteTick):
                 yield tick, record.timestamp

@@ -30,10 +30,11 @@ from rich.table import Table
 from bench.flows import FlowGenerator
 from bridge.bus import StreamBus
 from bridge.consumer import ConsumerConfig, Delivery, StreamConsumer
-from bridge.entries import Envelope, envelope
+from bridge.entries import Envelope, checked_envelope, envelope
 from bridge.forward import BridgeStats, KafkaToRedis
 from bridge.routes import Routes
-from schemas import CODEC
+from schemas import Event
+from schemas.signing import SIGNATURE_HEADER, keyring
 from topics import Streams, Topics
 from zvt.clients import kafka_options, redis_client
 from zvt.settings import Settings, load_settings
@@ -48,15 +49,18 @@ def _envelopes(count: int) -> list[Envelope]:
     ]
     while len(events) < count:
         events += [e.model_copy(update={"event_id": uuid.uuid4()}) for e in events[: count - len(events)]]
-    return [envelope(CODEC.encode(e), STREAM.value_types, "bench") for e in events[:count]]
+    return [Envelope.signed(e) for e in events[:count]]
 
 
 def _fresh(items: Sequence[Envelope]) -> list[Envelope]:
     """The same events under new ids, so the idempotent publish takes them all again."""
-    return [
-        envelope(orjson.dumps({**item.body, "event_id": str(uuid.uuid4())}), STREAM.value_types, "bench")
-        for item in items
-    ]
+    fresh = [orjson.dumps({**item.body, "event_id": str(uuid.uuid4())}) for item in items]
+    return [envelope(data, STREAM.value_types, "bench", keyring().sign(data)) for data in fresh]
+
+
+def _envelope(data: bytes, allowed: tuple[type[Event], ...], where: str) -> Envelope:
+    """A stream consumer's decoder: the entry's bytes are verified by then (`bridge.entries.entry_data`)."""
+    return checked_envelope(data, allowed, where, b"")
 
 
 def redis_benchmark(url: str, count: int, pipeline: int, key: str) -> float:
@@ -82,7 +86,7 @@ async def _ignore(deliveries: Sequence[Delivery[Envelope]]) -> list[BaseExceptio
 
 async def _timed_consume(bus: StreamBus, expected: int, batch: int) -> float:
     consumer = StreamConsumer(
-        bus, STREAM, "bench", _ignore, envelope, ConsumerConfig(batch=batch, block_ms=100)
+        bus, STREAM, "bench", _ignore, _envelope, ConsumerConfig(batch=batch, block_ms=100)
     )
     await bus.ensure_group(STREAM, "bench")
     started = time.perf_counter()
@@ -101,7 +105,7 @@ async def _latency(bus: StreamBus, items: Sequence[Envelope], rate: int, group: 
         took.extend(now - sent[d.value.event_id] for d in deliveries)
         return [None] * len(deliveries)
 
-    consumer = StreamConsumer(bus, STREAM, group, handle, envelope, ConsumerConfig(batch=1000, block_ms=50))
+    consumer = StreamConsumer(bus, STREAM, group, handle, _envelope, ConsumerConfig(batch=1000, block_ms=50))
     await bus.ensure_group(STREAM, group, start_id="$")
     per_tick = max(1, rate // 100)
 
@@ -135,7 +139,13 @@ async def _bridge_rate(settings: Settings, bus: StreamBus, items: Sequence[Envel
     await producer.start()
     try:
         sent = [
-            await producer.send(topic, item.data, key=item.key_for(Topics.ORDERS_EXECUTED)) for item in items
+            await producer.send(
+                topic,
+                item.data,
+                key=item.key_for(Topics.ORDERS_EXECUTED),
+                headers=[(SIGNATURE_HEADER, item.signature)],
+            )
+            for item in items
         ]
         await asyncio.gather(*sent)
         stats, stopping = BridgeStats(), asyncio.Event()

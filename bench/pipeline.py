@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas import CODEC, OrderRequested, QuoteTick, TradeTick
+from schemas.signing import keyring
 from topics import AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics
 from topics.registry import KafkaTopic
@@ -228,20 +229,26 @@ async def arrivals(
 
 
 async def send_batches(
-    producer: AIOKafkaProducer, name: str, records: Iterable[tuple[int, bytes | None, bytes]]
+    producer: AIOKafkaProducer,
+    name: str,
+    records: Iterable[tuple[int, bytes | None, bytes]],
+    *,
+    signed: bool = True,
 ) -> list[asyncio.Future[Any]]:
-    """Send (partition, key, value) records as one batch per partition (another whenever one is full);
-    the batches' delivery futures."""
+    """Send (partition, key, value) records as one batch per partition (another whenever one is full),
+    signed as the platform's publishers sign (not the baselines' payloads); the batches' delivery futures."""
     batches: dict[int, Any] = {}
     futures: list[asyncio.Future[Any]] = []
+    ring = keyring()
     for partition, key, value in records:
+        headers = ring.headers(value) if signed else []
         batch = batches.get(partition)
         if batch is None:
             batch = batches[partition] = producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:  # full
+        if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full
             futures.append(await producer.send_batch(batch, name, partition=partition))
             batch = batches[partition] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
     for partition, batch in batches.items():
         futures.append(await producer.send_batch(batch, name, partition=partition))
@@ -252,7 +259,9 @@ async def partition_count(producer: AIOKafkaProducer, name: str) -> int:
     return len(await producer.partitions_for(name))
 
 
-async def produce(settings: Settings, topic: KafkaTopic, payloads: Iterable[tuple[bytes, bytes]]) -> int:
+async def produce(
+    settings: Settings, topic: KafkaTopic, payloads: Iterable[tuple[bytes, bytes]], *, signed: bool = True
+) -> int:
     """Send (key, value) records to `topic`, partitioned by key as the default producer does, in batches
     of up to CHUNK records (taken lazily from `payloads`); returns how many were sent once all are acked."""
     producer = AIOKafkaProducer(**kafka_options(settings), max_batch_size=BATCH_BYTES)
@@ -269,6 +278,7 @@ async def produce(settings: Settings, topic: KafkaTopic, payloads: Iterable[tupl
                 producer,
                 name,
                 ((partitioner(key, all_partitions, all_partitions), key, value) for key, value in chunk),
+                signed=signed,
             )
             await asyncio.gather(*pending)  # one chunk in flight while the next is built
             pending = futures
@@ -354,6 +364,7 @@ async def orders_end_to_end(
     producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=1)
     await producer.start()
     name = Topics.ORDERS_REQUESTED.full_name(settings.topic_prefix)
+    ring = keyring()
     started = time.perf_counter()
     try:
         for i, request in enumerate(made):
@@ -362,7 +373,8 @@ async def orders_end_to_end(
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent_at[request.order_id] = time.perf_counter()
-            await producer.send(name, CODEC.encode(request), key=request.account_id.encode())
+            value = CODEC.encode(request)
+            await producer.send(name, value, key=request.account_id.encode(), headers=ring.headers(value))
         await producer.flush()
     finally:
         await producer.stop()
@@ -473,7 +485,7 @@ async def raw_per_record(settings: Settings, count: int) -> float:
     """A plain aiokafka loop: consume each message of one topic and produce it to another, nothing else."""
     source, target = RAW_PER_RECORD
     assert target is not None
-    await produce(settings, source, itertools.repeat((b"k", PAYLOAD), count))
+    await produce(settings, source, itertools.repeat((b"k", PAYLOAD), count), signed=False)
     consumer = AIOKafkaConsumer(
         source.full_name(settings.topic_prefix),
         **kafka_options(settings),
@@ -503,7 +515,9 @@ async def raw_batch(settings: Settings, count: int) -> float:
     """A plain aiokafka loop in batches: getmany, one produced batch per partition (acks=all), await every
     batch's delivery, commit the consumed offsets; nothing else."""
     source, target = RAW_BATCH
-    await produce(settings, source, ((f"acct-{i % ACCOUNTS}".encode(), PAYLOAD) for i in range(count)))
+    await produce(
+        settings, source, ((f"acct-{i % ACCOUNTS}".encode(), PAYLOAD) for i in range(count)), signed=False
+    )
     consumer = AIOKafkaConsumer(
         source.full_name(settings.topic_prefix),
         **kafka_options(settings),
@@ -534,6 +548,7 @@ async def raw_batch(settings: Settings, count: int) -> float:
                     for tp, records in fetched.items()
                     for record in records
                 ),
+                signed=False,
             )
             await asyncio.gather(*futures)
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
@@ -542,6 +557,27 @@ async def raw_batch(settings: Settings, count: int) -> float:
         await producer.stop()
         await consumer.stop()
     return moved / (time.perf_counter() - started)
+
+
+def signing_cost(samples: int = 20_000) -> tuple[float, float]:
+    """Microseconds to sign and to verify one event (the bench's ticks and orders, alternately), in this
+    process: what each signature on the pipeline's path adds to the worker's CPU per event."""
+    ring = keyring()
+    orders = [CODEC.encode(order(i)) for i in range(100)]
+    values = [value for (_, tick), order in zip(ticks(100), orders, strict=True) for value in (tick, order)]
+    signatures = [ring.sign(value) for value in values]
+    rounds = max(1, samples // len(values))
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for value in values:
+            ring.sign(value)
+    signed = time.perf_counter()
+    for _ in range(rounds):
+        for value, signature in zip(values, signatures, strict=True):
+            ring.verify(value, signature)
+    verified = time.perf_counter()
+    count = rounds * len(values)
+    return (signed - started) / count * 1e6, (verified - signed) / count * 1e6
 
 
 def ratio(figure: float, baseline: float) -> float:
@@ -603,6 +639,7 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
         if not args.keep_topics:
             await delete_prefixed_topics(settings, settings.topic_prefix)
     source, target = RAW_BATCH
+    sign_us, verify_us = signing_cost()
     return {
         "guarantee": guarantee,
         "workers": args.workers,
@@ -616,6 +653,8 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
         "raw_batch_partitions": {"source": source.partitions, "target": target.partitions},
         "ticks_vs_raw_batch": ratio(tick_rate, batched),
         "worker_cpu_us_per_tick": tick_cpu_us,
+        "signing_us_per_sign": sign_us,
+        "signing_us_per_verify": verify_us,
         "ticks_vs_raw_per_record": ratio(tick_rate, per_record),
         "orders": args.orders,
         "orders_per_s": burst_rate,
@@ -672,6 +711,13 @@ def table(results: list[dict[str, Any]]) -> Table:
         shown.add_row(
             f"{g}: worker CPU per tick / per order (µs)",
             f"{r['worker_cpu_us_per_tick']:.0f} / {r['worker_cpu_us_per_order']:.0f}",
+            "",
+            "",
+            "",
+        )
+        shown.add_row(
+            f"{g}: signing, one HMAC-SHA256 sign / verify of an event (µs)",
+            f"{r['signing_us_per_sign']:.2f} / {r['signing_us_per_verify']:.2f}",
             "",
             "",
             "",

@@ -32,8 +32,9 @@ from tenacity import (
 
 from bridge.dead_letter import StreamDeadLetter
 from bridge.entries import Envelope
-from schemas import CODEC, Event
+from schemas import Event
 from schemas.codec import STREAM_FIELD_DATA, STREAM_FIELD_ID, STREAM_FIELD_TYPE
+from schemas.signing import STREAM_FIELD_SIGNATURE
 from topics.registry import RedisStream
 
 log = logging.getLogger(__name__)
@@ -41,18 +42,18 @@ log = logging.getLogger(__name__)
 # Events per script call: enough to amortise the round trip, few enough not to stall Redis (~1 ms).
 PUBLISH_CHUNK = 1000
 
-# KEYS: stream, published ids. ARGV: maxlen, window, now, the three field names, then (id, type, data)
-# per event.
+# KEYS: stream, published ids. ARGV: maxlen, window, now, the four field names, then (id, type, data,
+# signature) per event.
 # Returns one entry id per event, '' for an id already published within the window.
 _PUBLISH_LUA = """
 local stream, ids = KEYS[1], KEYS[2]
 local maxlen, window, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local out = {}
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 4 do
   local id = ARGV[i]
   if redis.call('ZADD', ids, 'NX', now, id) == 1 then
     out[#out + 1] = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
-      ARGV[4], ARGV[i + 1], ARGV[5], id, ARGV[6], ARGV[i + 2])
+      ARGV[4], ARGV[i + 1], ARGV[5], id, ARGV[6], ARGV[i + 2], ARGV[7], ARGV[i + 3])
   else
     out[#out + 1] = ''
   end
@@ -105,19 +106,19 @@ class StreamBus:
         return (await self.publish_many(stream, [event]))[0]
 
     async def publish_many(self, stream: RedisStream, events: Sequence[Event]) -> list[bytes | None]:
-        envelopes = [Envelope(str(e.event_id), e.event_type, CODEC.encode(e), {}) for e in events]
-        return await self.publish_envelopes(stream, envelopes)
+        return await self.publish_envelopes(stream, [Envelope.signed(event) for event in events])
 
     async def publish_envelopes(
         self, stream: RedisStream, envelopes: Sequence[Envelope]
     ) -> list[bytes | None]:
-        """Append events whose bytes are already checked (the bridge's path); None marks a duplicate."""
+        """Append signed events whose bytes are already checked (the bridge's path); None marks a
+        duplicate."""
         added: list[bytes | None] = []
-        names = (STREAM_FIELD_TYPE, STREAM_FIELD_ID, STREAM_FIELD_DATA)
+        names = (STREAM_FIELD_TYPE, STREAM_FIELD_ID, STREAM_FIELD_DATA, STREAM_FIELD_SIGNATURE)
         for start in range(0, len(envelopes), PUBLISH_CHUNK):
             args: list[Any] = [stream.max_length, stream.max_length, int(time.time() * 1000), *names]
             for item in envelopes[start : start + PUBLISH_CHUNK]:
-                args += (item.event_id, item.event_type, item.data)
+                args += (item.event_id, item.event_type, item.data, item.signature)
             reply = await self._publish_script(
                 keys=[self.name(stream), stream.published_ids_name(self.prefix)], args=args
             )

@@ -1,6 +1,7 @@
 """Pure: what the bridge checks on every message it moves, and how an event sits in a stream entry.
 
-The bridge moves bytes, it does not rebuild events: it checks the envelope (a JSON object of a known event
+The bridge moves bytes, it does not rebuild events: it verifies the signature (schemas.signing), checks the
+envelope (a JSON object of a known event
 type that belongs on the destination, with a UUID `event_id`) and forwards the original bytes. Full schema
 validation happens once, where the event is decoded for use (a `StreamConsumer`, an agent), and fails into
 that side's dead letters. Checking the envelope costs a tenth of a full decode, which is what lets one
@@ -18,6 +19,7 @@ import orjson
 
 from schemas import CODEC, EVENT_REGISTRY, Event, EventDecodeError
 from schemas.codec import STREAM_FIELD_DATA, STREAM_FIELD_ID, STREAM_FIELD_TYPE
+from schemas.signing import STREAM_FIELD_SIGNATURE, SignatureError, keyring
 from topics.dead_letter import DeadLetterReason
 from topics.registry import KafkaTopic
 
@@ -33,12 +35,13 @@ class RejectedError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """An event as the bridge sees it: identity, type and the untouched bytes."""
+    """An event as the bridge sees it: identity, type, the untouched bytes and their signature."""
 
     event_id: str
     event_type: str
     data: bytes
     body: dict[str, Any]
+    signature: bytes
 
     def key_for(self, topic: KafkaTopic) -> bytes:
         """The Kafka key, built like `KafkaTopic.key_for` (key fields are strings, so str() agrees)."""
@@ -48,20 +51,46 @@ class Envelope:
             raise RejectedError(DeadLetterReason.INVALID, f"{self.event_type}: no key field {exc}") from exc
 
     def fields(self) -> dict[bytes, bytes]:
-        """The stream entry: the same layout as `EventCodec.to_stream_fields`."""
+        """The stream entry: the same layout as `EventCodec.to_stream_fields`, with the signature."""
         return {
             STREAM_FIELD_TYPE: self.event_type.encode(),
             STREAM_FIELD_ID: self.event_id.encode(),
             STREAM_FIELD_DATA: self.data,
+            STREAM_FIELD_SIGNATURE: self.signature,
         }
+
+    @classmethod
+    def signed(cls, event: Event) -> Envelope:
+        """An event of this process, encoded and signed for a stream."""
+        data = CODEC.encode(event)
+        return cls(str(event.event_id), event.event_type, data, {}, keyring().sign(data))
 
 
 def _allowed_names(allowed: tuple[type[Event], ...]) -> frozenset[str]:
     return frozenset(model.EVENT_TYPE for model in allowed)
 
 
-def envelope(data: bytes | None, allowed: tuple[type[Event], ...], where: str) -> Envelope:
-    """Check the envelope of `data` for destination `where`; raise `RejectedError` with the reason."""
+def verify(data: bytes, signature: bytes | None) -> None:
+    """Raise `RejectedError` (bad_signature) unless `signature` is this platform's, over `data`."""
+    try:
+        keyring().verify(data, signature)
+    except SignatureError as exc:
+        raise RejectedError(DeadLetterReason.BAD_SIGNATURE, exc.reason) from None
+
+
+def envelope(
+    data: bytes | None, allowed: tuple[type[Event], ...], where: str, signature: bytes | None
+) -> Envelope:
+    """Verify `data`'s signature and check its envelope for destination `where`; raise `RejectedError`
+    with the reason."""
+    if not data:
+        raise RejectedError(DeadLetterReason.UNDECODABLE, "empty message")
+    verify(data, signature)
+    return checked_envelope(data, allowed, where, signature or b"")
+
+
+def checked_envelope(data: bytes, allowed: tuple[type[Event], ...], where: str, signature: bytes) -> Envelope:
+    """`envelope` of bytes whose signature is already verified."""
     if not data:
         raise RejectedError(DeadLetterReason.UNDECODABLE, "empty message")
     try:
@@ -84,7 +113,7 @@ def envelope(data: bytes | None, allowed: tuple[type[Event], ...], where: str) -
         raise RejectedError(
             DeadLetterReason.INVALID, f"{event_type}: event_id {raw_id!r} is not a UUID"
         ) from exc
-    return Envelope(event_id, event_type, bytes(data), body)
+    return Envelope(event_id, event_type, bytes(data), body, bytes(signature))
 
 
 def decode_event(data: bytes | None, allowed: tuple[type[Event], ...], where: str) -> Event:
@@ -104,8 +133,10 @@ def decode_event(data: bytes | None, allowed: tuple[type[Event], ...], where: st
 
 
 def entry_data(fields: Mapping[bytes, bytes]) -> bytes:
-    """The event bytes of a stream entry (entries are read as raw bytes: no decode_responses)."""
+    """The event bytes of a stream entry, once their signature is verified (entries are read as raw
+    bytes: no decode_responses)."""
     data = fields.get(STREAM_FIELD_DATA)
     if data is None:
         raise RejectedError(DeadLetterReason.UNDECODABLE, "stream entry has no 'data' field")
+    verify(data, fields.get(STREAM_FIELD_SIGNATURE))
     return data

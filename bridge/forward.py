@@ -29,9 +29,10 @@ from aiokafka.errors import CommitFailedError
 
 from bridge.bus import StreamBus, redis_retrying
 from bridge.consumer import ConsumerConfig, Delivery, StreamConsumer
-from bridge.entries import Envelope, RejectedError, envelope
+from bridge.entries import Envelope, RejectedError, checked_envelope, envelope
 from bridge.routes import InboundRoute, OutboundRoute, Routes
 from schemas import Event
+from schemas.signing import SIGNATURE_HEADER, keyring, signature_in
 from topics.dead_letter import DeadLetter
 from topics.registry import BRIDGE_GROUP, KafkaTopic, RedisStream
 from zvt.clients import kafka_options, redis_client
@@ -135,7 +136,9 @@ class KafkaToRedis:
         for record in records:
             route = by_topic[record.topic]
             try:
-                checked = envelope(record.value, route.stream.value_types, record.topic)
+                checked = envelope(
+                    record.value, route.stream.value_types, record.topic, signature_in(record.headers)
+                )
                 good[route.stream].append((checked, route.topic))
             except RejectedError as exc:
                 sent.append(await self._dead_letter(record, route.topic, exc))
@@ -176,7 +179,8 @@ def outbound_decoder(topic: KafkaTopic) -> Any:
     """Envelope check plus the Kafka key, so an entry without its key fields is dead-lettered as invalid."""
 
     def decode(data: bytes, allowed: tuple[type[Event], ...], where: str) -> tuple[Envelope, bytes]:
-        checked = envelope(data, allowed, where)
+        # `data` is verified (bridge.entries.entry_data); signed again, for Kafka's header.
+        checked = checked_envelope(data, allowed, where, keyring().sign(data))
         return checked, checked.key_for(topic)
 
     return decode
@@ -196,7 +200,12 @@ class RedisToKafka:
     ) -> list[BaseException | None]:
         topic = self.route.topic.full_name(self.settings.topic_prefix)
         futures = [
-            await self.producer.send(topic, value=item.value[0].data, key=item.value[1])
+            await self.producer.send(
+                topic,
+                value=item.value[0].data,
+                key=item.value[1],
+                headers=[(SIGNATURE_HEADER, item.value[0].signature)],
+            )
             for item in deliveries
         ]
         results = await asyncio.gather(*futures, return_exceptions=True)

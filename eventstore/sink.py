@@ -1,6 +1,6 @@
 """The sink: every event topic into the event store, effectively once.
 
-Per batch from Kafka: decode and validate each record (pure `triage`); send the ones that fail to the
+Per batch from Kafka: verify, decode and validate each record (`triage`); send the ones that fail to the
 source topic's dead-letter topic and wait for the broker's ack; then, in ONE PostgreSQL transaction,
 append the events, update the read models and trading_events, and store each partition's next offset in
 the tracking table. Kafka's committed offsets are written afterwards only for lag monitoring; on
@@ -31,6 +31,7 @@ from eventstore.db import connect
 from eventstore.store import NewEvent, UnstorableEventError, append
 from eventstore.tracking import Partition, save_offsets, stored_offsets
 from schemas import CODEC, EventDecodeError
+from schemas.signing import SignatureError, keyring, signature_in
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import SINK_CONSUMER, KafkaTopic
@@ -54,6 +55,7 @@ class Received:
     offset: int
     key: bytes | None
     value: bytes | None
+    signature: bytes | None = None  # schemas.signing's header
 
 
 @dataclass
@@ -65,27 +67,36 @@ class Triage:
 
 
 def triage(records: Iterable[Received], topics: dict[str, KafkaTopic], consumer: str) -> Triage:
-    """Pure: which records become events and which are dead letters (and why)."""
+    """Which records become events and which are dead letters (and why): pure but for the keyring."""
     result = Triage()
+    ring = keyring()
     for record in records:
         partition = (record.topic, record.partition)
         result.next_offsets[partition] = max(result.next_offsets.get(partition, 0), record.offset + 1)
         if record.value is None:  # a compaction tombstone: no event
             continue
         try:
+            signed_by = ring.verify(record.value, record.signature)
             event = CODEC.decode(record.value)
             if type(event) not in topics[record.topic].value_types:
                 raise TypeError(f"{event.event_type} does not belong on {record.topic}")
-            metadata = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+            metadata = {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "signed_by": signed_by,
+            }
             result.events.append(NewEvent.of(event, data=record.value, metadata=metadata))
             result.sources.append(record)
-        except (EventDecodeError, TypeError, UnstorableEventError) as error:
+        except (SignatureError, EventDecodeError, TypeError, UnstorableEventError) as error:
             result.dead.append((record, _dead_letter(record, error, consumer)))
     return result
 
 
 def _dead_letter(record: Received, error: Exception, consumer: str) -> DeadLetter:
-    if isinstance(error, EventDecodeError):
+    if isinstance(error, SignatureError):
+        reason = DeadLetterReason.BAD_SIGNATURE
+    elif isinstance(error, EventDecodeError):
         reason = DeadLetterReason.INVALID if error.event_type else DeadLetterReason.UNDECODABLE
     elif isinstance(error, TypeError):
         reason = DeadLetterReason.UNEXPECTED_TYPE
@@ -230,7 +241,7 @@ class Sink:
             while not self.stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=300, max_records=self.max_records)
                 records = [
-                    Received(r.topic, r.partition, r.offset, r.key, r.value)
+                    Received(r.topic, r.partition, r.offset, r.key, r.value, signature_in(r.headers))
                     for rs in fetched.values()
                     for r in rs
                 ]

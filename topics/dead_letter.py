@@ -23,6 +23,9 @@ class DeadLetterReason(StrEnum):
     PROCESSING_FAILED = "processing-failed"  # the consumer raised while handling a valid event
     # A valid tick the market data guard refused (trading.tick_guard); the error starts with its reason.
     QUARANTINED = "quarantined"
+    # No signature, or one that is malformed, by an unknown key or wrong for the bytes (schemas.signing):
+    # nothing of the message is read. Spelled as the security issue names it.
+    BAD_SIGNATURE = "bad_signature"
 
 
 @dataclass(frozen=True)

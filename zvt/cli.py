@@ -22,9 +22,11 @@ app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=
 stack_app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka and the Hatchet engine.")
 topics_app = typer.Typer(help="Kafka topics and Redis streams of the registry.")
 workflows_app = typer.Typer(help="Hatchet workflows.")
+keys_app = typer.Typer(help="The signing keyring every event is signed and verified with (docs/security.md).")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(keys_app, name="keys")
 app.add_typer(eventstore_cli.db_app, name="db")
 app.command("sink")(eventstore_cli.sink)
 app.command("trace")(eventstore_cli.trace)
@@ -54,6 +56,91 @@ def stack_down() -> None:
 def stack_status() -> None:
     """Show which services run; exits 1 when any is down."""
     _stack("status")
+
+
+def _keyring_path() -> Path:
+    from schemas.signing import default_keyring_path
+
+    return default_keyring_path()
+
+
+def _change_keyring(change: str, key_id: str | None = None) -> str:
+    """Apply one rotation step to the keyring file; the key id it concerned."""
+    from schemas.signing import KeyringError, read_keyring, write_keyring
+
+    path = _keyring_path()
+    try:
+        ring = read_keyring(path)
+        if change == "add":
+            ring, key_id = ring.with_new_key(key_id)
+        elif change == "activate":
+            assert key_id is not None
+            ring = ring.activated(key_id)
+        else:
+            assert key_id is not None
+            ring = ring.retired(key_id)
+    except KeyringError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    write_keyring(path, ring)
+    return key_id
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Make the keyring with one random key, unless it exists (the stack scripts call this)."""
+    from schemas.signing import new_keyring, read_keyring, write_keyring
+
+    path = _keyring_path()
+    if path.exists():
+        console.print(f"keyring {path}: active key {read_keyring(path).active}")
+        return
+    ring = new_keyring()
+    write_keyring(path, ring)
+    console.print(f"keyring {path} made: active key {ring.active}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The key ids and which one signs (never the keys)."""
+    from schemas.signing import read_keyring
+
+    ring = read_keyring(_keyring_path())
+    for key_id in ring.keys:
+        console.print(f"{key_id}{'  (active: signs new events)' if key_id == ring.active else ''}")
+
+
+@keys_app.command("add")
+def keys_add(key_id: str = typer.Argument(None, help="Default: made from the time.")) -> None:
+    """Step 1 of a rotation: a new key every process accepts, once it has reread the file (about a second)."""
+    console.print(f"added {_change_keyring('add', key_id)} (accepted, not signing yet)")
+
+
+@keys_app.command("activate")
+def keys_activate(key_id: str) -> None:
+    """Step 2: new events are signed with `key_id`; the old key stays accepted."""
+    console.print(f"{_change_keyring('activate', key_id)} signs new events")
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: str) -> None:
+    """Step 3, once nothing signed with `key_id` is left to read: events signed with it are refused."""
+    console.print(f"retired {_change_keyring('retire', key_id)}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Steps 1 and 2 without downtime: add a key, wait until every process has reread the keyring, make it
+    the active key. The old key stays accepted until `zvt keys retire`."""
+    import time
+
+    from schemas.signing import RELOAD_SECONDS
+
+    key_id = _change_keyring("add")
+    console.print(f"added {key_id}; waiting {3 * RELOAD_SECONDS:.0f} s for every process to reread it")
+    time.sleep(3 * RELOAD_SECONDS)
+    _change_keyring("activate", key_id)
+    console.print(f"{key_id} signs new events; retire the old key once its events are read")
 
 
 @topics_app.command("create")

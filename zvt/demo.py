@@ -24,7 +24,6 @@ from aiokafka import AIOKafkaConsumer
 
 from agents.settings import AgentSettings
 from schemas import (
-    CODEC,
     Event,
     OrderExecuted,
     OrderRejected,
@@ -33,6 +32,7 @@ from schemas import (
     PositionUpdated,
     QuoteTick,
 )
+from schemas.signing import verified_event
 from topics import Topics
 from zvt.clients import kafka_options
 from zvt.processes import background_process
@@ -155,7 +155,7 @@ async def _collect(settings: Settings, result: DemoResult) -> None:
         while not result.done():
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
-                    event = CODEC.decode(record.value or b"")
+                    event = verified_event(record.value, record.headers)
                     order_id = getattr(event, "order_id", None)
                     if order_id in ids:
                         result.outcomes.setdefault(order_id, []).append(event)

@@ -12,6 +12,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas import CODEC, Event, EventDecodeError
+from schemas.signing import keyring
 from topics import Topics
 from zvt.clients import kafka_options
 from zvt.settings import Settings
@@ -50,10 +51,12 @@ def event_producer(settings: Settings) -> AIOKafkaProducer:
 async def send_event(
     producer: AIOKafkaProducer, settings: Settings, event: Event
 ) -> tuple[str, asyncio.Future[Any]]:
-    """Queue `event` on its registry topic with the registry's key; returns the topic and the ack future."""
+    """Queue `event`, signed, on its registry topic with the registry's key; the topic and the ack future."""
     topic = Topics.for_event(type(event))
     name = topic.full_name(settings.topic_prefix)
-    return name, await producer.send(name, CODEC.encode(event), key=topic.key_for(event))
+    value = CODEC.encode(event)
+    headers = keyring().headers(value)
+    return name, await producer.send(name, value, key=topic.key_for(event), headers=headers)
 
 
 async def publish_events(settings: Settings, events: Iterable[Event]) -> list[Sent]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import sys
 import time
@@ -28,7 +29,8 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from schemas import CODEC, Event, OrderExecuted, PositionUpdated, PriceUpdated
+from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, PriceUpdated
+from schemas.signing import SignatureError, verified_event
 from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
 from zvt.clients import kafka_options
@@ -37,6 +39,8 @@ from zvt.processes import background_process, free_port
 from zvt.replay_market import replay_market
 from zvt.session_report import SessionFigures, session_figures
 from zvt.settings import REPO_ROOT, Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from hatchet_workflows.rebalance.models import RebalanceInput, RebalanceResult
@@ -134,7 +138,10 @@ async def _collect(settings: Settings, collected: Collected) -> None:
         while True:
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
-                    collected.add(CODEC.decode(record.value or b""))
+                    try:
+                        collected.add(verified_event(record.value, record.headers))
+                    except (SignatureError, EventDecodeError) as exc:  # the event store dead-letters it
+                        log.warning("%s@%s left out: %s", record.topic, record.offset, exc)
     finally:
         await consumer.stop()
 

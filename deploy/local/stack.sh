@@ -20,11 +20,18 @@ for_each() {
     return $rc
 }
 
+# The keyring every event is signed with (schemas/signing.py), made once, 0600 beside the passwords.
+signing_keyring() {
+    local python="$ZVT_REPO_ROOT/.venv/bin/python"
+    [[ -x "$python" ]] || die "no .venv: run deploy/bootstrap.sh first (it makes the signing keyring's tool)"
+    ZVT_RUN_DIR="$ZVT_RUN_DIR" "$python" -m zvt keys init >&2
+}
+
 reverse() { local i; for ((i = $# ; i > 0 ; i--)); do echo "${!i}"; done; }
 
 case "${1:?usage: stack.sh install|up|down|status|env}" in
     install) for_each install "${SERVICES[@]}" ;;
-    up) for_each start "${SERVICES[@]}" && log "all services ready; settings in $ZVT_ENV_FILE" ;;
+    up) for_each start "${SERVICES[@]}" && signing_keyring && log "all services ready; settings in $ZVT_ENV_FILE" ;;
     down) for_each stop $(reverse "${SERVICES[@]}") ;;
     status) for_each status "${SERVICES[@]}" ;;
     env) echo "$ZVT_ENV_FILE" ;;

@@ -25,6 +25,7 @@ from schemas import (
     RejectReason,
     TradeTick,
 )
+from schemas.signing import keyring
 from tests.hostile import MARKET, T0, Poison, hostile_orders, hostile_ticks
 from tests.unit.trading.builders import ALL_VENUES, MARKETS_DIR_PATH
 from topics.dead_letter import DeadLetterReason
@@ -88,7 +89,8 @@ class Desk:
         key = f"{tick.venue}:{tick.symbol}"
         self.markets[key], events = derive(self.markets.get(key, VenueMarket()), tick, sequence=0)
         for event in events:
-            self.view.apply_record(CODEC.encode(event))  # what every worker's view reads of it
+            value = CODEC.encode(event)
+            self.view.apply_record(value, keyring().sign(value))  # what every worker's view reads of it
         return Outcome(accepted=tick)
 
     def on_order(self, raw: bytes) -> Outcome:
@@ -263,6 +265,7 @@ def test_the_issues_poisoned_tick_then_the_whale_order(catalog: MarketCatalog) -
         desk.on_tick(good_quote(desk))
     derived = derive(VenueMarket(), poison, sequence=0)[1]
     for event in derived:
-        view.apply_record(CODEC.encode(event))
+        value = CODEC.encode(event)
+        view.apply_record(value, keyring().sign(value))
     assert view.last_price("BTC/USDT") == Decimal("1.5")  # what the old check valued the order at
     assert desk.on_order(CODEC.encode(whale)).rejected is RejectReason.MAX_ORDER_NOTIONAL

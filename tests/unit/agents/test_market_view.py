@@ -75,14 +75,21 @@ async def test_a_wait_gives_up_after_its_seconds_and_says_so() -> None:
 
 def test_a_record_read_from_the_topic_gives_the_view_what_the_decoded_event_does() -> None:
     from schemas import CODEC
+    from schemas.signing import keyring
 
     events = [price(T0, "61837.63"), book(T0, "61837.64"), price(T0 + timedelta(seconds=1), "61840.1")]
     decoded, raw = MarketView(), MarketView()
+    ring = keyring()
     for event in events:
         decoded.apply(event)
-        raw.apply_record(CODEC.encode(event))
-    raw.apply_record(b"not json")
+        value = CODEC.encode(event)
+        raw.apply_record(value, ring.sign(value))
+    raw.apply_record(b"not json", ring.sign(b"not json"))
     assert raw.skipped == 1
+    forged = CODEC.encode(price(T0 + timedelta(seconds=2), "1.5"))
+    raw.apply_record(forged, None)
+    raw.apply_record(forged, ring.sign(forged.replace(b"1.5", b"2.5")))
+    assert raw.refused == 2
     assert raw.summary() == decoded.summary()
     assert raw.prices_at(T0) == decoded.prices_at(T0) == {"BTC/USDT": D("61837.63")}
     assert raw.book_at("binance", "BTC/USDT", T0) == decoded.book_at("binance", "BTC/USDT", T0)

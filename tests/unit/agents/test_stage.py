@@ -14,6 +14,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from agents.outbox import partition_for
 from agents.stage import Batch, Item, RecentKeys, Stage, StateStore, Stored, _Tail, offsets_to_commit
 from schemas import CODEC, OrderRequested
+from schemas.signing import keyring, signature_in
 from topics import StateChangelogs, Topics
 from trading.risk import AccountRiskState
 
@@ -156,7 +157,8 @@ def test_publish_keys_by_the_registry_and_partitions_by_kafkas_default_partition
     assert topic.endswith("orders.requested")
     assert key == b"acct-7"
     assert CODEC.decode(value) == event
-    assert where == {"partitions": 6}
+    assert where["partitions"] == 6
+    assert keyring().verify(value, signature_in(where["headers"])) == keyring().active  # signed
     rng = random.Random(7)
     for _ in range(200):
         key = f"acct-{rng.randrange(10**6)}-{uuid4().hex[:4]}".encode()
@@ -201,3 +203,35 @@ async def test_a_pending_batch_does_not_hold_back_a_commit_older_than_the_interv
     await s._commit(first, {TopicPartition("t", 0): 3})
     await s._commit(first, {TopicPartition("t", 0): 4})
     assert len(consumer.commits) == 2
+
+
+def test_a_forged_or_tampered_record_is_dead_lettered_bad_signature_and_never_decoded() -> None:
+    from aiokafka.structs import ConsumerRecord
+
+    s = stage()
+    ring = keyring()
+    good = CODEC.encode(request(order_id="good"))
+    tampered = good.replace(b'"quantity":"0.1"', b'"quantity":"1000"')
+    assert tampered != good
+
+    def record(value: bytes, headers: list[tuple[str, bytes]], offset: int) -> Any:
+        return ConsumerRecord(
+            "orders.requested", 0, offset, 0, 0, b"acct-1", value, None, len(value), 0, tuple(headers)
+        )
+
+    outbox = RecordingOutbox()
+    records = [
+        record(good, ring.headers(good), 1),
+        record(good, [], 2),  # forged: no signature
+        record(tampered, ring.headers(good), 3),  # tampered: the signature of other bytes
+        record(good, [("zvt-signature", b"stolen:" + ring.sign(good).partition(b":")[2])], 4),
+    ]
+    accepted = (OrderRequested,)
+    items = [s._decode(outbox, Topics.ORDERS_REQUESTED, 0, r, accepted, ring) for r in records]  # type: ignore[arg-type]
+    assert [it is not None for it in items] == [True, False, False, False]
+    assert items[0] is not None and items[0].event.order_id == "good"
+    letters = [(value, dict(where["headers"])) for _, _, value, where in outbox.records]
+    assert [headers["zvt-dlq-reason"] for _, headers in letters] == [b"bad_signature"] * 3
+    assert [headers["zvt-dlq-offset"] for _, headers in letters] == [b"2", b"3", b"4"]
+    assert letters[1][0] == tampered  # the original bytes, kept for whoever looks into it
+    assert b"unknown signing key 'stolen'" in letters[2][1]["zvt-dlq-error"]
