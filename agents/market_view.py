@@ -309,6 +309,7 @@ class MarketView:
     def summary(self) -> dict[str, Any]:
         return {
             "caught_up": self.caught_up,
+            "refused_unsigned": self.refused,
             "prices": {symbol: str(price) for symbol, (_, price) in sorted(self.prices.items())},
             "books": {
                 f"{venue}:{symbol}": {

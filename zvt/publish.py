@@ -43,9 +43,27 @@ def read_event_file(path: Path) -> Iterator[Event]:
                 raise EventFileError(f"{path}:{number}: {exc.reason}") from exc
 
 
-def event_producer(settings: Settings) -> AIOKafkaProducer:
-    """The producer every publisher uses: idempotent, so a retried send never doubles a record."""
-    return AIOKafkaProducer(**kafka_options(settings), enable_idempotence=True)
+class SignedProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A producer that signs every value it sends (schemas.signing), unless given headers of its own."""
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any]:
+        if headers is None and value is not None:
+            headers = keyring().headers(value)
+        future: asyncio.Future[Any] = await super().send(topic, value, key, partition, timestamp_ms, headers)
+        return future
+
+
+def event_producer(settings: Settings) -> SignedProducer:
+    """The producer every publisher uses: idempotent, so a retried send never doubles a record; signing."""
+    return SignedProducer(**kafka_options(settings), enable_idempotence=True)
 
 
 async def send_event(

@@ -12,7 +12,8 @@ from bench.flows import FlowGenerator
 from bridge.bus import StreamBus
 from bridge.consumer import ConsumerConfig, Delivery, StreamConsumer, event_consumer
 from bridge.dead_letter import StreamDeadLetter
-from schemas import Event, OrderRequested
+from schemas import CODEC, Event, OrderRequested
+from schemas.signing import keyring
 from topics import Streams
 from topics.dead_letter import DeadLetterReason
 
@@ -72,7 +73,11 @@ async def test_poison_message_is_dead_lettered_after_max_deliveries_and_the_rest
 ) -> None:
     good_before, poison, good_after = orders(3)[0:1], orders(3)[1], orders(3)[2:]
     await bus.publish_many(STREAM, [*good_before, poison])
-    undecodable_id: Any = await bus.client.xadd(bus.name(STREAM), {b"event_id": b"x", b"data": b"{not json"})
+    undecodable: dict[Any, Any] = {b"event_id": b"x", b"data": b"{not json"}
+    undecodable_id: Any = await bus.client.xadd(
+        bus.name(STREAM), {**undecodable, b"signature": keyring().sign(b"{not json")}
+    )
+    forged_id: Any = await bus.client.xadd(bus.name(STREAM), {b"data": CODEC.encode(orders(1)[0])})
     await bus.publish_many(STREAM, good_after)
     calls: Counter[Any] = Counter()
 
@@ -85,18 +90,21 @@ async def test_poison_message_is_dead_lettered_after_max_deliveries_and_the_rest
         bus, STREAM, GROUP, handle, ConsumerConfig(batch=10, block_ms=50, claim_idle_ms=150, max_deliveries=3)
     )
     await bus.ensure_group(STREAM, GROUP)
-    await run_until(consumer, lambda: consumer.stats.dead_letters == 2)
+    await run_until(consumer, lambda: consumer.stats.dead_letters == 3)
 
     assert calls == Counter({e.event_id: 1 for e in [*good_before, *good_after]} | {poison.event_id: 3})
     entries: Any = await bus.client.xrange(STREAM.dead_letter_name(bus.prefix))
     letters = [(fields, StreamDeadLetter.from_entry(fields)) for _, fields in entries]
     assert [letter.reason for _, letter in letters] == [
         DeadLetterReason.UNDECODABLE,  # at once, on its first delivery
+        DeadLetterReason.BAD_SIGNATURE,  # an unsigned entry: never handled
         DeadLetterReason.PROCESSING_FAILED,
     ]
     assert letters[0][1].entry_id == undecodable_id.decode()
     assert letters[0][1].deliveries == 1
-    fields, letter = letters[1]
+    assert letters[1][1].entry_id == forged_id.decode()
+    assert letters[1][1].error == "no signature"
+    fields, letter = letters[2]
     assert fields[b"event_id"] == str(poison.event_id).encode()
     assert letter.deliveries == 3
     assert letter.error == f"RuntimeError: cannot handle {poison.event_id}"

@@ -10,20 +10,22 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from bench.flows import FlowGenerator
 from bridge.bus import StreamBus
 from bridge.dead_letter import StreamDeadLetter
 from bridge.forward import FAILPOINT_ENV
 from bridge.routes import Routes
-from schemas import CODEC, AlertTriggered, OrderExecuted, OrderRejected, OrderRequested
+from schemas import CODEC, AlertTriggered, Event, OrderExecuted, OrderRejected, OrderRequested
+from schemas.signing import SIGNATURE_HEADER, keyring, signature_in
 from tests.integration.metrics import Samples, label_values, scrape_metrics, scrape_until, total
 from topics import Streams, Topics
 from topics.admin import ensure_topics
@@ -31,7 +33,7 @@ from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import BRIDGE_GROUP, KafkaTopic
 from zvt.clients import kafka_options
 from zvt.processes import background_process, free_port
-from zvt.publish import publish_events
+from zvt.publish import SignedProducer, publish_events
 from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -49,14 +51,33 @@ def _bridge_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
-async def _produce_raw(settings: Settings, topic: KafkaTopic, values: Sequence[bytes]) -> None:
-    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
+async def _produce_raw(
+    settings: Settings,
+    topic: KafkaTopic,
+    values: Sequence[bytes],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Send `values` as they are: signed (a holder of the key sending bad bytes), or with `headers`."""
+    producer = SignedProducer(**kafka_options(settings), acks="all")
     await producer.start()
     try:
         for value in values:
-            await producer.send_and_wait(topic.full_name(settings.topic_prefix), value, key=b"bad")
+            name = topic.full_name(settings.topic_prefix)
+            await producer.send_and_wait(name, value, key=b"bad", headers=headers)
     finally:
         await producer.stop()
+
+
+def _signed_entry(data: bytes) -> dict[Any, Any]:  # redis-py's field types are invariant
+    return {b"data": data, b"signature": keyring().sign(data)}
+
+
+def _forgeries(event: Event) -> tuple[bytes, bytes, bytes]:
+    """An event's bytes, the same bytes tampered with, and the original's signature."""
+    data = CODEC.encode(event)
+    tampered = data.replace(b'"account_id":"', b'"account_id":"x', 1)
+    assert tampered != data
+    return data, tampered, keyring().sign(data)
 
 
 async def _read_topic(settings: Settings, topic: KafkaTopic, expected: int, seconds: float) -> list[Any]:
@@ -98,8 +119,19 @@ async def test_round_trip_keeps_event_ids_and_a_killed_bridge_doubles_nothing(
     alert = AlertTriggered(source="test", severity="info", message="on the wrong topic")
     await publish_events(settings, executions)
     await _produce_raw(settings, Topics.ORDERS_EXECUTED, [b"{not json", CODEC.encode(alert)])
+    # forged (no signature) and tampered (another payload's signature): neither reaches Redis
+    original, tampered, signature = _forgeries(executions[0].model_copy(update={"event_id": uuid.uuid4()}))
+    await _produce_raw(settings, Topics.ORDERS_EXECUTED, [original], headers=[])
+    await _produce_raw(settings, Topics.ORDERS_EXECUTED, [tampered], headers=[(SIGNATURE_HEADER, signature)])
     await bus.publish_many(Streams.ORDER_REQUESTS, requests)
-    await bus.client.xadd(bus.name(Streams.ORDER_REQUESTS), {b"data": b"[]"})
+    await bus.client.xadd(bus.name(Streams.ORDER_REQUESTS), _signed_entry(b"[]"))
+    forged_request, tampered_request, request_signature = _forgeries(
+        requests[0].model_copy(update={"event_id": uuid.uuid4()})
+    )
+    await bus.client.xadd(bus.name(Streams.ORDER_REQUESTS), {b"data": forged_request})
+    await bus.client.xadd(
+        bus.name(Streams.ORDER_REQUESTS), {b"data": tampered_request, b"signature": request_signature}
+    )
 
     env = _bridge_env(settings)
     argv = [sys.executable, "-m", "zvt", "bridge", "--batch", str(BATCH)]
@@ -125,12 +157,12 @@ async def test_round_trip_keeps_event_ids_and_a_killed_bridge_doubles_nothing(
             while sum((await _stream_ids(bus)).values()) < len(executions):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         into_kafka = await _read_topic(settings, Topics.ORDERS_REQUESTED, len(requests), 120)
-        letters = await _read_topic(settings, Topics.ORDERS_EXECUTED.dead_letter, 2, 60)  # type: ignore[arg-type]
+        letters = await _read_topic(settings, Topics.ORDERS_EXECUTED.dead_letter, 4, 60)  # type: ignore[arg-type]
         # The bad entry is settled (dead letter + ack) after its batch went to Kafka, or reclaimed from the
         # killed bridge later still: it may trail the requests.
         dead_letters = Streams.ORDER_REQUESTS.dead_letter_name(bus.prefix)
         async with asyncio.timeout(60):
-            while not await bus.client.xlen(dead_letters):  # noqa: ASYNC110  (a stream, not an event)
+            while await bus.client.xlen(dead_letters) < 3:  # noqa: ASYNC110  (a stream, not an event)
                 await asyncio.sleep(0.1)
         metrics = await scrape_metrics(metrics_port)
     # the restarted bridge's metrics count what it moved: the executions the killed one had not
@@ -162,11 +194,18 @@ async def test_round_trip_keeps_event_ids_and_a_killed_bridge_doubles_nothing(
         (dl.partition, dl.offset): dl for dl in (DeadLetter.from_headers(r.headers) for r in letters)
     }
     reasons = [letter.reason for _, letter in sorted(by_offset.items())]
-    assert reasons == [DeadLetterReason.UNDECODABLE, DeadLetterReason.UNEXPECTED_TYPE]
-    dead: Any = await bus.client.xrange(dead_letters)
-    assert [StreamDeadLetter.from_entry(fields).reason for _, fields in dead] == [
-        DeadLetterReason.UNDECODABLE
+    assert reasons == [
+        DeadLetterReason.UNDECODABLE,
+        DeadLetterReason.UNEXPECTED_TYPE,
+        DeadLetterReason.BAD_SIGNATURE,
+        DeadLetterReason.BAD_SIGNATURE,
     ]
+    dead: Any = await bus.client.xrange(dead_letters)
+    assert sorted(StreamDeadLetter.from_entry(fields).reason for _, fields in dead) == sorted([
+        DeadLetterReason.UNDECODABLE, DeadLetterReason.BAD_SIGNATURE, DeadLetterReason.BAD_SIGNATURE
+    ])  # fmt: skip
+    # every event that reached Kafka carries a signature that verifies
+    assert all(keyring().verify(r.value, signature_in(r.headers)) for r in into_kafka)
 
 
 async def test_metrics_count_each_route_its_dead_letters_and_its_lag(
@@ -185,7 +224,7 @@ async def test_metrics_count_each_route_its_dead_letters_and_its_lag(
     await _produce_raw(settings, Topics.ORDERS_EXECUTED, [b"{not json", CODEC.encode(alert)])
     await bus.ensure_group(Streams.ORDER_REQUESTS, BRIDGE_GROUP)
     await bus.publish_many(Streams.ORDER_REQUESTS, requests)
-    await bus.client.xadd(bus.name(Streams.ORDER_REQUESTS), {b"data": b"[]"})
+    await bus.client.xadd(bus.name(Streams.ORDER_REQUESTS), _signed_entry(b"[]"))
     # Three entries delivered to a bridge that died before acknowledging them: pending until claimed (30 s).
     stuck = await bus.read_new(Streams.ORDER_REQUESTS, BRIDGE_GROUP, "a-bridge-that-died", 3, 100)
     partitions = {

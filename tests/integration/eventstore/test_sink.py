@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.flows import FlowGenerator
 from eventstore.db import connect
@@ -23,6 +23,7 @@ from eventstore.projections import load
 from eventstore.replay import check, rebuild
 from eventstore.sink import FAILPOINT_ENV, Sink
 from schemas import CODEC, AlertTriggered, Event
+from schemas.signing import keyring
 from tests.integration.metrics import Samples, label_values, scrape_until, total
 from topics import Topics
 from topics.admin import ensure_topics
@@ -30,6 +31,7 @@ from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import SINK_CONSUMER
 from zvt.clients import kafka_options
 from zvt.processes import background_process, free_port
+from zvt.publish import SignedProducer
 from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -46,9 +48,13 @@ async def sink_settings(store_settings: Settings) -> Settings:
 
 
 async def _produce(
-    settings: Settings, events: Sequence[Event], raw: Sequence[tuple[str, bytes]] = ()
+    settings: Settings,
+    events: Sequence[Event],
+    raw: Sequence[tuple[str, bytes]] = (),
+    headers: Sequence[list[tuple[str, bytes]]] | None = None,
 ) -> None:
-    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=20)
+    """`events` and then the `raw` values, signed unless `headers` (one list per raw value) say otherwise."""
+    producer = SignedProducer(**kafka_options(settings), acks="all", linger_ms=20)
     await producer.start()
     try:
         for event in events:
@@ -56,8 +62,9 @@ async def _produce(
             await producer.send(
                 topic.full_name(settings.topic_prefix), CODEC.encode(event), key=topic.key_for(event)
             )
-        for topic_name, value in raw:
-            await producer.send(topic_name, value, key=b"bad")
+        for i, (topic_name, value) in enumerate(raw):
+            own = None if headers is None else headers[i]
+            await producer.send(topic_name, value, key=b"bad", headers=own)
         await producer.flush()
     finally:
         await producer.stop()
@@ -150,13 +157,19 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_never_into_the_store(
     invalid = orjson.loads(CODEC.encode(good[0]))
     invalid["quantity"] = "-1"
     alert = AlertTriggered(source="test", severity="info", message="on the wrong topic")
+    forged = CODEC.encode(good[0].model_copy(update={"event_id": uuid.uuid4()}))
+    tampered = forged.replace(b'"quantity":"', b'"quantity":"9', 1)
     bad = [
         (requested, b"{not json"),
         (requested, orjson.dumps(invalid)),
         (requested, CODEC.encode(alert)),
         (requested, CODEC.encode(good[0].model_copy(update={"metadata": {"note": "nul \x00"}}))),
+        (requested, forged),  # no signature
+        (requested, tampered),  # the signature of the bytes before they were changed
     ]
-    await _produce(settings, good, bad)
+    ring = keyring()
+    signed = [ring.headers(value) for _, value in bad[:4]]
+    await _produce(settings, good, bad, [*signed, [], ring.headers(forged)])
     sink = Sink(settings)
     task = asyncio.create_task(sink.run())
     connection = await connect(settings.postgres_url())
@@ -169,6 +182,8 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_never_into_the_store(
         await asyncio.wait_for(task, 30)
         stored = {row[0] for row in await connection.fetch("SELECT event_id FROM event_store")}
         assert stored == {e.event_id for e in good}
+        signers = await connection.fetch("SELECT DISTINCT metadata->>'signed_by' FROM event_store")
+        assert [row[0] for row in signers] == [ring.active]  # the key each stored event was signed with
         tracked = await connection.fetchval(
             "SELECT sum(next_offset) FROM event_sink_offsets WHERE topic = $1", requested
         )
@@ -183,8 +198,12 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_never_into_the_store(
         DeadLetterReason.INVALID,
         DeadLetterReason.UNEXPECTED_TYPE,
         DeadLetterReason.INVALID,
+        DeadLetterReason.BAD_SIGNATURE,
+        DeadLetterReason.BAD_SIGNATURE,
     ]
     assert "quantity" in letters[1][1].error
+    assert letters[4][1].error == "no signature"
+    assert "does not match" in letters[5][1].error
     assert all(letter.source_topic == requested for _, letter in letters)
 
 

@@ -13,13 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
 from topics.registry import KafkaTopic
 from zvt.clients import kafka_options
 from zvt.demo import wait_for_books as worker_books
 from zvt.processes import background_process
+from zvt.publish import SignedProducer
 from zvt.settings import Settings
 
 TERMINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED)
@@ -58,7 +59,7 @@ async def wait_for_books(web_port: int, books: set[str], within: float = 90) -> 
 
 
 async def publish_raw(settings: Settings, topic: KafkaTopic, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(**kafka_options(settings))
+    producer = SignedProducer(**kafka_options(settings))
     await producer.start()
     try:
         await producer.send_and_wait(topic.full_name(settings.topic_prefix), value, key=key)

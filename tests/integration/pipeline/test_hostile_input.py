@@ -14,7 +14,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +36,7 @@ from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
 from zvt.clients import kafka_options
 from zvt.processes import free_port
+from zvt.publish import SignedProducer
 from zvt.settings import Settings
 
 from .support import (
@@ -128,7 +128,7 @@ async def test_hostile_messages_are_refused_with_reasons_and_good_ones_flow(
     good_orders: list[OrderRequested] = []
     sent_ticks: list[bytes] = []
 
-    producer = AIOKafkaProducer(**kafka_options(settings_), linger_ms=5)
+    producer = SignedProducer(**kafka_options(settings_), linger_ms=5)
     await producer.start()
     try:
         for step in range(5):
@@ -248,7 +248,7 @@ async def test_hostile_messages_are_refused_with_reasons_and_good_ones_flow(
             order_id=f"whale-{uuid.uuid4().hex[:6]}", account_id="acct-whale", symbol="BTC/USDT", side="buy",
             order_type="market", quantity=Decimal(1000),
         )  # fmt: skip
-        producer = AIOKafkaProducer(**kafka_options(settings_))
+        producer = SignedProducer(**kafka_options(settings_))
         await producer.start()
         try:
             await producer.send_and_wait(ticks_topic, CODEC.encode(poison), key=TICK_KEY)
@@ -296,7 +296,7 @@ async def test_a_quarantined_tick_moves_no_price_after_a_restart_either(
             port = free_port()
             log = tmp_path / f"worker-{run}.log"
             with start_worker(worker_env(pipeline_topics, config, port), log):
-                producer = AIOKafkaProducer(**kafka_options(pipeline_topics))
+                producer = SignedProducer(**kafka_options(pipeline_topics))
                 await producer.start()
                 try:
                     if run == 0:

@@ -75,7 +75,8 @@ def test_the_signature_header_is_found_among_others() -> None:
 
 def test_rotation_add_activate_retire() -> None:
     added, new_id = RING.with_new_key()
-    assert added.active == "k1" and new_id in added.keys
+    assert added.active == "k1"
+    assert new_id in added.keys
     old = added.sign(b"x")
     activated = added.activated(new_id)
     fresh = activated.sign(b"x")
@@ -122,7 +123,8 @@ def test_a_running_process_picks_up_a_rotated_keyring_without_a_restart(
     assert keyring_file.current().active == "k1"  # checked at most every RELOAD_SECONDS
     monkeypatch.setattr("schemas.signing.RELOAD_SECONDS", 0.0)
     ring = keyring_file.current()
-    assert ring.active == new_id and keyring_file.reloads == 2
+    assert ring.active == new_id
+    assert keyring_file.reloads == 2
     assert ring.verify(b"e", before) == "k1"  # what was signed before the rotation still verifies
     path.unlink()  # a deleted keyring does not stop a running process
     assert keyring_file.current() is ring
