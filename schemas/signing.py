@@ -185,9 +185,10 @@ def read_keyring(path: Path) -> KeyRing:
 
 
 def default_keyring_path() -> Path:
-    from zvt.settings import credentials_dir
+    """`ZVT_SIGNING_KEYRING` (the environment, then the stack's env file), else the stack's keyring."""
+    from zvt.settings import credentials_dir, get_settings
 
-    configured = os.environ.get(KEYRING_VARIABLE)
+    configured = os.environ.get(KEYRING_VARIABLE) or get_settings().signing_keyring
     return Path(configured) if configured else credentials_dir() / "signing-keys.json"
 
 

@@ -134,6 +134,22 @@ def acls_for_prefix(prefix: str) -> list[Acl]:
     return sorted(set(acls), key=Acl.fields)
 
 
+def writers(topic: KafkaTopic, prefix: str = "") -> set[str]:
+    """The principals that may write `topic` (literally or through a prefix grant): for the input topics,
+    who may bring events in from outside (each must also hold the signing keyring, docs/signed-events.md)."""
+    name = topic.full_name(prefix)
+    return {
+        acl.principal
+        for acl in acls_for_prefix(prefix)
+        if acl.resource == Resource.TOPIC
+        and acl.operation == Operation.WRITE
+        and (
+            acl.name in (name, "*")
+            or (acl.pattern == Pattern.PREFIXED and name.startswith(acl.name))
+        )
+    }
+
+
 class _CreateAcls(CreateAclsRequest):  # type: ignore[misc]
     """CreateAcls with every ACL in one request (aiokafka's builder sends one, and has no admin call)."""
 

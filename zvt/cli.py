@@ -167,13 +167,16 @@ def topics_create(
 
 @topics_app.command("list")
 def topics_list() -> None:
-    """Print the registry: every topic and stream, its key and the events it carries."""
+    """Print the registry: every topic and stream, its key, the events it carries and who may write it."""
+    from topics.acls import writers
+
     table = Table(
         Column("kafka topic", no_wrap=True),
         "partitions",
         "key",
         Column("events", overflow="fold"),
         "cleanup",
+        "written by (Kafka ACLs)",
         title="Kafka topics",
         caption=f"each with a dead-letter topic <name>{DEAD_LETTER_SUFFIX}",
     )
@@ -184,6 +187,7 @@ def topics_list() -> None:
             ":".join(topic.key_fields),
             ", ".join(event.EVENT_TYPE for event in topic.value_types),
             topic.cleanup.value,
+            ", ".join(sorted(writers(topic))),
         )
     console.print(table)
     streams = Table(

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     postgres_dsn: str = "postgresql://127.0.0.1:55432/zvt"  # no credentials: see postgres_url()
     postgres_user: str = ""
     postgres_password: SecretStr = SecretStr("")
+    # The keyring every event is signed and verified with (schemas/signing.py); empty: the stack's,
+    # `.run/credentials/signing-keys.json`.
+    signing_keyring: str = ""
     # Prepended to every Kafka topic and Redis stream name: lets tests and parallel desks share one broker.
     topic_prefix: str = ""
     hatchet_dashboard_url: str = "http://localhost:8888"

@@ -15,3 +15,13 @@ for name in PG_ZVT PG_SINK PG_READER PG_HATCHET REDIS_ADMIN REDIS_BRIDGE REDIS_W
         || printf '%s=Zv1%s\n' "$var" "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >>"$env_file"
 done
 echo "passwords in $env_file"
+# The keyring every event is signed with (schemas/signing.py's format): give its path to each process as
+# ZVT_SIGNING_KEYRING; rotate it with `zvt keys` (docs/security.md).
+keyring="$(dirname "$env_file")/signing-keys.json"
+if [[ ! -f "$keyring" ]]; then
+    key_id="k$(date -u +%Y%m%dT%H%M%S)"
+    printf '{"active": "%s", "keys": {"%s": "%s"}}\n' "$key_id" "$key_id" "$(head -c 32 /dev/urandom | base64)" \
+        >"$keyring.tmp"
+    mv "$keyring.tmp" "$keyring"
+fi
+echo "signing keyring in $keyring"

@@ -47,3 +47,12 @@ def test_the_acls_name_the_principals_the_stack_makes() -> None:
     assert match is not None
     made = set(match[1].split()) - {"admin"}
     assert {acl.principal for acl in acls_for_prefix(PREFIX)} == made
+
+
+def test_the_input_topics_say_who_may_write_them() -> None:
+    from topics.acls import writers
+
+    for prefix in (PREFIX, ""):
+        assert writers(Topics.MARKET_TICKS, prefix) == {"agents", "publisher"}
+        assert writers(Topics.ORDERS_REQUESTED, prefix) == {"agents", "bridge", "publisher"}
+        assert writers(Topics.ORDERS_EXECUTED, prefix) == {"agents"}
