@@ -5,7 +5,9 @@ In one run per processing guarantee, on fresh topics: ticks/s through the market
 end (order.requested -> position.updated) in a burst, and latency p50/p99 at a fixed offered rate; the
 worker's RSS before and after the ticks (and, with --rss-ticks, after streaming many more); the worker's
 CPU time per tick and per order (`worker_cpu_us_per_tick`, `_per_order`: on shared cores, steadier than
-the rates, which also count the time the worker waits for a core); and two
+the rates, which also count the time the worker waits for a core); what signing costs (one sign and one
+verify, timed here; the worker's signatures per tick and per order, from its metrics, and their share of
+its CPU: every event the bench sends is signed, as the platform's publishers sign); and two
 baselines over the same number of 400-byte messages, measured before the worker starts: a plain aiokafka
 loop that consumes and produces one record at a time, and one that consumes with getmany and produces one
 batch per partition per consumed batch, committing once per batch. Neither decodes anything.
@@ -31,10 +33,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
@@ -559,6 +563,32 @@ async def raw_batch(settings: Settings, count: int) -> float:
     return moved / (time.perf_counter() - started)
 
 
+async def signature_counts(port: int) -> dict[str, float]:
+    """The worker's zvt_event_signatures_total by operation (signed, verified, refused)."""
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    return {
+        sample.labels["operation"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "zvt_event_signatures"
+        for sample in family.samples
+        if sample.name == "zvt_event_signatures_total"
+    }
+
+
+def signing_share(
+    before: dict[str, float], after: dict[str, float], events: int, costs: tuple[float, float]
+) -> tuple[float, float]:
+    """Signatures made and checked per event between two scrapes, and the µs they cost per event."""
+    signed = after.get("signed", 0) - before.get("signed", 0)
+    verified = after.get("verified", 0) - before.get("verified", 0)
+    per_event = (signed + verified) / events
+    return per_event, (signed * costs[0] + verified * costs[1]) / events
+
+
 def signing_cost(samples: int = 20_000) -> tuple[float, float]:
     """Microseconds to sign and to verify one event (the bench's ticks and orders, alternately), in this
     process: what each signature on the pipeline's path adds to the worker's CPU per event."""
@@ -606,8 +636,10 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
             await asyncio.sleep(args.warmup)  # the worker joins its group and reads the books
             rss_start = total_rss_mb(pids)
             cpu_before_ticks = cpu_seconds(pids)
+            signatures_before_ticks = await signature_counts(args.web_port)
             tick_rate = await ticks_through(settings, args.ticks, args.timeout)
             tick_cpu_us = (cpu_seconds(pids) - cpu_before_ticks) / args.ticks * 1e6
+            signatures_after_ticks = await signature_counts(args.web_port)
             rss_after_ticks = total_rss_mb(pids)
             log.print(f"{guarantee}: {tick_rate:,.0f} ticks/s, RSS {rss_start:.0f} -> {rss_after_ticks:.0f}")
             rss_after_sample: float | None = None
@@ -623,8 +655,10 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
                     f"({stream_rate:,.0f} ticks/s committed)"
                 )
             cpu_before_orders = cpu_seconds(pids)
+            signatures_before_orders = await signature_counts(args.web_port)
             burst_rate, _ = await orders_end_to_end(settings, args.orders, None, args.timeout)
             order_cpu_us = (cpu_seconds(pids) - cpu_before_orders) / args.orders * 1e6
+            signatures_after_orders = await signature_counts(args.web_port)
             log.print(
                 f"{guarantee}: {burst_rate:,.0f} orders/s (burst of {args.orders:,}); worker CPU "
                 f"{tick_cpu_us:.0f} µs per tick, {order_cpu_us:.0f} µs per order"
@@ -639,7 +673,15 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
         if not args.keep_topics:
             await delete_prefixed_topics(settings, settings.topic_prefix)
     source, target = RAW_BATCH
-    sign_us, verify_us = signing_cost()
+    costs = signing_cost()
+    # The first worker's signatures (with several workers, theirs are not all counted: left out)
+    per_tick, tick_signing_us = signing_share(
+        signatures_before_ticks, signatures_after_ticks, args.ticks, costs
+    )
+    per_order, order_signing_us = signing_share(
+        signatures_before_orders, signatures_after_orders, args.orders, costs
+    )
+    alone = args.workers == 1
     return {
         "guarantee": guarantee,
         "workers": args.workers,
@@ -653,8 +695,14 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
         "raw_batch_partitions": {"source": source.partitions, "target": target.partitions},
         "ticks_vs_raw_batch": ratio(tick_rate, batched),
         "worker_cpu_us_per_tick": tick_cpu_us,
-        "signing_us_per_sign": sign_us,
-        "signing_us_per_verify": verify_us,
+        "signing_us_per_sign": costs[0],
+        "signing_us_per_verify": costs[1],
+        "signatures_per_tick": per_tick if alone else None,
+        "signatures_per_order": per_order if alone else None,
+        "signing_us_per_tick": tick_signing_us if alone else None,
+        "signing_us_per_order": order_signing_us if alone else None,
+        "signing_share_of_tick_cpu": ratio(tick_signing_us, tick_cpu_us) if alone else None,
+        "signing_share_of_order_cpu": ratio(order_signing_us, order_cpu_us) if alone else None,
         "ticks_vs_raw_per_record": ratio(tick_rate, per_record),
         "orders": args.orders,
         "orders_per_s": burst_rate,
@@ -722,6 +770,16 @@ def table(results: list[dict[str, Any]]) -> Table:
             "",
             "",
         )
+        if r["signing_share_of_tick_cpu"] is not None:
+            shown.add_row(
+                f"{g}: signing's cost per tick / per order: signatures, µs, share of the worker's CPU",
+                f"{r['signatures_per_tick']:.1f}, {r['signing_us_per_tick']:.1f} µs, "
+                f"{r['signing_share_of_tick_cpu']:.1%} / {r['signatures_per_order']:.1f}, "
+                f"{r['signing_us_per_order']:.1f} µs, {r['signing_share_of_order_cpu']:.1%}",
+                "",
+                "",
+                "",
+            )
         after = f"{r['ticks']:,} ticks"
         figures = f"{r['rss_mb_start']:.0f} / {r['rss_mb_after_ticks']:.0f}"
         if r["rss_ticks"]:

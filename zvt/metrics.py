@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from schemas.signing import SIGNATURE_COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +25,22 @@ _BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 _BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # A workflow task takes from a millisecond (noop) to minutes (a step waiting for its child runs).
 _TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+class _SignatureCollector(Collector):
+    """zvt_event_signatures_total from schemas.signing's counts, read at scrape time."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "zvt_event_signatures",
+            "Event signatures this process made (signed), checked (verified) and refused (bad_signature).",
+            labels=["operation"],
+        )
+        for operation, count in SIGNATURE_COUNTS.items():
+            family.add_metric([operation], count)
+        yield family
+
+
+REGISTRY.register(_SignatureCollector())
 
 EVENTS = Counter(
     "zvt_events",
