@@ -7,7 +7,6 @@ processes (bridge, sink, workflow worker) through `serve_metrics` on a port of t
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Iterator
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
