@@ -128,3 +128,22 @@ def test_a_running_process_picks_up_a_rotated_keyring_without_a_restart(
     assert ring.verify(b"e", before) == "k1"  # what was signed before the rotation still verifies
     path.unlink()  # a deleted keyring does not stop a running process
     assert keyring_file.current() is ring
+
+
+def test_signatures_are_counted_and_exported_as_a_metric() -> None:
+    from prometheus_client import REGISTRY
+
+    import zvt.metrics  # noqa: F401  (registers the collector)
+
+    def exported(operation: str) -> float:
+        value = REGISTRY.get_sample_value("zvt_event_signatures_total", {"operation": operation})
+        assert value is not None
+        return value
+
+    before = {op: exported(op) for op in ("signed", "verified", "refused")}
+    signature = RING.sign(b"x")
+    RING.verify(b"x", signature)
+    for bad in (None, signature + b"x"):
+        with pytest.raises(SignatureError):
+            RING.verify(b"x", bad)
+    assert {op: exported(op) - before[op] for op in before} == {"signed": 1, "verified": 1, "refused": 2}
