@@ -295,3 +295,74 @@ async def test_metrics_count_what_the_sink_stored_and_dead_lettered_and_its_lag_
     assert label_values(done, "zvt_consumer_lag", "topic", "partition") == partitions
     assert total(done, "zvt_sink_batch_seconds_count") >= 1
     assert total(done, "zvt_sink_batch_seconds_sum") >= held  # the batch that waited for the lock
+
+
+async def test_a_forged_and_a_tampered_event_on_every_topic_are_dead_lettered_and_never_stored(
+    sink_settings: Settings,
+) -> None:
+    """Every topic of the registry, inputs and internal ones alike: the sink reads them all."""
+    from hypothesis import find
+
+    from schemas.signing import SIGNATURE_HEADER
+    from tests.strategies import EVENT_STRATEGIES
+
+    settings = sink_settings
+    ring = keyring()
+    good: list[Event] = []
+    forged_ids: set[uuid.UUID] = set()
+    producer = SignedProducer(**kafka_options(settings), acks="all")
+    await producer.start()
+    try:
+        for n, topic in enumerate(Topics.all()):
+            model = topic.value_types[0]
+            honest, forged, tampered = (
+                find(EVENT_STRATEGIES[model], lambda _: True).model_copy(update={"event_id": uuid.uuid4()})
+                for _ in range(3)
+            )
+            good.append(honest)
+            forged_ids |= {forged.event_id, tampered.event_id}
+            changed = CODEC.encode(tampered)
+            signed_before = changed.replace(str(tampered.event_id).encode(), str(uuid.uuid4()).encode())
+            name, key = topic.full_name(settings.topic_prefix), topic.key_for(honest) or f"k{n}".encode()
+            await producer.send(name, CODEC.encode(forged), key=key, headers=[])
+            await producer.send(
+                name, changed, key=key, headers=[(SIGNATURE_HEADER, ring.sign(signed_before))]
+            )
+            await producer.send(name, CODEC.encode(honest), key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    sink = Sink(settings)
+    task = asyncio.create_task(sink.run())
+    connection = await connect(settings.postgres_url())
+    try:
+        await _wait_for_count(connection, len(good), seconds=60)
+        async with asyncio.timeout(30):
+            while sink.stats.dead_letters < 2 * len(good):  # noqa: ASYNC110  (a counter, not an event)
+                await asyncio.sleep(0.1)
+        sink.stopping.set()
+        await asyncio.wait_for(task, 30)
+        stored = {row[0] for row in await connection.fetch("SELECT event_id FROM event_store")}
+    finally:
+        await connection.close()
+        sink.stopping.set()
+    assert stored == {event.event_id for event in good}
+    assert not stored & forged_ids
+    consumer = AIOKafkaConsumer(
+        *(t.dead_letter.full_name(settings.topic_prefix) for t in Topics.all() if t.dead_letter is not None),
+        **kafka_options(settings),
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    letters: list[DeadLetter] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(letters) < 2 * len(good):
+                letters.append(DeadLetter.from_headers((await consumer.getone()).headers))
+    finally:
+        await consumer.stop()
+    assert {letter.reason for letter in letters} == {DeadLetterReason.BAD_SIGNATURE}
+    by_topic: dict[str, int] = {}
+    for letter in letters:
+        by_topic[letter.source_topic] = by_topic.get(letter.source_topic, 0) + 1
+    assert by_topic == {t.full_name(settings.topic_prefix): 2 for t in Topics.all()}
