@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -97,19 +98,19 @@ class MarketTimeMerger(Generic[T]):
         self.ticks_through(END_OF_TIME)
         self.commands_through(END_OF_TIME)
 
-    def release(self) -> list[tuple[Key, T]]:
-        """Every input that nothing earlier can still precede, in market-time order."""
-        released: list[tuple[Key, T]] = []
+    def release(self) -> Iterator[tuple[Key, T]]:
+        """Every input that nothing earlier can still precede, in market-time order, one at a time: what
+        the consumer adds while handling one (an expiry) takes its place among the rest."""
         while True:
             head = self._head()
             if head is None or not self._releasable(head.key):
-                return released
+                return
             if self._ticks and head is self._ticks[0]:
                 self._ticks.popleft()
             else:
                 heapq.heappop(self._commands)
             self._last_released = max(self._last_released, head.key)
-            released.append((head.key, head.item))
+            yield head.key, head.item
 
     def pending(self) -> int:
         return len(self._ticks) + len(self._commands)

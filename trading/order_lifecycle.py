@@ -365,6 +365,8 @@ class OrderLifecycle:
         liquidity: Liquidity,
         at: datetime,
     ) -> Transition:
+        if not 0 < quantity <= self.remaining:
+            raise IllegalTransition(f"{self.terms.order_id}: a fill of {quantity} with {self.remaining} left")
         number = self.fill_count + 1
         remaining = self.remaining - quantity
         status = OrderStatus.FILLED if remaining == 0 else OrderStatus.PARTIALLY_FILLED
