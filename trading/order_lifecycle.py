@@ -306,8 +306,10 @@ class OrderLifecycle:
 
     def _common(self, label: str, cause: Event | None = None) -> dict[str, Any]:
         """Envelope fields of the next event: the order's correlation, caused by `cause` (a request being
-        answered) or the order's own event, its id derived from that cause."""
+        answered) or the order's own event, its id derived from that cause and the venue."""
         cause_id = self.cause_id if cause is None else cause.event_id
+        if self.venue is not None:  # the legs of one order on two venues make distinct events
+            label = f"{label}@{self.venue}"
         return {
             "event_id": derived_id(cause_id, label),
             "correlation_id": self.correlation_id,
@@ -372,7 +374,7 @@ class OrderLifecycle:
         status = OrderStatus.FILLED if remaining == 0 else OrderStatus.PARTIALLY_FILLED
         return self._move(
             OrderExecuted(
-                **self._common(f"fill:{venue}:{number}"),
+                **self._common(f"fill:{number}"),
                 **self.terms.identity(),
                 venue=venue,
                 fill_id=f"{venue}-{derived_id(self.cause_id, f'fill-id:{number}').hex[:24]}",

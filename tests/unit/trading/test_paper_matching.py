@@ -367,3 +367,16 @@ def test_maker_and_taker_fees_come_from_the_ccxt_market(real_catalog: object) ->
         ("ord-1", D("0.01") * D("60001") * binance.taker_fee, "taker"),
         ("ord-2", D("0.01") * D("60002") * binance.maker_fee, "maker"),
     ]
+
+
+def test_the_legs_of_one_order_on_two_venues_make_distinct_events() -> None:
+    from tests.unit.trading.builders import routed, rules
+
+    order_on_two = routed({"alpha": "0.2", "beta": "0.2"}, market_time=at(0))
+    ids = []
+    for venue in ("alpha", "beta"):
+        engine = PaperMatchingEngine(rules(venue), SETTINGS)
+        engine.add_tick(quote(0, "99", "1", "100", "0.1").model_copy(update={"venue": venue}))
+        engine.submit(order_on_two)
+        ids += [event.event_id for event in engine.end()]
+    assert len(ids) == len(set(ids)) == 4  # a fill of 0.1 and the remainder canceled, on each venue
