@@ -380,3 +380,10 @@ def test_the_legs_of_one_order_on_two_venues_make_distinct_events() -> None:
         engine.submit(order_on_two)
         ids += [event.event_id for event in engine.end()]
     assert len(ids) == len(set(ids)) == 4  # a fill of 0.1 and the remainder canceled, on each venue
+
+
+def test_settings_come_from_the_paper_config() -> None:
+    from trading.config import PaperSettings
+
+    settings = MatchingSettings.from_paper(PaperSettings(latency_ms=D(20), max_book_age_seconds=D("2.5")))
+    assert (settings.latency, settings.max_book_age) == (timedelta(milliseconds=20), timedelta(seconds=2.5))
