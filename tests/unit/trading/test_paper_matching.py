@@ -38,6 +38,7 @@ from tests.unit.trading.matching_builders import (
     run,
     trade,
 )
+from trading.markets import MarketCatalog
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
 
 
@@ -349,23 +350,19 @@ def test_ticks_wait_for_the_orders_of_their_time() -> None:
     assert engine.late_inputs == 0
 
 
-def test_maker_and_taker_fees_come_from_the_ccxt_market(real_catalog: object) -> None:
-    from trading.markets import MarketCatalog
-
-    assert isinstance(real_catalog, MarketCatalog)
-    binance = real_catalog.get("binance", "BTC/USDT")
-    assert binance is not None
-    engine = PaperMatchingEngine(binance, MatchingSettings(latency=timedelta(0)))
-    engine.add_tick(quote(0, "60000", "1", "60001", "1").model_copy(update={"venue": "binance"}))
-    engine.submit(order("ord-1", "buy", "0.01", 0).model_copy(update={"market_time": at(1)}))
-    engine.submit(
-        order("ord-2", "sell", "0.01", 0, limit_price="60002").model_copy(update={"market_time": at(1)})
-    )
-    engine.add_tick(trade(10, "60003", "1").model_copy(update={"venue": "binance"}))
-    result = fills(engine.end())
-    assert [(f.order_id, f.fee, f.liquidity) for f in result] == [
-        ("ord-1", D("0.01") * D("60001") * binance.taker_fee, "taker"),
-        ("ord-2", D("0.01") * D("60002") * binance.maker_fee, "maker"),
+def test_maker_and_taker_fees_come_from_the_ccxt_market(real_catalog: MarketCatalog) -> None:
+    """kraken's ccxt metadata: maker 0.16%, taker 0.26% (binance charges 0.1% either way)."""
+    kraken = real_catalog.get("kraken", "BTC/USDT")
+    assert kraken is not None
+    assert (kraken.maker_fee, kraken.taker_fee) == (D("0.0016"), D("0.0026"))
+    engine = PaperMatchingEngine(kraken, MatchingSettings(latency=timedelta(0)))
+    engine.add_tick(quote(0, "60000", "1", "60001", "1").model_copy(update={"venue": "kraken"}))
+    engine.submit(order("ord-1", "buy", "0.01", 1))
+    engine.submit(order("ord-2", "sell", "0.01", 1, limit_price="60002"))
+    engine.add_tick(trade(10, "60003", "1").model_copy(update={"venue": "kraken"}))
+    assert [(f.order_id, f.price, f.fee, f.liquidity) for f in fills(engine.end())] == [
+        ("ord-1", D("60001"), D("1.560026"), "taker"),  # 0.01 x 60001 x 0.0026
+        ("ord-2", D("60002"), D("0.960032"), "maker"),  # 0.01 x 60002 x 0.0016
     ]
 
 
