@@ -218,3 +218,21 @@ def test_accepted_event_carries_the_terms() -> None:
         D("0.01"),
         "alpha",
     )
+
+
+def test_todays_pipeline_replays_through_the_same_machine() -> None:
+    """request -> validated -> routed -> created -> fills, as the order stage publishes them today."""
+    from schemas import ExchangeRouted, OrderCreated
+    from tests.unit.trading.builders import routed
+
+    first = request(quantity=D("0.5"))
+    passed = first.caused(OrderValidated, **first.order_terms())
+    route = routed({"alpha": "0.5"})
+    assert isinstance(route, ExchangeRouted)
+    created = route.caused(OrderCreated, **route.order_terms(), venue="alpha", venue_order_id="v-1")
+    part = executed(
+        quantity="0.2", price="100", cumulative="0.2", remaining="0.3", status=OrderStatus.PARTIALLY_FILLED
+    )
+    last = executed(quantity="0.3", price="100", cumulative="0.5", remaining="0", status=OrderStatus.FILLED)
+    order = OrderLifecycle.replay([first, passed, route, created, part, last])
+    assert (order.state, order.filled, order.venue) == (OrderState.FILLED, D("0.5"), "alpha")
