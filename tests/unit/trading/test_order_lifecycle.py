@@ -236,3 +236,11 @@ def test_todays_pipeline_replays_through_the_same_machine() -> None:
     last = executed(quantity="0.3", price="100", cumulative="0.5", remaining="0", status=OrderStatus.FILLED)
     order = OrderLifecycle.replay([first, passed, route, created, part, last])
     assert (order.state, order.filled, order.venue) == (OrderState.FILLED, D("0.5"), "alpha")
+
+
+def test_an_order_round_trips_as_json_for_a_stage_changelog() -> None:
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(OrderLifecycle)
+    order = fill(working("1"), "0.25")
+    assert adapter.validate_json(adapter.dump_json(order)) == order
