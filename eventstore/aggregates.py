@@ -2,7 +2,7 @@
 
 | events | aggregate_id |
 |---|---|
-| order.* and exchange.routed | the order id (`ord-42`) |
+| order.* (cancel and amend requests and their rejections too) and exchange.routed | the order id (`ord-42`) |
 | position.updated | `account_id:symbol` (`acct-1:BTC/USDT`) |
 | portfolio.rebalanced | `portfolio/<portfolio_id>` |
 | risk.breached | `risk/<account_id>` |
@@ -22,11 +22,20 @@ from schemas import (
     AlertTriggered,
     Event,
     ExchangeRouted,
+    OrderAccepted,
+    OrderAmended,
+    OrderAmendRejected,
+    OrderAmendRequested,
     OrderBookUpdated,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
     OrderCreated,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrderTriggered,
     OrderValidated,
     PortfolioRebalanced,
     PositionUpdated,
@@ -43,6 +52,19 @@ ORDER_EVENTS: tuple[type[Event], ...] = (
     ExchangeRouted,
     OrderCreated,
     OrderExecuted,
+    OrderAccepted,
+    OrderTriggered,
+    OrderAmended,
+    OrderCanceled,
+    OrderExpired,
+)
+# Events that name an order by id alone (no symbol or side: the order may be unknown): the order's stream
+# too, but no row of `trading_events`.
+ORDER_CHANGE_EVENTS: tuple[type[Event], ...] = (
+    OrderCancelRequested,
+    OrderAmendRequested,
+    OrderCancelRejected,
+    OrderAmendRejected,
 )
 MARKET_EVENTS: tuple[type[Event], ...] = (TradeTick, QuoteTick, PriceUpdated, OrderBookUpdated)
 
@@ -65,6 +87,7 @@ def _market(event: Any) -> str:
 
 _AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
     **dict.fromkeys(ORDER_EVENTS, _order),
+    **dict.fromkeys(ORDER_CHANGE_EVENTS, _order),
     **dict.fromkeys(MARKET_EVENTS, _market),
     PositionUpdated: _position,
     PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",

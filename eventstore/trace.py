@@ -18,10 +18,19 @@ from eventstore.store import StoredEvent, read_correlations
 from schemas import (
     Event,
     ExchangeRouted,
+    OrderAccepted,
+    OrderAmended,
+    OrderAmendRejected,
+    OrderAmendRequested,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
     OrderCreated,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrderTriggered,
     OrderValidated,
     PositionUpdated,
 )
@@ -69,6 +78,23 @@ def describe(event: Event) -> str:
                 f"{event.order_id} fill {event.fill_id} {event.fill_quantity} @ {event.fill_price} "
                 f"({event.status}, {event.remaining_quantity} left)"
             )
+        case OrderAccepted():
+            return f"{event.order_id} resting on {event.venue}: {event.resting_quantity} ({event.detail})"
+        case OrderTriggered():
+            source = f"{event.trigger_source} {event.trigger_price}"
+            return f"{event.order_id} stop {event.stop_price} triggered by {source}"
+        case OrderAmended():
+            price = f" @ {event.limit_price}" if event.limit_price is not None else ""
+            return f"{event.order_id} amended to {event.quantity}{price}"
+        case OrderCanceled():
+            return f"{event.order_id} canceled {event.canceled_quantity}: {event.reason} ({event.detail})"
+        case OrderExpired():
+            return f"{event.order_id} expired {event.expired_quantity} at {event.expire_at.isoformat()}"
+        case OrderCancelRequested() | OrderAmendRequested():
+            return f"{event.order_id} {event.event_type.removeprefix('order.')}"
+        case OrderCancelRejected() | OrderAmendRejected():
+            what = event.event_type.removeprefix("order.")
+            return f"{event.order_id} {what}: {event.reason} ({event.detail})"
         case PositionUpdated():
             return (
                 f"{event.account_id} {event.symbol} quantity {event.quantity} avg {event.average_cost} "

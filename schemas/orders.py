@@ -1,7 +1,10 @@
-"""Order lifecycle events: request -> risk decision -> routing -> creation on a venue -> fills."""
+"""Order lifecycle events: request -> risk decision -> routing -> creation on a venue -> fills, and the
+resting lifecycle (accepted, triggered, amended, canceled, expired) with the cancel and amend requests and
+their rejections. The state machine that orders them is `trading.order_lifecycle`."""
 
 from __future__ import annotations
 
+import operator
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Self
@@ -24,8 +27,20 @@ from schemas.primitives import (
     Side,
     Symbol,
     TimeInForce,
+    TriggerSource,
     Venue,
 )
+
+
+def _omitted_at_default(default: Any) -> Any:
+    """A field added after version 1: left out of the JSON while it holds its default, so an order that uses
+    none of the newer instructions encodes byte for byte as before, and a reader of the older schema (which
+    forbids unknown fields) still reads it. No version bump: every version-1 event is valid as it is.
+
+    The test is a C callable (`not` for the falsy defaults None and False, the default's own `__eq__`
+    otherwise): a Python lambda per field doubled the cost of encoding an order."""
+    is_default = operator.not_ if not default else default.__eq__
+    return Field(default=default, exclude_if=is_default)
 
 
 class _OrderFields(Event):
@@ -50,17 +65,38 @@ class _OrderTerms(_OrderFields):
     # When the order was decided on the market's clock (a replay's recorded time, or now when live);
     # the paper venue fills against the book as of this time plus its latency.
     market_time: AwareDatetime | None = None
+    # Stop orders: the price whose trade (or quote, `trigger_source`) turns the order into a market or
+    # limit order: at or above it for a buy, at or below it for a sell.
+    stop_price: Price | None = _omitted_at_default(None)
+    trigger_source: TriggerSource = _omitted_at_default(TriggerSource.TRADE)
+    post_only: bool = _omitted_at_default(False)  # may only rest: refused if it would take on arrival
+    reduce_only: bool = _omitted_at_default(False)  # may only bring the position closer to zero
+    # Good till this market time (client-side expiry): what is unfilled then ends `order.expired`.
+    expire_at: AwareDatetime | None = _omitted_at_default(None)
 
     def order_terms(self) -> dict[str, Any]:
         """The order and its terms, for the next stage's event (which may override some, e.g. quantity)."""
         return {name: getattr(self, name) for name in _ORDER_TERMS}
 
     @model_validator(mode="after")
-    def _limit_price_matches_type(self) -> Self:
-        if self.order_type is OrderType.LIMIT and self.limit_price is None:
-            raise ValueError("limit_price is required for a limit order")
-        if self.order_type is OrderType.MARKET and self.limit_price is not None:
-            raise ValueError("limit_price must be empty for a market order")
+    def _instructions_match_type(self) -> Self:
+        kind, name = self.order_type, self.order_type.replace("_", " ")
+        if kind.has_limit and self.limit_price is None:
+            raise ValueError(f"limit_price is required for a {name} order")
+        if not kind.has_limit and self.limit_price is not None:
+            raise ValueError(f"limit_price must be empty for a {name} order")
+        if kind.is_stop and self.stop_price is None:
+            raise ValueError(f"stop_price is required for a {name} order")
+        if not kind.is_stop and self.stop_price is not None:
+            raise ValueError(f"stop_price must be empty for a {name} order")
+        if not kind.is_stop and self.trigger_source is not TriggerSource.TRADE:
+            raise ValueError("trigger_source is only for stop orders")
+        if self.post_only and (kind is not OrderType.LIMIT or self.time_in_force is not TimeInForce.GTC):
+            raise ValueError("post_only is for GTC limit orders (an order that may only rest)")
+        if self.expire_at is not None and (
+            kind is OrderType.MARKET or self.time_in_force is not TimeInForce.GTC
+        ):
+            raise ValueError("expire_at is for GTC limit and stop orders (the others never rest)")
         return self
 
 
@@ -110,6 +146,11 @@ class RejectReason(StrEnum):
     DUPLICATE_ORDER = "duplicate_order"
     NO_LIQUIDITY = "no_liquidity"  # the venue's book showed nothing fillable when the order arrived
     VENUE_REJECTED = "venue_rejected"  # the venue refused it, or stayed unreachable through every retry
+    STALE_BOOK = "stale_book"  # the venue's book was older than the configured age: no book at all
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"  # a post-only order crossed the book on arrival
+    # An order type or instruction the pipeline does not execute yet (stops, post-only, reduce-only,
+    # expiry): refused rather than executed as something else.
+    UNSUPPORTED_ORDER = "unsupported_order"
 
 
 class OrderRejected(_OrderFields):
@@ -203,6 +244,8 @@ class OrderExecuted(_OrderFields):
     cumulative_quantity: Quantity
     remaining_quantity: NonNegativeQuantity
     status: OrderStatus
+    # When the fill happened on the market's clock (the paper engine's tick or arrival time), for audits.
+    market_time: AwareDatetime | None = _omitted_at_default(None)
 
     @model_validator(mode="after")
     def _status_matches_remaining(self) -> Self:
@@ -217,3 +260,147 @@ class OrderExecuted(_OrderFields):
     @property
     def notional(self) -> Money:
         return self.fill_quantity * self.fill_price
+
+
+# --- the resting lifecycle ----------------------------------------------------------------------------
+
+
+class OrderAccepted(_OrderTerms):
+    """A venue's book holds the order: it rests (a limit order that did not fill on arrival, or the
+    remainder of one that filled in part) or waits for its stop price."""
+
+    EVENT_TYPE = "order.accepted"
+
+    venue: Venue
+    venue_order_id: str = Field(min_length=1, max_length=128)
+    resting_quantity: Quantity
+    accepted_at: AwareDatetime  # market time the order reached the book
+    detail: str = Field(default="", max_length=1000)
+
+
+class OrderTriggered(_OrderFields):
+    """A stop order's stop price traded (or was quoted): it is now a market or limit order."""
+
+    EVENT_TYPE = "order.triggered"
+
+    venue: Venue
+    stop_price: Price
+    trigger_price: Price  # the trade's price or the quote's side that reached the stop
+    trigger_source: TriggerSource
+    triggered_at: AwareDatetime
+
+
+class CancelReason(StrEnum):
+    """Why an order ended with a remainder unfilled."""
+
+    REQUESTED = "requested"  # an order.cancel_requested took effect
+    UNFILLED_REMAINDER = "unfilled_remainder"  # IOC or market: what the book did not give on arrival
+    STALE_BOOK = "stale_book"  # a triggered stop found no book younger than the configured age
+    NO_LIQUIDITY = "no_liquidity"  # a triggered stop found nothing to take
+    VENUE = "venue"  # the venue canceled it
+
+
+class OrderCanceled(_OrderFields):
+    """A terminal event: the order's remainder will not fill (it may have filled in part before)."""
+
+    EVENT_TYPE = "order.canceled"
+
+    venue: Venue | None = None
+    reason: CancelReason
+    detail: str = Field(default="", max_length=1000)
+    canceled_quantity: Quantity
+    cumulative_quantity: NonNegativeQuantity
+    canceled_at: AwareDatetime | None = None  # market time it took effect
+
+
+class OrderExpired(_OrderFields):
+    """A terminal event: the order reached its good-till market time with a remainder unfilled."""
+
+    EVENT_TYPE = "order.expired"
+
+    venue: Venue | None = None
+    expired_quantity: Quantity
+    cumulative_quantity: NonNegativeQuantity
+    expire_at: AwareDatetime
+
+
+class OrderAmended(_OrderTerms):
+    """An order.amend_requested took effect: the order's terms from now on (quantity is the new total)."""
+
+    EVENT_TYPE = "order.amended"
+
+    venue: Venue
+    cumulative_quantity: NonNegativeQuantity
+    amended_at: AwareDatetime
+
+
+# --- asking to cancel or amend, and being refused -----------------------------------------------------
+
+
+class _OrderReference(Event):
+    """An order named by id alone: a cancel or amend may name an order this platform does not know."""
+
+    order_id: Identifier
+    account_id: Identifier
+    strategy_id: Identifier | None = None
+
+
+class OrderCancelRequested(_OrderReference):
+    """A strategy, a workflow or a person asks to cancel an order; answered by order.canceled, or by
+    order.cancel_rejected with the reason (never dropped)."""
+
+    EVENT_TYPE = "order.cancel_requested"
+
+    # When the cancel was decided on the market's clock: it reaches the book this much plus the venue's
+    # latency later, so a cancel racing a fill is decided by market time alone.
+    market_time: AwareDatetime | None = None
+    detail: str = Field(default="", max_length=1000)
+
+
+class OrderAmendRequested(_OrderReference):
+    """Asks to change a working order's total quantity, limit price or stop price (at least one)."""
+
+    EVENT_TYPE = "order.amend_requested"
+
+    quantity: Quantity | None = None  # the new total, filled part included
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+    market_time: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if self.quantity is None and self.limit_price is None and self.stop_price is None:
+            raise ValueError("an amend names a new quantity, limit_price or stop_price")
+        return self
+
+
+class ModifyRejectReason(StrEnum):
+    """Why a cancel or an amend was refused."""
+
+    UNKNOWN_ORDER = "unknown_order"
+    ALREADY_FILLED = "already_filled"  # includes a fill that won the race against this request
+    ALREADY_CANCELED = "already_canceled"
+    ALREADY_EXPIRED = "already_expired"
+    ALREADY_REJECTED = "already_rejected"
+    NOT_WORKING = "not_working"  # requested or validated, not yet on a venue's book
+    QUANTITY_NOT_ABOVE_FILLED = "quantity_not_above_filled"
+    INVALID_AMEND = "invalid_amend"  # e.g. a limit price for a market order
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"
+
+
+class OrderCancelRejected(_OrderReference):
+    """The answer to a cancel that could not take effect."""
+
+    EVENT_TYPE = "order.cancel_rejected"
+
+    reason: ModifyRejectReason
+    detail: str = Field(max_length=1000)
+
+
+class OrderAmendRejected(_OrderReference):
+    """The answer to an amend that could not take effect; the order goes on with its terms unchanged."""
+
+    EVENT_TYPE = "order.amend_rejected"
+
+    reason: ModifyRejectReason
+    detail: str = Field(max_length=1000)

@@ -51,12 +51,30 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
+    STOP_MARKET = "stop_market"  # a market order once the stop price trades (or is quoted)
+    STOP_LIMIT = "stop_limit"  # a limit order once the stop price trades (or is quoted)
+
+    @property
+    def is_stop(self) -> bool:
+        return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+
+    @property
+    def has_limit(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
 
 
 class TimeInForce(StrEnum):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
+
+
+class TriggerSource(StrEnum):
+    """What a stop order watches: the venue's trades (last price), or its quotes (the side the order takes:
+    the ask for a buy stop, the bid for a sell stop)."""
+
+    TRADE = "trade"
+    QUOTE = "quote"
 
 
 class Liquidity(StrEnum):

@@ -11,14 +11,25 @@ from hypothesis import strategies as st
 from schemas import (
     AlertTriggered,
     BookLevel,
+    CancelReason,
     Event,
     ExchangeRouted,
+    ModifyRejectReason,
+    OrderAccepted,
+    OrderAmended,
+    OrderAmendRejected,
+    OrderAmendRequested,
     OrderBookUpdated,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
     OrderCreated,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
     OrderStatus,
+    OrderTriggered,
     OrderValidated,
     PortfolioRebalanced,
     PositionUpdated,
@@ -31,7 +42,7 @@ from schemas import (
     TradeTick,
     VenueScore,
 )
-from schemas.primitives import Liquidity, OrderType, Severity, Side, TimeInForce
+from schemas.primitives import Liquidity, OrderType, Severity, Side, TimeInForce, TriggerSource
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -87,8 +98,11 @@ envelopes = st.fixed_dictionaries(
 
 @st.composite
 def order_terms(draw: st.DrawFn) -> dict[str, Any]:
+    """Any order the schema accepts: every type, and the instructions that go with it (or their defaults,
+    left out of the dict half the time so both the explicit and the implicit default are drawn)."""
     order_type = draw(st.sampled_from(OrderType))
-    return {
+    time_in_force = draw(st.sampled_from(TimeInForce))
+    terms = {
         "order_id": draw(identifiers),
         "account_id": draw(identifiers),
         "strategy_id": draw(st.none() | identifiers),
@@ -96,9 +110,19 @@ def order_terms(draw: st.DrawFn) -> dict[str, Any]:
         "side": draw(st.sampled_from(Side)),
         "order_type": order_type,
         "quantity": draw(positive),
-        "limit_price": draw(positive) if order_type is OrderType.LIMIT else None,
-        "time_in_force": draw(st.sampled_from(TimeInForce)),
+        "limit_price": draw(positive) if order_type.has_limit else None,
+        "time_in_force": time_in_force,
     }
+    rests = time_in_force is TimeInForce.GTC and order_type is not OrderType.MARKET
+    optional = {
+        "stop_price": draw(positive) if order_type.is_stop else None,
+        "trigger_source": draw(st.sampled_from(TriggerSource)) if order_type.is_stop else TriggerSource.TRADE,
+        "post_only": draw(st.booleans()) and rests and order_type is OrderType.LIMIT,
+        "reduce_only": draw(st.booleans()),
+        "expire_at": draw(st.none() | timestamps) if rests else None,
+        "market_time": draw(st.none() | timestamps),
+    }
+    return terms | {name: value for name, value in optional.items() if value or draw(st.booleans())}
 
 
 def event_of(model: type[Event], body: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[Event]:
@@ -161,6 +185,7 @@ def executed_body(draw: st.DrawFn) -> dict[str, Any]:
         "cumulative_quantity": cumulative,
         "remaining_quantity": remaining,
         "status": status,
+        "market_time": draw(st.none() | timestamps),
     }
 
 
@@ -193,7 +218,109 @@ def quote_body(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@st.composite
+def order_fields(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "order_id": draw(identifiers),
+        "account_id": draw(identifiers),
+        "strategy_id": draw(st.none() | identifiers),
+        "symbol": draw(symbols),
+        "side": draw(st.sampled_from(Side)),
+    }
+
+
+@st.composite
+def order_reference(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "order_id": draw(identifiers),
+        "account_id": draw(identifiers),
+        "strategy_id": draw(st.none() | identifiers),
+    }
+
+
+@st.composite
+def amend_body(draw: st.DrawFn) -> dict[str, Any]:
+    changes = {
+        "quantity": draw(st.none() | positive),
+        "limit_price": draw(st.none() | positive),
+        "stop_price": draw(st.none() | positive),
+    }
+    if all(value is None for value in changes.values()):
+        changes["quantity"] = draw(positive)
+    return draw(order_reference()) | changes | {"market_time": draw(st.none() | timestamps)}
+
+
+def _with(base: st.SearchStrategy[dict[str, Any]], **extra: st.SearchStrategy[Any]) -> Any:
+    return st.builds(lambda fields, more: {**fields, **more}, base, st.fixed_dictionaries(extra))
+
+
+LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
+    OrderAccepted: event_of(
+        OrderAccepted,
+        _with(
+            order_terms(),
+            venue=venues,
+            venue_order_id=identifiers,
+            resting_quantity=positive,
+            accepted_at=timestamps,
+            detail=st.text(max_size=100),
+        ),
+    ),
+    OrderTriggered: event_of(
+        OrderTriggered,
+        _with(
+            order_fields(),
+            venue=venues,
+            stop_price=positive,
+            trigger_price=positive,
+            trigger_source=st.sampled_from(TriggerSource),
+            triggered_at=timestamps,
+        ),
+    ),
+    OrderAmended: event_of(
+        OrderAmended,
+        _with(order_terms(), venue=venues, cumulative_quantity=non_negative, amended_at=timestamps),
+    ),
+    OrderCanceled: event_of(
+        OrderCanceled,
+        _with(
+            order_fields(),
+            venue=st.none() | venues,
+            reason=st.sampled_from(CancelReason),
+            detail=st.text(max_size=100),
+            canceled_quantity=positive,
+            cumulative_quantity=non_negative,
+            canceled_at=st.none() | timestamps,
+        ),
+    ),
+    OrderExpired: event_of(
+        OrderExpired,
+        _with(
+            order_fields(),
+            venue=st.none() | venues,
+            expired_quantity=positive,
+            cumulative_quantity=non_negative,
+            expire_at=timestamps,
+        ),
+    ),
+    OrderCancelRequested: event_of(
+        OrderCancelRequested,
+        _with(order_reference(), market_time=st.none() | timestamps, detail=st.text(max_size=100)),
+    ),
+    OrderAmendRequested: event_of(OrderAmendRequested, amend_body()),
+    OrderCancelRejected: event_of(
+        OrderCancelRejected,
+        _with(order_reference(), reason=st.sampled_from(ModifyRejectReason), detail=st.text(max_size=100)),
+    ),
+    OrderAmendRejected: event_of(
+        OrderAmendRejected,
+        _with(order_reference(), reason=st.sampled_from(ModifyRejectReason), detail=st.text(max_size=100)),
+    ),
+}
+
+
 EVENT_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
+    **LIFECYCLE_STRATEGIES,
     OrderRequested: event_of(
         OrderRequested, st.builds(lambda t, v: {**t, "venue": v}, order_terms(), st.none() | venues)
     ),

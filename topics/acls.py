@@ -36,7 +36,7 @@ from topics.registry import (
 SECURITY_DISABLED = 54  # a broker without an authorizer: nothing to grant
 SMOKE_TRANSACTIONS = "zvt-smoke-"  # zvt/smoke.py's transactional ids, after the prefix
 # Topics that take events from outside the platform, and who may write them.
-INPUT_TOPICS = (Topics.MARKET_TICKS, Topics.ORDERS_REQUESTED)
+INPUT_TOPICS = (Topics.MARKET_TICKS, Topics.ORDERS_REQUESTED, Topics.ORDER_CHANGES_REQUESTED)
 
 
 class Resource(IntEnum):

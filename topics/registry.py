@@ -16,11 +16,20 @@ from schemas import (
     AlertTriggered,
     Event,
     ExchangeRouted,
+    OrderAccepted,
+    OrderAmended,
+    OrderAmendRejected,
+    OrderAmendRequested,
     OrderBookUpdated,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
     OrderCreated,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrderTriggered,
     OrderValidated,
     PortfolioRebalanced,
     PositionUpdated,
@@ -178,6 +187,34 @@ class Topics:
         ("account_id",),
         (OrderExecuted,),
         "Fills, partial and final; input of the portfolio agent.",
+    )
+    ORDERS_ACCEPTED = KafkaTopic(
+        "orders.accepted",
+        6,
+        ("account_id",),
+        (OrderAccepted, OrderTriggered, OrderAmended),
+        "Orders working on a venue's book: resting, their stop triggered, their terms amended.",
+    )
+    ORDERS_CANCELED = KafkaTopic(
+        "orders.canceled",
+        6,
+        ("account_id",),
+        (OrderCanceled, OrderExpired),
+        "Orders ended with a remainder unfilled: canceled (on request, IOC remainder) or expired (terminal).",
+    )
+    ORDER_CHANGES_REQUESTED = KafkaTopic(
+        "orders.changes.requested",
+        6,
+        ("account_id",),
+        (OrderCancelRequested, OrderAmendRequested),
+        "Cancel and amend requests from strategies, workflows and people, in the order they were made.",
+    )
+    ORDER_CHANGES_REJECTED = KafkaTopic(
+        "orders.changes.rejected",
+        6,
+        ("account_id",),
+        (OrderCancelRejected, OrderAmendRejected),
+        "Cancels and amends that could not take effect (unknown order, already filled), with the reason.",
     )
     POSITIONS = KafkaTopic(
         "positions.updated",

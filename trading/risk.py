@@ -195,6 +195,25 @@ def _out_of_range(request: OrderRequested) -> Rejection | None:
     return None
 
 
+def _not_executable_yet(request: OrderRequested) -> Rejection | None:
+    """Instructions the schema carries but the order stage does not execute yet (its paper venue is
+    immediate-or-cancel; `trading.paper_matching` is not wired in): refused, never executed as a plain order
+    (a stop as a market order, a post-only order taking). Goes when the order stage runs the lifecycle."""
+    named = [
+        name
+        for name, present in (
+            (f"{request.order_type} orders", request.order_type.is_stop),
+            ("post_only", request.post_only),
+            ("reduce_only", request.reduce_only),
+            ("expire_at", request.expire_at is not None),
+        )
+        if present
+    ]
+    if not named:
+        return None
+    return Rejection(RejectReason.UNSUPPORTED_ORDER, f"not executed yet: {', '.join(named)}")
+
+
 def coarsest_step(steps: list[Decimal | None]) -> Decimal | None:
     known = [step for step in steps if step is not None]
     return max(known) if known else None
@@ -215,7 +234,7 @@ def check_order(
         return Rejection(RejectReason.KILL_SWITCH, f"kill switch on for {request.account_id}")
     if request.order_id in used_order_ids:
         return Rejection(RejectReason.DUPLICATE_ORDER, f"order id {request.order_id} was already used")
-    refusal = _out_of_range(request)
+    refusal = _out_of_range(request) or _not_executable_yet(request)
     if refusal is not None:
         return refusal
     last = prices.get(request.symbol)

@@ -463,3 +463,21 @@ def test_projected_and_gross_exposure() -> None:
     assert state.gross_exposure({BTC: D(62000), ETH: D(3100)}) == D(24800)
     # ETH has no price and no fill yet: it counts 0
     assert state.gross_exposure({}) == D(18000)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"order_type": "stop_market", "stop_price": D(61000)}, "stop_market orders"),
+        ({"limit_price": D(60000), "post_only": True}, "post_only"),
+        ({"reduce_only": True}, "reduce_only"),
+        ({"limit_price": D(60000), "expire_at": T0 + ms(1000)}, "expire_at"),
+    ],
+)
+def test_instructions_not_executed_yet_are_refused(overrides: dict[str, Any], named: str) -> None:
+    """Until the order stage runs the lifecycle, a stop is not executed as a market order (nor a post-only
+    order as a taker): it is refused, with what is missing."""
+    refusal = check(request(**overrides))
+    assert isinstance(refusal, Rejection)
+    assert refusal.reason is RejectReason.UNSUPPORTED_ORDER
+    assert refusal.detail == f"not executed yet: {named}"

@@ -1,0 +1,52 @@
+"""The market-time merge: what is released when, in which order, and what counts as late."""
+
+from __future__ import annotations
+
+from tests.unit.trading.matching_builders import at
+from trading.market_time import MarketTimeMerger, Rank
+
+
+def released(merger: MarketTimeMerger[str]) -> list[str]:
+    return [item for _, item in merger.release()]
+
+
+def test_a_command_waits_for_the_ticks_past_its_time_and_a_tick_for_the_commands_of_its_time() -> None:
+    merger: MarketTimeMerger[str] = MarketTimeMerger()
+    merger.add_tick(at(0), "tick 0")
+    merger.add_command(at(50), Rank.SUBMIT, ("a", "o1"), "order at 50")
+    assert released(merger) == []  # commands not known through 0 yet
+    merger.commands_through(at(60))
+    assert released(merger) == ["tick 0"]  # the order waits: a tick at 50 may still come
+    merger.add_tick(at(50), "tick 50")
+    assert released(merger) == ["tick 50"]  # ... and another at 50 still
+    merger.add_tick(at(70), "tick 70")
+    assert released(merger) == ["order at 50"]  # the tick at 70 waits for the commands through 70
+    merger.commands_through(at(70))
+    assert released(merger) == ["tick 70"]
+    assert merger.late == 0
+
+
+def test_equal_times_expiry_tick_order_amend_cancel() -> None:
+    merger: MarketTimeMerger[str] = MarketTimeMerger()
+    merger.add_command(at(5), Rank.CANCEL, ("a", "o1", "x"), "cancel")
+    merger.add_command(at(5), Rank.SUBMIT, ("b", "o2", "y"), "order b")
+    merger.add_command(at(5), Rank.SUBMIT, ("a", "o3", "z"), "order a")
+    merger.add_command(at(5), Rank.AMEND, ("a", "o1", "w"), "amend")
+    merger.add_command(at(5), Rank.EXPIRY, ("a", "o1"), "expiry")
+    merger.add_tick(at(5), "tick")
+    merger.end()
+    assert released(merger) == ["expiry", "tick", "order a", "order b", "amend", "cancel"]
+
+
+def test_a_quiet_venue_is_declared_and_a_wrong_watermark_is_counted() -> None:
+    merger: MarketTimeMerger[str] = MarketTimeMerger()
+    merger.add_command(at(50), Rank.SUBMIT, ("a", "o1"), "order")
+    merger.commands_through(at(100))
+    assert released(merger) == []
+    merger.ticks_through(at(100))  # no tick came, none will before 100
+    assert released(merger) == ["order"]
+    merger.add_command(at(20), Rank.SUBMIT, ("a", "o2"), "late order")  # said complete through 100
+    merger.add_tick(at(10), "late tick")
+    assert merger.late == 2
+    assert released(merger) == ["late tick", "late order"]  # both taken at 50, where a tick comes first
+    assert merger.released_through == at(50)
