@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -34,6 +35,8 @@ from schemas import CODEC, Event, EventDecodeError
 
 SIGNATURE_HEADER = "zvt-signature"
 STREAM_FIELD_SIGNATURE = b"signature"
+log = logging.getLogger(__name__)
+
 KEYRING_VARIABLE = "ZVT_SIGNING_KEYRING"
 RELOAD_SECONDS = 1.0
 KEY_BYTES = 32
@@ -237,14 +240,20 @@ class KeyringFile:
                 return self._ring
             return read_keyring(path)  # raises, saying where the keyring was expected
         stamp = (stat.st_mtime_ns, stat.st_size)
-        if self._ring is None or stamp != self._stamp:
-            self._ring = read_keyring(path)
-            self._stamp = stamp
+        if self._ring is None:
+            self._ring, self._stamp = read_keyring(path), stamp
             self.reloads += 1
+        elif stamp != self._stamp:
+            try:
+                self._ring = read_keyring(path)
+                self.reloads += 1
+            except KeyringError as exc:  # a bad edit must not stop the pipeline: the old keys stay in use
+                log.error("keyring not reloaded, still using key %s: %s", self._ring.active, exc)
+            self._stamp = stamp  # one error per change of the file, not one a second
         return self._ring
 
     def reset(self, path: Path | None = None) -> None:
-        """Forget the loaded ring (and use `path` from now on): for tests and `select_process_kind`."""
+        """Forget the loaded ring (and read `path` from now on, or the default path): for tests."""
         with self._lock:
             self._path, self._ring, self._stamp, self._checked = path, None, None, float("-inf")
 

@@ -126,7 +126,9 @@ def test_a_running_process_picks_up_a_rotated_keyring_without_a_restart(
     assert ring.active == new_id
     assert keyring_file.reloads == 2
     assert ring.verify(b"e", before) == "k1"  # what was signed before the rotation still verifies
-    path.unlink()  # a deleted keyring does not stop a running process
+    path.write_bytes(b'{"active": "k1"')  # a bad edit does not stop it either: the keys it had stay
+    assert keyring_file.current() is ring
+    path.unlink()  # nor a deleted keyring
     assert keyring_file.current() is ring
 
 
