@@ -236,3 +236,48 @@ def test_a_forged_or_tampered_record_is_dead_lettered_bad_signature_and_never_de
     assert [headers["zvt-dlq-offset"] for _, headers in letters] == [b"2", b"3", b"4"]
     assert letters[1][0] == tampered  # the original bytes, kept for whoever looks into it
     assert b"unknown signing key 'stolen'" in letters[2][1]["zvt-dlq-error"]
+
+
+def _signed_or_not() -> Any:
+    from hypothesis import strategies as st
+
+    from tests.hostile import hostile_orders
+
+    ring = keyring()
+    signatures = st.sampled_from(["signed", "none", "other bytes", "garbage"])
+    garbage = st.binary(max_size=80).map(lambda raw: [("zvt-signature", raw)])
+
+    def headers(value: bytes, how: str, noise: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        if how == "signed":
+            return ring.headers(value)
+        if how == "other bytes":
+            return ring.headers(value + b" ")
+        return noise if how == "garbage" else []
+
+    return st.tuples(hostile_orders(), signatures, garbage).map(
+        lambda t: (t[0], headers(t[0], t[1], t[2]), t[1])
+    )
+
+
+def test_hostile_records_signed_or_not_are_decoded_or_dead_lettered_with_a_reason_never_raised() -> None:
+    from aiokafka.structs import ConsumerRecord
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_signed_or_not())
+    def check(case: tuple[bytes, list[tuple[str, bytes]], str]) -> None:
+        value, headers, how = case
+        outbox = RecordingOutbox()
+        size = len(value)
+        record = ConsumerRecord("orders.requested", 0, 7, 0, 0, b"a", value, None, size, 0, tuple(headers))
+        item = stage()._decode(outbox, Topics.ORDERS_REQUESTED, 0, record, (OrderRequested,), keyring())  # type: ignore[arg-type]
+        letters = [dict(where["headers"]) for _, _, _, where in outbox.records]
+        if how != "signed":  # nothing unsigned is ever decoded, whatever its bytes
+            assert item is None
+            expected = b"bad_signature" if value else b"undecodable"  # an empty value has nothing to verify
+            assert [letter["zvt-dlq-reason"] for letter in letters] == [expected]
+        else:
+            assert (item is None) == (len(letters) == 1)
+            assert all(letter["zvt-dlq-reason"] != b"bad_signature" for letter in letters)
+
+    check()
