@@ -1,6 +1,7 @@
 """Agent pipeline throughput, latency and memory beside raw aiokafka consume->produce loops.
 
-`python -m bench.pipeline [--json] [--rss-ticks N]`.
+`python -m bench.pipeline [--json] [--rss-ticks N]`; with `ZVT_TLS=1` every client and the worker talk to
+the stack's TLS listener (SASL_SSL, docs/security.md), which `kafka_security_protocol` in the figures records.
 In one run per processing guarantee, on fresh topics: ticks/s through the market data agent; orders/s end to
 end (order.requested -> position.updated) in a burst, and latency p50/p99 at a fixed offered rate; the
 worker's RSS before and after the ticks (and, with --rss-ticks, after streaming many more); the worker's
@@ -685,6 +686,7 @@ async def measure(args: argparse.Namespace, guarantee: str, workdir: Path, log: 
     return {
         "guarantee": guarantee,
         "workers": args.workers,
+        "kafka_security_protocol": settings.kafka_security_protocol,  # SASL_SSL under ZVT_TLS=1
         "topic_prefix": settings.topic_prefix,
         "ticks": args.ticks,
         "ticks_per_s": tick_rate,
@@ -731,7 +733,7 @@ def table(results: list[dict[str, Any]]) -> Table:
         "raw per-record",
         "raw batch",
         "vs batch",
-        title="Agent pipeline on this machine",
+        title=f"Agent pipeline on this machine, Kafka over {results[0]['kafka_security_protocol']}",
     )
     for r in results:
         g = r["guarantee"]

@@ -4,8 +4,9 @@
 credentials file per process kind, `.run/credentials/<kind>.env` (that kind's Redis user, PostgreSQL role,
 Kafka principal). A process reads the shared file, then its kind's (`ZVT_PROCESS_KIND`, set by the `zvt`
 command that starts it; `admin` otherwise); real environment variables override both, so the same code runs
-against the local stack, compose or Kubernetes. Every password is a `SecretStr`: a logged or printed
-Settings shows `**********`.
+against the local stack, compose or Kubernetes. With `ZVT_TLS=1` it also reads `.run/tls.env`, the stack's
+TLS endpoints (Kafka's SASL_SSL listener, PostgreSQL with verify-full). Every password is a `SecretStr`: a
+logged or printed Settings shows `**********`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The principal of a process that names none: the operator's (stack scripts, migrations, tests, benchmarks).
 ADMIN_KIND = "admin"
 PROCESS_KIND_VARIABLE = "ZVT_PROCESS_KIND"
+# Set (to anything but 0/false/no/off): this process and those it starts use the stack's TLS endpoints.
+TLS_VARIABLE = "ZVT_TLS"
 
 
 def run_dir() -> Path:
@@ -38,16 +41,24 @@ def credentials_dir() -> Path:
     return run_dir() / "credentials"
 
 
+def tls_env_file() -> Path:
+    """The settings that move a process onto the stack's TLS endpoints (written by deploy/local/*.sh)."""
+    return run_dir() / "tls.env"
+
+
 class Settings(BaseSettings):
     """Where the four services live and how this process names its topics."""
 
     model_config = SettingsConfigDict(env_prefix="ZVT_", extra="ignore", frozen=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    # SASL_PLAINTEXT with a SCRAM principal on the local stack; PLAINTEXT (and no principal) talks to a
-    # broker without authentication. Every client gets these through zvt.clients.kafka_options.
+    # SASL_PLAINTEXT with a SCRAM principal on the local stack (SASL_SSL on its TLS listener); PLAINTEXT (and
+    # no principal) talks to a broker without authentication. Every client gets these through
+    # zvt.clients.kafka_options.
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    # With SSL or SASL_SSL: the CA bundle (PEM) the broker's certificate must chain to; empty: the system's.
+    kafka_ssl_cafile: str = ""
     kafka_username: str = ""
     kafka_password: SecretStr = SecretStr("")
     redis_url: str = "redis://127.0.0.1:6379/0"  # no credentials: those are the two below
@@ -56,6 +67,10 @@ class Settings(BaseSettings):
     postgres_dsn: str = "postgresql://127.0.0.1:55432/zvt"  # no credentials: see postgres_url()
     postgres_user: str = ""
     postgres_password: SecretStr = SecretStr("")
+    # libpq's sslmode and sslrootcert, put into postgres_url() when set (else the DSN's own, or asyncpg's
+    # default `prefer`); verify-full checks the server's certificate against sslrootcert and its address.
+    postgres_sslmode: str = ""
+    postgres_sslrootcert: str = ""
     # The keyring every event is signed and verified with (schemas/signing.py); empty: the stack's,
     # `.run/credentials/signing-keys.json`.
     signing_keyring: str = ""
@@ -81,14 +96,19 @@ class Settings(BaseSettings):
     hatchet_client_tls_strategy: str = Field(default="none", validation_alias="HATCHET_CLIENT_TLS_STRATEGY")
 
     def postgres_url(self) -> str:
-        """The DSN with this process's role and password in it: for connecting, never for printing."""
-        if not self.postgres_user:
-            return self.postgres_dsn
+        """The DSN with this process's role, password and TLS mode in it: for connecting, never for printing.
+        asyncpg reads sslmode and sslrootcert from the DSN, so every connection made from it honours them."""
         parts = urlsplit(self.postgres_dsn)
-        host = parts.netloc.rpartition("@")[2]
-        password = quote(self.postgres_password.get_secret_value(), safe="")
-        auth = quote(self.postgres_user, safe="") + (f":{password}" if password else "")
-        return urlunsplit(parts._replace(netloc=f"{auth}@{host}"))
+        if self.postgres_user:
+            host = parts.netloc.rpartition("@")[2]
+            password = quote(self.postgres_password.get_secret_value(), safe="")
+            auth = quote(self.postgres_user, safe="") + (f":{password}" if password else "")
+            parts = parts._replace(netloc=f"{auth}@{host}")
+        tls = {"sslmode": self.postgres_sslmode, "sslrootcert": self.postgres_sslrootcert}
+        if any(tls.values()):
+            query = dict(parse_qsl(parts.query)) | {key: value for key, value in tls.items() if value}
+            parts = parts._replace(query=urlencode(query))
+        return urlunsplit(parts)
 
 
 def process_kind() -> str:
@@ -96,10 +116,18 @@ def process_kind() -> str:
     return os.environ.get(PROCESS_KIND_VARIABLE) or ADMIN_KIND
 
 
-def load_settings(env_file: Path | None = None, kind: str | None = None) -> Settings:
-    """Read settings from the environment, falling back to the stack's env file and the credentials file of
-    `kind` (this process's kind by default)."""
-    files = [env_file or default_env_file(), credentials_dir() / f"{kind or process_kind()}.env"]
+def tls_selected() -> bool:
+    """Whether this process was asked (`ZVT_TLS`) to use the stack's TLS endpoints."""
+    return os.environ.get(TLS_VARIABLE, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def load_settings(env_file: Path | None = None, kind: str | None = None, tls: bool | None = None) -> Settings:
+    """Read settings from the environment, falling back to the stack's env file, its TLS endpoints when `tls`
+    (`ZVT_TLS` by default) and the credentials file of `kind` (this process's kind by default)."""
+    files = [env_file or default_env_file()]
+    if tls if tls is not None else tls_selected():
+        files.append(tls_env_file())
+    files.append(credentials_dir() / f"{kind or process_kind()}.env")
     existing = tuple(path for path in files if path.exists())
     return Settings(_env_file=existing or None)
 

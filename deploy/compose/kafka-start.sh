@@ -1,18 +1,32 @@
 #!/bin/bash
 # The compose broker as deploy/local/kafka.sh runs it: SASL/SCRAM for clients, SASL/PLAIN for the controller,
-# StandardAuthorizer; the SCRAM credentials are written when the storage is formatted.
+# StandardAuthorizer; the SCRAM credentials are written when the storage is formatted. With compose.tls.yaml
+# (a keystore at /zvt/kafka.p12) also SASL_SSL on 9094, the same principals over TLS.
 set -euo pipefail
 conf=/var/lib/kafka/server.properties
 umask 077
+listeners="SASL_PLAINTEXT://:9092,CONTROLLER://localhost:9093"
+advertised="SASL_PLAINTEXT://127.0.0.1:9092"
+tls=""
+if [[ -s /zvt/kafka.p12 ]]; then
+    listeners="SASL_PLAINTEXT://:9092,SASL_SSL://:9094,CONTROLLER://localhost:9093"
+    advertised="$advertised,SASL_SSL://127.0.0.1:9094"
+    tls="listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=/zvt/kafka.p12
+listener.name.sasl_ssl.ssl.keystore.password=$ZVT_KAFKA_KEYSTORE_PASSWORD
+listener.name.sasl_ssl.ssl.client.auth=none"
+fi
 cat >"$conf" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@localhost:9093
-listeners=SASL_PLAINTEXT://:9092,CONTROLLER://localhost:9093
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:9092
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+$tls
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$ZVT_KAFKA_ADMIN_PASSWORD";

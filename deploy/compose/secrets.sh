@@ -9,7 +9,7 @@ touch "$env_file"
 chmod 600 "$env_file"
 for name in PG_ZVT PG_SINK PG_READER PG_HATCHET REDIS_ADMIN REDIS_BRIDGE REDIS_WORKFLOWS REDIS_SMOKE \
     KAFKA_ADMIN KAFKA_CONTROLLER KAFKA_AGENTS KAFKA_SINK KAFKA_BRIDGE KAFKA_WORKFLOWS KAFKA_PUBLISHER \
-    KAFKA_MONITOR KAFKA_SMOKE HATCHET_ADMIN; do
+    KAFKA_MONITOR KAFKA_SMOKE KAFKA_KEYSTORE HATCHET_ADMIN; do
     var="ZVT_${name}_PASSWORD"
     grep -q "^${var}=" "$env_file" \
         || printf '%s=Zv1%s\n' "$var" "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >>"$env_file"

@@ -9,6 +9,13 @@ ZVT_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # Data, logs, pid files and the generated environment file of one running stack.
 : "${ZVT_RUN_DIR:=$ZVT_REPO_ROOT/.run}"
 
+# --- TLS: the stack's own CA and the server certificate Kafka's TLS listener and PostgreSQL present ---
+: "${ZVT_TLS_DIR:=$ZVT_RUN_DIR/tls}"
+: "${ZVT_TLS_CA_DAYS:=3650}"
+: "${ZVT_TLS_SERVER_DAYS:=397}"   # remade by `up` when fewer than 30 days are left
+# The server certificate's subjectAltName; clients verify the address they dial against it.
+: "${ZVT_TLS_SERVER_NAMES:=IP:127.0.0.1,DNS:localhost}"
+
 # --- PostgreSQL (Debian package) ---
 : "${ZVT_PG_MAJOR:=15}"
 : "${ZVT_PG_PORT:=55432}"
@@ -25,6 +32,7 @@ ZVT_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 : "${ZVT_KAFKA_LOG4J_VERSION:=2.24.3}"   # the log4j2 release kafka_2.13:$ZVT_KAFKA_VERSION depends on
 : "${ZVT_KAFKA_PORT:=9092}"
 : "${ZVT_KAFKA_CONTROLLER_PORT:=9093}"
+: "${ZVT_KAFKA_TLS_PORT:=9094}"   # SASL_SSL beside the SASL_PLAINTEXT listener (docs/security.md)
 : "${ZVT_KAFKA_HEAP:=768m}"
 
 # --- Hatchet engine (hatchet-lite built from the Go module proxy) ---

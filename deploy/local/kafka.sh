@@ -39,24 +39,45 @@ POM
 KAFKA_PRINCIPALS=(admin agents sink bridge workflows publisher monitor smoke)
 KAFKA_MECHANISM=SCRAM-SHA-512
 
-# Clients: SASL_PLAINTEXT with SCRAM on loopback. The controller listener (loopback too) takes SASL/PLAIN
+# The TLS listener's keystore: the stack's server certificate (tls.sh) and its key as PKCS#12, whose password
+# is a generated secret (openssl reads it from its file, never from the command line).
+write_keystore() {
+    local dir="$1"
+    "$(dirname "${BASH_SOURCE[0]}")/tls.sh" start
+    secret kafka-keystore >/dev/null
+    (umask 077; openssl pkcs12 -export -name kafka -inkey "$ZVT_TLS_DIR/server.key" -in "$ZVT_TLS_DIR/server.crt" \
+        -certfile "$ZVT_TLS_DIR/ca.crt" -passout "file:$(credentials_dir)/kafka-keystore" -out "$dir/server.p12.tmp")
+    mv "$dir/server.p12.tmp" "$dir/server.p12"
+}
+
+# The fingerprint of the server certificate a broker loads at launch ($dir/.zvt-tls-cert records it).
+server_certificate_fingerprint() { openssl x509 -in "$ZVT_TLS_DIR/server.crt" -noout -fingerprint -sha256; }
+
+# Clients: SASL_PLAINTEXT with SCRAM on loopback, and SASL_SSL (the same SCRAM principals, over TLS with the
+# stack's server certificate) on its own port. The controller listener (loopback too) takes SASL/PLAIN
 # with one static user: KRaft keeps SCRAM credentials in the metadata the controller itself serves.
 write_config() {
     local dir="$1"
+    write_keystore "$dir"
     (umask 077; : >"$dir/server.properties")
     chmod 600 "$dir/server.properties"   # it holds the admin and controller passwords
     cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
-listeners=SASL_PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT},CONTROLLER://127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT}
+listeners=SASL_PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT},SASL_SSL://127.0.0.1:${ZVT_KAFKA_TLS_PORT},CONTROLLER://127.0.0.1:${ZVT_KAFKA_CONTROLLER_PORT}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${ZVT_KAFKA_PORT},SASL_SSL://127.0.0.1:${ZVT_KAFKA_TLS_PORT}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=${KAFKA_MECHANISM}
 sasl.mechanism.inter.broker.protocol=${KAFKA_MECHANISM}
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(secret kafka-admin)";
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=${dir}/server.p12
+listener.name.sasl_ssl.ssl.keystore.password=$(secret kafka-keystore)
+listener.name.sasl_ssl.ssl.client.auth=none
 sasl.mechanism.controller.protocol=PLAIN
 listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="$(secret kafka-controller)" user_controller="$(secret kafka-controller)";
@@ -98,8 +119,12 @@ healthy() { port_open "$ZVT_KAFKA_PORT"; }
 
 launch() {
     local dir; dir="$(service_dir kafka)"
-    if healthy; then die "port $ZVT_KAFKA_PORT is taken by a process this stack did not start"; fi
+    local port
+    for port in "$ZVT_KAFKA_PORT" "$ZVT_KAFKA_TLS_PORT"; do
+        if port_open "$port"; then die "port $port is taken by a process this stack did not start"; fi
+    done
     write_config "$dir"
+    server_certificate_fingerprint >"$dir/.zvt-tls-cert"
     # SCRAM credentials are written into the metadata log when it is formatted: storage formatted before them
     # (or for other principals) is formatted again, topics and all.
     local principals="${KAFKA_PRINCIPALS[*]}"
@@ -119,12 +144,29 @@ launch() {
             || { tail -n 20 "$dir/kafka.out" >&2; die "formatting storage failed"; }
         echo "$principals" >"$dir/data/.zvt-principals"
     fi
-    log "starting broker on 127.0.0.1:$ZVT_KAFKA_PORT"
+    log "starting broker on 127.0.0.1:$ZVT_KAFKA_PORT (TLS on $ZVT_KAFKA_TLS_PORT)"
     start_daemon kafka "$dir/kafka.out" java "-Xmx$ZVT_KAFKA_HEAP" "-Xms$ZVT_KAFKA_HEAP" \
         -XX:+UseG1GC -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$dir/log4j2.properties" \
         -cp "$KAFKA_LIB/*" kafka.Kafka "$dir/server.properties"
     wait_for "kafka port $ZVT_KAFKA_PORT" 120 healthy || { tail -n 40 "$dir/kafka.out" "$dir/server.log" >&2 || true; die "kafka did not start"; }
+    wait_for "kafka TLS port $ZVT_KAFKA_TLS_PORT" 60 port_open "$ZVT_KAFKA_TLS_PORT" \
+        || { tail -n 40 "$dir/server.log" >&2 || true; die "kafka's TLS listener did not start"; }
+}
+
+# A running broker is restarted (storage kept) when it has no TLS listener on $ZVT_KAFKA_TLS_PORT (started
+# before TLS, or on another port), or loaded a server certificate that tls.sh has since replaced.
+restart_for_tls() {
+    local dir; dir="$(service_dir kafka)"
+    pid_alive kafka || return 0
+    "$(dirname "${BASH_SOURCE[0]}")/tls.sh" start
+    if ! grep -q "^listeners=.*SASL_SSL://127.0.0.1:${ZVT_KAFKA_TLS_PORT}," "$dir/server.properties"; then
+        log "restarting the broker: it has no TLS listener on port $ZVT_KAFKA_TLS_PORT"
+        stop_pid kafka
+    elif [[ "$(cat "$dir/.zvt-tls-cert" 2>/dev/null)" != "$(server_certificate_fingerprint)" ]]; then
+        log "restarting the broker: its server certificate was renewed"
+        stop_pid kafka
+    fi
 }
 
 start() {
@@ -134,10 +176,15 @@ start() {
         log "restarting the broker: it runs without authentication"
         stop_pid kafka
     fi
+    restart_for_tls
     ensure_running kafka launch
     env_file_set ZVT_KAFKA_BOOTSTRAP "127.0.0.1:$ZVT_KAFKA_PORT"
     env_file_set ZVT_KAFKA_SECURITY_PROTOCOL SASL_PLAINTEXT
     env_file_set ZVT_KAFKA_SASL_MECHANISM "$KAFKA_MECHANISM"
+    env_file_set ZVT_KAFKA_SSL_CAFILE "$ZVT_TLS_DIR/ca.crt"
+    # What a process switches to with ZVT_TLS=1 (zvt/settings.py): the TLS listener, verified against the CA.
+    tls_env_file_set ZVT_KAFKA_BOOTSTRAP "127.0.0.1:$ZVT_KAFKA_TLS_PORT"
+    tls_env_file_set ZVT_KAFKA_SECURITY_PROTOCOL SASL_SSL
     local p
     for p in "${KAFKA_PRINCIPALS[@]}"; do credentials_login "$p" ZVT_KAFKA_USERNAME ZVT_KAFKA_PASSWORD "$p" "kafka-$p"; done
     log "ready"

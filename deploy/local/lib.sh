@@ -101,6 +101,8 @@ file_unset() {
 # The generated environment file read by the Python settings (0600: it holds the Hatchet client token).
 env_file_set() { file_set "$ZVT_ENV_FILE" "$1" "$2"; }
 env_file_unset() { file_unset "$ZVT_ENV_FILE" "$1"; }
+# What a process reads on top of the env file when it runs with ZVT_TLS=1: the TLS endpoints of the stack.
+tls_env_file_set() { file_set "$ZVT_RUN_DIR/tls.env" "$1" "$2"; }
 
 # secret NAME : print the generated password kept in $ZVT_RUN_DIR/credentials/NAME, making it on first use.
 # The directory is 0700 and every file 0600: only the stack's owner reads them. Letters and digits only

@@ -24,6 +24,8 @@ install() {
 
 healthy() { as_owner "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$ZVT_PG_PORT"; }
 
+tls_on() { [[ "$(psql_admin -tA -c 'SHOW ssl')" == "on" ]]; }
+
 psql_admin() {
     as_owner "$PG_BIN/psql" -v ON_ERROR_STOP=1 -q -h "$PG_SOCKET_DIR" -p "$ZVT_PG_PORT" -U postgres -d postgres "$@"
 }
@@ -81,6 +83,33 @@ HBA
     if [[ $EUID -eq 0 ]]; then chown postgres:postgres "$PG_DATA/pg_hba.conf" "$PG_DATA/pg_ident.conf"; fi
 }
 
+# TLS with the stack's server certificate (tls.sh), copied into the data directory: the server loads a key
+# only when the cluster's owner owns it and nobody else may read it. Plain TCP stays allowed beside it: each
+# client chooses (zvt.env says sslmode=disable; ZVT_TLS=1 switches to verify-full against the CA).
+# Sets TLS_CHANGED=1 when the certificate or the settings were new, so a running server must reload.
+TLS_CHANGED=0
+install_server_certificate() {
+    "$(dirname "${BASH_SOURCE[0]}")/tls.sh" start
+    local f
+    for f in server.crt server.key; do
+        if ! cmp -s "$ZVT_TLS_DIR/$f" "$PG_DATA/$f"; then
+            (umask 077; cp "$ZVT_TLS_DIR/$f" "$PG_DATA/$f.tmp")
+            if [[ $EUID -eq 0 ]]; then chown postgres:postgres "$PG_DATA/$f.tmp"; fi
+            mv "$PG_DATA/$f.tmp" "$PG_DATA/$f"
+            TLS_CHANGED=1
+        fi
+    done
+    if ! grep -q '^ssl = on' "$PG_DATA/postgresql.conf"; then
+        cat >>"$PG_DATA/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_min_protocol_version = 'TLSv1.2'
+CONF
+        TLS_CHANGED=1
+    fi
+}
+
 ensure_roles_and_databases() {
     local role
     for role in "${PG_ROLES[@]}"; do
@@ -132,9 +161,16 @@ start() {
             write_access_rules
             as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
         fi
+        install_server_certificate
+        if ((TLS_CHANGED)); then
+            log "reloading: TLS settings or server certificate changed"
+            as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
+            wait_for "TLS after the reload" 20 tls_on || die "ssl is still off after the reload (see $PG_DIR/postgres.log)"
+        fi
     else
         init_cluster
         write_access_rules
+        install_server_certificate
         log "starting on 127.0.0.1:$ZVT_PG_PORT"
         as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t 60 start >/dev/null
         wait_for "postgres" 60 healthy || { tail -n 30 "$PG_DIR/postgres.log" >&2; die "postgres did not start"; }
@@ -142,6 +178,11 @@ start() {
     head -n1 "$PG_DATA/postmaster.pid" >"$(pid_file postgres)"
     ensure_roles_and_databases
     env_file_set ZVT_POSTGRES_DSN "postgresql://127.0.0.1:$ZVT_PG_PORT/$ZVT_PG_DATABASE"
+    # Clear text on loopback unless a process asks for TLS (ZVT_TLS=1 reads tls.env); never asyncpg's
+    # default `prefer`, which would encrypt without checking the certificate.
+    env_file_set ZVT_POSTGRES_SSLMODE disable
+    env_file_set ZVT_POSTGRES_SSLROOTCERT "$ZVT_TLS_DIR/ca.crt"
+    tls_env_file_set ZVT_POSTGRES_SSLMODE verify-full
     local kind role
     for kind in "${!PG_ROLE_OF[@]}"; do
         role="${PG_ROLE_OF[$kind]}"

@@ -10,8 +10,9 @@ SERVICE=stack
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE="$(dirname "${BASH_SOURCE[0]}")"
 
-# Start order matters: Hatchet keeps its state in PostgreSQL.
-SERVICES=(postgres redis kafka hatchet)
+# Start order matters: Hatchet keeps its state in PostgreSQL; tls makes the CA and server certificate (no
+# process) that postgres and kafka present.
+SERVICES=(tls postgres redis kafka hatchet)
 
 for_each() {
     local verb="$1"; shift

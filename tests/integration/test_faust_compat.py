@@ -17,24 +17,33 @@ from schemas import CODEC, OrderRejected, OrderRequested
 from topics import Topics
 from zvt.clients import kafka_options
 from zvt.processes import background_process
-from zvt.settings import Settings
+from zvt.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(params=[False, True], ids=["clear-text", "tls"])
+def tls(request: pytest.FixtureRequest) -> bool:
+    """Whether the worker and this test use the stack's TLS endpoints (ZVT_TLS=1: SASL_SSL, the CA)."""
+    return bool(request.param)
+
+
 @pytest.fixture
-def faust_worker(kafka_topics: Settings) -> Iterator[subprocess.Popen[bytes]]:
+def faust_worker(kafka_topics: Settings, tls: bool) -> Iterator[subprocess.Popen[bytes]]:
     with background_process(
         [sys.executable, "-m", "faust", "-A", "tests.integration.faust_probe", "worker", "-l", "warn"],
-        env=os.environ | {"ZVT_TOPIC_PREFIX": kafka_topics.topic_prefix},
+        env=os.environ | {"ZVT_TOPIC_PREFIX": kafka_topics.topic_prefix, "ZVT_TLS": "1" if tls else "0"},
         stop_timeout=60,
         capture=True,
     ) as worker:
         yield worker
 
 
-async def test_faust_agent_round_trip(kafka_topics: Settings, faust_worker: subprocess.Popen[bytes]) -> None:
-    settings = kafka_topics
+async def test_faust_agent_round_trip(
+    kafka_topics: Settings, tls: bool, faust_worker: subprocess.Popen[bytes]
+) -> None:
+    settings = load_settings(tls=tls).model_copy(update={"topic_prefix": kafka_topics.topic_prefix})
+    assert settings.kafka_security_protocol == ("SASL_SSL" if tls else "SASL_PLAINTEXT")
     orders = [
         OrderRequested(
             order_id=f"ord-{uuid.uuid4().hex[:10]}",
@@ -46,6 +55,7 @@ async def test_faust_agent_round_trip(kafka_topics: Settings, faust_worker: subp
         )
         for i in range(20)
     ]
+    sent = {order.event_id for order in orders}
     producer = AIOKafkaProducer(**kafka_options(settings))
     await producer.start()
     try:
@@ -77,7 +87,8 @@ async def test_faust_agent_round_trip(kafka_topics: Settings, faust_worker: subp
                     for record in records:
                         event = CODEC.decode(record.value)
                         assert isinstance(event, OrderRejected)
-                        rejected[event.order_id] = event
+                        if event.causation_id in sent:  # not an earlier parameter's
+                            rejected[event.order_id] = event
     finally:
         await consumer.stop()
 
