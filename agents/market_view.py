@@ -286,8 +286,8 @@ class MarketView:
                 self._caught_up.set()
             while True:
                 batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                ring = keyring()
                 for tp, records in batches.items():
-                    ring = keyring()
                     for record in records:
                         self.apply_record(record.value or b"", signature_in(record.headers), ring)
                     if records:

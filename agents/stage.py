@@ -42,7 +42,7 @@ from agents.faults import CrashPoint, crash_if_asked
 from agents.outbox import Outbox
 from agents.settings import Guarantee, get_agent_settings
 from schemas import CODEC, Event, EventDecodeError
-from schemas.signing import KeyRing, SignatureError, keyring, signature_in
+from schemas.signing import KeyRing, SignatureError, keyring, signature_in, verified_event
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import AGENTS_GROUP, KafkaTopic
@@ -582,7 +582,7 @@ class Stage(Generic[M]):
         except EventDecodeError as exc:
             reason = DeadLetterReason.UNDECODABLE if exc.event_type is None else DeadLetterReason.INVALID
             self.dead_letter(
-                outbox, topic, partition, record.offset, record.key, value or b"", reason, exc.reason
+                outbox, topic, partition, record.offset, record.key, value, reason, exc.reason
             )
             return None
         if not isinstance(event, accepted):
@@ -716,11 +716,9 @@ class Stage(Generic[M]):
         committed = await self.consumer.committed(tp)
         if not committed:
             return window
-        ring = keyring()
         async for record in self._read([tp], committed - self.window_capacity, committed):
             try:  # what the stage refused then is not counted as applied now
-                ring.verify(record.value or b"", signature_in(record.headers))
-                event = CODEC.decode(record.value or b"")
+                event = verified_event(record.value, record.headers)
             except (SignatureError, EventDecodeError):
                 continue
             self._remember(window, event)
