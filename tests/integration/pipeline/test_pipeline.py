@@ -111,6 +111,17 @@ def order(
     )
 
 
+def unfinished(output: PipelineOutput, order_ids: set[str]) -> str:
+    """Which orders have no terminal event yet, and the last events seen of them: for a timeout's message."""
+    missing = order_ids - set(output.terminal_by_order())
+    seen = [
+        f"{event.event_type} {order_id}"
+        for event in output.events.values()
+        if (order_id := getattr(event, "order_id", None)) in missing
+    ]
+    return f"not terminal: {sorted(missing)}; their events: {seen[-6:]}"
+
+
 def fills_of(output: PipelineOutput, order_id: str) -> list[OrderExecuted]:
     return [e for e in output.of_type(OrderExecuted) if e.order_id == order_id]
 
@@ -163,7 +174,8 @@ async def test_orders_flow_to_fills_positions_and_reasoned_rejections(pipeline: 
         lambda: order_ids <= set(output.terminal_by_order()) and len(output.of_type(PositionUpdated)) >= 7,
         90,
         lambda: (
-            f"terminal for {len(set(output.terminal_by_order()) & order_ids)} of {len(order_ids)}; "
+            f"terminal for {len(set(output.terminal_by_order()) & order_ids)} of {len(order_ids)} "
+            f"({unfinished(output, order_ids)}); "
             + worker_log_tail(pipeline.log)
         ),
     )
