@@ -36,18 +36,10 @@ from schemas import (
     TradeTick,
 )
 from topics import StateChangelogs, Topics
+from topics.registry import ORDER_WATERMARK_SOURCES
 from trading.markets import MarketRules
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
 from trading.paper_state import EngineState, load, save
-
-# The sources of paper commands, each sending its own watermark: one per order stage partition (an
-# account's orders all come from its partition, in that partition's order).
-ORDER_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))
-
-
-def order_source(partition: int) -> str:
-    """The watermark source name of order stage partition `partition`."""
-    return ORDER_SOURCES[partition]
 
 
 class PaperSymbolState(BaseModel):
@@ -85,7 +77,7 @@ class PaperVenues:
         self,
         rules: RulesLookup,
         settings: MatchingSettings,
-        sources: tuple[str, ...] = ORDER_SOURCES,
+        sources: tuple[str, ...] = ORDER_WATERMARK_SOURCES,
     ) -> None:
         self.rules = rules  # a paper venue's rules for a symbol; None for a live venue or an unlisted one
         self.settings = settings

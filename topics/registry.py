@@ -296,8 +296,12 @@ AGENT_INPUTS = (
 # them (the order stage executes paper orders itself and reads neither).
 LIVE_AGENT_INPUTS = (Topics.ORDERS_ROUTED, Topics.ORDERS_REJECTED)
 # Read as well where the paper matching engine is on (`ZVT_PAPER_ENGINE`, docs/order-lifecycle.md): the
-# paper venue stage's commands (it reads market.ticks too, already above).
-PAPER_AGENT_INPUTS = (Topics.PAPER_COMMANDS,)
+# paper venue stage's commands (it reads market.ticks too, already above), and what the engine decided of
+# resting orders, which the order stage applies to the accounts' risk state.
+PAPER_AGENT_INPUTS = (Topics.PAPER_COMMANDS, Topics.ORDERS_REJECTED, Topics.ORDERS_CANCELED)
+# The sources of the order watermark on paper.commands: one per order stage partition (an account's
+# orders all come from its partition).
+ORDER_WATERMARK_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))
 
 
 def _changelog(stage: str, what: str) -> KafkaTopic:

@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas import (
     ExchangeRouted,
+    OrderCanceled,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
     OrderStatus,
@@ -101,8 +103,9 @@ class AccountRiskState(BaseModel):
             }
         )
 
-    def close_order(self, rejection: OrderRejected) -> AccountRiskState:
-        open_orders = {k: v for k, v in self.open_orders.items() if k != rejection.order_id}
+    def close_order(self, ended: OrderRejected | OrderCanceled | OrderExpired) -> AccountRiskState:
+        """The order ended without filling further: it no longer counts toward exposure or open orders."""
+        open_orders = {k: v for k, v in self.open_orders.items() if k != ended.order_id}
         return self.model_copy(update={"open_orders": open_orders})
 
     def gross_exposure(self, prices: Mapping[str, Decimal]) -> Decimal:
@@ -195,17 +198,19 @@ def _out_of_range(request: OrderRequested) -> Rejection | None:
     return None
 
 
-def _not_executable_yet(request: OrderRequested) -> Rejection | None:
+def _not_executable_yet(request: OrderRequested, engine: bool = False) -> Rejection | None:
     """Instructions the schema carries but the order stage does not execute yet (its paper venue is
-    immediate-or-cancel; `trading.paper_matching` is not wired in): refused, never executed as a plain order
-    (a stop as a market order, a post-only order taking). Goes when the order stage runs the lifecycle."""
+    immediate-or-cancel): refused, never executed as a plain order (a stop as a market order, a post-only
+    order taking). With the paper matching engine on (`engine`), GTC limit orders rest there, so post-only
+    and expiry are executed; stops (their prices are not checked or rounded here yet) and reduce-only
+    (checked against the position, not done) are still refused. Goes when risk runs the lifecycle."""
     named = [
         name
         for name, present in (
             (f"{request.order_type} orders", request.order_type.is_stop),
-            ("post_only", request.post_only),
+            ("post_only", request.post_only and not engine),
             ("reduce_only", request.reduce_only),
-            ("expire_at", request.expire_at is not None),
+            ("expire_at", request.expire_at is not None and not engine),
         )
         if present
     ]
@@ -226,15 +231,18 @@ def check_order(
     prices: Mapping[str, Decimal],
     limits: RiskLimits,
     used_order_ids: Container[str] = frozenset(),
+    *,
+    engine: bool = False,
 ) -> OrderValidated | Rejection:
     """Every pre-trade rule, cheapest and most fundamental first; the first failure is the reason.
 
-    `used_order_ids`: the account's order ids already requested (accepted or refused)."""
+    `used_order_ids`: the account's order ids already requested (accepted or refused); `engine`: the
+    paper matching engine executes resting orders (post-only, expiry pass)."""
     if limits.kill_switch:
         return Rejection(RejectReason.KILL_SWITCH, f"kill switch on for {request.account_id}")
     if request.order_id in used_order_ids:
         return Rejection(RejectReason.DUPLICATE_ORDER, f"order id {request.order_id} was already used")
-    refusal = _out_of_range(request) or _not_executable_yet(request)
+    refusal = _out_of_range(request) or _not_executable_yet(request, engine)
     if refusal is not None:
         return refusal
     last = prices.get(request.symbol)

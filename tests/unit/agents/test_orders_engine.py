@@ -1,0 +1,103 @@
+"""The order stage's hand-off to the paper matching engine (`ZVT_PAPER_ENGINE`): which orders go, as one
+leg, with the command and the partition's order watermark; what comes back closes the order in risk."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from agents import orders
+from agents.orders import _apply_outcome, engine_commands, rests_on_engine
+from schemas import (
+    CancelReason,
+    OrderCanceled,
+    OrderExpired,
+    OrderStatus,
+    PaperOrdersThrough,
+    SubmitPaperOrder,
+)
+from tests.unit.trading.builders import T0, D, executed, routed, validated
+from topics import Topics
+from trading.ids import derived_id
+from trading.risk import AccountRiskState
+
+
+@pytest.mark.parametrize(
+    ("terms", "rests"),
+    [
+        ({"limit_price": D(100)}, True),  # GTC by default
+        ({"limit_price": D(100), "post_only": True}, True),
+        ({"limit_price": D(100), "time_in_force": "ioc"}, False),
+        ({"limit_price": D(100), "time_in_force": "fok"}, False),
+        ({}, False),  # market
+    ],
+)
+def test_only_orders_that_may_rest_go_to_the_engine(terms: dict[str, object], rests: bool) -> None:
+    assert rests_on_engine(validated(**terms)) is rests
+
+
+def test_a_resting_order_goes_as_one_leg_with_its_command_and_the_watermark() -> None:
+    split = routed({"alpha": "0.3", "beta": "0.2"}, limit_price=D(100))
+    one, (command, mark) = engine_commands(split, partition=4)
+    assert [(leg.venue, leg.quantity) for leg in one.legs] == [("alpha", D("0.5"))]
+    assert one.event_id == split.event_id  # the same routing decision, published once
+    assert isinstance(command, SubmitPaperOrder)
+    assert command.order_terms() == split.order_terms()
+    assert command.legs == one.legs
+    assert (command.event_id, command.causation_id, command.correlation_id) == (
+        derived_id(split.event_id, "paper"),
+        split.event_id,
+        split.correlation_id,
+    )
+    assert isinstance(mark, PaperOrdersThrough)
+    assert (mark.symbol, mark.source, mark.through) == ("BTC/USDT", "orders.4", T0)
+    assert Topics.PAPER_COMMANDS.key_for(command) == Topics.PAPER_COMMANDS.key_for(mark) == b"BTC/USDT"
+    # Deciding again gives the same events (a redo after a crash is dropped downstream).
+    again = engine_commands(split, partition=4)[1]
+    assert [event.event_id for event in again] == [command.event_id, mark.event_id]
+
+
+def _open(quantity: str) -> AccountRiskState:
+    order = validated(limit_price=D(100), quantity=D(quantity))
+    return AccountRiskState().accept(order, D(100), timedelta(seconds=1))
+
+
+def test_engine_fills_count_until_the_order_ends_and_a_cancel_or_expiry_closes_it() -> None:
+    state = _apply_outcome(
+        _open("0.5"),
+        executed(
+            quantity="0.2",
+            price="100",
+            cumulative="0.2",
+            remaining="0.3",
+            status=OrderStatus.PARTIALLY_FILLED,
+        ),
+    )
+    assert state.positions == {"BTC/USDT": D("0.2")}
+    assert state.open_orders["ord-1"].signed_remaining == D("0.3")
+    fields = {"order_id": "ord-1", "account_id": "acct-1", "symbol": "BTC/USDT", "side": "buy"}
+    canceled = OrderCanceled(
+        **fields, reason=CancelReason.REQUESTED, canceled_quantity=D("0.3"), cumulative_quantity=D("0.2")
+    )
+    assert _apply_outcome(state, canceled).open_orders == {}
+    expired = OrderExpired(**fields, expired_quantity=D("0.3"), cumulative_quantity=D("0.2"), expire_at=T0)
+    assert _apply_outcome(state, expired).open_orders == {}
+    assert _apply_outcome(state, expired).positions == {"BTC/USDT": D("0.2")}
+
+
+def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert set(orders._inputs()) == {Topics.ORDERS_REQUESTED}  # off: as before (no live venues here)
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    assert set(orders._inputs()) == {
+        Topics.ORDERS_REQUESTED,
+        Topics.ORDERS_EXECUTED,
+        Topics.ORDERS_REJECTED,
+        Topics.ORDERS_CANCELED,
+    }
