@@ -36,6 +36,7 @@ from schemas import (
     TradeTick,
 )
 from topics import StateChangelogs, Topics
+from topics.dead_letter import DeadLetterReason
 from topics.registry import ORDER_WATERMARK_SOURCES
 from trading.markets import MarketRules
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
@@ -62,6 +63,10 @@ class SymbolEngines:
             engines={venue: save(engine) for venue, engine in self.engines.items()},
             orders_through=dict(self.orders_through),
         )
+
+
+class NotPaperVenue(ValueError):
+    """A command for a venue this stage does not match (live, or not listing the symbol)."""
 
 
 RulesLookup = Callable[[str, str], MarketRules | None]
@@ -116,7 +121,10 @@ class PaperVenues:
         lane = (item.partition, symbol, item.topic.name)
         if not batch.applied(item, symbol):
             engines = self._engines(item, batch, symbol)
-            batch.publish(self.apply(engines, event))
+            try:
+                batch.publish(self.apply(engines, event))
+            except NotPaperVenue as exc:  # refused before any engine was touched; not raised on, so
+                batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # the put below runs
             self._dirty.add(lane)
         last = self._last is None or self._last.get(lane) == item.offset
         if last and lane in self._dirty:
@@ -179,11 +187,11 @@ class PaperVenues:
         venue: str,
         command: SubmitPaperOrder | CancelPaperOrder | AmendPaperOrder,
     ) -> PaperMatchingEngine:
-        """The engine a command names; a command for a venue that is not paper here is refused (raises:
-        dead-lettered `processing-failed`, no engine touched)."""
+        """The engine a command names; a command for a venue that is not paper here is refused before any
+        engine is touched (dead-lettered `processing-failed`)."""
         engine = self._engine(engines, venue, command.symbol)
         if engine is None:
-            raise ValueError(f"{command.order_id}: {venue} is no paper venue of {command.symbol}")
+            raise NotPaperVenue(f"{command.order_id}: {venue} is no paper venue of {command.symbol}")
         return engine
 
     def _engine(self, engines: SymbolEngines, venue: str, symbol: str) -> PaperMatchingEngine | None:

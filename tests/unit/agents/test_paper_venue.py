@@ -278,9 +278,11 @@ def test_a_command_for_a_venue_that_is_not_paper_is_dead_lettered_and_touches_no
     feed = Feed(*new_stage())
     order = routed({"alpha": "0.1", "kraken": "0.1"}, order_id="ord-9", limit_price=D("100"))
     command = SubmitPaperOrder(**order.model_dump(exclude={"event_id", "event_type", "version"}))
-    (dead,) = feed.batch(quote(0, "99", "1", "101", "1"), command, through(10), trade(100, "99", "1"))
+    (dead,) = feed.batch(quote(0, "99", "1", "101", "1"), through(10), trade(100, "99", "1"), command)
     assert dead[0] == Topics.PAPER_COMMANDS.dead_letter.full_name(feed.stage.prefix)  # type: ignore[union-attr]
     assert feed.venues.memory[(0, SYMBOL)].engines["alpha"].order("acct-1", "ord-9") is None
+    # Refused, not raised: the batch's snapshot still records the commands applied before it (through).
+    assert feed.changed[(0, SYMBOL)].offsets[Topics.PAPER_COMMANDS.name] == 1
 
 
 def test_the_stage_is_off_unless_the_setting_turns_it_on() -> None:
