@@ -8,19 +8,29 @@ from datetime import timedelta
 import pytest
 
 from agents import orders
+from agents.context import catalog
+from agents.market_view import MarketView
 from agents.orders import _apply_outcome, engine_commands, rests_on_engine
+from agents.settings import get_trading_config
 from schemas import (
+    BookLevel,
     CancelReason,
+    ExchangeRouted,
+    OrderBookUpdated,
     OrderCanceled,
+    OrderExecuted,
     OrderExpired,
     OrderStatus,
+    OrderValidated,
     PaperOrdersThrough,
+    PriceUpdated,
     SubmitPaperOrder,
 )
-from tests.unit.trading.builders import T0, D, executed, routed, validated
+from tests.unit.trading.builders import T0, D, executed, request, routed, validated
 from topics import Topics
 from trading.ids import derived_id
 from trading.risk import AccountRiskState
+from venues.paper import PaperVenue
 
 
 @pytest.mark.parametrize(
@@ -101,3 +111,74 @@ def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
         Topics.ORDERS_REJECTED,
         Topics.ORDERS_CANCELED,
     }
+
+
+def _view_with_binance_book() -> MarketView:
+    view = MarketView()
+    view.apply(PriceUpdated(venue="binance", symbol="BTC/USDT", price=D(60000), market_time=T0))
+    view.apply(
+        OrderBookUpdated(
+            venue="binance",
+            symbol="BTC/USDT",
+            bids=(BookLevel(price=D(59999), size=D(1)),),
+            asks=(BookLevel(price=D(60001), size=D(1)),),
+            sequence=1,
+            market_time=T0,
+        )
+    )
+    return view
+
+
+def _use_view(monkeypatch: pytest.MonkeyPatch, view: MarketView) -> None:
+    """The order stage judges, routes and (immediate orders) fills on `view`, with the configured venues
+    all paper (config/trading.toml) and the shared ccxt catalog."""
+    config = get_trading_config()
+    paper = {
+        name: PaperVenue(name, catalog(), view.book_as_of, config.paper.latency_ms) for name in config.venues
+    }
+    monkeypatch.setattr(orders, "market_view", view)
+    monkeypatch.setattr(orders, "venues", lambda: paper)
+
+
+def test_with_the_setting_a_gtc_limit_request_goes_to_the_paper_venue_stage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the order stage's whole pass (risk, routing, hand-off) with the configured catalog."""
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    order = request(limit_price=D("59990"), quantity=D("0.01"), market_time=T0 + timedelta(seconds=1))
+    state, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 2)
+    validated_, routed_, command, mark = outputs
+    assert isinstance(validated_, OrderValidated)
+    assert isinstance(routed_, ExchangeRouted)
+    assert [(leg.venue, leg.quantity) for leg in routed_.legs] == [("binance", D("0.01"))]
+    assert isinstance(command, SubmitPaperOrder)
+    assert (command.limit_price, command.quantity, command.time_in_force) == (D("59990"), D("0.01"), "gtc")
+    assert isinstance(mark, PaperOrdersThrough)
+    assert (mark.source, mark.through) == ("orders.2", T0 + timedelta(seconds=1))
+    # Open, counting toward exposure, until the engine's outcome comes back.
+    assert state.open_orders["ord-1"].signed_remaining == D("0.01")
+
+
+def test_with_the_setting_a_market_order_is_still_filled_in_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    order = request(quantity=D("0.01"), market_time=T0 + timedelta(seconds=1))
+    state, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 2)
+    assert not any(isinstance(event, SubmitPaperOrder | PaperOrdersThrough) for event in outputs)
+    (fill,) = [event for event in outputs if isinstance(event, OrderExecuted)]
+    assert (fill.venue, fill.fill_quantity, fill.fill_price, fill.status) == (
+        "binance",
+        D("0.01"),
+        D(60001),
+        "filled",
+    )
+    assert state.open_orders == {}
+    assert state.positions == {"BTC/USDT": D("0.01")}
