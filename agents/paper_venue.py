@@ -18,7 +18,7 @@ was: the order stage then fills paper orders immediate-or-cancel itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -233,7 +233,15 @@ def _paper_rules(venue: str, symbol: str) -> MarketRules | None:
     return catalog().get(venue, symbol)
 
 
-paper_venues = PaperVenues(_paper_rules, MatchingSettings.from_paper(get_trading_config().paper))
+# Ended orders each engine remembers to answer a late cancel or amend with the reason (`already_filled`)
+# rather than `unknown_order`. Fewer than the pure engine's default: they are in every snapshot, and a
+# changelog record must stay well under the broker's message size (about 500 bytes each: 250 kB).
+ENDED_ORDERS_KEPT = 500
+
+paper_venues = PaperVenues(
+    _paper_rules,
+    replace(MatchingSettings.from_paper(get_trading_config().paper), terminal_orders_kept=ENDED_ORDERS_KEPT),
+)
 
 stage: Stage[PaperSymbolState] | None = None
 if get_agent_settings().paper_engine:

@@ -289,3 +289,6 @@ def test_the_stage_is_off_unless_the_setting_turns_it_on() -> None:
     import agents.paper_venue
 
     assert agents.paper_venue.stage is None
+    # Its engines keep few ended orders: they are in every snapshot, under the broker's message size.
+    module = agents.paper_venue
+    assert module.paper_venues.settings.terminal_orders_kept == module.ENDED_ORDERS_KEPT == 500
