@@ -35,7 +35,7 @@ from schemas import (
     SubmitPaperOrder,
     TradeTick,
 )
-from topics import StateChangelogs, Topics
+from topics import KafkaTopic, StateChangelogs, Topics
 from topics.dead_letter import DeadLetterReason
 from topics.registry import ORDER_WATERMARK_SOURCES
 from trading.markets import MarketRules
@@ -243,20 +243,17 @@ paper_venues = PaperVenues(
     replace(MatchingSettings.from_paper(get_trading_config().paper), terminal_orders_kept=ENDED_ORDERS_KEPT),
 )
 
+INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
+    Topics.MARKET_TICKS: (TradeTick, QuoteTick),
+    Topics.PAPER_COMMANDS: (SubmitPaperOrder, CancelPaperOrder, AmendPaperOrder, PaperOrdersThrough),
+}
+
 stage: Stage[PaperSymbolState] | None = None
 if get_agent_settings().paper_engine:
     stage = register(
         Stage(
             "paper_venue",
-            {
-                Topics.MARKET_TICKS: (TradeTick, QuoteTick),
-                Topics.PAPER_COMMANDS: (
-                    SubmitPaperOrder,
-                    CancelPaperOrder,
-                    AmendPaperOrder,
-                    PaperOrdersThrough,
-                ),
-            },
+            INPUTS,
             paper_venues.handle,
             state=PaperSymbolState,
             changelog=StateChangelogs.PAPER_VENUE,

@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from agents.paper_venue import PaperSymbolState, PaperVenues
+from agents.paper_venue import INPUTS, PaperSymbolState, PaperVenues
 from agents.stage import Batch, Item, Stage
 from schemas import (
     CODEC,
-    AmendPaperOrder,
     CancelPaperOrder,
     CancelReason,
     Event,
@@ -43,10 +42,7 @@ def new_stage(sources: tuple[str, ...] = ("orders.0",)) -> tuple[Stage[PaperSymb
     venues = PaperVenues(paper_rules, SETTINGS, sources)
     stage = Stage(
         "paper_venue",
-        {
-            Topics.MARKET_TICKS: (TradeTick, QuoteTick),
-            Topics.PAPER_COMMANDS: (SubmitPaperOrder, CancelPaperOrder, AmendPaperOrder, PaperOrdersThrough),
-        },
+        INPUTS,
         venues.handle,
         state=PaperSymbolState,
         changelog=StateChangelogs.PAPER_VENUE,

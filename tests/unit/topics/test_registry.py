@@ -138,3 +138,20 @@ def test_paper_commands_are_co_partitioned_with_the_ticks_they_are_matched_with(
     )
     mark = PaperOrdersThrough(symbol="BTC/USDT", source="orders.0", through=at)
     assert commands.key_for(mark) == ticks.key_for(tick) == b"BTC/USDT"
+
+
+def test_with_the_paper_engine_the_agents_read_the_registrys_paper_inputs_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `ZVT_PAPER_ENGINE` adds to what the agents read is in `PAPER_AGENT_INPUTS`."""
+    from agents import orders, paper_venue
+    from topics.registry import PAPER_AGENT_INPUTS
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    read = {topic.name for topic in (*orders._inputs(), *paper_venue.INPUTS)}
+    known = {topic.name for topic in (*AGENT_INPUTS, *PAPER_AGENT_INPUTS)}
+    assert read <= known
+    assert {topic.name for topic in PAPER_AGENT_INPUTS} <= read
