@@ -216,6 +216,15 @@ def rests_on_engine(order: OrderValidated | ExchangeRouted) -> bool:
     return order.order_type is OrderType.LIMIT and order.time_in_force is TimeInForce.GTC
 
 
+def engine_only(order: ExchangeRouted) -> list[str]:
+    """The instructions only the paper matching engine executes (risk lets them through with it on)."""
+    return [
+        name
+        for name, present in (("post_only", order.post_only), ("expire_at", order.expire_at is not None))
+        if present
+    ]
+
+
 def engine_commands(routed: ExchangeRouted, partition: int) -> tuple[ExchangeRouted, list[Event]]:
     """A resting order for the paper venue stage: routed to its best venue as one leg (the state machine
     is per order, not per leg), the command, and this partition's order watermark for its symbol."""
@@ -269,6 +278,16 @@ def handle_request(
     if engine and rests_on_engine(routed) and _all_paper(routed):
         outputs[-1], commands = engine_commands(routed, partition)
         return state, [*outputs, *commands]  # open until its outcome comes back
+    if engine and (named := engine_only(routed)):
+        # Risk let it through for the engine; a live venue would execute it as a plain order (a taker).
+        refused = OrderRejected.for_order(
+            routed,
+            RejectReason.UNSUPPORTED_ORDER,
+            f"not executed on a live venue yet: {', '.join(named)}",
+            event_id=derived_id(routed.event_id, "rejected"),
+        )
+        outputs.append(refused)
+        return state.close_order(refused), outputs
     reports = paper_reports(routed)
     if reports is None:
         return state, outputs  # the live execution stage takes it from here

@@ -20,10 +20,12 @@ from schemas import (
     OrderCanceled,
     OrderExecuted,
     OrderExpired,
+    OrderRejected,
     OrderStatus,
     OrderValidated,
     PaperOrdersThrough,
     PriceUpdated,
+    RejectReason,
     SubmitPaperOrder,
 )
 from tests.unit.trading.builders import T0, D, executed, request, routed, validated
@@ -182,3 +184,27 @@ def test_with_the_setting_a_market_order_is_still_filled_in_the_pass(monkeypatch
     )
     assert state.open_orders == {}
     assert state.positions == {"BTC/USDT": D("0.01")}
+
+
+def test_with_the_setting_a_post_only_order_routed_to_a_live_venue_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Risk lets post-only through for the engine; a live venue would take with it: refused after routing."""
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    monkeypatch.setattr(orders, "_all_paper", lambda routed: False)  # as if binance traded live
+    monkeypatch.setattr(orders, "paper_reports", lambda routed: None)
+    order = request(
+        limit_price=D("59990"), quantity=D("0.01"), post_only=True, market_time=T0 + timedelta(seconds=1)
+    )
+    state, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 2)
+    assert [event.event_type for event in outputs] == ["order.validated", "exchange.routed", "order.rejected"]
+    refused = outputs[-1]
+    assert isinstance(refused, OrderRejected)
+    assert refused.reason is RejectReason.UNSUPPORTED_ORDER
+    assert refused.detail == "not executed on a live venue yet: post_only"
+    assert state.open_orders == {}
