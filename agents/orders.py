@@ -11,8 +11,8 @@ Orders routed to a live venue are not executed here (a slow exchange must not st
 it): the live execution stage takes them from orders.routed, and their fills and rejections come back to
 this stage on orders.executed and orders.rejected (read only when live venues are configured).
 
-With `ZVT_PAPER_ENGINE=true`, a GTC limit order (post-only among them) routed to paper venues is not
-filled here: it goes as one leg to the paper venue stage (`paper.commands`, with this partition's order
+With `ZVT_PAPER_ENGINE=true`, a GTC limit order (post-only among them) or a stop routed to paper venues
+is not filled here: it goes as one leg to the paper venue stage (`paper.commands`, with this partition's order
 watermark), and its fills, rejection, cancel or expiry come back on orders.executed, orders.rejected and
 orders.canceled, applied while the order is open. Market, IOC and FOK orders are filled here as before.
 
@@ -212,7 +212,10 @@ def paper_reports(routed: ExchangeRouted) -> list[LegReport] | None:
 
 def rests_on_engine(order: OrderValidated | ExchangeRouted) -> bool:
     """Whether the paper matching engine executes the order (with `ZVT_PAPER_ENGINE`): a GTC limit order,
-    post-only among them, may rest. Market, IOC and FOK orders are filled in this stage's pass as before."""
+    post-only among them, may rest; a stop waits for its price. Market, IOC and FOK orders are filled in
+    this stage's pass as before."""
+    if order.order_type.is_stop:
+        return True
     return order.order_type is OrderType.LIMIT and order.time_in_force is TimeInForce.GTC
 
 
@@ -220,7 +223,11 @@ def engine_only(order: ExchangeRouted) -> list[str]:
     """The instructions only the paper matching engine executes (risk lets them through with it on)."""
     return [
         name
-        for name, present in (("post_only", order.post_only), ("expire_at", order.expire_at is not None))
+        for name, present in (
+            (f"{order.order_type} orders", order.order_type.is_stop),
+            ("post_only", order.post_only),
+            ("expire_at", order.expire_at is not None),
+        )
         if present
     ]
 

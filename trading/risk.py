@@ -28,7 +28,7 @@ from schemas import (
     OrderValidated,
     RejectReason,
 )
-from schemas.primitives import OrderType, Side
+from schemas.primitives import Side
 from trading.config import RiskLimits
 from trading.ids import derived_id
 from trading.markets import MarketCatalog, MarketRules, round_down_to_step, round_up_to_step
@@ -201,13 +201,14 @@ def _out_of_range(request: OrderRequested) -> Rejection | None:
 def _not_executable_yet(request: OrderRequested, engine: bool = False) -> Rejection | None:
     """Instructions the schema carries but the order stage does not execute yet (its paper venue is
     immediate-or-cancel): refused, never executed as a plain order (a stop as a market order, a post-only
-    order taking). With the paper matching engine on (`engine`), GTC limit orders rest there, so post-only
-    and expiry are executed; stops (their prices are not checked or rounded here yet) and reduce-only
-    (checked against the position, not done) are still refused. Goes when risk runs the lifecycle."""
+    order taking). With the paper matching engine on (`engine`), resting orders and stops are executed
+    there, so stops, post-only and expiry pass (a stop price is neither rounded nor collared yet);
+    reduce-only (checked against the position, not done) is still refused. Goes when risk runs the
+    lifecycle."""
     named = [
         name
         for name, present in (
-            (f"{request.order_type} orders", request.order_type.is_stop),
+            (f"{request.order_type} orders", request.order_type.is_stop and not engine),
             ("post_only", request.post_only and not engine),
             ("reduce_only", request.reduce_only),
             ("expire_at", request.expire_at is not None and not engine),
@@ -308,7 +309,7 @@ def check_order(
         )
     terms = request.order_terms() | {
         "quantity": quantity,
-        "limit_price": limit_price if request.order_type is OrderType.LIMIT else None,
+        "limit_price": limit_price if request.order_type.has_limit else None,  # a stop-limit's too
         "requested_at": request.timestamp,
         "venue": request.venue,
     }

@@ -43,6 +43,8 @@ from venues.paper import PaperVenue
         ({"limit_price": D(100), "time_in_force": "ioc"}, False),
         ({"limit_price": D(100), "time_in_force": "fok"}, False),
         ({}, False),  # market
+        ({"order_type": "stop_market", "stop_price": D(101)}, True),
+        ({"order_type": "stop_limit", "stop_price": D(101), "limit_price": D(102)}, True),
     ],
 )
 def test_only_orders_that_may_rest_go_to_the_engine(terms: dict[str, object], rests: bool) -> None:
@@ -208,3 +210,34 @@ def test_with_the_setting_a_post_only_order_routed_to_a_live_venue_is_refused(
     assert refused.reason is RejectReason.UNSUPPORTED_ORDER
     assert refused.detail == "not executed on a live venue yet: post_only"
     assert state.open_orders == {}
+
+
+def test_with_the_setting_a_stop_goes_to_the_paper_venue_stage_with_its_stop_price(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    order = request(
+        order_type="stop_market",
+        stop_price=D(60500),
+        quantity=D("0.01"),
+        market_time=T0 + timedelta(seconds=1),
+    )
+    _, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 0)
+    assert [event.event_type for event in outputs] == [
+        "order.validated",
+        "exchange.routed",
+        "paper.submit_order",
+        "paper.orders_through",
+    ]
+    command = outputs[2]
+    assert isinstance(command, SubmitPaperOrder)
+    assert (command.order_type, command.stop_price, command.trigger_source) == (
+        "stop_market",
+        D(60500),
+        "trade",
+    )
+    assert [leg.venue for leg in command.legs] == ["binance"]
