@@ -14,7 +14,9 @@ this stage on orders.executed and orders.rejected (read only when live venues ar
 With `ZVT_PAPER_ENGINE=true`, a GTC limit order (post-only among them) or a stop routed to paper venues
 is not filled here: it goes as one leg to the paper venue stage (`paper.commands`, with this partition's order
 watermark), and its fills, rejection, cancel or expiry come back on orders.executed, orders.rejected and
-orders.canceled, applied while the order is open. Market, IOC and FOK orders are filled here as before.
+orders.canceled, applied while the order is open. Its cancels and amends (orders.changes.requested) go to
+the same engine; those of any other order are answered here (`unknown_order`). Market, IOC and FOK
+orders are filled here as before.
 
 An order decided on market data (it has a market time) waits until this worker's market view holds the
 market of that time — the price it was decided on, and the books it meets on arrival — at most
@@ -33,9 +35,14 @@ from agents.market_view import market_view
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import STAGES, Batch, Item, RecentKeys, Stage, register
 from schemas import (
+    AmendPaperOrder,
+    CancelPaperOrder,
     Event,
     ExchangeRouted,
+    ModifyRejectReason,
+    OrderAmendRequested,
     OrderCanceled,
+    OrderCancelRequested,
     OrderExecuted,
     OrderExpired,
     OrderRejected,
@@ -52,6 +59,7 @@ from topics.registry import ORDER_WATERMARK_SOURCES
 from trading.circuit import CircuitState
 from trading.execution import LegReport, execution_events
 from trading.ids import derived_id
+from trading.order_lifecycle import refusal
 from trading.risk import AccountRiskState, Rejection, check_order, order_market_time
 from trading.routing import VenueCandidate, route
 from venues.base import VenueOrder
@@ -283,8 +291,10 @@ def handle_request(
     if isinstance(routed, OrderRejected):
         return state.close_order(routed), outputs
     if engine and rests_on_engine(routed) and _all_paper(routed):
-        outputs[-1], commands = engine_commands(routed, partition)
-        return state, [*outputs, *commands]  # open until its outcome comes back
+        one_leg, commands = engine_commands(routed, partition)
+        # Open until its outcome comes back; its cancels and amends go to its venue's engine.
+        state = state.on_venue(routed.order_id, one_leg.legs[0].venue)
+        return state, [decision, one_leg, *commands]
     if engine and (named := engine_only(routed)):
         # Risk let it through for the engine; a live venue would execute it as a plain order (a taker).
         refused = OrderRejected.for_order(
@@ -304,6 +314,38 @@ def handle_request(
     return state, outputs
 
 
+_REQUEST_ENVELOPE = {"event_id", "event_type", "version", "timestamp", "causation_id", "metadata"}
+
+
+def forward_change(
+    request: OrderCancelRequested | OrderAmendRequested, state: AccountRiskState, partition: int
+) -> list[Event]:
+    """A cancel or amend of an order resting on a paper venue's engine, as a command to that engine (with
+    this partition's order watermark at the request's time); any other is answered here, never dropped."""
+    order = state.open_orders.get(request.order_id)
+    if order is None or order.venue is None:
+        detail = f"{request.order_id} is not working on a paper venue for {request.account_id}"
+        return [refusal(request, ModifyRejectReason.UNKNOWN_ORDER, detail)]
+    kind: type[CancelPaperOrder | AmendPaperOrder] = (
+        CancelPaperOrder if isinstance(request, OrderCancelRequested) else AmendPaperOrder
+    )
+    command = kind(
+        **request.model_dump(exclude=_REQUEST_ENVELOPE),
+        event_id=derived_id(request.event_id, "paper"),
+        causation_id=request.event_id,
+        symbol=order.symbol,
+        venue=order.venue,
+    )
+    mark = request.caused(
+        PaperOrdersThrough,
+        event_id=derived_id(request.event_id, "orders_through"),
+        symbol=order.symbol,
+        source=ORDER_WATERMARK_SOURCES[partition],
+        through=request.market_time or request.timestamp,
+    )
+    return [command, mark]
+
+
 def _apply_outcome(state: AccountRiskState, event: Event) -> AccountRiskState:
     if isinstance(event, OrderExecuted):
         return state.apply_fill(event)
@@ -312,9 +354,20 @@ def _apply_outcome(state: AccountRiskState, event: Event) -> AccountRiskState:
     return state
 
 
+_ACCOUNT_INPUTS = (
+    OrderRequested,
+    OrderExecuted,
+    OrderRejected,
+    OrderCanceled,
+    OrderExpired,
+    OrderCancelRequested,
+    OrderAmendRequested,
+)
+
+
 def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
     event = item.event
-    assert isinstance(event, OrderRequested | OrderExecuted | OrderRejected | OrderCanceled | OrderExpired)
+    assert isinstance(event, _ACCOUNT_INPUTS)
     account = event.account_id
     if batch.is_parked(account):
         batch.park(item, account)  # an account's events stay in order
@@ -329,6 +382,8 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
         window = stage.windows.get((item.topic.name, item.partition))
         state, outputs = handle_request(event, state, UsedOrderIds(window, account), item.partition)
         batch.publish(outputs)
+    elif isinstance(event, OrderCancelRequested | OrderAmendRequested):
+        batch.publish(forward_change(event, state, item.partition))
     elif event.order_id in state.open_orders:
         # A live venue's or the paper matching engine's fill, rejection, cancel or expiry. Immediate paper
         # outcomes were applied when they were made: their order is no longer open when they come back.
@@ -345,6 +400,7 @@ def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
         inputs[Topics.ORDERS_REJECTED] = (OrderRejected,)
     if get_agent_settings().paper_engine:
         inputs[Topics.ORDERS_CANCELED] = (OrderCanceled, OrderExpired)
+        inputs[Topics.ORDER_CHANGES_REQUESTED] = (OrderCancelRequested, OrderAmendRequested)
     return inputs
 
 

@@ -296,9 +296,15 @@ AGENT_INPUTS = (
 # them (the order stage executes paper orders itself and reads neither).
 LIVE_AGENT_INPUTS = (Topics.ORDERS_ROUTED, Topics.ORDERS_REJECTED)
 # Read as well where the paper matching engine is on (`ZVT_PAPER_ENGINE`, docs/order-lifecycle.md): the
-# paper venue stage's commands (it reads market.ticks too, already above), and what the engine decided of
-# resting orders, which the order stage applies to the accounts' risk state.
-PAPER_AGENT_INPUTS = (Topics.PAPER_COMMANDS, Topics.ORDERS_REJECTED, Topics.ORDERS_CANCELED)
+# paper venue stage's commands (it reads market.ticks too, already above), what the engine decided of
+# resting orders, which the order stage applies to the accounts' risk state, and the cancels and amends
+# it forwards to the engine.
+PAPER_AGENT_INPUTS = (
+    Topics.PAPER_COMMANDS,
+    Topics.ORDERS_REJECTED,
+    Topics.ORDERS_CANCELED,
+    Topics.ORDER_CHANGES_REQUESTED,
+)
 # The sources of the order watermark on paper.commands: one per order stage partition (an account's
 # orders all come from its partition).
 ORDER_WATERMARK_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))

@@ -10,12 +10,13 @@ and feeds it fills and rejections.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import (
     ExchangeRouted,
@@ -45,6 +46,9 @@ class OpenOrder(BaseModel):
     symbol: str
     signed_remaining: Decimal
     price: Decimal
+    # The paper venue whose matching engine holds it (ZVT_PAPER_ENGINE), where its cancels and amends go;
+    # left out of the state's JSON while empty, so state without the engine is byte for byte as before.
+    venue: str | None = Field(default=None, exclude_if=operator.not_)
 
 
 class AccountRiskState(BaseModel):
@@ -102,6 +106,11 @@ class AccountRiskState(BaseModel):
                 "open_orders": open_orders,
             }
         )
+
+    def on_venue(self, order_id: str, venue: str) -> AccountRiskState:
+        """The open order rests on `venue`'s paper matching engine."""
+        order = self.open_orders[order_id].model_copy(update={"venue": venue})
+        return self.model_copy(update={"open_orders": {**self.open_orders, order_id: order}})
 
     def close_order(self, ended: OrderRejected | OrderCanceled | OrderExpired) -> AccountRiskState:
         """The order ended without filling further: it no longer counts toward exposure or open orders."""

@@ -13,11 +13,17 @@ from agents.market_view import MarketView
 from agents.orders import _apply_outcome, engine_commands, rests_on_engine
 from agents.settings import get_trading_config
 from schemas import (
+    AmendPaperOrder,
     BookLevel,
+    CancelPaperOrder,
     CancelReason,
     ExchangeRouted,
+    ModifyRejectReason,
+    OrderAmendRequested,
     OrderBookUpdated,
     OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
     OrderExecuted,
     OrderExpired,
     OrderRejected,
@@ -114,6 +120,7 @@ def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
         Topics.ORDERS_EXECUTED,
         Topics.ORDERS_REJECTED,
         Topics.ORDERS_CANCELED,
+        Topics.ORDER_CHANGES_REQUESTED,
     }
 
 
@@ -164,8 +171,9 @@ def test_with_the_setting_a_gtc_limit_request_goes_to_the_paper_venue_stage(
     assert (command.limit_price, command.quantity, command.time_in_force) == (D("59990"), D("0.01"), "gtc")
     assert isinstance(mark, PaperOrdersThrough)
     assert (mark.source, mark.through) == ("orders.2", T0 + timedelta(seconds=1))
-    # Open, counting toward exposure, until the engine's outcome comes back.
+    # Open, counting toward exposure, until the engine's outcome comes back; its cancels go to binance.
     assert state.open_orders["ord-1"].signed_remaining == D("0.01")
+    assert state.open_orders["ord-1"].venue == "binance"
 
 
 def test_with_the_setting_a_market_order_is_still_filled_in_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,3 +249,54 @@ def test_with_the_setting_a_stop_goes_to_the_paper_venue_stage_with_its_stop_pri
         "trade",
     )
     assert [leg.venue for leg in command.legs] == ["binance"]
+
+
+def _resting_on(venue: str | None) -> AccountRiskState:
+    state = _open("0.5")
+    return state.on_venue("ord-1", venue) if venue else state
+
+
+def test_a_cancel_of_an_order_resting_on_a_paper_engine_is_forwarded_to_it() -> None:
+    ask = OrderCancelRequested(order_id="ord-1", account_id="acct-1", market_time=T0, detail="by hand")
+    command, mark = orders.forward_change(ask, _resting_on("binance"), partition=3)
+    assert isinstance(command, CancelPaperOrder)
+    assert (command.order_id, command.symbol, command.venue, command.market_time, command.detail) == (
+        "ord-1",
+        "BTC/USDT",
+        "binance",
+        T0,
+        "by hand",
+    )
+    assert (command.event_id, command.causation_id, command.correlation_id) == (
+        derived_id(ask.event_id, "paper"),
+        ask.event_id,
+        ask.correlation_id,
+    )
+    assert isinstance(mark, PaperOrdersThrough)
+    assert (mark.source, mark.through) == ("orders.3", T0)
+
+
+def test_an_amend_is_forwarded_with_its_new_terms() -> None:
+    ask = OrderAmendRequested(order_id="ord-1", account_id="acct-1", quantity=D("0.8"), market_time=T0)
+    command, _ = orders.forward_change(ask, _resting_on("binance"), partition=0)
+    assert isinstance(command, AmendPaperOrder)
+    assert (command.quantity, command.limit_price, command.venue) == (D("0.8"), None, "binance")
+
+
+@pytest.mark.parametrize(
+    "order_id",
+    ["ord-1", "ord-7"],  # open on a live venue (no engine holds it); never seen in this account
+)
+def test_a_cancel_of_an_order_not_resting_on_an_engine_is_answered_not_dropped(order_id: str) -> None:
+    ask = OrderCancelRequested(order_id=order_id, account_id="acct-1")
+    (answer,) = orders.forward_change(ask, _resting_on(None), partition=0)
+    assert isinstance(answer, OrderCancelRejected)
+    assert answer.reason is ModifyRejectReason.UNKNOWN_ORDER
+    assert answer.detail == f"{order_id} is not working on a paper venue for acct-1"
+    assert Topics.for_event(type(answer)) is Topics.ORDER_CHANGES_REJECTED
+
+
+def test_risk_state_without_the_engine_encodes_as_before() -> None:
+    """`OpenOrder.venue` is left out while empty: the order stage's changelog is unchanged when off."""
+    assert "venue" not in _open("0.5").model_dump_json()
+    assert '"venue":"binance"' in _resting_on("binance").model_dump_json()
