@@ -11,6 +11,13 @@ Orders routed to a live venue are not executed here (a slow exchange must not st
 it): the live execution stage takes them from orders.routed, and their fills and rejections come back to
 this stage on orders.executed and orders.rejected (read only when live venues are configured).
 
+With `ZVT_PAPER_ENGINE=true`, a GTC limit order (post-only among them) or a stop routed to paper venues
+is not filled here: it goes as one leg to the paper venue stage (`paper.commands`, with this partition's order
+watermark), and its fills, rejection, cancel or expiry come back on orders.executed, orders.rejected and
+orders.canceled, applied while the order is open. Its cancels and amends (orders.changes.requested) go to
+the same engine; those of any other order are answered here (`unknown_order`). Market, IOC and FOK
+orders are filled here as before.
+
 An order decided on market data (it has a market time) waits until this worker's market view holds the
 market of that time — the price it was decided on, and the books it meets on arrival — at most
 `market_settle_seconds`; while it waits it is parked, with every later event of its account, and the stage
@@ -28,18 +35,31 @@ from agents.market_view import market_view
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import STAGES, Batch, Item, RecentKeys, Stage, register
 from schemas import (
+    AmendPaperOrder,
+    CancelPaperOrder,
     Event,
     ExchangeRouted,
+    ModifyRejectReason,
+    OrderAmendRequested,
+    OrderCanceled,
+    OrderCancelRequested,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
     OrderValidated,
+    PaperOrdersThrough,
     RejectReason,
+    RouteLeg,
+    SubmitPaperOrder,
 )
+from schemas.primitives import OrderType, TimeInForce
 from topics import KafkaTopic, StateChangelogs, Topics
+from topics.registry import ORDER_WATERMARK_SOURCES
 from trading.circuit import CircuitState
 from trading.execution import LegReport, execution_events
 from trading.ids import derived_id
+from trading.order_lifecycle import refusal
 from trading.risk import AccountRiskState, Rejection, check_order, order_market_time
 from trading.routing import VenueCandidate, route
 from venues.base import VenueOrder
@@ -182,26 +202,82 @@ def venue_order(routed: ExchangeRouted, index: int) -> VenueOrder:
     )
 
 
+def _all_paper(routed: ExchangeRouted) -> bool:
+    known = venues()
+    return all(isinstance(known.get(leg.venue), PaperVenue) for leg in routed.legs)
+
+
 def paper_reports(routed: ExchangeRouted) -> list[LegReport] | None:
     """What the paper venues did with every leg, or None if a leg goes to a live venue."""
+    if not _all_paper(routed):
+        return None
     known = venues()
     paper = [known.get(leg.venue) for leg in routed.legs]
-    if not all(isinstance(venue, PaperVenue) for venue in paper):
-        return None
     return [
         venue.fill(venue_order(routed, i)) for i, venue in enumerate(paper) if isinstance(venue, PaperVenue)
     ]
 
 
+def rests_on_engine(order: OrderValidated | ExchangeRouted) -> bool:
+    """Whether the paper matching engine executes the order (with `ZVT_PAPER_ENGINE`): a GTC limit order,
+    post-only among them, may rest; a stop waits for its price. Market, IOC and FOK orders are filled in
+    this stage's pass as before."""
+    if order.order_type.is_stop:
+        return True
+    return order.order_type is OrderType.LIMIT and order.time_in_force is TimeInForce.GTC
+
+
+def engine_only(order: ExchangeRouted) -> list[str]:
+    """The instructions only the paper matching engine executes (risk lets them through with it on)."""
+    return [
+        name
+        for name, present in (
+            (f"{order.order_type} orders", order.order_type.is_stop),
+            ("post_only", order.post_only),
+            ("expire_at", order.expire_at is not None),
+        )
+        if present
+    ]
+
+
+def engine_commands(routed: ExchangeRouted, partition: int) -> tuple[ExchangeRouted, list[Event]]:
+    """A resting order for the paper venue stage: routed to its best venue as one leg (the state machine
+    is per order, not per leg), the command, and this partition's order watermark for its symbol."""
+    best = routed.legs[0]
+    leg = RouteLeg(venue=best.venue, quantity=routed.quantity, expected_price=best.expected_price)
+    one = routed.model_copy(update={"legs": (leg,)})
+    command = routed.caused(
+        SubmitPaperOrder,
+        event_id=derived_id(routed.event_id, "paper"),
+        **one.order_terms(),
+        requested_at=one.requested_at,
+        legs=one.legs,
+        candidates=one.candidates,
+    )
+    # Truthful while a partition's orders for a symbol come in market-time order (one strategy's do);
+    # a later one decided earlier is matched at the time reached and counted in the engine's late inputs.
+    mark = routed.caused(
+        PaperOrdersThrough,
+        event_id=derived_id(routed.event_id, "orders_through"),
+        symbol=routed.symbol,
+        source=ORDER_WATERMARK_SOURCES[partition],
+        through=order_market_time(routed),
+    )
+    return one, [command, mark]
+
+
 def handle_request(
-    request: OrderRequested, state: AccountRiskState, used: UsedOrderIds
+    request: OrderRequested, state: AccountRiskState, used: UsedOrderIds, partition: int = 0
 ) -> tuple[AccountRiskState, list[Event]]:
-    """Risk, then routing, then (paper venues) execution: the events and the account's state after them."""
+    """Risk, then routing, then (paper venues) execution: the events and the account's state after them.
+    With the paper matching engine on, a resting order goes to the paper venue stage instead; its outcome
+    comes back on orders.executed / orders.rejected / orders.canceled."""
+    engine = get_agent_settings().paper_engine
     limits = get_trading_config().limits_for(request.account_id)
     # The order's symbol and the account's at reference prices, which one venue's outlier cannot move.
     symbols = {request.symbol, *state.positions, *(o.symbol for o in state.open_orders.values())}
     prices = market_view.risk_prices(symbols, request.market_time, order_market_time(request))
-    decision = check_order(request, state, catalog(), prices, limits, used_order_ids=used)
+    decision = check_order(request, state, catalog(), prices, limits, used_order_ids=used, engine=engine)
     if isinstance(decision, Rejection):
         rejected = OrderRejected.for_order(
             request, decision.reason, decision.detail, event_id=derived_id(request.event_id, "rejected")
@@ -214,6 +290,21 @@ def handle_request(
     outputs: list[Event] = [decision, routed]
     if isinstance(routed, OrderRejected):
         return state.close_order(routed), outputs
+    if engine and rests_on_engine(routed) and _all_paper(routed):
+        one_leg, commands = engine_commands(routed, partition)
+        # Open until its outcome comes back; its cancels and amends go to its venue's engine.
+        state = state.on_venue(routed.order_id, one_leg.legs[0].venue)
+        return state, [decision, one_leg, *commands]
+    if engine and (named := engine_only(routed)):
+        # Risk let it through for the engine; a live venue would execute it as a plain order (a taker).
+        refused = OrderRejected.for_order(
+            routed,
+            RejectReason.UNSUPPORTED_ORDER,
+            f"not executed on a live venue yet: {', '.join(named)}",
+            event_id=derived_id(routed.event_id, "rejected"),
+        )
+        outputs.append(refused)
+        return state.close_order(refused), outputs
     reports = paper_reports(routed)
     if reports is None:
         return state, outputs  # the live execution stage takes it from here
@@ -223,17 +314,60 @@ def handle_request(
     return state, outputs
 
 
+_REQUEST_ENVELOPE = {"event_id", "event_type", "version", "timestamp", "causation_id", "metadata"}
+
+
+def forward_change(
+    request: OrderCancelRequested | OrderAmendRequested, state: AccountRiskState, partition: int
+) -> list[Event]:
+    """A cancel or amend of an order resting on a paper venue's engine, as a command to that engine (with
+    this partition's order watermark at the request's time); any other is answered here, never dropped."""
+    order = state.open_orders.get(request.order_id)
+    if order is None or order.venue is None:
+        detail = f"{request.order_id} is not working on a paper venue for {request.account_id}"
+        return [refusal(request, ModifyRejectReason.UNKNOWN_ORDER, detail)]
+    kind: type[CancelPaperOrder | AmendPaperOrder] = (
+        CancelPaperOrder if isinstance(request, OrderCancelRequested) else AmendPaperOrder
+    )
+    command = kind(
+        **request.model_dump(exclude=_REQUEST_ENVELOPE),
+        event_id=derived_id(request.event_id, "paper"),
+        causation_id=request.event_id,
+        symbol=order.symbol,
+        venue=order.venue,
+    )
+    mark = request.caused(
+        PaperOrdersThrough,
+        event_id=derived_id(request.event_id, "orders_through"),
+        symbol=order.symbol,
+        source=ORDER_WATERMARK_SOURCES[partition],
+        through=request.market_time or request.timestamp,
+    )
+    return [command, mark]
+
+
 def _apply_outcome(state: AccountRiskState, event: Event) -> AccountRiskState:
     if isinstance(event, OrderExecuted):
         return state.apply_fill(event)
-    if isinstance(event, OrderRejected):
+    if isinstance(event, OrderRejected | OrderCanceled | OrderExpired):
         return state.close_order(event)
     return state
 
 
+_ACCOUNT_INPUTS = (
+    OrderRequested,
+    OrderExecuted,
+    OrderRejected,
+    OrderCanceled,
+    OrderExpired,
+    OrderCancelRequested,
+    OrderAmendRequested,
+)
+
+
 def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
     event = item.event
-    assert isinstance(event, OrderRequested | OrderExecuted | OrderRejected)
+    assert isinstance(event, _ACCOUNT_INPUTS)
     account = event.account_id
     if batch.is_parked(account):
         batch.park(item, account)  # an account's events stay in order
@@ -246,11 +380,13 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
             batch.park(item, account)
             return
         window = stage.windows.get((item.topic.name, item.partition))
-        state, outputs = handle_request(event, state, UsedOrderIds(window, account))
+        state, outputs = handle_request(event, state, UsedOrderIds(window, account), item.partition)
         batch.publish(outputs)
+    elif isinstance(event, OrderCancelRequested | OrderAmendRequested):
+        batch.publish(forward_change(event, state, item.partition))
     elif event.order_id in state.open_orders:
-        # A live venue's fill or rejection. Paper outcomes were applied when they were made: their order
-        # is no longer open when they come back here.
+        # A live venue's or the paper matching engine's fill, rejection, cancel or expiry. Immediate paper
+        # outcomes were applied when they were made: their order is no longer open when they come back.
         state = _apply_outcome(state, event)
     else:
         return
@@ -259,9 +395,12 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
 
 def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
     inputs: dict[KafkaTopic, tuple[type[Event], ...]] = {Topics.ORDERS_REQUESTED: (OrderRequested,)}
-    if get_trading_config().live_venues:
+    if get_trading_config().live_venues or get_agent_settings().paper_engine:
         inputs[Topics.ORDERS_EXECUTED] = (OrderExecuted,)
         inputs[Topics.ORDERS_REJECTED] = (OrderRejected,)
+    if get_agent_settings().paper_engine:
+        inputs[Topics.ORDERS_CANCELED] = (OrderCanceled, OrderExpired)
+        inputs[Topics.ORDER_CHANGES_REQUESTED] = (OrderCancelRequested, OrderAmendRequested)
     return inputs
 
 

@@ -56,6 +56,9 @@ class AgentSettings(BaseSettings):
     # Event ids (and order ids) each stage keeps per source partition to drop an upstream's redo; rebuilt
     # from the partition itself on assignment. A redo is at most one upstream batch, far fewer.
     dedupe_window: int = 10_000
+    # The paper matching engine (docs/order-lifecycle.md): the `paper_venue` stage matches paper orders
+    # in market time on `paper.commands`. Off: the order stage fills paper orders immediate-or-cancel.
+    paper_engine: bool = False
     # Tests only: kill the worker at a batch's seam (agents.faults).
     crash_at: str | None = None
 

@@ -12,6 +12,7 @@ AGENT_MODULES: dict[str, str] = {
     "market_data": "agents.market_data",
     "orders": "agents.orders",  # risk -> routing -> paper execution
     "live_execution": "agents.live_execution",  # runs only where live venues are configured
+    "paper_venue": "agents.paper_venue",  # runs only with ZVT_PAPER_ENGINE=true
     "portfolio": "agents.portfolio",
     "risk_monitor": "agents.risk_monitor",
     "strategies": "agents.strategies",

@@ -8,6 +8,8 @@
 | risk.breached | `risk/<account_id>` |
 | alert.triggered | `alerts/<source>` |
 | market data (ticks, prices, books) | `<event_type>/<venue>/<symbol>` |
+| paper.submit_order, paper.cancel_order, paper.amend_order (commands to the paper venue) | the order id |
+| paper.orders_through (the order watermark) | `paper/<symbol>` |
 
 The ids never collide: identifiers cannot contain `/`, symbols always do, so an order id has no `/`,
 a position id has a `:` before its first `/`, and every other kind has a `/` before any `:`.
@@ -20,6 +22,8 @@ from typing import Any
 
 from schemas import (
     AlertTriggered,
+    AmendPaperOrder,
+    CancelPaperOrder,
     Event,
     ExchangeRouted,
     OrderAccepted,
@@ -37,11 +41,13 @@ from schemas import (
     OrderRequested,
     OrderTriggered,
     OrderValidated,
+    PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PriceUpdated,
     QuoteTick,
     RiskBreached,
+    SubmitPaperOrder,
     TradeTick,
 )
 
@@ -67,6 +73,9 @@ ORDER_CHANGE_EVENTS: tuple[type[Event], ...] = (
     OrderAmendRejected,
 )
 MARKET_EVENTS: tuple[type[Event], ...] = (TradeTick, QuoteTick, PriceUpdated, OrderBookUpdated)
+# Commands to the paper venue about one order: the order's stream, no row of `trading_events` (what the
+# venue did with them is in the lifecycle events it answers with).
+PAPER_COMMANDS: tuple[type[Event], ...] = (SubmitPaperOrder, CancelPaperOrder, AmendPaperOrder)
 
 
 def _order(event: Any) -> str:
@@ -89,6 +98,8 @@ _AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
     **dict.fromkeys(ORDER_EVENTS, _order),
     **dict.fromkeys(ORDER_CHANGE_EVENTS, _order),
     **dict.fromkeys(MARKET_EVENTS, _market),
+    **dict.fromkeys(PAPER_COMMANDS, _order),
+    PaperOrdersThrough: lambda event: f"paper/{event.symbol}",
     PositionUpdated: _position,
     PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",
     RiskBreached: lambda event: f"risk/{event.account_id}",

@@ -7,6 +7,8 @@ from schemas.base import Event
 from schemas.codec import EventCodec, EventDecodeError
 from schemas.market import BookLevel, OrderBookUpdated, PriceUpdated, QuoteTick, TradeTick
 from schemas.orders import (
+    AmendPaperOrder,
+    CancelPaperOrder,
     CancelReason,
     ExchangeRouted,
     ModifyRejectReason,
@@ -25,8 +27,10 @@ from schemas.orders import (
     OrderStatus,
     OrderTriggered,
     OrderValidated,
+    PaperOrdersThrough,
     RejectReason,
     RouteLeg,
+    SubmitPaperOrder,
     VenueScore,
 )
 from schemas.portfolio import PortfolioRebalanced, PositionUpdated, RebalanceStatus
@@ -49,6 +53,10 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     OrderAmendRequested,
     OrderCancelRejected,
     OrderAmendRejected,
+    SubmitPaperOrder,
+    CancelPaperOrder,
+    AmendPaperOrder,
+    PaperOrdersThrough,
     PositionUpdated,
     RiskBreached,
     PortfolioRebalanced,
@@ -67,7 +75,9 @@ __all__ = [
     "CODEC",
     "EVENT_REGISTRY",
     "AlertTriggered",
+    "AmendPaperOrder",
     "BookLevel",
+    "CancelPaperOrder",
     "CancelReason",
     "Event",
     "EventCodec",
@@ -91,6 +101,7 @@ __all__ = [
     "OrderStatus",
     "OrderTriggered",
     "OrderValidated",
+    "PaperOrdersThrough",
     "PortfolioRebalanced",
     "PositionUpdated",
     "PriceUpdated",
@@ -99,6 +110,7 @@ __all__ = [
     "RejectReason",
     "RiskBreached",
     "RouteLeg",
+    "SubmitPaperOrder",
     "TradeTick",
     "UnknownEventTypeError",
     "UpcastError",

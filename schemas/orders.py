@@ -404,3 +404,45 @@ class OrderAmendRejected(_OrderReference):
 
     reason: ModifyRejectReason
     detail: str = Field(max_length=1000)
+
+
+# --- commands to the paper venue stage (keyed by symbol, like the ticks they are matched with) ----------
+
+
+class SubmitPaperOrder(ExchangeRouted):
+    """The order stage hands a routed order with legs on paper venues to the paper venue stage of its
+    symbol: the engine there holds the liquidity every account's orders share. Its own type (not the
+    `exchange.routed` it copies) because every event type lives on one topic, keyed one way."""
+
+    EVENT_TYPE = "paper.submit_order"
+
+
+class CancelPaperOrder(OrderCancelRequested):
+    """A cancel request forwarded by the order stage, which knows the order's symbol and venue (the
+    request names the order by id alone); answered by the engine like the request itself."""
+
+    EVENT_TYPE = "paper.cancel_order"
+
+    symbol: Symbol
+    venue: Venue
+
+
+class AmendPaperOrder(OrderAmendRequested):
+    """An amend request forwarded by the order stage to the paper venue of its order."""
+
+    EVENT_TYPE = "paper.amend_order"
+
+    symbol: Symbol
+    venue: Venue
+
+
+class PaperOrdersThrough(Event):
+    """The order watermark: `source` (one partition of the order stage) will send no more commands for
+    `symbol` decided at or before `through` (market time). The paper venue stage matches a tick only once
+    every source has passed its time, so a slow order flow and a fast one give the same fills."""
+
+    EVENT_TYPE = "paper.orders_through"
+
+    symbol: Symbol
+    source: Identifier
+    through: AwareDatetime

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from schemas import (
     AlertTriggered,
+    AmendPaperOrder,
     BookLevel,
+    CancelPaperOrder,
     CancelReason,
     Event,
     ExchangeRouted,
@@ -31,6 +33,7 @@ from schemas import (
     OrderStatus,
     OrderTriggered,
     OrderValidated,
+    PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PriceUpdated,
@@ -39,6 +42,7 @@ from schemas import (
     RejectReason,
     RiskBreached,
     RouteLeg,
+    SubmitPaperOrder,
     TradeTick,
     VenueScore,
 )
@@ -308,6 +312,21 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         _with(order_reference(), market_time=st.none() | timestamps, detail=st.text(max_size=100)),
     ),
     OrderAmendRequested: event_of(OrderAmendRequested, amend_body()),
+    CancelPaperOrder: event_of(
+        CancelPaperOrder,
+        _with(
+            order_reference(),
+            market_time=st.none() | timestamps,
+            detail=st.text(max_size=100),
+            symbol=symbols,
+            venue=venues,
+        ),
+    ),
+    AmendPaperOrder: event_of(AmendPaperOrder, _with(amend_body(), symbol=symbols, venue=venues)),
+    PaperOrdersThrough: event_of(
+        PaperOrdersThrough,
+        st.fixed_dictionaries({"symbol": symbols, "source": identifiers, "through": timestamps}),
+    ),
     OrderCancelRejected: event_of(
         OrderCancelRejected,
         _with(order_reference(), reason=st.sampled_from(ModifyRejectReason), detail=st.text(max_size=100)),
@@ -339,6 +358,7 @@ EVENT_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         ),
     ),
     ExchangeRouted: event_of(ExchangeRouted, routed_body()),
+    SubmitPaperOrder: event_of(SubmitPaperOrder, routed_body()),
     OrderCreated: event_of(
         OrderCreated,
         st.builds(

@@ -14,6 +14,8 @@ from typing import Final
 
 from schemas import (
     AlertTriggered,
+    AmendPaperOrder,
+    CancelPaperOrder,
     Event,
     ExchangeRouted,
     OrderAccepted,
@@ -31,11 +33,13 @@ from schemas import (
     OrderRequested,
     OrderTriggered,
     OrderValidated,
+    PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PriceUpdated,
     QuoteTick,
     RiskBreached,
+    SubmitPaperOrder,
     TradeTick,
 )
 
@@ -216,6 +220,14 @@ class Topics:
         (OrderCancelRejected, OrderAmendRejected),
         "Cancels and amends that could not take effect (unknown order, already filled), with the reason.",
     )
+    PAPER_COMMANDS = KafkaTopic(
+        "paper.commands",
+        6,  # as market.ticks: partition p of both goes to one paper venue stage member
+        ("symbol",),
+        (SubmitPaperOrder, CancelPaperOrder, AmendPaperOrder, PaperOrdersThrough),
+        "Commands to the paper venue stage, keyed by symbol like market.ticks (co-partitioned): routed "
+        "paper orders, forwarded cancels and amends, and each order stage partition's order watermark.",
+    )
     POSITIONS = KafkaTopic(
         "positions.updated",
         6,
@@ -283,6 +295,19 @@ AGENT_INPUTS = (
 # Read as well where live venues are configured: routed orders (live execution) and what comes back of
 # them (the order stage executes paper orders itself and reads neither).
 LIVE_AGENT_INPUTS = (Topics.ORDERS_ROUTED, Topics.ORDERS_REJECTED)
+# Read as well where the paper matching engine is on (`ZVT_PAPER_ENGINE`, docs/order-lifecycle.md): the
+# paper venue stage's commands (it reads market.ticks too, already above), what the engine decided of
+# resting orders, which the order stage applies to the accounts' risk state, and the cancels and amends
+# it forwards to the engine.
+PAPER_AGENT_INPUTS = (
+    Topics.PAPER_COMMANDS,
+    Topics.ORDERS_REJECTED,
+    Topics.ORDERS_CANCELED,
+    Topics.ORDER_CHANGES_REQUESTED,
+)
+# The sources of the order watermark on paper.commands: one per order stage partition (an account's
+# orders all come from its partition).
+ORDER_WATERMARK_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))
 
 
 def _changelog(stage: str, what: str) -> KafkaTopic:
@@ -307,6 +332,7 @@ class StateChangelogs:
     PORTFOLIO = _changelog("portfolio", "position per account and symbol")
     RISK_MONITOR = _changelog("risk_monitor", "exposure, PnL peak and breaches per account")
     STRATEGIES = _changelog("strategies", "each strategy's state per symbol")
+    PAPER_VENUE = _changelog("paper_venue", "the paper matching engines of each symbol")
 
     @classmethod
     def all(cls) -> tuple[KafkaTopic, ...]:

@@ -57,8 +57,8 @@ class PaperSettings(_Config):
     # Book tops kept per venue and symbol for fills "as of" an order's market time: enough to cover how far
     # the order flow lags the market data (a replay at full speed runs far ahead of the orders it causes).
     book_history: int = Field(default=16_384, gt=0)
-    # The paper matching engine (`trading.paper_matching`, not wired yet) takes a book older than this at an
-    # order's arrival for no book at all (`stale_book`).
+    # The paper matching engine (`trading.paper_matching`, run with ZVT_PAPER_ENGINE) takes a book older
+    # than this at an order's arrival for no book at all (`stale_book`).
     max_book_age_seconds: Decimal = Field(default=Decimal(10), gt=0)
 
 

@@ -10,23 +10,26 @@ and feeds it fills and rejections.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import (
     ExchangeRouted,
+    OrderCanceled,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
     OrderStatus,
     OrderValidated,
     RejectReason,
 )
-from schemas.primitives import OrderType, Side
+from schemas.primitives import Side
 from trading.config import RiskLimits
 from trading.ids import derived_id
 from trading.markets import MarketCatalog, MarketRules, round_down_to_step, round_up_to_step
@@ -43,6 +46,9 @@ class OpenOrder(BaseModel):
     symbol: str
     signed_remaining: Decimal
     price: Decimal
+    # The paper venue whose matching engine holds it (ZVT_PAPER_ENGINE), where its cancels and amends go;
+    # left out of the state's JSON while empty, so state without the engine is byte for byte as before.
+    venue: str | None = Field(default=None, exclude_if=operator.not_)
 
 
 class AccountRiskState(BaseModel):
@@ -101,8 +107,14 @@ class AccountRiskState(BaseModel):
             }
         )
 
-    def close_order(self, rejection: OrderRejected) -> AccountRiskState:
-        open_orders = {k: v for k, v in self.open_orders.items() if k != rejection.order_id}
+    def on_venue(self, order_id: str, venue: str) -> AccountRiskState:
+        """The open order rests on `venue`'s paper matching engine."""
+        order = self.open_orders[order_id].model_copy(update={"venue": venue})
+        return self.model_copy(update={"open_orders": {**self.open_orders, order_id: order}})
+
+    def close_order(self, ended: OrderRejected | OrderCanceled | OrderExpired) -> AccountRiskState:
+        """The order ended without filling further: it no longer counts toward exposure or open orders."""
+        open_orders = {k: v for k, v in self.open_orders.items() if k != ended.order_id}
         return self.model_copy(update={"open_orders": open_orders})
 
     def gross_exposure(self, prices: Mapping[str, Decimal]) -> Decimal:
@@ -195,17 +207,20 @@ def _out_of_range(request: OrderRequested) -> Rejection | None:
     return None
 
 
-def _not_executable_yet(request: OrderRequested) -> Rejection | None:
+def _not_executable_yet(request: OrderRequested, engine: bool = False) -> Rejection | None:
     """Instructions the schema carries but the order stage does not execute yet (its paper venue is
-    immediate-or-cancel; `trading.paper_matching` is not wired in): refused, never executed as a plain order
-    (a stop as a market order, a post-only order taking). Goes when the order stage runs the lifecycle."""
+    immediate-or-cancel): refused, never executed as a plain order (a stop as a market order, a post-only
+    order taking). With the paper matching engine on (`engine`), resting orders and stops are executed
+    there, so stops, post-only and expiry pass (a stop price is neither rounded nor collared yet);
+    reduce-only (checked against the position, not done) is still refused. Goes when risk runs the
+    lifecycle."""
     named = [
         name
         for name, present in (
-            (f"{request.order_type} orders", request.order_type.is_stop),
-            ("post_only", request.post_only),
+            (f"{request.order_type} orders", request.order_type.is_stop and not engine),
+            ("post_only", request.post_only and not engine),
             ("reduce_only", request.reduce_only),
-            ("expire_at", request.expire_at is not None),
+            ("expire_at", request.expire_at is not None and not engine),
         )
         if present
     ]
@@ -226,15 +241,18 @@ def check_order(
     prices: Mapping[str, Decimal],
     limits: RiskLimits,
     used_order_ids: Container[str] = frozenset(),
+    *,
+    engine: bool = False,
 ) -> OrderValidated | Rejection:
     """Every pre-trade rule, cheapest and most fundamental first; the first failure is the reason.
 
-    `used_order_ids`: the account's order ids already requested (accepted or refused)."""
+    `used_order_ids`: the account's order ids already requested (accepted or refused); `engine`: the
+    paper matching engine executes resting orders (post-only, expiry pass)."""
     if limits.kill_switch:
         return Rejection(RejectReason.KILL_SWITCH, f"kill switch on for {request.account_id}")
     if request.order_id in used_order_ids:
         return Rejection(RejectReason.DUPLICATE_ORDER, f"order id {request.order_id} was already used")
-    refusal = _out_of_range(request) or _not_executable_yet(request)
+    refusal = _out_of_range(request) or _not_executable_yet(request, engine)
     if refusal is not None:
         return refusal
     last = prices.get(request.symbol)
@@ -300,7 +318,7 @@ def check_order(
         )
     terms = request.order_terms() | {
         "quantity": quantity,
-        "limit_price": limit_price if request.order_type is OrderType.LIMIT else None,
+        "limit_price": limit_price if request.order_type.has_limit else None,  # a stop-limit's too
         "requested_at": request.timestamp,
         "venue": request.venue,
     }

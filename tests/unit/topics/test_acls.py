@@ -56,3 +56,11 @@ def test_the_input_topics_say_who_may_write_them() -> None:
         assert writers(Topics.MARKET_TICKS, prefix) == {"agents", "publisher"}
         assert writers(Topics.ORDERS_REQUESTED, prefix) == {"agents", "bridge", "publisher"}
         assert writers(Topics.ORDERS_EXECUTED, prefix) == {"agents"}
+
+
+def test_only_the_agents_write_the_paper_venues_commands() -> None:
+    """The order stage's commands are internal: no publisher or bridge may hand the engine an order."""
+    from topics.acls import writers
+
+    for prefix in (PREFIX, ""):
+        assert writers(Topics.PAPER_COMMANDS, prefix) == {"agents"}

@@ -119,3 +119,39 @@ def test_agent_inputs_are_the_topics_the_agents_read() -> None:
     # reads prices).
     assert read | {Topics.PRICES.name} == {topic.name for topic in AGENT_INPUTS}
     assert Topics.PRICES.name not in read
+
+
+def test_paper_commands_are_co_partitioned_with_the_ticks_they_are_matched_with() -> None:
+    """The paper venue stage reads partition p of both: same count, same key (the symbol's bytes)."""
+    from schemas import PaperOrdersThrough, TradeTick
+
+    commands, ticks = Topics.PAPER_COMMANDS, Topics.MARKET_TICKS
+    assert commands.partitions == ticks.partitions
+    at = datetime(2024, 8, 8, tzinfo=UTC)
+    tick = TradeTick(
+        venue="binance",
+        symbol="BTC/USDT",
+        trade_id="t-1",
+        price=Decimal(1),
+        quantity=Decimal(1),
+        market_time=at,
+    )
+    mark = PaperOrdersThrough(symbol="BTC/USDT", source="orders.0", through=at)
+    assert commands.key_for(mark) == ticks.key_for(tick) == b"BTC/USDT"
+
+
+def test_with_the_paper_engine_the_agents_read_the_registrys_paper_inputs_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `ZVT_PAPER_ENGINE` adds to what the agents read is in `PAPER_AGENT_INPUTS`."""
+    from agents import orders, paper_venue
+    from topics.registry import PAPER_AGENT_INPUTS
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    read = {topic.name for topic in (*orders._inputs(), *paper_venue.INPUTS)}
+    known = {topic.name for topic in (*AGENT_INPUTS, *PAPER_AGENT_INPUTS)}
+    assert read <= known
+    assert {topic.name for topic in PAPER_AGENT_INPUTS} <= read

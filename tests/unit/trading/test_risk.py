@@ -481,3 +481,42 @@ def test_instructions_not_executed_yet_are_refused(overrides: dict[str, Any], na
     assert isinstance(refusal, Rejection)
     assert refusal.reason is RejectReason.UNSUPPORTED_ORDER
     assert refusal.detail == f"not executed yet: {named}"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "executed"),
+    [
+        ({"limit_price": D(60000), "post_only": True}, True),
+        ({"limit_price": D(60000), "expire_at": T0 + ms(1000)}, True),
+        ({"order_type": "stop_market", "stop_price": D(61000)}, True),
+        ({"reduce_only": True}, False),  # needs the position check
+    ],
+)
+def test_with_the_paper_engine_resting_instructions_pass_and_the_rest_are_still_refused(
+    overrides: dict[str, Any], executed: bool
+) -> None:
+    result = check_order(
+        request(**overrides), AccountRiskState(), hand_catalog(), PRICES, LIMITS, engine=True
+    )
+    assert isinstance(result, OrderValidated) is executed
+    if not executed:
+        assert isinstance(result, Rejection)
+        assert result.reason is RejectReason.UNSUPPORTED_ORDER
+
+
+def test_with_the_paper_engine_a_stop_limit_keeps_its_limit_and_its_stop() -> None:
+    result = check_order(
+        request(order_type="stop_limit", stop_price=D(61000), limit_price=D("61010.005")),
+        AccountRiskState(),
+        hand_catalog(),
+        PRICES,
+        LIMITS,
+        engine=True,
+    )
+    assert isinstance(result, OrderValidated)
+    # The limit rounded to the tick toward the safe side (down for a buy); the stop price as asked.
+    assert (result.order_type, result.limit_price, result.stop_price) == (
+        "stop_limit",
+        D("61010.00"),
+        D(61000),
+    )

@@ -1,0 +1,263 @@
+"""Paper venue stage: the paper matching engine of every paper venue quoting a symbol, keyed by symbol.
+
+Liquidity is shared by every account's orders on a venue and symbol, so the engine cannot live in the
+account-keyed order stage: this stage reads `market.ticks` and `paper.commands` (both keyed by symbol,
+co-partitioned) and feeds each (venue, symbol)'s `trading.paper_matching` engine; what the engines decide
+goes out keyed by account (`orders.accepted`, `orders.executed`, `orders.canceled`, `orders.rejected`,
+`orders.changes.rejected`). All matching is in market time: a command waits for the ticks past its arrival,
+a tick for every order stage partition's watermark (`paper.orders_through`) past its time.
+
+State: the engines of a symbol in process memory, and their snapshot (`trading.paper_state`) in the
+changelog once per symbol and input topic per batch, with the input offsets it covers; a worker that gets a
+partition without having held it rebuilds the engines from that snapshot.
+
+Runs only with `ZVT_PAPER_ENGINE=true` (docs/order-lifecycle.md); off by default, so the pipeline is as it
+was: the order stage then fills paper orders immediate-or-cancel itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from agents.context import catalog
+from agents.settings import get_agent_settings, get_trading_config
+from agents.stage import Batch, Item, Stage, register
+from schemas import (
+    AmendPaperOrder,
+    CancelPaperOrder,
+    Event,
+    PaperOrdersThrough,
+    QuoteTick,
+    SubmitPaperOrder,
+    TradeTick,
+)
+from topics import KafkaTopic, StateChangelogs, Topics
+from topics.dead_letter import DeadLetterReason
+from topics.registry import ORDER_WATERMARK_SOURCES
+from trading.markets import MarketRules
+from trading.paper_matching import MatchingSettings, PaperMatchingEngine
+from trading.paper_state import EngineState, load, save
+
+
+class PaperSymbolState(BaseModel):
+    """A symbol's engines (one per paper venue that quoted it or was sent an order) and the order
+    watermark each source has declared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engines: dict[str, EngineState] = {}
+    orders_through: dict[str, datetime] = {}
+
+
+@dataclass
+class SymbolEngines:
+    engines: dict[str, PaperMatchingEngine] = field(default_factory=dict)
+    orders_through: dict[str, datetime] = field(default_factory=dict)
+
+    def state(self) -> PaperSymbolState:
+        return PaperSymbolState(
+            engines={venue: save(engine) for venue, engine in self.engines.items()},
+            orders_through=dict(self.orders_through),
+        )
+
+
+class NotPaperVenue(ValueError):
+    """A command for a venue this stage does not match (live, or not listing the symbol)."""
+
+
+RulesLookup = Callable[[str, str], MarketRules | None]
+PaperInput = (
+    TradeTick | QuoteTick | SubmitPaperOrder | CancelPaperOrder | AmendPaperOrder | PaperOrdersThrough
+)
+
+
+class PaperVenues:
+    """The stage's handler and its memory: the engines of the symbols on this worker's partitions."""
+
+    def __init__(
+        self,
+        rules: RulesLookup,
+        settings: MatchingSettings,
+        sources: tuple[str, ...] = ORDER_WATERMARK_SOURCES,
+    ) -> None:
+        self.rules = rules  # a paper venue's rules for a symbol; None for a live venue or an unlisted one
+        self.settings = settings
+        self.sources = sources
+        self.memory: dict[tuple[int, str], SymbolEngines] = {}
+        # The offset of each (partition, symbol, topic)'s last record in the current batch: where its
+        # snapshot is taken. None (no plan): a snapshot after every record.
+        self._last: dict[tuple[int, str, str], int] | None = None
+        self._dirty: set[tuple[int, str, str]] = set()  # applied since the symbol's last snapshot
+
+    # --- the stage's hooks ----------------------------------------------------------------------------
+
+    async def prepare(self, items: list[Item], batch: Batch[PaperSymbolState]) -> None:
+        self.plan(items)
+
+    def plan(self, items: Iterable[Item]) -> None:
+        """Note each symbol's last record per input topic in the batch: one snapshot per symbol and topic
+        per batch, not one per tick (each covers the offsets of its topic up to there)."""
+        last: dict[tuple[int, str, str], int] = {}
+        for item in items:
+            symbol = getattr(item.event, "symbol", None)
+            if isinstance(symbol, str):
+                last[(item.partition, symbol, item.topic.name)] = item.offset
+        self._last = last
+        self._dirty.clear()
+
+    async def forget(self, assigned: object) -> None:
+        """After a rebalance the engines are rebuilt from the stage's state (kept or recovered), which is
+        exactly what the committed offsets cover."""
+        self.memory.clear()
+
+    def handle(self, item: Item, batch: Batch[PaperSymbolState]) -> None:
+        event = item.event
+        assert isinstance(event, PaperInput)
+        symbol = event.symbol
+        lane = (item.partition, symbol, item.topic.name)
+        if not batch.applied(item, symbol):
+            engines = self._engines(item, batch, symbol)
+            try:
+                batch.publish(self.apply(engines, event))
+            except NotPaperVenue as exc:  # refused before any engine was touched; not raised on, so
+                batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # the put below runs
+            self._dirty.add(lane)
+        last = self._last is None or self._last.get(lane) == item.offset
+        if last and lane in self._dirty:
+            # Also when this last record itself was an upstream redo (dropped by its id): the records of
+            # its topic applied before it are in the engines, and their offsets must be recorded.
+            self._dirty.discard(lane)
+            batch.put(item, symbol, self.memory[(item.partition, symbol)].state())
+
+    # --- matching -------------------------------------------------------------------------------------
+
+    def apply(self, engines: SymbolEngines, event: PaperInput) -> list[Event]:
+        """Feed one input to the engines it concerns; the events they release, in market-time order."""
+        touched: list[PaperMatchingEngine] = []
+        match event:
+            case TradeTick() | QuoteTick():
+                engine = self._engine(engines, event.venue, event.symbol)
+                if engine is None:
+                    return []  # not a paper venue, or not listed there
+                engine.add_tick(event)
+                touched.append(engine)
+            case SubmitPaperOrder():
+                # Every leg's venue first: a refused command changes no engine.
+                venues = dict.fromkeys(leg.venue for leg in event.legs)
+                legs = [self._paper(engines, venue, event) for venue in venues]
+                for engine in legs:
+                    engine.submit(event)
+                touched.extend(legs)
+            case CancelPaperOrder() | AmendPaperOrder():
+                engine = self._paper(engines, event.venue, event)
+                if isinstance(event, CancelPaperOrder):
+                    engine.request_cancel(event)
+                else:
+                    engine.request_amend(event)
+                touched.append(engine)
+            case PaperOrdersThrough():
+                known = engines.orders_through.get(event.source)
+                if known is None or event.through > known:
+                    engines.orders_through[event.source] = event.through
+                through = self._orders_through(engines)
+                if through is None:
+                    return []
+                for engine in engines.engines.values():
+                    engine.orders_through(through)
+                touched.extend(engines.engines.values())
+        events: list[Event] = []
+        for engine in touched:
+            events.extend(engine.run())
+        return events
+
+    def _orders_through(self, engines: SymbolEngines) -> datetime | None:
+        """How far every source has declared its orders: None until each has said something."""
+        marks = [engines.orders_through.get(source) for source in self.sources]
+        if any(mark is None for mark in marks):
+            return None
+        return min(mark for mark in marks if mark is not None)
+
+    def _paper(
+        self,
+        engines: SymbolEngines,
+        venue: str,
+        command: SubmitPaperOrder | CancelPaperOrder | AmendPaperOrder,
+    ) -> PaperMatchingEngine:
+        """The engine a command names; a command for a venue that is not paper here is refused before any
+        engine is touched (dead-lettered `processing-failed`)."""
+        engine = self._engine(engines, venue, command.symbol)
+        if engine is None:
+            raise NotPaperVenue(f"{command.order_id}: {venue} is no paper venue of {command.symbol}")
+        return engine
+
+    def _engine(self, engines: SymbolEngines, venue: str, symbol: str) -> PaperMatchingEngine | None:
+        engine = engines.engines.get(venue)
+        if engine is None:
+            rules = self.rules(venue, symbol)
+            if rules is None:
+                return None
+            engine = engines.engines[venue] = PaperMatchingEngine(rules, self.settings)
+            through = self._orders_through(engines)
+            if through is not None:
+                engine.orders_through(through)
+        return engine
+
+    def _engines(self, item: Item, batch: Batch[PaperSymbolState], symbol: str) -> SymbolEngines:
+        slot = (item.partition, symbol)
+        engines = self.memory.get(slot)
+        if engines is None:
+            engines = self.memory[slot] = self._restore(batch.get(item, symbol), symbol)
+        return engines
+
+    def _restore(self, state: PaperSymbolState | None, symbol: str) -> SymbolEngines:
+        engines = SymbolEngines()
+        if state is None:
+            return engines
+        engines.orders_through = dict(state.orders_through)
+        for venue, saved in state.engines.items():
+            rules = self.rules(venue, symbol)
+            if rules is not None:  # a venue no longer configured as paper leaves with its orders
+                engines.engines[venue] = load(rules, self.settings, saved)
+        return engines
+
+
+def _paper_rules(venue: str, symbol: str) -> MarketRules | None:
+    """The configured paper venues' rules (ccxt metadata); live venues are not matched here."""
+    config = get_trading_config()
+    if venue not in config.venues or venue in config.live_venues:
+        return None
+    return catalog().get(venue, symbol)
+
+
+# Ended orders each engine remembers to answer a late cancel or amend with the reason (`already_filled`)
+# rather than `unknown_order`. Fewer than the pure engine's default: they are in every snapshot, and a
+# changelog record must stay well under the broker's message size (about 500 bytes each: 250 kB).
+ENDED_ORDERS_KEPT = 500
+
+paper_venues = PaperVenues(
+    _paper_rules,
+    replace(MatchingSettings.from_paper(get_trading_config().paper), terminal_orders_kept=ENDED_ORDERS_KEPT),
+)
+
+INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
+    Topics.MARKET_TICKS: (TradeTick, QuoteTick),
+    Topics.PAPER_COMMANDS: (SubmitPaperOrder, CancelPaperOrder, AmendPaperOrder, PaperOrdersThrough),
+}
+
+stage: Stage[PaperSymbolState] | None = None
+if get_agent_settings().paper_engine:
+    stage = register(
+        Stage(
+            "paper_venue",
+            INPUTS,
+            paper_venues.handle,
+            state=PaperSymbolState,
+            changelog=StateChangelogs.PAPER_VENUE,
+            prepare=paper_venues.prepare,
+            on_assigned=paper_venues.forget,
+        )
+    )

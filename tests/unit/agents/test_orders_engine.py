@@ -1,0 +1,302 @@
+"""The order stage's hand-off to the paper matching engine (`ZVT_PAPER_ENGINE`): which orders go, as one
+leg, with the command and the partition's order watermark; what comes back closes the order in risk."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from agents import orders
+from agents.context import catalog
+from agents.market_view import MarketView
+from agents.orders import _apply_outcome, engine_commands, rests_on_engine
+from agents.settings import get_trading_config
+from schemas import (
+    AmendPaperOrder,
+    BookLevel,
+    CancelPaperOrder,
+    CancelReason,
+    ExchangeRouted,
+    ModifyRejectReason,
+    OrderAmendRequested,
+    OrderBookUpdated,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
+    OrderExecuted,
+    OrderExpired,
+    OrderRejected,
+    OrderStatus,
+    OrderValidated,
+    PaperOrdersThrough,
+    PriceUpdated,
+    RejectReason,
+    SubmitPaperOrder,
+)
+from tests.unit.trading.builders import T0, D, executed, request, routed, validated
+from topics import Topics
+from trading.ids import derived_id
+from trading.risk import AccountRiskState
+from venues.paper import PaperVenue
+
+
+@pytest.mark.parametrize(
+    ("terms", "rests"),
+    [
+        ({"limit_price": D(100)}, True),  # GTC by default
+        ({"limit_price": D(100), "post_only": True}, True),
+        ({"limit_price": D(100), "time_in_force": "ioc"}, False),
+        ({"limit_price": D(100), "time_in_force": "fok"}, False),
+        ({}, False),  # market
+        ({"order_type": "stop_market", "stop_price": D(101)}, True),
+        ({"order_type": "stop_limit", "stop_price": D(101), "limit_price": D(102)}, True),
+    ],
+)
+def test_only_orders_that_may_rest_go_to_the_engine(terms: dict[str, object], rests: bool) -> None:
+    assert rests_on_engine(validated(**terms)) is rests
+
+
+def test_a_resting_order_goes_as_one_leg_with_its_command_and_the_watermark() -> None:
+    split = routed({"alpha": "0.3", "beta": "0.2"}, limit_price=D(100))
+    one, (command, mark) = engine_commands(split, partition=4)
+    assert [(leg.venue, leg.quantity) for leg in one.legs] == [("alpha", D("0.5"))]
+    assert one.event_id == split.event_id  # the same routing decision, published once
+    assert isinstance(command, SubmitPaperOrder)
+    assert command.order_terms() == split.order_terms()
+    assert command.legs == one.legs
+    assert (command.event_id, command.causation_id, command.correlation_id) == (
+        derived_id(split.event_id, "paper"),
+        split.event_id,
+        split.correlation_id,
+    )
+    assert isinstance(mark, PaperOrdersThrough)
+    assert (mark.symbol, mark.source, mark.through) == ("BTC/USDT", "orders.4", T0)
+    assert Topics.PAPER_COMMANDS.key_for(command) == Topics.PAPER_COMMANDS.key_for(mark) == b"BTC/USDT"
+    # Deciding again gives the same events (a redo after a crash is dropped downstream).
+    again = engine_commands(split, partition=4)[1]
+    assert [event.event_id for event in again] == [command.event_id, mark.event_id]
+
+
+def _open(quantity: str) -> AccountRiskState:
+    order = validated(limit_price=D(100), quantity=D(quantity))
+    return AccountRiskState().accept(order, D(100), timedelta(seconds=1))
+
+
+def test_engine_fills_count_until_the_order_ends_and_a_cancel_or_expiry_closes_it() -> None:
+    state = _apply_outcome(
+        _open("0.5"),
+        executed(
+            quantity="0.2",
+            price="100",
+            cumulative="0.2",
+            remaining="0.3",
+            status=OrderStatus.PARTIALLY_FILLED,
+        ),
+    )
+    assert state.positions == {"BTC/USDT": D("0.2")}
+    assert state.open_orders["ord-1"].signed_remaining == D("0.3")
+    fields = {"order_id": "ord-1", "account_id": "acct-1", "symbol": "BTC/USDT", "side": "buy"}
+    canceled = OrderCanceled(
+        **fields, reason=CancelReason.REQUESTED, canceled_quantity=D("0.3"), cumulative_quantity=D("0.2")
+    )
+    assert _apply_outcome(state, canceled).open_orders == {}
+    expired = OrderExpired(**fields, expired_quantity=D("0.3"), cumulative_quantity=D("0.2"), expire_at=T0)
+    assert _apply_outcome(state, expired).open_orders == {}
+    assert _apply_outcome(state, expired).positions == {"BTC/USDT": D("0.2")}
+
+
+def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert set(orders._inputs()) == {Topics.ORDERS_REQUESTED}  # off: as before (no live venues here)
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    assert set(orders._inputs()) == {
+        Topics.ORDERS_REQUESTED,
+        Topics.ORDERS_EXECUTED,
+        Topics.ORDERS_REJECTED,
+        Topics.ORDERS_CANCELED,
+        Topics.ORDER_CHANGES_REQUESTED,
+    }
+
+
+def _view_with_binance_book() -> MarketView:
+    view = MarketView()
+    view.apply(PriceUpdated(venue="binance", symbol="BTC/USDT", price=D(60000), market_time=T0))
+    view.apply(
+        OrderBookUpdated(
+            venue="binance",
+            symbol="BTC/USDT",
+            bids=(BookLevel(price=D(59999), size=D(1)),),
+            asks=(BookLevel(price=D(60001), size=D(1)),),
+            sequence=1,
+            market_time=T0,
+        )
+    )
+    return view
+
+
+def _use_view(monkeypatch: pytest.MonkeyPatch, view: MarketView) -> None:
+    """The order stage judges, routes and (immediate orders) fills on `view`, with the configured venues
+    all paper (config/trading.toml) and the shared ccxt catalog."""
+    config = get_trading_config()
+    paper = {
+        name: PaperVenue(name, catalog(), view.book_as_of, config.paper.latency_ms) for name in config.venues
+    }
+    monkeypatch.setattr(orders, "market_view", view)
+    monkeypatch.setattr(orders, "venues", lambda: paper)
+
+
+def test_with_the_setting_a_gtc_limit_request_goes_to_the_paper_venue_stage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the order stage's whole pass (risk, routing, hand-off) with the configured catalog."""
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    order = request(limit_price=D("59990"), quantity=D("0.01"), market_time=T0 + timedelta(seconds=1))
+    state, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 2)
+    validated_, routed_, command, mark = outputs
+    assert isinstance(validated_, OrderValidated)
+    assert isinstance(routed_, ExchangeRouted)
+    assert [(leg.venue, leg.quantity) for leg in routed_.legs] == [("binance", D("0.01"))]
+    assert isinstance(command, SubmitPaperOrder)
+    assert (command.limit_price, command.quantity, command.time_in_force) == (D("59990"), D("0.01"), "gtc")
+    assert isinstance(mark, PaperOrdersThrough)
+    assert (mark.source, mark.through) == ("orders.2", T0 + timedelta(seconds=1))
+    # Open, counting toward exposure, until the engine's outcome comes back; its cancels go to binance.
+    assert state.open_orders["ord-1"].signed_remaining == D("0.01")
+    assert state.open_orders["ord-1"].venue == "binance"
+
+
+def test_with_the_setting_a_market_order_is_still_filled_in_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    order = request(quantity=D("0.01"), market_time=T0 + timedelta(seconds=1))
+    state, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 2)
+    assert not any(isinstance(event, SubmitPaperOrder | PaperOrdersThrough) for event in outputs)
+    (fill,) = [event for event in outputs if isinstance(event, OrderExecuted)]
+    assert (fill.venue, fill.fill_quantity, fill.fill_price, fill.status) == (
+        "binance",
+        D("0.01"),
+        D(60001),
+        "filled",
+    )
+    assert state.open_orders == {}
+    assert state.positions == {"BTC/USDT": D("0.01")}
+
+
+def test_with_the_setting_a_post_only_order_routed_to_a_live_venue_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Risk lets post-only through for the engine; a live venue would take with it: refused after routing."""
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    monkeypatch.setattr(orders, "_all_paper", lambda routed: False)  # as if binance traded live
+    monkeypatch.setattr(orders, "paper_reports", lambda routed: None)
+    order = request(
+        limit_price=D("59990"), quantity=D("0.01"), post_only=True, market_time=T0 + timedelta(seconds=1)
+    )
+    state, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 2)
+    assert [event.event_type for event in outputs] == ["order.validated", "exchange.routed", "order.rejected"]
+    refused = outputs[-1]
+    assert isinstance(refused, OrderRejected)
+    assert refused.reason is RejectReason.UNSUPPORTED_ORDER
+    assert refused.detail == "not executed on a live venue yet: post_only"
+    assert state.open_orders == {}
+
+
+def test_with_the_setting_a_stop_goes_to_the_paper_venue_stage_with_its_stop_price(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    _use_view(monkeypatch, _view_with_binance_book())
+    order = request(
+        order_type="stop_market",
+        stop_price=D(60500),
+        quantity=D("0.01"),
+        market_time=T0 + timedelta(seconds=1),
+    )
+    _, outputs = orders.handle_request(order, AccountRiskState(), orders.UsedOrderIds(None, "acct-1"), 0)
+    assert [event.event_type for event in outputs] == [
+        "order.validated",
+        "exchange.routed",
+        "paper.submit_order",
+        "paper.orders_through",
+    ]
+    command = outputs[2]
+    assert isinstance(command, SubmitPaperOrder)
+    assert (command.order_type, command.stop_price, command.trigger_source) == (
+        "stop_market",
+        D(60500),
+        "trade",
+    )
+    assert [leg.venue for leg in command.legs] == ["binance"]
+
+
+def _resting_on(venue: str | None) -> AccountRiskState:
+    state = _open("0.5")
+    return state.on_venue("ord-1", venue) if venue else state
+
+
+def test_a_cancel_of_an_order_resting_on_a_paper_engine_is_forwarded_to_it() -> None:
+    ask = OrderCancelRequested(order_id="ord-1", account_id="acct-1", market_time=T0, detail="by hand")
+    command, mark = orders.forward_change(ask, _resting_on("binance"), partition=3)
+    assert isinstance(command, CancelPaperOrder)
+    assert (command.order_id, command.symbol, command.venue, command.market_time, command.detail) == (
+        "ord-1",
+        "BTC/USDT",
+        "binance",
+        T0,
+        "by hand",
+    )
+    assert (command.event_id, command.causation_id, command.correlation_id) == (
+        derived_id(ask.event_id, "paper"),
+        ask.event_id,
+        ask.correlation_id,
+    )
+    assert isinstance(mark, PaperOrdersThrough)
+    assert (mark.source, mark.through) == ("orders.3", T0)
+
+
+def test_an_amend_is_forwarded_with_its_new_terms() -> None:
+    ask = OrderAmendRequested(order_id="ord-1", account_id="acct-1", quantity=D("0.8"), market_time=T0)
+    command, _ = orders.forward_change(ask, _resting_on("binance"), partition=0)
+    assert isinstance(command, AmendPaperOrder)
+    assert (command.quantity, command.limit_price, command.venue) == (D("0.8"), None, "binance")
+
+
+@pytest.mark.parametrize(
+    "order_id",
+    ["ord-1", "ord-7"],  # open on a live venue (no engine holds it); never seen in this account
+)
+def test_a_cancel_of_an_order_not_resting_on_an_engine_is_answered_not_dropped(order_id: str) -> None:
+    ask = OrderCancelRequested(order_id=order_id, account_id="acct-1")
+    (answer,) = orders.forward_change(ask, _resting_on(None), partition=0)
+    assert isinstance(answer, OrderCancelRejected)
+    assert answer.reason is ModifyRejectReason.UNKNOWN_ORDER
+    assert answer.detail == f"{order_id} is not working on a paper venue for acct-1"
+    assert Topics.for_event(type(answer)) is Topics.ORDER_CHANGES_REJECTED
+
+
+def test_risk_state_without_the_engine_encodes_as_before() -> None:
+    """`OpenOrder.venue` is left out while empty: the order stage's changelog is unchanged when off."""
+    assert "venue" not in _open("0.5").model_dump_json()
+    assert '"venue":"binance"' in _resting_on("binance").model_dump_json()
