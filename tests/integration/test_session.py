@@ -8,11 +8,8 @@ import bisect
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,55 +25,20 @@ from aiokafka.admin import AIOKafkaAdminClient
 from agents.settings import get_trading_config
 from topics import Topics
 from zvt.clients import kafka_options
-from zvt.session import DEFAULT_FILES
 from zvt.settings import REPO_ROOT, Settings
 
 from .metrics import label_values, scrape_metrics
+from .sessions import fresh_sample_files, run_session, session_command
 
 pytestmark = pytest.mark.integration
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SESSION = [sys.executable, "-m", "zvt", "session"]
 
 
 @pytest.fixture(scope="module")
 def sample_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    directory = tmp_path_factory.mktemp("sample")
-    # Tick ids follow from file name and row: files named for this run give events no earlier run stored.
-    run = uuid.uuid4().hex[:8]
-    files = []
-    for path in DEFAULT_FILES:
-        copy = directory / f"{run}-{path.name}"
-        shutil.copyfile(path, copy)
-        files.append(str(copy))
-    return files
-
-
-def session_command(
-    directory: Path, files: list[str], speed: str, *options: str, limit: int | None = 3000
-) -> list[str]:
-    limited = ["--limit", str(limit)] if limit is not None else []
-    return [*SESSION, "--speed", speed, *limited, "--report-dir", str(directory), *options, *files]
-
-
-def run_session(
-    directory: Path, files: list[str], speed: str, *options: str, limit: int | None = 3000
-) -> Path:
-    log = directory / "session.out"
-    with log.open("wb") as out:
-        done = subprocess.run(
-            session_command(directory, files, speed, *options, limit=limit),
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=300,
-        )
-    assert done.returncode == 0, log.read_text()[-3000:]
-    printed = log.read_text()
-    assert "Faust web monitor" in printed  # where to look
-    assert "the dashboard; namespace session_" in printed
-    return directory
+    return fresh_sample_files(tmp_path_factory.mktemp("sample"))
 
 
 @pytest.fixture(scope="module")
