@@ -24,7 +24,7 @@ QUANTITIES = {"BTC/USDT": "0.001", "ETH/USDT": "0.01"}
 def load_strategies(copies: int = 4) -> str:
     """`copies` of each window on each symbol, each instance an account of its own with its own size, so
     no two instances send identical orders and no account's risk limits bind the others."""
-    entries = []
+    entries: list[str] = []
     for copy in range(1, copies + 1):
         for symbol, quantity in QUANTITIES.items():
             for fast, slow in WINDOWS:
