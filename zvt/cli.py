@@ -533,9 +533,17 @@ def session(
     rebalance: bool = typer.Option(True, help="Run the portfolio rebalance workflow after the replay."),
     keep_topics: bool = typer.Option(False, help="Keep the session's Kafka topics (deleted by default)."),
     workers: int = typer.Option(1, min=1, help="Agent worker processes sharing the topics' partitions."),
+    capital: float = typer.Option(
+        10000, min=0.01, help="Each strategy's capital, in quote currency: what its returns are taken on."
+    ),
+    period: float = typer.Option(1.0, min=0.001, help="Seconds of market time between the returns."),
 ) -> None:
     """Run the strategies on recorded market data through the whole pipeline; print and write a report."""
+    from datetime import timedelta
+    from decimal import Decimal
+
     from marketreplay.timeline import parse_speed
+    from trading.analytics import Basis
     from zvt.session import DEFAULT_FILES, SessionRebalance, print_session, run_session
     from zvt.session_report import write_report
 
@@ -558,11 +566,12 @@ def session(
             keep_topics=keep_topics,
             workers=workers,
             log_dir=report_dir,
+            basis=Basis(capital=Decimal(str(capital)), period=timedelta(seconds=period)),
         )
     )
-    report, chart = write_report(run.figures, report_dir)
+    report, chart, page = write_report(run.figures, report_dir)
     print_session(Console(width=max(console.width, 130)), run)
-    console.print(f"Report: {report}  Equity chart: {chart}")
+    console.print(f"Report: {report}  Equity chart: {chart}  Page: {page}")
     if run.timed_out:
         console.print(f"[red]The session did not finish within {within:.0f} s; the report is partial.[/red]")
         raise typer.Exit(1)

@@ -33,11 +33,12 @@ from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, Pri
 from schemas.signing import SignatureError, verified_event
 from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
+from trading.analytics import Basis
 from zvt.clients import kafka_options
 from zvt.demo import wait_for_books
 from zvt.processes import background_process, free_port
 from zvt.replay_market import replay_market
-from zvt.session_report import SessionFigures, session_figures
+from zvt.session_report import TOTAL, SessionFigures, session_figures
 from zvt.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,7 @@ async def run_session(
     keep_topics: bool = False,
     workers: int = 1,
     log_dir: Path = Path(".run/session"),
+    basis: Basis | None = None,
 ) -> SessionRun:
     """Run one session on a fresh topic prefix; `settings.topic_prefix` is replaced."""
     run_id = uuid.uuid4().hex[:8]
@@ -329,7 +331,7 @@ async def run_session(
                     await workflow_worker
                     rebalanced = await _rebalance(rebalance, collected, run_key)
                     await _wait_drained(settings, collected, quiet)
-                figures = session_figures(prefix, collected.events)
+                figures = session_figures(prefix, collected.events, basis)
                 stored = await _wait_stored(settings, figures.fill_event_ids)
         except TimeoutError:
             timed_out = True
@@ -337,7 +339,7 @@ async def run_session(
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
-    figures = session_figures(prefix, collected.events)
+    figures = session_figures(prefix, collected.events, basis)
     if timed_out:
         stored = await stored_fills(settings, figures.fill_event_ids)
     if not keep_topics:  # the event store keeps every event; the broker need not keep every session's topics
@@ -405,6 +407,7 @@ def print_session(console: Console, run: SessionRun) -> None:
             f"{p.net_pnl(line.mark):.6f}",
         )
     console.print(pnl)
+    console.print(analytics_table(figures))
     latency = Table("step", "orders", "p50 ms", "p90 ms", "p99 ms", "max ms", title="Latency per step")
     for step, values in figures.latency_ms.items():
         cells = [f"{values[k]:.1f}" if k in values else "-" for k in ("p50", "p90", "p99", "max")]
@@ -423,6 +426,25 @@ def print_session(console: Console, run: SessionRun) -> None:
     for name, (address, serves) in run.addresses.items():
         addresses.add_row(name, address, serves)
     console.print(addresses)
+
+
+def analytics_table(figures: SessionFigures) -> Table:
+    basis = figures.basis
+    table = Table(
+        "strategy", "return", "Sharpe", "Sortino", "max drawdown", "drawdown s", "win rate", "turnover",
+        "fees",
+        title=f"Performance (capital {basis.capital} per strategy, returns every "
+        f"{basis.period.total_seconds():g} s of market time, annualised)",
+    )  # fmt: skip
+    for name in sorted(figures.analytics, key=lambda name: (name == TOTAL, name)):
+        f = figures.analytics[name].as_json()
+        table.add_row(
+            name, *(str(f[key] if f[key] is not None else "-") for key in (
+                "total_return", "sharpe", "sortino", "max_drawdown", "max_drawdown_duration_seconds",
+                "win_rate", "turnover", "fees",
+            ))
+        )  # fmt: skip
+    return table
 
 
 def rebalance_table(run: RebalanceRun) -> Table:

@@ -28,7 +28,9 @@ from schemas import (
     PositionUpdated,
     PriceUpdated,
 )
+from trading.analytics import Basis, Performance, Trade, performance
 from trading.positions import Position
+from zvt.session_html import session_html
 
 STEPS = (
     ("requested", "validated"),
@@ -82,6 +84,8 @@ class SessionFigures:
     fills: list[dict[str, str | None]]  # what each fill was, in arrival order: the same data, the same fills
     equity: dict[str, list[tuple[datetime, Decimal]]]  # TOTAL and each strategy's
     prices: int
+    analytics: dict[str, Performance]  # TOTAL and each strategy's (or account's)
+    basis: Basis
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -104,6 +108,11 @@ class SessionFigures:
             "fill_event_ids": self.fill_event_ids,
             "fills": self.fills,
             "equity": [[at.isoformat(), str(value)] for at, value in self.equity[TOTAL]],
+            "analytics": {
+                "capital_per_strategy": str(self.basis.capital),
+                "period_seconds": self.basis.period.total_seconds(),
+                "by_strategy": {name: figures.as_json() for name, figures in self.analytics.items()},
+            },
             **self.extra,
         }
 
@@ -221,6 +230,39 @@ def equity_curves(events: Sequence[Event]) -> dict[str, list[tuple[datetime, Dec
     return curves
 
 
+def analytics_by_strategy(
+    events: Sequence[Event], curves: dict[str, list[tuple[datetime, Decimal]]], basis: Basis
+) -> dict[str, Performance]:
+    """Each strategy's figures on `basis.capital`, and the total's on that capital per strategy, from its
+    curve and its fills in the order the curve applied them (their orders' market time), all over the
+    session's span of market time (its first price to its last event)."""
+    requested = decided_at(events)
+    timed = [
+        (when, number, event)
+        for number, event in enumerate(events)
+        if isinstance(event, OrderExecuted) and (when := requested.get(event.order_id)) is not None
+    ]
+    timed.sort(key=lambda item: (item[0], item[1]))
+    trades: dict[str, list[Trade]] = {}
+    every: list[Trade] = []
+    for _, _, fill in timed:
+        name = fill.strategy_id or fill.account_id
+        trades.setdefault(name, []).append(
+            Trade(fill.symbol, fill.side, fill.fill_quantity, fill.fill_price, fill.fee)
+        )
+        every.append(Trade(f"{name} {fill.symbol}", fill.side, fill.fill_quantity, fill.fill_price, fill.fee))
+    times = [e.market_time for e in events if isinstance(e, PriceUpdated)] + [at for at, _ in curves[TOTAL]]
+    span = {"start": min(times), "end": max(times)} if times else {}
+    figures = {
+        name: performance(curve, trades.get(name, []), capital=basis.capital, period=basis.period, **span)
+        for name, curve in curves.items()
+        if name != TOTAL
+    }
+    capital = basis.capital * max(1, len(figures))
+    figures[TOTAL] = performance(curves[TOTAL], every, capital=capital, period=basis.period, **span)
+    return figures
+
+
 def fill_json(fill: OrderExecuted, market_time: datetime | None) -> dict[str, str | None]:
     """A fill as the report lists it, with the market time its order was decided at."""
     return {
@@ -243,8 +285,10 @@ def decided_at(events: Sequence[Event]) -> dict[str, datetime | None]:
     return {e.order_id: e.market_time for e in events if isinstance(e, OrderRequested)}
 
 
-def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
+def session_figures(prefix: str, events: Sequence[Event], basis: Basis | None = None) -> SessionFigures:
     events = unique(events)
+    basis = basis or Basis()
+    curves = equity_curves(events)
     fills = [e for e in events if isinstance(e, OrderExecuted)]
     requests = {e.order_id: e for e in events if isinstance(e, OrderRequested)}
     market_times = {order_id: request.market_time for order_id, request in requests.items()}
@@ -275,19 +319,24 @@ def session_figures(prefix: str, events: Sequence[Event]) -> SessionFigures:
         latency_ms=step_latencies(events),
         fill_event_ids=[str(f.event_id) for f in fills],
         fills=[fill_json(f, market_times.get(f.order_id)) for f in fills],
-        equity=equity_curves(events),
+        equity=curves,
         prices=sum(1 for e in events if isinstance(e, PriceUpdated)),
+        analytics=analytics_by_strategy(events, curves, basis),
+        basis=basis,
     )
 
 
-def write_report(figures: SessionFigures, report_dir: Path) -> tuple[Path, Path]:
-    """`session.json` (Decimals as strings) and `equity.png` in `report_dir`."""
+def write_report(figures: SessionFigures, report_dir: Path) -> tuple[Path, Path, Path]:
+    """`session.json` (Decimals as strings), `equity.png` and `session.html` (both) in `report_dir`."""
     report_dir.mkdir(parents=True, exist_ok=True)
     report = report_dir / "session.json"
-    report.write_text(json.dumps(figures.as_json(), indent=2) + "\n")
+    content = figures.as_json()
+    report.write_text(json.dumps(content, indent=2) + "\n")
     chart = report_dir / "equity.png"
     plot_equity(figures.equity, chart, title=f"Session {figures.prefix.rstrip('.')}: net PnL")
-    return report, chart
+    page = report_dir / "session.html"
+    page.write_text(session_html(content, total=TOTAL, chart_name=chart.name))
+    return report, chart, page
 
 
 def plot_equity(curves: dict[str, list[tuple[datetime, Decimal]]], path: Path, *, title: str) -> None:

@@ -92,6 +92,13 @@ def test_the_report_and_chart_are_written(report_dir: Path) -> None:
     chart = (report_dir / "equity.png").read_bytes()
     assert chart.startswith(PNG_SIGNATURE)
     assert len(chart) > 10_000
+    # performance analytics for every strategy that filled, and in total, on the page too
+    analytics = report["analytics"]["by_strategy"]
+    assert {line["strategy_id"] for line in report["pnl"]} <= set(analytics)
+    assert all(figures["periods"] > 0 for figures in analytics.values())
+    page = (report_dir / "session.html").read_text()
+    for name in analytics:
+        assert f"<td>{name}</td>" in page
 
 
 def test_one_rebalance_ran_through_the_workflows_and_filled(report_dir: Path) -> None:

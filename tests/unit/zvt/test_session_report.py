@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from uuid import uuid4
 
 from schemas import (
@@ -17,7 +19,16 @@ from schemas import (
     RejectReason,
 )
 from schemas.primitives import Liquidity, OrderType, Side
-from zvt.session_report import TOTAL, equity_curves, percentile, session_figures, step_latencies
+from trading.analytics import Basis
+from zvt.session_html import session_html
+from zvt.session_report import (
+    TOTAL,
+    equity_curves,
+    percentile,
+    session_figures,
+    step_latencies,
+    write_report,
+)
 
 D = Decimal
 T0 = datetime(2024, 8, 8, 23, 54, 14, tzinfo=UTC)
@@ -153,3 +164,37 @@ def test_orders_lost_doubled_or_overfilled_are_named() -> None:
     doubled = session_figures("s.", [*EVENTS, again])
     assert doubled.outcome_twice == ["o-2"]
     assert doubled.overfilled == ["o-2"]
+
+
+def test_analytics_per_strategy_and_in_total_follow_the_equity_curves() -> None:
+    basis = Basis(capital=D(1000), period=timedelta(seconds=1))
+    figures = session_figures("s.", EVENTS, basis)
+    assert set(figures.analytics) == {TOTAL, "ma", "grid"}
+    ma = figures.analytics["ma"]
+    assert ma.total_return == D("2.7") / 1000  # its curve's last net PnL over its capital
+    assert (ma.trades, ma.closing_trades, ma.win_rate) == (2, 1, D(1))  # sold 1 at 103 on a cost of 101
+    assert ma.fees == D("0.3")
+    assert ma.turnover == (D(2) * 101 + D(103)) / 1000
+    total = figures.analytics[TOTAL]
+    assert total.total_return == D("3.15") / 2000  # two strategies: twice the capital
+    assert total.trades == 3
+    # every strategy over the whole session (the first price at 0 s to the last at 4 s), a return a second
+    assert figures.analytics["grid"].periods == ma.periods == 4
+    report = figures.as_json()["analytics"]
+    assert report["capital_per_strategy"] == "1000"
+    assert report["by_strategy"]["ma"]["win_rate"] == "1.0000"
+
+
+def test_the_html_page_shows_every_strategy_and_escapes_what_it_shows(tmp_path: Path) -> None:
+    report, chart, page = write_report(session_figures("s.", EVENTS), tmp_path)
+    html = page.read_text()
+    assert (report.name, chart.name, page.name) == ("session.json", "equity.png", "session.html")
+    assert html.count('<tr class="total">') == 1
+    for name in ("<td>ma</td>", "<td>grid</td>", f"<td>{TOTAL}</td>", "Sharpe", "max drawdown",
+                 'src="equity.png"', "max_order_notional 1"):  # fmt: skip
+        assert name in html
+    content = json.loads(report.read_text())
+    content["topic_prefix"] = "<script>x</script>"
+    hostile = session_html(content, total=TOTAL)
+    assert "<script>" not in hostile
+    assert "&lt;script&gt;x&lt;/script&gt;" in hostile
