@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import typer
@@ -520,6 +521,17 @@ def demo(web_port: int = typer.Option(6066, help="Port of the demo worker's Faus
     console.print(f"The demo worker's Faust web monitor was at http://127.0.0.1:{web_port}/ (/zvt/market/)")
 
 
+def parse_capital(text: str) -> Decimal:
+    """A positive amount, exactly as written."""
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"--capital must be a positive amount, got {text!r}")
+    return amount
+
+
 @app.command()
 def session(
     files: list[Path] = typer.Argument(
@@ -533,14 +545,13 @@ def session(
     rebalance: bool = typer.Option(True, help="Run the portfolio rebalance workflow after the replay."),
     keep_topics: bool = typer.Option(False, help="Keep the session's Kafka topics (deleted by default)."),
     workers: int = typer.Option(1, min=1, help="Agent worker processes sharing the topics' partitions."),
-    capital: float = typer.Option(
-        10000, min=0.01, help="Each strategy's capital, in quote currency: what its returns are taken on."
+    capital: str = typer.Option(
+        "10000", help="Each strategy's capital, in quote currency: what its returns are taken on."
     ),
     period: float = typer.Option(1.0, min=0.001, help="Seconds of market time between the returns."),
 ) -> None:
     """Run the strategies on recorded market data through the whole pipeline; print and write a report."""
     from datetime import timedelta
-    from decimal import Decimal
 
     from marketreplay.timeline import parse_speed
     from trading.analytics import Basis
@@ -549,6 +560,7 @@ def session(
 
     try:
         pace = parse_speed(speed)
+        basis = Basis(capital=parse_capital(capital), period=timedelta(seconds=period))
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -566,7 +578,7 @@ def session(
             keep_topics=keep_topics,
             workers=workers,
             log_dir=report_dir,
-            basis=Basis(capital=Decimal(str(capital)), period=timedelta(seconds=period)),
+            basis=basis,
         )
     )
     report, chart, page = write_report(run.figures, report_dir)

@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
 
+import pytest
+
 from schemas import (
     Event,
     OrderExecuted,
@@ -20,6 +22,7 @@ from schemas import (
 )
 from schemas.primitives import Liquidity, OrderType, Side
 from trading.analytics import Basis
+from zvt.cli import parse_capital
 from zvt.session_html import session_html
 from zvt.session_report import (
     TOTAL,
@@ -198,3 +201,10 @@ def test_the_html_page_shows_every_strategy_and_escapes_what_it_shows(tmp_path: 
     hostile = session_html(content, total=TOTAL)
     assert "<script>" not in hostile
     assert "&lt;script&gt;x&lt;/script&gt;" in hostile
+
+
+def test_capital_must_be_a_positive_finite_amount() -> None:
+    assert parse_capital("2500.50") == D("2500.50")
+    for text in ("abc", "-5", "0", "nan", "inf"):
+        with pytest.raises(ValueError, match="positive amount"):
+            parse_capital(text)
