@@ -49,7 +49,9 @@ def serve(
 @tokens_app.command("add")
 def tokens_add(
     user: str = typer.Argument(..., help="The user's name."),
-    role: Role = typer.Option(..., help="viewer (reads), trader (also orders), risk_officer (also controls)."),
+    role: Role = typer.Option(
+        ..., help="viewer (reads), trader (also orders), risk_officer (also controls)."
+    ),
 ) -> None:
     """Make (or remake) a user's token and print it, once: only its SHA-256 digest is kept."""
     path = tokens_path(get_settings())

@@ -14,7 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Seconds: a read model query takes about a millisecond, an order placement a Kafka acknowledgement.
 _REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-REQUESTS = Counter("zvt_api_requests", "API requests, by method, route and status.", ["method", "route", "status"])
+REQUESTS = Counter(
+    "zvt_api_requests", "API requests, by method, route and status.", ["method", "route", "status"]
+)
 REQUEST_SECONDS = Histogram(
     "zvt_api_request_seconds",
     "Time from an API request's arrival to its response's last byte, by method and route.",
@@ -24,7 +26,7 @@ REQUEST_SECONDS = Histogram(
 STREAM_CLIENTS = Gauge("zvt_api_stream_clients", "WebSocket clients connected to the API's stream.")
 STREAM_EVENTS = Counter(
     "zvt_api_stream_events",
-    "Events the API's stream read, by channel and outcome (streamed, or refused: bad signature or undecodable).",
+    "Events the API's stream read, by channel and outcome (streamed; refused: bad signature, undecodable).",
     ["channel", "outcome"],
 )
 

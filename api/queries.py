@@ -23,7 +23,8 @@ SELECT account_id, symbol, quantity, average_cost, realized_pnl, unrealized_pnl,
 FROM position_projections WHERE ($1::text IS NULL OR account_id = $1) ORDER BY account_id, symbol
 """
 _PORTFOLIOS = """
-SELECT portfolio_id, currency, total_value, realized_pnl, unrealized_pnl, fees_paid, open_positions, updated_at
+SELECT portfolio_id, currency, total_value, realized_pnl, unrealized_pnl, fees_paid, open_positions,
+       updated_at
 FROM portfolio_projections WHERE ($1::text IS NULL OR portfolio_id = $1) ORDER BY portfolio_id, currency
 """
 # The order flows (one correlation each, rooted at its order.requested), newest first, with their status
@@ -41,7 +42,8 @@ ORDER BY c.started_at DESC LIMIT $4
 """
 _EVENTS = """
 SELECT event_data FROM event_store
-WHERE event_type = ANY($1::text[]) AND "timestamp" >= $2 AND ($3::text IS NULL OR event_data->>'account_id' = $3)
+WHERE event_type = ANY($1::text[]) AND "timestamp" >= $2
+  AND ($3::text IS NULL OR event_data->>'account_id' = $3)
 ORDER BY position DESC LIMIT $4
 """
 _LAST_OF_ORDER = """
@@ -69,7 +71,8 @@ async def orders(
     for row in await connection.fetch(_ORDERS, since, account_id, status, limit):
         request = orjson.loads(row["event_data"])
         found.append(
-            request | {"status": row["status"], "filled": str(row["filled"]), "last_event_at": row["last_event_at"]}
+            request
+            | {"status": row["status"], "filled": str(row["filled"]), "last_event_at": row["last_event_at"]}
         )
     return found
 
@@ -111,7 +114,7 @@ async def trace(connection: asyncpg.Connection, reference: str) -> list[dict[str
     return [_node(root) for root in build(stored)]
 
 
-_PNL_TYPES = [OrderRequested, OrderExecuted, PriceUpdated]
+_PNL_TYPES: list[type[Event]] = [OrderRequested, OrderExecuted, PriceUpdated]
 
 
 async def pnl(

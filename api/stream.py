@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -117,7 +118,7 @@ class StreamHub:
                 subscriber.offer(message)
 
     @contextlib.contextmanager
-    def subscribed(self, subscriber: Subscriber):  # type: ignore[no-untyped-def]
+    def subscribed(self, subscriber: Subscriber) -> Iterator[Subscriber]:
         self.subscribers.add(subscriber)
         STREAM_CLIENTS.inc()
         try:

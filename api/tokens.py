@@ -133,7 +133,9 @@ EMPTY = Tokens({})
 
 
 def tokens_path(settings: Settings) -> Path:
-    return Path(settings.api_tokens_file) if settings.api_tokens_file else credentials_dir() / "api-tokens.json"
+    return (
+        Path(settings.api_tokens_file) if settings.api_tokens_file else credentials_dir() / "api-tokens.json"
+    )
 
 
 def read_tokens(path: Path) -> Tokens:

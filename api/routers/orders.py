@@ -27,7 +27,9 @@ class PlaceOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: Identifier | None = Field(None, description="Client order id, the idempotency key (default: new).")
+    order_id: Identifier | None = Field(
+        None, description="Client order id, the idempotency key (default: new)."
+    )
     account_id: Identifier
     strategy_id: Identifier | None = None
     symbol: Symbol
@@ -101,7 +103,11 @@ async def place_order(order: PlaceOrder, user: Trader, publisher: PublisherDep) 
 
 @router.post("/orders/{order_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
 async def cancel_order(
-    order_id: OrderId, user: Trader, publisher: PublisherDep, connection: Connection, body: CancelOrder | None = None
+    order_id: OrderId,
+    user: Trader,
+    publisher: PublisherDep,
+    connection: Connection,
+    body: CancelOrder | None = None,
 ) -> dict[str, Any]:
     """Ask to cancel an order (`order.cancel_requested` in the order's chain); the answer (`order.canceled`
     or `order.cancel_rejected` with its reason) follows in the order's trace."""
@@ -116,7 +122,12 @@ async def cancel_order(
     else:
         correlation, cause, account, strategy = known
         request = cancel_request(
-            order_id, account, strategy_id=strategy, correlation_id=correlation, causation_id=cause, user=user.name
+            order_id,
+            account,
+            strategy_id=strategy,
+            correlation_id=correlation,
+            causation_id=cause,
+            user=user.name,
         )
     published = await publisher.publish(request)
     return published.as_json() | {"order_id": order_id}

@@ -52,9 +52,9 @@ async def pnl(
     connection: Connection,
     since: Since,
     account_id: Account = None,
-    capital: Annotated[Decimal, Query(gt=0, description="Each strategy's capital, in quote currency.")] = Decimal(
-        10000
-    ),
+    capital: Annotated[
+        Decimal, Query(gt=0, description="Each strategy's capital, in quote currency.")
+    ] = Decimal(10000),
     period: Annotated[float, Query(ge=0.001, description="Seconds of market time between returns.")] = 1.0,
     limit: Annotated[int, Query(ge=1, le=200_000, description="Most stored events read.")] = 50_000,
 ) -> dict[str, Any]:

@@ -15,14 +15,18 @@ TOO_SLOW = 1013  # "try again later": this client did not keep up with its queue
 
 
 @router.websocket("/stream")
-async def stream(websocket: WebSocket, channels: str = ",".join(CHANNELS), account_id: str | None = None) -> None:
+async def stream(
+    websocket: WebSocket, channels: str = ",".join(CHANNELS), account_id: str | None = None
+) -> None:
     """Each message: `{"channel": "fills" | "positions" | "breaches" | "alerts", "event": {...}}`, the event
     as published. `channels` (comma-separated) and `account_id` narrow it. The first message,
     `{"channel": "ready", ...}`, says the stream is live: what is published after it is streamed."""
     user = websocket_user(websocket)
     wanted = frozenset(name.strip() for name in channels.split(",") if name.strip())
     if user is None:
-        await websocket.close(status.WS_1008_POLICY_VIOLATION, "a valid token of a user who may read is required")
+        await websocket.close(
+            status.WS_1008_POLICY_VIOLATION, "a valid token of a user who may read is required"
+        )
         return
     if not wanted or not wanted <= CHANNELS.keys():
         await websocket.close(status.WS_1008_POLICY_VIOLATION, f"channels are {', '.join(CHANNELS)}")
