@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from api.metrics import STREAM_CLIENTS, STREAM_EVENTS
 from schemas import EventDecodeError
@@ -73,14 +73,19 @@ class StreamHub:
             auto_offset_reset="latest",
         )
         await consumer.start()
-        partitions = []
-        for name in self.topics:
-            found = consumer.partitions_for_topic(name)
-            if not found:
-                await consumer.stop()
-                raise RuntimeError(f"topic {name} does not exist: run `zvt topics create`")
-            partitions += [TopicPartition(name, number) for number in found]
-        consumer.assign(partitions)
+        # Without a group, a subscription is every partition of the topics, assigned once their metadata
+        # is in (a topic that does not exist: never, hence the timeout).
+        consumer.subscribe(list(self.topics))
+        try:
+            async with asyncio.timeout(30):
+                # aiokafka assigns in a task of its own, with no event to wait on
+                while {tp.topic for tp in consumer.assignment()} != self.topics.keys():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            await consumer.stop()
+            missing = sorted(self.topics)
+            raise RuntimeError(f"topics {missing} not all found: run `zvt topics create`") from None
+        partitions = sorted(consumer.assignment())
         await consumer.seek_to_end(*partitions)
         for partition in partitions:  # resolve the end now: what is published after startup is streamed
             await consumer.position(partition)
