@@ -115,7 +115,24 @@ async def test_an_order_through_the_api_reaches_position_updated_and_its_fill_is
         assert found == expected
         fills = (await client.get("/fills", params={"account_id": account}, headers=viewer)).json()
         assert [OrderExecuted.model_validate(f) for f in fills] == [fill]
-        trace = (await client.get(f"/orders/{order_id}/trace", headers=viewer)).json()
-        assert trace[0]["event_type"] == "order.requested"
         pnl = (await client.get("/pnl", params={"account_id": account}, headers=viewer)).json()
         assert [line["quantity"] for line in pnl["by_strategy"]] == ["0.25"]
+
+        # A cancel of the filled order goes into its chain (its correlation), stored by the sink. (Its answer
+        # comes from the order stage only with ZVT_PAPER_ENGINE, which this worker runs without.)
+        cancel = await client.post(f"/orders/{order_id}/cancel", headers=trader)
+        assert cancel.status_code == 202, cancel.text
+        assert cancel.json()["correlation_id"] == str(fill.correlation_id)
+
+        def kinds(nodes: list[dict[str, Any]]) -> list[str]:
+            return [kind for node in nodes for kind in (node["event_type"], *kinds(node["children"]))]
+
+        async def traced() -> list[str]:
+            return kinds((await client.get(f"/orders/{order_id}/trace", headers=viewer)).json())
+
+        async with asyncio.timeout(60):
+            while "order.cancel_requested" not in await traced():  # noqa: ASYNC110 - the sink's writes
+                await asyncio.sleep(0.3)
+        chain = await traced()
+        assert chain[0] == "order.requested"
+        assert {"order.executed", "position.updated"} <= set(chain)
