@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 import orjson
 from pydantic import SecretStr
 
+from schemas.signing import write_secret_file
 from zvt.settings import Settings, credentials_dir
 
 TOKEN_PREFIX = "zvt_"
@@ -149,12 +149,7 @@ def read_tokens(path: Path) -> Tokens:
 
 def write_tokens(path: Path, tokens: Tokens) -> None:
     """Replace the file atomically, readable by its owner only (as the signing keyring)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(tokens.to_json())
-    os.replace(temporary, path)
+    write_secret_file(path, tokens.to_json())
 
 
 class TokensFile:

@@ -20,19 +20,7 @@ from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from ..pipeline.support import quote, start_worker, wait_for_books, worker_env, worker_log_tail
-
-CONFIG = """
-[default_limits]
-max_order_notional = "100000"
-max_position_notional = "150000"
-max_gross_exposure = "200000"
-max_orders_per_window = 1000
-rate_window_seconds = "1"
-price_collar = "0.05"
-
-[paper]
-latency_ms = "20"
-"""
+from ..pipeline.test_pipeline import CONFIG  # its limits; its special accounts are not used here
 
 
 @dataclass
