@@ -103,6 +103,8 @@ class StreamHub:
     async def _pump(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            if not self.subscribers:
+                continue  # nobody to stream to: nothing to verify or decode (positions stay at the end)
             for records in batches.values():
                 for record in records:
                     channel = self.topics[record.topic]

@@ -7,13 +7,16 @@ store's read model), over one keep-alive HTTP connection, one request at a time:
 - `bare_get`: the baseline, a FastAPI app with one GET returning a constant JSON object, no auth, no I/O,
   under uvicorn as `zvt api` is (its own process, the same options);
 - `order_placement`: `POST /orders` as a trader: token check, validation into `order.requested`, signing,
-  a Kafka send acknowledged by the broker (acks=all, idempotent), the 202 back;
+  a Kafka send acknowledged by the broker (acks=all, idempotent), the 202 back (the worker and the sink
+  then process every order, on the same cores);
 - `kafka_send_alone`: the second baseline, what that acknowledged signed send costs by itself, from this
   process with the same producer settings: the part of a placement no API can avoid;
 - `position_query`: `GET /positions?account_id=...` as a viewer: token check, one read-model query through
   the pool, the response model.
 
-Each figure is p50/p99/mean in milliseconds after a warm-up. With --json, stdout carries one JSON object;
+The calls are interleaved (one of each in turn, round after round) so that every figure sees the same load
+on shared cores; `bare_get` is both phases' baseline together, `bare_get_beside_*` each phase's. Each figure
+is p50/p99/mean in milliseconds after a warm-up. With --json, stdout carries one JSON object;
 the table and progress go to stderr. On shared cores the figures are noisy: compare within one run.
 """
 
@@ -80,14 +83,18 @@ def figures(seconds: list[float]) -> dict[str, float | int]:
     }
 
 
-async def timed(call: Callable[[], Awaitable[object]], count: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        await call()
-    seconds = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await call()
-        seconds.append(time.perf_counter() - started)
+async def interleaved(
+    calls: dict[str, Callable[[], Awaitable[object]]], count: int, warmup: int
+) -> dict[str, list[float]]:
+    """Each call's seconds, `count` rounds of one call of each in turn (after `warmup` rounds), so that every
+    figure sees the same load on shared cores. A call raises on a wrong answer (a refusal is not fast)."""
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    for round_number in range(warmup + count):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            await call()
+            if round_number >= warmup:
+                seconds[name].append(time.perf_counter() - started)
     return seconds
 
 
@@ -155,46 +162,50 @@ async def run(settings: Settings, requests: int, warmup: int, work: Path, log: C
             await publish_events(settings, [quote])
             await asyncio.wait_for(wait_for_books(web_port, {"binance:BTC/USDT"}), 120)
 
-            log.print(f"bare GET x{requests}")
-
             async def bare_ping() -> None:
                 ok(await baseline.get("/ping"), 200)
 
             async def place() -> None:
                 ok(await client.post("/orders", json=order, headers=trader), 202)
 
+            async def send() -> None:
+                request = OrderRequested(order_id=f"b-{uuid.uuid4().hex[:12]}", order_type="market", **order)
+                _, future = await send_event(producer, settings, request)
+                await future
+
             async def position() -> list[Any]:
                 lines: list[Any] = ok(await client.get("/positions", params=mine, headers=viewer), 200).json()
                 return lines
 
-            bare_get = await timed(bare_ping, requests, warmup)
-            log.print(f"POST /orders x{requests}")
-            placement = await timed(place, requests, warmup)
+            producer = event_producer(settings)
+            await producer.start()
+            try:
+                log.print(f"bare GET, POST /orders, a signed Kafka send alone: {requests} rounds")
+                placing = await interleaved(
+                    {"bare_get": bare_ping, "order_placement": place, "kafka_send_alone": send},
+                    requests,
+                    warmup,
+                )
+            finally:
+                await producer.stop()
             log.print("waiting for the account's position in the read model")
             async with asyncio.timeout(180):
                 while not await position():  # noqa: ASYNC110 - the sink, another process, writes it
                     await asyncio.sleep(0.5)
-            log.print(f"GET /positions x{requests}")
-            positions = await timed(position, requests, warmup)
+            log.print(f"bare GET, GET /positions: {requests} rounds")
+            querying = await interleaved(
+                {"bare_get": bare_ping, "position_query": position}, requests, warmup
+            )
+            rows = len(await position())
 
-    log.print(f"signed Kafka send alone x{requests}")
-    producer = event_producer(settings)
-    await producer.start()
-    try:
-
-        async def send() -> None:
-            event = OrderRequested(order_id=f"b-{uuid.uuid4().hex[:12]}", order_type="market", **order)
-            _, future = await send_event(producer, settings, event)
-            await future
-
-        kafka_alone = await timed(send, requests, warmup)
-    finally:
-        await producer.stop()
     return {
-        "bare_get": figures(bare_get),
-        "order_placement": figures(placement),
-        "kafka_send_alone": figures(kafka_alone),
-        "position_query": figures(positions),
+        "bare_get": figures(placing["bare_get"] + querying["bare_get"]),
+        "order_placement": figures(placing["order_placement"]),
+        "kafka_send_alone": figures(placing["kafka_send_alone"]),
+        "position_query": figures(querying["position_query"]),
+        "bare_get_beside_placement": figures(placing["bare_get"]),
+        "bare_get_beside_position_query": figures(querying["bare_get"]),
+        "position_rows": rows,
         "cores": os.cpu_count(),
         "kafka_security_protocol": settings.kafka_security_protocol,
     }
@@ -215,8 +226,9 @@ def table(result: dict[str, Any]) -> Table:
     out = Table(
         "measured", "requests", "p50 ms", "p99 ms", "mean ms", title="zvt api latency, one request at a time"
     )
-    for name in ("bare_get", "order_placement", "kafka_send_alone", "position_query"):
-        row = result[name]
+    for name, row in result.items():
+        if not isinstance(row, dict):
+            continue
         out.add_row(name, str(row["requests"]), str(row["p50_ms"]), str(row["p99_ms"]), str(row["mean_ms"]))
     return out
 
