@@ -43,7 +43,15 @@ def serve(
 
     settings = get_settings()
     app = create_app(settings)
-    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port, log_level=loglevel)
+    # No access log: a browser's WebSocket carries its token in the query string (`?token=`), and a log is
+    # no place for a token; zvt_api_requests_total counts the requests instead.
+    uvicorn.run(
+        app,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=loglevel,
+        access_log=False,
+    )
 
 
 @tokens_app.command("add")
