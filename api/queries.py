@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from eventstore.projections import Position
 from eventstore.store import StoredEvent
 from eventstore.trace import TraceNode, build, describe, find
 from schemas import CODEC, Event, OrderExecuted, OrderRequested, PriceUpdated
@@ -19,7 +20,7 @@ from zvt.session_report import TOTAL, analytics_by_strategy, equity_curves, pnl_
 
 _POSITIONS = """
 SELECT account_id, symbol, quantity, average_cost, realized_pnl, unrealized_pnl, fees_paid, mark_price,
-       quote_currency, updated_at
+       quote_currency, last_event_version, last_position, updated_at
 FROM position_projections WHERE ($1::text IS NULL OR account_id = $1) ORDER BY account_id, symbol
 """
 _PORTFOLIOS = """
@@ -56,8 +57,9 @@ def _decimal_row(row: asyncpg.Record) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Decimal) else value for key, value in row.items()}
 
 
-async def positions(connection: asyncpg.Connection, account_id: str | None) -> list[dict[str, Any]]:
-    return [_decimal_row(row) for row in await connection.fetch(_POSITIONS, account_id)]
+async def positions(connection: asyncpg.Connection, account_id: str | None) -> list[Position]:
+    """The positions read model's rows (eventstore.projections.Position, the table's own shape)."""
+    return [Position(*row) for row in await connection.fetch(_POSITIONS, account_id)]
 
 
 async def portfolios(connection: asyncpg.Connection, account_id: str | None) -> list[dict[str, Any]]:

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
 
 from api import queries
 from api.auth import Reader
 from api.deps import Account, Connection, Limit, Since
+from eventstore.projections import Position
 from schemas import OrderExecuted
 from trading.analytics import Basis
 
 router = APIRouter(tags=["portfolio"])
 
 
-class PositionLine(BaseModel):
-    """An account's position in one symbol: the event store's read model of its latest position.updated."""
-
-    account_id: str
-    symbol: str
-    quantity: Decimal
-    average_cost: Decimal
-    realized_pnl: Decimal
-    unrealized_pnl: Decimal
-    fees_paid: Decimal
-    mark_price: Decimal | None
-    quote_currency: str
-    updated_at: datetime
-
-
-@router.get("/positions", response_model=list[PositionLine])
-async def positions(_: Reader, connection: Connection, account_id: Account = None) -> list[dict[str, Any]]:
+@router.get("/positions", response_model=list[Position])
+async def positions(_: Reader, connection: Connection, account_id: Account = None) -> list[Position]:
+    """Each account's position in each symbol: the event store's read model of its latest position.updated
+    (`last_event_version`: that aggregate's version; `last_position`: its place in the store)."""
     return await queries.positions(connection, account_id)
 
 
