@@ -179,14 +179,20 @@ def signature_in(headers: Iterable[tuple[str, bytes]] | None) -> bytes | None:
     return found
 
 
-def write_keyring(path: Path, ring: KeyRing) -> None:
-    """Replace the keyring file atomically, readable by its owner only."""
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Replace a file of secrets atomically (a reader sees the old or the new one), readable by its owner
+    only, in a directory only its owner may list: the keyring, the API's tokens."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
-        handle.write(ring.to_json())
+        handle.write(data)
     os.replace(temporary, path)
+
+
+def write_keyring(path: Path, ring: KeyRing) -> None:
+    """Replace the keyring file atomically, readable by its owner only."""
+    write_secret_file(path, ring.to_json())
 
 
 def read_keyring(path: Path) -> KeyRing:

@@ -37,6 +37,8 @@ SECURITY_DISABLED = 54  # a broker without an authorizer: nothing to grant
 SMOKE_TRANSACTIONS = "zvt-smoke-"  # zvt/smoke.py's transactional ids, after the prefix
 # Topics that take events from outside the platform, and who may write them.
 INPUT_TOPICS = (Topics.MARKET_TICKS, Topics.ORDERS_REQUESTED, Topics.ORDER_CHANGES_REQUESTED)
+# The input topics a person writes through `zvt api`: orders and changes to them, never market data.
+OPERATOR_TOPICS = (Topics.ORDERS_REQUESTED, Topics.ORDER_CHANGES_REQUESTED)
 
 
 class Resource(IntEnum):
@@ -107,7 +109,7 @@ def acls_for_prefix(prefix: str) -> list[Acl]:
     bridge_out = [stream.to_topic for stream in Streams.all()]
     acls = [
         acl
-        for principal in ("agents", "sink", "bridge", "workflows", "publisher", "monitor", "smoke")
+        for principal in ("agents", "sink", "bridge", "workflows", "publisher", "monitor", "smoke", "api")
         for acl in _prefixed(principal, topic, prefix, describe)
     ]
     # agents: the pipeline reads and writes the deployment's topics and changelogs, in transactions
@@ -127,6 +129,10 @@ def acls_for_prefix(prefix: str) -> list[Acl]:
     # monitor: reads everything, commits nothing, looks at every group's offsets
     acls += _prefixed("monitor", topic, prefix, read)
     acls += _prefixed("monitor", group, prefix, describe)
+    # api (`zvt api`): the orders and cancels operators place, and reads everything for its WebSocket stream
+    # without a group (it commits nothing)
+    acls += _topics("api", _names(prefix, OPERATOR_TOPICS), write)
+    acls += _prefixed("api", topic, prefix, read)
     # smoke: one transaction on the alerts topic
     acls += _topics("smoke", _names(prefix, [Topics.ALERTS]), read, write)
     acls += _prefixed("smoke", transactions, f"{prefix}{SMOKE_TRANSACTIONS}", write, describe)

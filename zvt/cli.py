@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from api import cli as api_cli
 from eventstore import cli as eventstore_cli
 from schemas import Event
 from topics import Streams, Topics
@@ -32,6 +33,7 @@ app.add_typer(eventstore_cli.db_app, name="db")
 app.command("sink")(eventstore_cli.sink)
 app.command("trace")(eventstore_cli.trace)
 app.command("replay")(eventstore_cli.replay)
+app.add_typer(api_cli.api_app, name="api")
 
 console = Console()
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     bridge_metrics_port: int = 9101
     sink_metrics_port: int = 9102
     workflows_metrics_port: int = 9103
+    # `zvt api`: loopback unless told otherwise (it places orders); its users' hashed bearer tokens (empty:
+    # `.run/credentials/api-tokens.json`, 0600, made by `zvt api tokens add`).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8077
+    api_tokens_file: str = ""
 
     hatchet_client_token: SecretStr = Field(default=SecretStr(""), validation_alias="HATCHET_CLIENT_TOKEN")
     hatchet_client_host_port: str = Field(

@@ -36,7 +36,7 @@ POM
 
 # One SCRAM principal per process kind (credentials/<kind>.env); what each may do is in topics/acls.py, granted
 # per topic prefix by `zvt topics create`. admin is the super user of the stack's scripts and topic admin.
-KAFKA_PRINCIPALS=(admin agents sink bridge workflows publisher monitor smoke)
+KAFKA_PRINCIPALS=(admin agents sink bridge workflows publisher monitor smoke api)
 KAFKA_MECHANISM=SCRAM-SHA-512
 
 # The TLS listener's keystore: the stack's server certificate (tls.sh) and its key as PKCS#12, whose password

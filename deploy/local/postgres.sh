@@ -66,7 +66,7 @@ CONF
 PG_ROLES=("$ZVT_PG_USER" zvt_sink zvt_reader hatchet)
 # Which role each process kind signs in as (kinds without one do not use PostgreSQL).
 declare -A PG_ROLE_OF=([admin]="$ZVT_PG_USER" [sink]=zvt_sink [workflows]=zvt_reader [monitor]=zvt_reader
-    [smoke]=zvt_reader)
+    [smoke]=zvt_reader [api]=zvt_reader)
 
 # Only the cluster's owner may use the socket, as the superuser (peer); TCP always asks for a SCRAM password.
 write_access_rules() {

@@ -87,6 +87,20 @@ async def test_sink_and_monitor_read_but_cannot_produce(kafka_topics: Settings) 
             await send(kafka_topics, kind, Topics.ORDERS_EXECUTED)
 
 
+async def test_api_writes_orders_and_cancels_reads_everything_and_forges_nothing(
+    kafka_topics: Settings,
+) -> None:
+    for topic in (Topics.ORDERS_REQUESTED, Topics.ORDER_CHANGES_REQUESTED):
+        await send(kafka_topics, "api", topic)
+    for refused in (Topics.ORDERS_EXECUTED, Topics.MARKET_TICKS):  # a forged fill, a made-up price
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(kafka_topics, "api", refused)
+    async with producer_of(kafka_topics, "admin") as producer:
+        name = Topics.POSITIONS.full_name(kafka_topics.topic_prefix)
+        sent = await producer.send_and_wait(name, b"position", key=b"acl", partition=0)
+    assert await read_one(kafka_topics, "api", Topics.POSITIONS, sent.offset) == b"position"
+
+
 async def test_bridge_writes_its_routes_targets_only(kafka_topics: Settings) -> None:
     await send(kafka_topics, "bridge", Topics.ORDERS_REQUESTED)  # from the workflows' Redis stream
     with pytest.raises(TopicAuthorizationFailedError):

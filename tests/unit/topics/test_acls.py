@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from topics import Topics
-from topics.acls import INPUT_TOPICS, Operation, Pattern, Resource, acls_for_prefix
+from topics.acls import INPUT_TOPICS, OPERATOR_TOPICS, Operation, Pattern, Resource, acls_for_prefix
 from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.settings import REPO_ROOT
 
@@ -22,6 +22,11 @@ def written_by(principal: str) -> set[str]:
 
 def test_publisher_writes_the_input_topics_only() -> None:
     assert written_by("publisher") == {topic.full_name(PREFIX) for topic in INPUT_TOPICS}
+
+
+def test_api_writes_orders_and_their_changes_only() -> None:
+    assert written_by("api") == {topic.full_name(PREFIX) for topic in OPERATOR_TOPICS}
+    assert Topics.MARKET_TICKS.full_name(PREFIX) not in written_by("api")
 
 
 def test_sink_writes_dead_letters_only_and_monitor_nothing() -> None:
@@ -54,7 +59,7 @@ def test_the_input_topics_say_who_may_write_them() -> None:
 
     for prefix in (PREFIX, ""):
         assert writers(Topics.MARKET_TICKS, prefix) == {"agents", "publisher"}
-        assert writers(Topics.ORDERS_REQUESTED, prefix) == {"agents", "bridge", "publisher"}
+        assert writers(Topics.ORDERS_REQUESTED, prefix) == {"agents", "api", "bridge", "publisher"}
         assert writers(Topics.ORDERS_EXECUTED, prefix) == {"agents"}
 
 

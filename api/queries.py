@@ -1,0 +1,150 @@
+"""What the API reads from the event store (as `zvt_reader`): read models where they exist (positions,
+portfolios, order flows), stored events otherwise, always bounded by a window and a row limit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import orjson
+
+from eventstore.projections import Position
+from eventstore.store import StoredEvent
+from eventstore.trace import TraceNode, build, describe, find
+from schemas import CODEC, Event, OrderExecuted, OrderRequested, PriceUpdated
+from trading.analytics import Basis
+from zvt.session_report import TOTAL, analytics_by_strategy, equity_curves, pnl_by_strategy, unique
+
+_POSITIONS = """
+SELECT account_id, symbol, quantity, average_cost, realized_pnl, unrealized_pnl, fees_paid, mark_price,
+       quote_currency, last_event_version, last_position, updated_at
+FROM position_projections WHERE ($1::text IS NULL OR account_id = $1) ORDER BY account_id, symbol
+"""
+_PORTFOLIOS = """
+SELECT portfolio_id, currency, total_value, realized_pnl, unrealized_pnl, fees_paid, open_positions,
+       updated_at
+FROM portfolio_projections WHERE ($1::text IS NULL OR portfolio_id = $1) ORDER BY portfolio_id, currency
+"""
+# The order flows (one correlation each, rooted at its order.requested), newest first, with their status
+# from the read model and what has filled, from the flattened trading_events.
+_ORDERS = """
+SELECT c.status, c.last_event_at, e.event_data,
+       (SELECT coalesce(sum(t.quantity), 0) FROM trading_events t
+        WHERE t.order_id = e.aggregate_id AND t.event_type = 'order.executed'
+          AND t."timestamp" >= c.started_at) AS filled
+FROM event_correlations c JOIN event_store e ON e.event_id = c.correlation_id
+WHERE c.flow_type = 'order' AND c.started_at >= $1 AND e.event_type = 'order.requested'
+  AND ($2::text IS NULL OR e.event_data->>'account_id' = $2)
+  AND ($3::text IS NULL OR c.status = $3)
+ORDER BY c.started_at DESC LIMIT $4
+"""
+_EVENTS = """
+SELECT event_data FROM event_store
+WHERE event_type = ANY($1::text[]) AND "timestamp" >= $2
+  AND ($3::text IS NULL OR event_data->>'account_id' = $3)
+ORDER BY position DESC LIMIT $4
+"""
+_LAST_OF_ORDER = """
+SELECT correlation_id, event_id, event_data->>'account_id', event_data->>'strategy_id' FROM event_store
+WHERE aggregate_id = $1 AND event_type LIKE 'order.%' ORDER BY aggregate_version DESC LIMIT 1
+"""
+
+
+def _decimal_row(row: asyncpg.Record) -> dict[str, Any]:
+    return {key: str(value) if isinstance(value, Decimal) else value for key, value in row.items()}
+
+
+async def positions(connection: asyncpg.Connection, account_id: str | None) -> list[Position]:
+    """The positions read model's rows (eventstore.projections.Position, the table's own shape)."""
+    return [Position(*row) for row in await connection.fetch(_POSITIONS, account_id)]
+
+
+async def portfolios(connection: asyncpg.Connection, account_id: str | None) -> list[dict[str, Any]]:
+    return [_decimal_row(row) for row in await connection.fetch(_PORTFOLIOS, account_id)]
+
+
+async def orders(
+    connection: asyncpg.Connection, *, since: datetime, account_id: str | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    found = []
+    for row in await connection.fetch(_ORDERS, since, account_id, status, limit):
+        request = orjson.loads(row["event_data"])
+        found.append(
+            request
+            | {"status": row["status"], "filled": str(row["filled"]), "last_event_at": row["last_event_at"]}
+        )
+    return found
+
+
+async def events(
+    connection: asyncpg.Connection,
+    kinds: Sequence[type[Event]],
+    *,
+    since: datetime,
+    account_id: str | None = None,
+    limit: int = 1000,
+) -> list[Event]:
+    """Stored events of `kinds`, newest first (decoded and upcast as every reader of the store does)."""
+    types = [kind.EVENT_TYPE for kind in kinds]
+    rows = await connection.fetch(_EVENTS, types, since, account_id, limit)
+    return [CODEC.decode(row[0]) for row in rows]
+
+
+async def order_reference(connection: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
+    """The order's correlation, its latest lifecycle event (what a cancel is caused by), account, strategy."""
+    row: asyncpg.Record | None = await connection.fetchrow(_LAST_OF_ORDER, order_id)
+    return row
+
+
+def _node(node: TraceNode) -> dict[str, Any]:
+    return {
+        "event_id": str(node.event.event_id),
+        "event_type": node.event.event_type,
+        "timestamp": node.event.timestamp.isoformat(),
+        "latency_ms": None if node.latency is None else node.latency.total_seconds() * 1000,
+        "summary": describe(node.event),
+        "children": [_node(child) for child in node.children],
+    }
+
+
+async def trace(connection: asyncpg.Connection, reference: str) -> list[dict[str, Any]]:
+    """`zvt trace` as JSON: the causal tree of an order id, a correlation id or an event id."""
+    stored: list[StoredEvent] = await find(connection, reference)
+    return [_node(root) for root in build(stored)]
+
+
+_PNL_TYPES: list[type[Event]] = [OrderRequested, OrderExecuted, PriceUpdated]
+
+
+async def pnl(
+    connection: asyncpg.Connection, *, since: datetime, account_id: str | None, basis: Basis, limit: int
+) -> dict[str, Any]:
+    """PnL per strategy (and account and symbol), and each strategy's performance figures, from the
+    window's stored orders, fills and prices: the same computation as `zvt session`'s report. An order
+    requested before the window is left out of the curves (its market time is not known)."""
+    found = await events(connection, _PNL_TYPES, since=since, account_id=None, limit=limit)
+    window = unique(reversed(found))
+    if account_id is not None:
+        window = [
+            e for e in window if isinstance(e, PriceUpdated) or getattr(e, "account_id", None) == account_id
+        ]
+    fills = [event for event in window if isinstance(event, OrderExecuted)]
+    marks = {(e.venue, e.symbol): e.price for e in window if isinstance(e, PriceUpdated)}
+    curves = equity_curves(window)
+    figures = analytics_by_strategy(window, curves, basis)
+    return {
+        "since": since.isoformat(),
+        "events_read": len(found),
+        "truncated": len(found) >= limit,
+        "by_strategy": [line.as_json() for line in pnl_by_strategy(fills, marks)],
+        "analytics": {
+            "capital_per_strategy": str(basis.capital),
+            "period_seconds": basis.period.total_seconds(),
+            "total_key": TOTAL,
+            "by_strategy": {name: performance.as_json() for name, performance in figures.items()},
+        },
+        "accounts": await portfolios(connection, account_id),
+    }
