@@ -34,7 +34,7 @@ _USER = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 class Role(StrEnum):
     """What a user may do: read everything; and place and cancel orders; and (issue 17 item 2) the
-    runtime controls. Each role holds the rights of the ones before it."""
+    runtime controls. A risk officer reads and controls but does not trade."""
 
     VIEWER = "viewer"
     TRADER = "trader"
