@@ -11,7 +11,9 @@ the run in a copy of the market data beside the real ones), from the trigger to 
 `--json`: stdout carries one JSON object (`empty_p50_ms`, `empty_runs_per_s`, `chain_p50_ms`,
 `place_order_p50_ms`, `place_order_p99_ms`, `place_order_runs_per_s`, `concurrency`, `runs`,
 `rebalance_legs`, `rebalance_p50_ms`, `rebalance_max_ms`, `rebalances`); the table goes to stderr.
-`--rebalance-only` measures the rebalance alone (keys `rebalance_*`).
+`--only orders|rebalance|breakdown` (repeatable) measures only those parts; `breakdown` runs `--breakdown`
+place_order runs one after another and says where their time goes (`bench.workflow_breakdown`; keys
+`breakdown_phases_ms`, `breakdown_ms`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pipeline import CONFIG, books, produce
+from bench.workflow_breakdown import breakdown_table, measure_breakdown
 from schemas import CODEC, QuoteTick
 from topics import Topics
 from topics.admin import ensure_topics
@@ -44,6 +47,7 @@ from zvt.session_report import percentile
 from zvt.settings import Settings, load_settings
 
 ACCOUNTS = 24
+PARTS = ("orders", "rebalance", "breakdown")
 LEG_PRICE = Decimal(100)  # every synthetic leg market's ask (bid one cent below)
 REBALANCE_CASH = Decimal(1_000_000)
 
@@ -203,17 +207,24 @@ async def measure(args: argparse.Namespace, settings: Settings, workdir: Path, c
                 args.web_port, {"binance:BTC/USDT", *(f"binance:{s}" for s in leg_symbols(args.legs))}
             )
         await serving(name)
-        runs = {} if args.rebalance_only else runners()
+        runs = runners() if "orders" in args.only else {}
         for run in runs.values():
             await latencies(run, 3)  # warm connections and listeners
         console.print(f"measuring {args.runs} runs one after another, then {args.burst} at once, each...")
         times = {label: await latencies(run, args.runs) for label, run in runs.items()}
         rates = {label: await throughput(run, args.burst, args.concurrency) for label, run in runs.items()}
-        rebalance = rebalance_runner(args.legs)
-        await rebalance()  # warm
-        console.print(f"measuring {args.rebalances} rebalances of {args.legs} legs, one after another...")
-        rebalances = await latencies(rebalance, args.rebalances)
-    return Figures(times, rates, rebalances)
+        rebalances: list[float] = []
+        if "rebalance" in args.only:
+            rebalance = rebalance_runner(args.legs)
+            await rebalance()  # warm
+            console.print(f"measuring {args.rebalances} rebalances of {args.legs} legs, one after another...")
+            rebalances = await latencies(rebalance, args.rebalances)
+        phases: dict[str, float] = {}
+        groups: dict[str, float] = {}
+        if "breakdown" in args.only:
+            console.print(f"timing the phases of {args.breakdown} place_order runs, one after another...")
+            phases, groups = await measure_breakdown(args.breakdown)
+    return Figures(times, rates, rebalances, phases, groups)
 
 
 @dataclass(frozen=True)
@@ -221,6 +232,8 @@ class Figures:
     times: dict[str, list[float]]  # label -> latencies (ms) of runs one after another
     rates: dict[str, float]  # label -> runs/s, many at once
     rebalances: list[float]  # ms per rebalance, one after another
+    phases: dict[str, float]  # place_order's phases: label -> p50 ms
+    groups: dict[str, float]  # the phases summed by where the time goes: label -> p50 ms
 
 
 def keys(args: argparse.Namespace, figures: Figures) -> dict[str, Any]:
@@ -239,12 +252,20 @@ def keys(args: argparse.Namespace, figures: Figures) -> dict[str, Any]:
             "concurrency": args.concurrency,
             "runs": args.runs,
         }
-    return found | {
-        "rebalance_legs": args.legs,
-        "rebalance_p50_ms": round(percentile(figures.rebalances, 50), 1),
-        "rebalance_max_ms": round(max(figures.rebalances), 1),
-        "rebalances": len(figures.rebalances),
-    }
+    if figures.rebalances:
+        found |= {
+            "rebalance_legs": args.legs,
+            "rebalance_p50_ms": round(percentile(figures.rebalances, 50), 1),
+            "rebalance_max_ms": round(max(figures.rebalances), 1),
+            "rebalances": len(figures.rebalances),
+        }
+    if figures.phases:
+        found |= {
+            "breakdown_runs": args.breakdown,
+            "breakdown_phases_ms": {label: round(value, 1) for label, value in figures.phases.items()},
+            "breakdown_ms": {label: round(value, 1) for label, value in figures.groups.items()},
+        }
+    return found
 
 
 def table(args: argparse.Namespace, figures: Figures) -> Table:
@@ -270,14 +291,15 @@ def table(args: argparse.Namespace, figures: Figures) -> Table:
             f"{rates[label] / rates[base]:.2f}",
         )
     rebalances = figures.rebalances
-    table.add_row(
-        f"portfolio.rebalance, {args.legs} legs ({len(rebalances)} runs)",
-        f"{percentile(rebalances, 50):.1f}",
-        f"{max(rebalances):.1f} (max)",
-        "-",
-        "-",
-        "-",
-    )
+    if rebalances:
+        table.add_row(
+            f"portfolio.rebalance, {args.legs} legs ({len(rebalances)} runs)",
+            f"{percentile(rebalances, 50):.1f}",
+            f"{max(rebalances):.1f} (max)",
+            "-",
+            "-",
+            "-",
+        )
     return table
 
 
@@ -285,7 +307,10 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
     settings = load_settings().model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
     await ensure_topics(settings, settings.topic_prefix)
     figures = await measure(args, settings, workdir, console)
-    console.print(table(args, figures))
+    if figures.times or figures.rebalances:
+        console.print(table(args, figures))
+    if figures.phases:
+        console.print(breakdown_table(args.breakdown, figures.phases, figures.groups))
     if args.json:
         print(json.dumps(keys(args, figures)))
     console.print(
@@ -303,9 +328,11 @@ def main() -> None:
     parser.add_argument("--web-port", type=int, default=6068)
     parser.add_argument("--legs", type=int, default=50, help="legs of each measured rebalance")
     parser.add_argument("--rebalances", type=int, default=5, help="rebalances measured, one after another")
-    parser.add_argument("--rebalance-only", action="store_true", help="measure only the rebalance")
+    parser.add_argument("--breakdown", type=int, default=30, help="place_order runs timed phase by phase")
+    parser.add_argument("--only", action="append", choices=PARTS, help="measure only these parts")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout; the table on stderr")
     args = parser.parse_args()
+    args.only = tuple(args.only or PARTS)
     # A namespace of our own on the shared engine; no cron schedule of the monitor left behind.
     os.environ["HATCHET_CLIENT_NAMESPACE"] = f"bench_{uuid.uuid4().hex[:8]}"
     os.environ["ZVT_MONITOR_CRON"] = ""
