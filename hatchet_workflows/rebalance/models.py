@@ -70,7 +70,7 @@ class RebalancePlan(BaseModel):
 class LegOutcome(BaseModel):
     leg: Leg
     result: PlaceOrderResult | None = None
-    error: str | None = None  # the child run failed (after its retries)
+    error: str | None = None  # never sent: the static pre-trade rules refused it
 
     @property
     def failed(self) -> bool:
@@ -97,7 +97,7 @@ def correlation_for(run_id: str) -> UUID:
 
 
 def plan(rebalance: RebalanceInput, run_id: str) -> RebalancePlan:
-    """The legs, each with an order id fixed by the run: a retried step or child re-sends the same ids."""
+    """The legs, each with an order id fixed by the run: a retried step re-sends the same ids."""
     orders = rebalance_orders(
         rebalance.target_weights,
         rebalance.positions,
@@ -161,7 +161,7 @@ def leg_outcome(item: LegRequest, events: Sequence[Event]) -> LegOutcome:
 
 
 def failure_summary(error: BaseException) -> str:
-    """The line that says why a child run failed (the engine's message wraps it in a traceback)."""
+    """The line that says why a step failed (the engine's message wraps it in a traceback)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [repr(error)]
     cause = next((line for line in lines if re.match(r"^[\w.]+(Exception|Error): ", line)), lines[0])
     return cause[:300]
