@@ -120,7 +120,7 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
         )
     run = details.run
     created = run.metadata.created_at  # the trigger; `run.created_at` comes later, from the engine's buffers
-    steps.sort(key=lambda s: s.started_at or s.queued_at or created)
+    steps.sort(key=lambda s: (s.started_at is None, s.started_at or s.queued_at or created))  # unrun last
     return RunView(
         run_id=run.metadata.id,
         workflow=_workflow_name(run.display_name),

@@ -31,12 +31,15 @@ def zvt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env | {"COLUMNS": "250"}, capture_output=True, text=True, timeout=120)
 
 
-async def stored(settings: Settings, correlation_id: uuid.UUID, event_type: str, within: float) -> None:
+async def stored(
+    settings: Settings, correlation_id: uuid.UUID, event_type: str, within: float, count: int = 1
+) -> None:
+    """Until the event store holds `count` events of `event_type` in the correlation."""
     connection = await connect(settings.postgres_url())
     query = "SELECT count(*) FROM event_store WHERE correlation_id = $1 AND event_type = $2"
     try:
         async with asyncio.timeout(within):
-            while not await connection.fetchval(query, correlation_id, event_type):  # noqa: ASYNC110
+            while await connection.fetchval(query, correlation_id, event_type) < count:  # noqa: ASYNC110
                 await asyncio.sleep(0.3)
     finally:
         await connection.close()
@@ -91,3 +94,41 @@ async def test_trace_of_a_run_shows_its_steps_and_its_orders_events(
 
     unknown = await asyncio.to_thread(zvt, env, "trace", str(uuid.uuid4()))  # neither a run nor an event
     assert unknown.returncode == 1, unknown.stdout + unknown.stderr
+
+
+async def test_trace_of_a_rebalance_run_holds_every_legs_events(
+    flow: Flow,
+    store_settings: Settings,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    from hatchet_workflows.rebalance.models import RebalanceInput, RebalanceResult
+    from hatchet_workflows.rebalance.workflow import finish, rebalance_workflow
+
+    env = flow.env | {"ZVT_POSTGRES_DSN": store_settings.postgres_dsn}
+    sink = [sys.executable, "-m", "zvt", "sink"]
+    name = f"wf-trace-rb-{uuid.uuid4().hex[:6]}"
+    sink_env = env | {"ZVT_SINK_METRICS_PORT": str(free_port())}
+    with background_process(sink, env=sink_env, log_path=tmp_path / "sink.log"), workflow_worker(flow, name):
+        await serving(rebalance_workflow, name)
+        rebalance = RebalanceInput(
+            portfolio_id="pf-trace", account_id="acct-trace-rb", cash=Decimal("10000"),
+            target_weights={"ETH/USDT": Decimal("0.3"), "LTC/USDT": Decimal("0.2")},
+            prices={"ETH/USDT": Decimal("3000"), "LTC/USDT": Decimal("70.1")},
+        )  # fmt: skip
+        ref = await rebalance_workflow.aio_run(rebalance, wait_for_result=False)
+        async with asyncio.timeout(60):
+            result = RebalanceResult.model_validate((await ref.aio_result())[finish.name])
+        await stored(store_settings, result.event.correlation_id, "position.updated", within=60, count=2)
+
+    traced = await asyncio.to_thread(zvt, env, "trace", ref.workflow_run_id)
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    lines = [line.split(" [engine ")[0].split() for line in traced.stdout.splitlines() if " [engine " in line]
+    steps = [(tokens[-2], tokens[-1]) for tokens in lines]  # name and status, before the timings
+    done = [(name, "COMPLETED") for name in ("plan_orders", "place_orders", "finish")]
+    assert steps[:3] == done, traced.stdout
+    assert [name.split("-")[0] for name, _ in steps[3:]] == ["record_failure"]  # on-failure: not run
+    assert "not started record_failure" in traced.stdout
+    requested = [line for line in traced.stdout.splitlines() if " order.requested " in line]
+    assert sorted(line.split("order.requested ")[1].split()[0] for line in requested) == sorted(
+        o.leg.order_id for o in result.outcomes
+    )
