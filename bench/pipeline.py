@@ -531,7 +531,9 @@ async def raw_batch(settings: Settings, count: int) -> float:
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", max_batch_size=BATCH_BYTES)
+    producer = AIOKafkaProducer(
+        **kafka_options(settings), acks="all", max_batch_size=BATCH_BYTES
+    )
     await consumer.start()
     await producer.start()
     name = target.full_name(settings.topic_prefix)
