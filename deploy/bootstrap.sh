@@ -26,4 +26,7 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
     echo "$wanted" >"$stamp"
 fi
 
+# Headless Chromium for the dashboard's browser test (tests/integration/workflows/test_dashboard.py).
+(source deploy/local/lib.sh && apt_install chromium)
+
 bash deploy/local/stack.sh install

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
 
 import typer
 from rich.console import Console
@@ -57,10 +58,17 @@ def sink() -> None:
 
 async def _trace(dsn: str, reference: str) -> bool:
     from eventstore.db import connect
+    from eventstore.store import read_correlations
     from eventstore.trace import build, find, render
+    from hatchet_workflows.trace import fetch_run, render_run, run_view
 
+    run = await fetch_run(reference) if _is_uuid(reference) else None
     connection = await connect(dsn)
     try:
+        if run is not None:  # a workflow run: its steps, then its orders' events
+            view = run_view(run)
+            console.print(render_run(view, build(await read_correlations(connection, view.correlation_ids))))
+            return True
         events = await find(connection, reference)
     finally:
         await connection.close()
@@ -72,8 +80,21 @@ async def _trace(dsn: str, reference: str) -> bool:
     return True
 
 
-def trace(reference: str = typer.Argument(..., help="A correlation id, an event id or an order id.")) -> None:
-    """Print the causal chain of one order or workflow run, with each step's latency."""
+def _is_uuid(reference: str) -> bool:
+    try:
+        UUID(reference)
+    except ValueError:
+        return False
+    return True
+
+
+def trace(
+    reference: str = typer.Argument(
+        ..., help="A workflow run id, a correlation id, an event id or an order id."
+    ),
+) -> None:
+    """Print the causal chain of one order or workflow run, with each step's latency (a workflow run's
+    steps come from the Hatchet engine, with the time the engine took before each)."""
     if not asyncio.run(_trace(get_settings().postgres_url(), reference)):
         console.print(f"no events for {reference!r}")
         raise typer.Exit(1)

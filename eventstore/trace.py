@@ -111,15 +111,14 @@ def _label(node: TraceNode) -> str:
 
 def render(roots: Sequence[TraceNode], title: str) -> Tree:
     tree = Tree(title)
-
-    def add(branch: Tree, node: TraceNode) -> None:
-        child = branch.add(_label(node))
-        for grandchild in node.children:
-            add(child, grandchild)
-
-    for root in roots:
-        add(tree, root)
+    add_nodes(tree, roots)
     return tree
+
+
+def add_nodes(branch: Tree, nodes: Sequence[TraceNode]) -> None:
+    """`nodes` and their descendants under `branch` (a workflow run's trace puts them beside its steps)."""
+    for node in nodes:
+        add_nodes(branch.add(_label(node)), node.children)
 
 
 async def find(connection: asyncpg.Connection, reference: str) -> list[StoredEvent]:

@@ -43,6 +43,9 @@ class MonitorLimits(_Config):
     # a portfolio.rebalance of its long holdings down to `derisk_scale` of what they are. Empty: alerts only.
     derisk_rules: tuple[str, ...] = ()
     derisk_scale: Decimal = Field(default=Decimal("0.5"), ge=0, lt=1)
+    # A breach that lasts (seen again by the next runs) is alerted again only this long after its last
+    # alert; it is de-risked once while it lasts.
+    realert_seconds: Decimal = Field(default=Decimal(3600), gt=0)
 
 
 class RoutingWeights(_Config):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Hatchet engine (hatchet-lite: engine + REST API + dashboard in one process) on PostgreSQL only,
-# built with the Go toolchain from the Go module proxy at a pinned tag.
+# built with the Go toolchain from the Go module proxy at a pinned tag; the dashboard is built from the
+# frontend sources in the same module, with Node.js and the npm registry.
 # Usage: hatchet.sh install|start|stop|status
 SERVICE=hatchet
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,7 +35,9 @@ loopback_copy() {
     done
 }
 
-install() {
+install() { install_engine; install_dashboard; }
+
+install_engine() {
     [[ -x "$HATCHET_BIN/hatchet-lite" && -x "$HATCHET_BIN/hatchet-admin" && -x "$HATCHET_BIN/hatchet-migrate" ]] && return 0
     command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
     # An older go fetches the toolchain the module asks for (GOTOOLCHAIN=auto) from the module proxy.
@@ -69,6 +72,82 @@ install() {
     [[ "$("$HATCHET_BIN/hatchet-lite" --version)" == "$ZVT_HATCHET_VERSION" ]] || die "hatchet-lite has no version stamp"
 }
 
+# --- The dashboard: frontend/app of the engine's module, built with the pnpm and lockfile it names ---
+# Lockfile versions the npm registry does not serve (404), each replaced by a served one (pnpm overrides):
+# - better-emitter 4.0.1: 3.0.0 has the same default export and on/once/emit(event, arg) at run time (4.x
+#   only added typed event maps); the dashboard uses it for a few in-page events (invites, new tenant).
+DASHBOARD_OVERRIDES=(better-emitter=3.0.0)
+# The overrides are part of the build's identity: changing them builds a new copy beside the old one.
+DASHBOARD_DIR="$ZVT_CACHE_DIR/hatchet/$ZVT_HATCHET_VERSION-dashboard-$(printf '%s\n' "${DASHBOARD_OVERRIDES[@]}" | sha256sum | cut -c1-8)"
+DASHBOARD_DIST="$DASHBOARD_DIR/dist"   # LITE_STATIC_ASSET_DIR: index.html (a Go template lite renders), assets/
+
+# engine_sources : the engine module's directory in the Go module cache (downloaded on first use).
+engine_sources() {
+    local tmp dir; tmp="$(mktemp -d)"
+    dir="$(cd "$tmp" && go mod init zvt.local/hatchet-sources >/dev/null 2>&1 \
+        && go mod download -json "$HATCHET_MODULE@$ZVT_HATCHET_VERSION" \
+        | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).Dir)')" || true
+    rm -rf "$tmp"
+    [[ -f "$dir/frontend/app/package.json" ]] || die "no frontend/app in $HATCHET_MODULE@$ZVT_HATCHET_VERSION"
+    echo "$dir"
+}
+
+# build_dashboard SOURCES BUILD : the dashboard from the module in SOURCES, built in the scratch dir BUILD,
+# moved to $DASHBOARD_DIST when done.
+build_dashboard() {
+    local sources="$1" build="$2"
+    # The app, the generator of its docs index (frontend/snippets) and what that reads; the generator
+    # resolves paths from frontend/snippets/../../, the module's root, here $build.
+    mkdir -p "$build/frontend/docs"
+    cp -r "$sources/frontend/app" "$sources/frontend/snippets" "$build/frontend/"
+    cp -r "$sources/frontend/docs/content" "$build/frontend/docs/"
+    chmod -R u+w "$build"
+    cd "$build/frontend/app"
+    # The pnpm its package.json names (packageManager), from the npm registry, cached beside its store.
+    local pnpm_version pnpm
+    pnpm_version="$(node -p 'require("./package.json").packageManager.split("@")[1]')"
+    pnpm="$ZVT_CACHE_DIR/pnpm/$pnpm_version/node_modules/.bin/pnpm"
+    [[ -x "$pnpm" ]] || npm install --no-audit --no-fund --prefix "$ZVT_CACHE_DIR/pnpm/$pnpm_version" "pnpm@$pnpm_version"
+    OVERRIDES="${DASHBOARD_OVERRIDES[*]}" node -e '
+        const fs = require("fs"), pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
+        for (const pair of process.env.OVERRIDES.split(" ")) {
+            const [name, version] = pair.split("="); pkg.pnpm.overrides[name] = version;
+        }
+        fs.writeFileSync("package.json", JSON.stringify(pkg, null, 2) + "\n");'
+    # Not --frozen-lockfile: the overrides change the lockfile, and pnpm re-resolves only what they name
+    # (every other package keeps its locked version and checksum). No Cypress binary (a download).
+    CYPRESS_INSTALL_BINARY=0 "$pnpm" install --no-frozen-lockfile --reporter=append-only \
+        --store-dir "$ZVT_CACHE_DIR/pnpm/store"
+    (cd ../snippets && python3 -c 'import generate; generate.write_doc_index_to_app()')
+    NODE_OPTIONS=--max-old-space-size=4096 "$pnpm" run build
+    rm -rf "$DASHBOARD_DIST"
+    mv dist "$DASHBOARD_DIST"
+}
+
+install_dashboard() {
+    [[ -s "$DASHBOARD_DIST/index.html" ]] && return 0
+    command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+    command -v node >/dev/null && command -v npm >/dev/null \
+        || die "Node.js and npm are needed to build the Hatchet dashboard (Debian: apt-get install nodejs npm)"
+    log "building the dashboard $ZVT_HATCHET_VERSION from the engine's frontend sources (first build takes minutes)"
+    mkdir -p "$DASHBOARD_DIR"
+    # One build at a time (stacks of other checkouts share the cache); the one that waited finds it done.
+    exec 9>"$DASHBOARD_DIR/.lock"
+    flock 9
+    [[ -s "$DASHBOARD_DIST/index.html" ]] && return 0
+    local sources build build_log="$DASHBOARD_DIR/build.log"
+    sources="$(engine_sources)"
+    build="$(mktemp -d "$DASHBOARD_DIR/build.XXXXXX")"
+    # In a process of its own: `set -e` holds there (inside `if !` it would be ignored).
+    if ! bash "${BASH_SOURCE[0]}" build_dashboard "$sources" "$build" >"$build_log" 2>&1; then
+        rm -rf "$build"
+        tail -n 30 "$build_log" >&2
+        die "dashboard build failed (full log: $build_log)"
+    fi
+    rm -rf "$build"
+    grep -q '{{ .BasePath }}' "$DASHBOARD_DIST/index.html" || die "the dashboard's index.html is not lite's template"
+}
+
 # The engine, hatchet-admin and hatchet-migrate must see the same settings: a token minted under another
 # SERVER_URL is refused by the engine.
 export_engine_env() {
@@ -97,24 +176,12 @@ export_engine_env() {
     export SERVER_ADDITIONAL_LOGGERS_QUEUE_LEVEL=warn
     export SERVER_ADDITIONAL_LOGGERS_PGXSTATS_LEVEL=error
     export DATABASE_MAX_CONNS=40
-    export LITE_STATIC_ASSET_DIR="$dir/static"
+    export LITE_STATIC_ASSET_DIR="$DASHBOARD_DIST"
     export LITE_FRONTEND_PORT="$ZVT_HATCHET_INTERNAL_FRONTEND_PORT"
     export LITE_RUNTIME_PORT="$ZVT_HATCHET_API_PORT"
 }
 
 healthy() { curl -fs -o /dev/null "http://127.0.0.1:$ZVT_HATCHET_HEALTH_PORT/ready"; }
-
-write_static_page() {
-    # The dashboard's JavaScript bundle is built from Hatchet's frontend sources, which are not part of the
-    # Go module; lite needs an index.html to serve, so it gets a page that points to the API.
-    mkdir -p "$1/static"
-    cat >"$1/static/index.html" <<HTML
-<!doctype html><html><head><title>Hatchet (local)</title></head><body>
-<h1>Hatchet engine $ZVT_HATCHET_VERSION</h1>
-<p>REST API: <a href="/api/ready">/api/ready</a>; gRPC on localhost:$ZVT_HATCHET_GRPC_PORT.</p>
-</body></html>
-HTML
-}
 
 # hatchet-lite exits on SIGTERM without running the engine's teardown, which deletes its controller,
 # scheduler and worker partitions and releases its queue and worker leases. Left behind, they keep the tenant
@@ -131,7 +198,6 @@ launch() {
     if healthy || port_open "$ZVT_HATCHET_GRPC_PORT"; then die "hatchet ports are taken by a process this stack did not start"; fi
     export_engine_env "$dir"
     release_dead_engine_state "$dir"
-    write_static_page "$dir"
     log "applying migrations"
     "$HATCHET_BIN/hatchet-migrate" >>"$dir/migrate.log" 2>&1 || { tail -n 30 "$dir/migrate.log" >&2; die "migrations failed"; }
     "$HATCHET_BIN/hatchet-admin" quickstart --skip certs --generated-config-dir "$dir/config" --overwrite=false \
@@ -216,4 +282,4 @@ status() {
     if pid_alive hatchet && healthy; then log "running (pid $(cat "$(pid_file hatchet)"))"; else log "stopped"; return 1; fi
 }
 
-"${1:?usage: hatchet.sh install|start|stop|status}"
+"${1:?usage: hatchet.sh install|start|stop|status}" "${@:2}"

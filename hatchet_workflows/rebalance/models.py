@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hatchet_workflows.place_order.models import OrderOutcome, PlaceOrderInput, PlaceOrderResult
-from schemas import PortfolioRebalanced, RebalanceStatus
+from hatchet_workflows.place_order.models import (
+    Executed,
+    OrderOutcome,
+    PlaceOrderInput,
+    PlaceOrderResult,
+    build_request,
+    is_terminal,
+    settle,
+)
+from schemas import Event, OrderExecuted, OrderRejected, OrderRequested, PortfolioRebalanced, RebalanceStatus
 from schemas.primitives import Identifier, NonNegativeMoney, Price, Symbol
 from trading.ids import derived_id
 from trading.rebalance import PlannedOrder, rebalance_orders, reversal
@@ -53,12 +62,15 @@ class Leg(BaseModel):
 class RebalancePlan(BaseModel):
     correlation_id: UUID
     legs: list[Leg]
+    # Where the answer stream ended before any leg was sent (taken by the step before the one that sends):
+    # a retried place_orders reads the legs' answers from here again.
+    since: dict[str, str] = {}
 
 
 class LegOutcome(BaseModel):
     leg: Leg
     result: PlaceOrderResult | None = None
-    error: str | None = None  # the child run failed (after its retries)
+    error: str | None = None  # never sent: the static pre-trade rules refused it
 
     @property
     def failed(self) -> bool:
@@ -71,6 +83,7 @@ class LegOutcome(BaseModel):
 
 class Placed(BaseModel):
     outcomes: list[LegOutcome]
+    since: dict[str, str] = {}  # the answer stream's end before any undo leg is sent (for `compensate`)
 
 
 class RebalanceResult(BaseModel):
@@ -84,7 +97,7 @@ def correlation_for(run_id: str) -> UUID:
 
 
 def plan(rebalance: RebalanceInput, run_id: str) -> RebalancePlan:
-    """The legs, each with an order id fixed by the run: a retried step or child re-sends the same ids."""
+    """The legs, each with an order id fixed by the run: a retried step re-sends the same ids."""
     orders = rebalance_orders(
         rebalance.target_weights,
         rebalance.positions,
@@ -113,17 +126,45 @@ def child_input(rebalance: RebalanceInput, plan: RebalancePlan, leg: Leg) -> Pla
     )
 
 
+def leg_request(rebalance: RebalanceInput, plan: RebalancePlan, leg: Leg, run_id: str) -> LegRequest:
+    """The leg as the order a place_order run of it would send (same id rules: a retry re-sends it)."""
+    order = child_input(rebalance, plan, leg)
+    return LegRequest(leg=leg, order=order, request=build_request(order, run_id))
+
+
+@dataclass(frozen=True)
+class LegRequest:
+    leg: Leg
+    order: PlaceOrderInput
+    request: OrderRequested
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What a stream entry of this leg's order carries: its order id and correlation id."""
+        return self.request.order_id, str(self.request.correlation_id)
+
+
+def answered(sent: Sequence[LegRequest], events: Sequence[Event]) -> bool:
+    """Every sent leg has its terminal answer (a fill that ends it, or a rejection)."""
+    done = {e.order_id for e in events if isinstance(e, OrderExecuted | OrderRejected) and is_terminal(e)}
+    return all(item.request.order_id in done for item in sent)
+
+
+def leg_outcome(item: LegRequest, events: Sequence[Event]) -> LegOutcome:
+    """The leg decided as place_order decides its order: fills applied with `settle`, or the rejection."""
+    mine = [e for e in events if getattr(e, "order_id", None) == item.request.order_id]
+    executed = Executed(
+        fills=[e for e in mine if isinstance(e, OrderExecuted)],
+        rejection=next((e for e in mine if isinstance(e, OrderRejected)), None),
+    )
+    return LegOutcome(leg=item.leg, result=settle(item.order, item.request, executed))
+
+
 def failure_summary(error: BaseException) -> str:
-    """The line that says why a child run failed (the engine's message wraps it in a traceback)."""
+    """The line that says why a step failed (the engine's message wraps it in a traceback)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [repr(error)]
     cause = next((line for line in lines if re.match(r"^[\w.]+(Exception|Error): ", line)), lines[0])
     return cause[:300]
-
-
-def outcome_of(leg: Leg, raw: dict[str, Any] | BaseException, result_task: str) -> LegOutcome:
-    if isinstance(raw, BaseException):
-        return LegOutcome(leg=leg, error=failure_summary(raw))
-    return LegOutcome(leg=leg, result=PlaceOrderResult.model_validate(raw[result_task]))
 
 
 def undo_legs(outcomes: list[LegOutcome]) -> list[Leg]:

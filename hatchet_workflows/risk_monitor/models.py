@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -35,11 +36,29 @@ class MonitorInput(BaseModel):
     accounts: list[AccountSnapshot] | None = None
     price_history: dict[Symbol, list[Decimal]] | None = None  # oldest first, equally long
     window: int = 100  # recent prices per symbol read from the event store
+    as_of: datetime | None = None  # the time the breaches are judged at (re-alerts); by default the run's
+
+
+class BreachState(BaseModel):
+    """One lasting breach (account and rule), as the monitor remembers it between runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    since: datetime  # first seen, in this unbroken run of breaching checks
+    alerted_at: datetime
+    breach_id: UUID  # the risk.breached of the last alert
+    derisked_by: UUID | None = None  # the breach whose de-risking rebalance was started (once per stretch)
+
+
+class MonitorState(BaseModel):
+    breaches: dict[str, BreachState] = {}  # "account:rule" -> state
 
 
 class Snapshot(BaseModel):
     accounts: list[AccountSnapshot]
     price_history: dict[str, list[Decimal]]
+    as_of: datetime  # the time this check judges its breaches at (re-alerts)
+    state: MonitorState = MonitorState()  # as the previous run left it
 
 
 class AccountRisk(BaseModel):
@@ -51,7 +70,10 @@ class AccountRisk(BaseModel):
 class MonitorResult(BaseModel):
     correlation_id: UUID
     accounts: list[AccountRisk]
-    events: list[RiskBreached | AlertTriggered]
+    events: list[RiskBreached | AlertTriggered]  # what this run publishes
+    lasting: list[str] = []  # "account:rule" still breached, already alerted within the re-alert interval
+    derisk: list[RiskBreached] = []  # breaches whose account this run de-risks
+    state: MonitorState = MonitorState()  # what the next run starts from
 
 
 def aligned(history: dict[str, list[Decimal]]) -> dict[str, list[Decimal]]:
@@ -98,6 +120,47 @@ def evaluate(snapshot: Snapshot, limits: MonitorLimits, correlation_id: UUID) ->
         correlation_id=correlation_id,
         accounts=accounts,
         events=[e for e in events if isinstance(e, RiskBreached | AlertTriggered)],
+    )
+
+
+def breach_key(breach: RiskBreached) -> str:
+    return f"{breach.account_id}:{breach.rule}"
+
+
+def track(
+    result: MonitorResult, previous: MonitorState, now: datetime, limits: MonitorLimits
+) -> MonitorResult:
+    """Pure: what of `result` (every breach of this check) to publish and de-risk, given the breaches the
+    previous runs saw. A new breach is alerted; one that lasts, again `realert_seconds` after its last
+    alert; an account is de-risked once per unbroken breach of a `derisk_rules` rule. A breach no longer
+    seen on an account that was assessed is forgotten (the next one is new); an account whose figures could
+    not be computed keeps what it had."""
+    realert = timedelta(seconds=float(limits.realert_seconds))
+    unknown = {a.account_id for a in result.accounts if a.figures is None}
+    state = {key: s for key, s in previous.breaches.items() if key.partition(":")[0] in unknown}
+    alert_of = {e.causation_id: e for e in result.events if isinstance(e, AlertTriggered)}
+    events: list[RiskBreached | AlertTriggered] = []
+    lasting: list[str] = []
+    derisk: list[RiskBreached] = []
+    for breach in (e for e in result.events if isinstance(e, RiskBreached)):
+        key, before = breach_key(breach), previous.breaches.get(breach_key(breach))
+        wants_derisk = breach.rule in limits.derisk_rules and (before is None or before.derisked_by is None)
+        if before is None or now - before.alerted_at >= realert or wants_derisk:
+            events += [breach, alert_of[breach.event_id]]
+            state[key] = BreachState(
+                since=before.since if before else now,
+                alerted_at=now,
+                breach_id=breach.event_id,
+                derisked_by=before.derisked_by if before else None,
+            )
+        else:
+            lasting.append(key)
+            state[key] = before
+        if wants_derisk:
+            derisk.append(breach)
+            state[key] = state[key].model_copy(update={"derisked_by": breach.event_id})
+    return result.model_copy(
+        update={"events": events, "lasting": lasting, "derisk": derisk, "state": MonitorState(breaches=state)}
     )
 
 

@@ -1,12 +1,16 @@
-"""What the scheduled risk monitor reads from the event store: open positions and recent prices."""
+"""What the risk monitor reads: open positions and recent prices from the event store, and from Redis the
+breaches the previous runs saw (so a lasting breach alerts once and de-risks once)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from bridge.bus import StreamBus
 from eventstore.db import connect
-from hatchet_workflows.risk_monitor.models import AccountSnapshot, Snapshot
+from hatchet_workflows.risk_monitor.models import AccountSnapshot, MonitorState, Snapshot
 from schemas import PriceUpdated
 
 _POSITIONS = "SELECT account_id, symbol, quantity FROM position_projections WHERE quantity <> 0"
@@ -20,7 +24,7 @@ SELECT symbol, price FROM (
 """
 
 
-async def read_snapshot(dsn: str, window: int) -> Snapshot:
+async def read_snapshot(dsn: str, window: int, as_of: datetime) -> Snapshot:
     connection = await connect(dsn)
     try:
         holdings: dict[str, dict[str, Decimal]] = defaultdict(dict)
@@ -33,4 +37,25 @@ async def read_snapshot(dsn: str, window: int) -> Snapshot:
     finally:
         await connection.close()
     accounts = [AccountSnapshot(account_id=a, positions=p) for a, p in sorted(holdings.items())]
-    return Snapshot(accounts=accounts, price_history=dict(history))
+    return Snapshot(accounts=accounts, price_history=dict(history), as_of=as_of)
+
+
+# A stream beside the bus's (same prefix; the workflows' Redis user may append to and read streams only):
+# each run appends the open breaches as it leaves them, and the next run reads the newest entry. The last
+# entries stay as a short history. Redis runs with appendfsync always: an acknowledged write survives a
+# restart. Runs that overlap (a cron run and one on demand) each append what they saw: the later wins.
+STATE_STREAM = "zvt.monitor.state"
+STATE_FIELD = b"state"
+STATE_HISTORY = 100
+
+
+async def load_state(bus: StreamBus) -> MonitorState:
+    newest: Any = await bus.client.xrevrange(f"{bus.prefix}{STATE_STREAM}", count=1)
+    return MonitorState.model_validate_json(newest[0][1][STATE_FIELD]) if newest else MonitorState()
+
+
+async def save_state(bus: StreamBus, state: MonitorState) -> None:
+    name = f"{bus.prefix}{STATE_STREAM}"
+    await bus.client.xadd(
+        name, {STATE_FIELD: state.model_dump_json()}, maxlen=STATE_HISTORY, approximate=True
+    )

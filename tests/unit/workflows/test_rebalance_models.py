@@ -14,16 +14,20 @@ from hatchet_workflows.rebalance.models import (
     Leg,
     LegOutcome,
     RebalanceInput,
+    answered,
     child_input,
     correlation_for,
     failure_summary,
     final_event,
+    leg_outcome,
+    leg_request,
     pairs,
     plan,
     undo_legs,
 )
-from schemas import RebalanceStatus
+from schemas import OrderRejected, OrderStatus, RebalanceStatus, RejectReason
 from schemas.primitives import Side
+from tests.unit.trading.builders import executed
 from trading.ids import derived_id
 from trading.positions import Position
 from trading.rebalance import PlannedOrder
@@ -149,3 +153,43 @@ def test_command_line_pairs() -> None:
     assert pairs(["BTC/USDT=0.5", " ETH/USDT = 0.25"], "--target") == {"BTC/USDT": "0.5", "ETH/USDT": "0.25"}
     with pytest.raises(ValueError, match="--price 'BTC/USDT'"):
         pairs(["BTC/USDT"], "--price")
+
+
+def test_each_leg_is_the_request_a_place_order_run_of_it_would_send_again_on_a_retry() -> None:
+    legs_plan = plan(INPUT, "run-1")
+    items = [leg_request(INPUT, legs_plan, leg, "run-1") for leg in legs_plan.legs]
+    again = [leg_request(INPUT, legs_plan, leg, "run-1") for leg in legs_plan.legs]
+    assert [i.request.event_id for i in items] == [i.request.event_id for i in again]
+    assert len({i.request.event_id for i in items}) == 2
+    assert [i.key for i in items] == [(leg.order_id, str(legs_plan.correlation_id)) for leg in legs_plan.legs]
+    assert {i.request.metadata["workflow_run_id"] for i in items} == {"run-1"}  # `zvt trace` finds the run
+
+
+def test_the_batch_waits_for_every_legs_terminal_answer_and_decides_each_from_its_own() -> None:
+    legs_plan = plan(INPUT, "run-1")
+    btc, eth = (leg_request(INPUT, legs_plan, leg, "run-1") for leg in legs_plan.legs)
+    partial = executed(
+        quantity="0.04",
+        price="50010",
+        cumulative="0.04",
+        remaining="0.06",
+        status=OrderStatus.PARTIALLY_FILLED,
+        order_id=btc.request.order_id,
+        fill_id="f1",
+    )
+    last = executed(quantity="0.06", price="50020", cumulative="0.1", remaining="0",
+                    status=OrderStatus.FILLED, order_id=btc.request.order_id, fill_id="f2")  # fmt: skip
+    refused = OrderRejected.for_order(eth.request, RejectReason.NO_LIQUIDITY, "empty book")
+    assert not answered([btc, eth], [partial, refused])
+    assert not answered([btc, eth], [partial, last])
+    assert answered([btc, eth], [partial, refused, last])
+
+    filled, rejected = (leg_outcome(item, [partial, refused, last]) for item in (btc, eth))
+    assert filled.result is not None
+    assert rejected.result is not None
+    assert (filled.result.outcome, filled.result.filled_quantity, filled.result.fill_ids) == (
+        OrderOutcome.FILLED, D("0.1"), ["f1", "f2"],
+    )  # fmt: skip
+    assert not filled.failed
+    assert rejected.failed
+    assert rejected.why == "no_liquidity: empty book"

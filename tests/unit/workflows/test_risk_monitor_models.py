@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
-from hatchet_workflows.risk_monitor.models import AccountSnapshot, Snapshot, aligned, derisk_inputs, evaluate
+from hatchet_workflows.risk_monitor.models import (
+    AccountSnapshot,
+    MonitorResult,
+    MonitorState,
+    Snapshot,
+    aligned,
+    derisk_inputs,
+    evaluate,
+    track,
+)
 from schemas import AlertTriggered, RiskBreached
 from trading.config import MonitorLimits
 from trading.ids import derived_id
 from trading.rebalance import rebalance_orders
 
 D = Decimal
+T0 = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
 LIMITS = MonitorLimits(max_gross_exposure=D("1000"), max_drawdown=D("1000"), max_var=D("1000"))
 
 
@@ -25,6 +36,7 @@ def test_histories_are_cut_to_the_most_recent_common_length() -> None:
 
 def test_each_breach_has_its_alert_and_ids_fixed_by_the_run() -> None:
     snapshot = Snapshot(
+        as_of=T0,
         accounts=[
             AccountSnapshot(account_id="hot", positions={"A/B": D("20")}),
             AccountSnapshot(account_id="calm", positions={"A/B": D("1")}),
@@ -55,6 +67,7 @@ def test_each_breach_has_its_alert_and_ids_fixed_by_the_run() -> None:
 def test_a_breach_of_a_derisk_rule_halves_the_accounts_long_holdings() -> None:
     limits = LIMITS.model_copy(update={"derisk_rules": ("gross_exposure",), "derisk_scale": D("0.5")})
     snapshot = Snapshot(
+        as_of=T0,
         accounts=[
             AccountSnapshot(account_id="hot", positions={"A/B": D("20"), "C/D": D("3"), "E/F": D("-4")}),
             AccountSnapshot(account_id="calm", positions={"A/B": D("1")}),
@@ -78,6 +91,7 @@ def test_a_breach_of_a_derisk_rule_halves_the_accounts_long_holdings() -> None:
 
 def test_no_derisk_without_a_matching_rule() -> None:
     snapshot = Snapshot(
+        as_of=T0,
         accounts=[AccountSnapshot(account_id="hot", positions={"A/B": D("20")})],
         price_history={"A/B": [D("100"), D("100")]},
     )
@@ -86,3 +100,77 @@ def test_no_derisk_without_a_matching_rule() -> None:
     assert derisk_inputs(snapshot, breaches, LIMITS) == []
     other_rule = LIMITS.model_copy(update={"derisk_rules": ("drawdown",)})
     assert derisk_inputs(snapshot, breaches, other_rule) == []
+
+
+def check(positions: dict[str, str], at: timedelta, state: MonitorState, limits: MonitorLimits = LIMITS,
+          accounts: tuple[str, ...] = ("hot",)) -> MonitorResult:  # fmt: skip
+    """One monitor run at T0 + `at` over `accounts` holding `positions` (A/B at 100, flat), after `state`."""
+    held = {symbol: D(quantity) for symbol, quantity in positions.items()}
+    snapshot = Snapshot(
+        as_of=T0 + at,
+        accounts=[AccountSnapshot(account_id=account, positions=held) for account in accounts],
+        price_history={"A/B": [D(100), D(100)], "X/Y": []},
+    )
+    return track(evaluate(snapshot, limits, uuid4()), state, snapshot.as_of, limits)
+
+
+def test_a_lasting_breach_alerts_once_then_again_after_the_realert_interval() -> None:
+    limits = LIMITS.model_copy(update={"realert_seconds": D(600)})
+    first = check({"A/B": "20"}, timedelta(0), MonitorState(), limits)
+    assert [(e.event_type, e.account_id) for e in first.events] == [
+        ("risk.breached", "hot"),
+        ("alert.triggered", "hot"),
+    ]
+    assert set(first.state.breaches) == {"hot:gross_exposure"}
+    held = first.state.breaches["hot:gross_exposure"]
+    assert (held.since, held.alerted_at, held.breach_id) == (T0, T0, first.events[0].event_id)
+
+    for minutes in (5, 9):  # within 600 s of the alert: remembered, not published
+        later = check({"A/B": "20"}, timedelta(minutes=minutes), first.state, limits)
+        assert later.events == []
+        assert later.lasting == ["hot:gross_exposure"]
+        assert later.state == first.state
+    due = check({"A/B": "20"}, timedelta(minutes=10), first.state, limits)
+    assert [e.event_type for e in due.events] == ["risk.breached", "alert.triggered"]
+    assert due.state.breaches["hot:gross_exposure"].since == T0  # the same stretch, alerted again
+    assert due.state.breaches["hot:gross_exposure"].alerted_at == T0 + timedelta(minutes=10)
+
+
+def test_a_cleared_breach_is_forgotten_and_alerts_anew_when_it_returns() -> None:
+    first = check({"A/B": "20"}, timedelta(0), MonitorState())
+    calm = check({"A/B": "1"}, timedelta(minutes=5), first.state)
+    assert (calm.events, calm.state) == ([], MonitorState())
+    back = check({"A/B": "20"}, timedelta(minutes=10), calm.state)
+    assert [e.event_type for e in back.events] == ["risk.breached", "alert.triggered"]
+    assert back.state.breaches["hot:gross_exposure"].since == T0 + timedelta(minutes=10)
+
+
+def test_an_account_whose_figures_fail_keeps_its_breaches() -> None:
+    first = check({"A/B": "20"}, timedelta(0), MonitorState())
+    unpriced = check({"X/Y": "1"}, timedelta(minutes=5), first.state)  # no prices for X/Y: no figures
+    assert unpriced.accounts[0].error is not None
+    assert unpriced.state == first.state
+
+
+def test_a_lasting_breach_of_a_derisk_rule_is_derisked_once() -> None:
+    limits = LIMITS.model_copy(update={"derisk_rules": ("gross_exposure",), "realert_seconds": D(60)})
+    first = check({"A/B": "20"}, timedelta(0), MonitorState(), limits)
+    assert [b.event_id for b in first.derisk] == [first.events[0].event_id]
+    assert first.state.breaches["hot:gross_exposure"].derisked_by == first.events[0].event_id
+    for minutes in (5, 30):  # still above the limit after the rebalance, and re-alerted: no second de-risk
+        later = check({"A/B": "15"}, timedelta(minutes=minutes), first.state, limits)
+        assert later.derisk == []
+        assert [e.event_type for e in later.events] == ["risk.breached", "alert.triggered"]
+        assert later.state.breaches["hot:gross_exposure"].derisked_by == first.events[0].event_id
+    cleared = check({"A/B": "1"}, timedelta(minutes=40), first.state, limits)
+    again = check({"A/B": "20"}, timedelta(minutes=45), cleared.state, limits)
+    assert len(again.derisk) == 1  # a new breach after it cleared is de-risked again
+
+
+def test_a_newly_listed_derisk_rule_derisks_a_breach_already_alerted() -> None:
+    """A breach alerted while alerts were all it got is published again when it comes up for de-risking,
+    so the rebalance's cause is an event on record."""
+    first = check({"A/B": "20"}, timedelta(0), MonitorState())
+    limits = LIMITS.model_copy(update={"derisk_rules": ("gross_exposure",)})
+    later = check({"A/B": "20"}, timedelta(minutes=5), first.state, limits)
+    assert [b.event_id for b in later.derisk] == [later.events[0].event_id]

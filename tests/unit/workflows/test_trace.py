@@ -1,0 +1,94 @@
+"""The pure part of a workflow run's trace: steps from the engine's run details, and where its events are."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hatchet_sdk.clients.rest.models.v1_workflow_run_details import V1WorkflowRunDetails
+from rich.console import Console
+
+from hatchet_workflows.trace import correlations, render_run, run_view
+
+T0 = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
+TENANT = str(uuid.uuid4())
+
+
+def at(ms: float) -> str:
+    return (T0 + timedelta(milliseconds=ms)).isoformat()
+
+
+def details(steps: list[tuple[str, list[str], dict[str, float], dict[str, Any]]]) -> V1WorkflowRunDetails:
+    """A run whose steps are (name, children, {event type: ms after T0}, output), as the engine answers."""
+    ids = {name: (str(uuid.uuid4()), str(uuid.uuid4())) for name, *_ in steps}  # task id, step id
+    run_id = str(uuid.uuid4())
+    events: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    shape: list[dict[str, Any]] = []
+    for name, children, stamps, output in steps:
+        task_id, step_id = ids[name]
+        shape.append({"taskExternalId": task_id, "stepId": step_id, "taskName": name,
+                      "childrenStepIds": [ids[c][1] for c in children]})  # fmt: skip
+        for kind, ms in stamps.items():
+            events.append({"id": len(events), "taskId": task_id, "timestamp": at(ms), "eventType": kind,
+                           "message": "", "attempt": 2 if kind == "RETRYING" else 1})  # fmt: skip
+        tasks.append({
+            "metadata": {"id": task_id, "createdAt": at(0), "updatedAt": at(0)}, "createdAt": at(0),
+            "displayName": f"{name}-1796323178794", "input": {}, "numSpawnedChildren": 0, "output": output,
+            "status": "COMPLETED", "taskExternalId": task_id, "taskId": len(tasks), "taskInsertedAt": at(0),
+            "tenantId": TENANT, "type": "TASK", "workflowId": run_id, "workflowRunExternalId": run_id,
+        })  # fmt: skip
+    run = {"metadata": {"id": run_id, "createdAt": at(0), "updatedAt": at(0)}, "status": "COMPLETED",
+           "createdAt": at(40), "finishedAt": at(900), "tenantId": TENANT, "workflowId": run_id, "input": {},
+           "displayName": "ns_trading.place_order-1796323178349", "output": {}}  # fmt: skip
+    return V1WorkflowRunDetails.model_validate(
+        {"run": run, "taskEvents": events, "shape": shape, "tasks": tasks}
+    )
+
+
+def chain() -> V1WorkflowRunDetails:
+    correlation = "8ca141d2-0177-5651-87ed-f5405a337c5a"
+    return details([
+        ("update_positions", [], {"QUEUED": 300, "STARTED": 320, "FINISHED": 323}, {"outcome": "filled"}),
+        ("validate_risk", ["create_order"], {"QUEUED": 20, "STARTED": 25, "FINISHED": 31},
+         {"request": {"correlation_id": correlation, "metadata": {}}}),
+        ("create_order", ["update_positions"],
+         {"QUEUED": 100, "STARTED": 130, "RETRYING": 135, "FINISHED": 140}, {"entry_id": None}),
+    ])  # fmt: skip
+
+
+def test_steps_are_named_ordered_and_timed_from_their_parents_end() -> None:
+    view = run_view(chain())
+    assert view.workflow == "ns_trading.place_order"
+    assert [s.name for s in view.steps] == ["validate_risk", "create_order", "update_positions"]
+    assert [s.parents for s in view.steps] == [(), ("validate_risk",), ("create_order",)]
+    assert view.created_at == T0  # the trigger, not the engine's later `createdAt`
+    waited = [view.waited(s) for s in view.steps]
+    assert waited == [timedelta(milliseconds=ms) for ms in (25, 99, 180)]
+    assert [s.ran for s in view.steps] == [timedelta(milliseconds=ms) for ms in (6, 10, 3)]
+    assert [s.attempts for s in view.steps] == [1, 2, 1]
+    assert view.correlation_ids == [uuid.UUID("8ca141d2-0177-5651-87ed-f5405a337c5a")]
+
+
+def test_correlations_are_found_at_any_depth_once_each_and_non_ids_skipped() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    outputs = [
+        {"legs": [{"x": {"correlation_id": str(a)}}, {"correlation_id": str(b)}]},
+        {"correlation_id": str(a)},
+        {"correlation_id": "not-an-id"},
+        {"correlation_id": None},
+    ]
+    assert correlations(outputs) == [a, b]
+
+
+def test_the_rendered_run_puts_steps_and_events_under_one_root() -> None:
+    view = run_view(chain())
+    out = io.StringIO()
+    Console(file=out, width=200).print(render_run(view, []))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"workflow run {view.run_id} ns_trading.place_order: COMPLETED in 900.0 ms " \
+        "(last step ended at +323.0 ms)"  # fmt: skip
+    assert "create_order COMPLETED [engine 99.0 ms, ran 10.0 ms, 2 attempts]" in lines[3]
+    assert lines[-1].endswith("0 events (correlation 8ca141d2-0177-5651-87ed-f5405a337c5a)")
