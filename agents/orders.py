@@ -47,6 +47,7 @@ from schemas import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrderStatus,
     OrderValidated,
     PaperOrdersThrough,
     RejectReason,
@@ -70,12 +71,59 @@ def used_order_key(account_id: str, order_id: str) -> str:
     return f"order:{account_id}:{order_id}"
 
 
+def ended_key(account_id: str, order_id: str, reason: ModifyRejectReason) -> str:
+    return f"ended:{account_id}:{order_id}:{reason}"
+
+
+def _how_ended(event: Event) -> ModifyRejectReason | None:
+    """What a cancel of the order is answered once `event` ended it (None: it did not end it)."""
+    if isinstance(event, OrderExecuted):
+        return {
+            OrderStatus.FILLED: ModifyRejectReason.ALREADY_FILLED,
+            OrderStatus.CANCELED: ModifyRejectReason.ALREADY_CANCELED,  # an IOC's fill and remainder at once
+        }.get(event.status)
+    if isinstance(event, OrderCanceled):
+        return ModifyRejectReason.ALREADY_CANCELED
+    if isinstance(event, OrderExpired):
+        return ModifyRejectReason.ALREADY_EXPIRED
+    if isinstance(event, OrderRejected):
+        return ModifyRejectReason.ALREADY_REJECTED
+    return None
+
+
 def _window_keys(event: Event) -> Iterable[str]:
     """Order ids count as used once their request was applied: the duplicate order rule reads them from
-    the partition's window (rebuilt on assignment), not from a list in every account's state."""
+    the partition's window (rebuilt on assignment), not from a list in every account's state. Likewise
+    how an order ended, so that a late cancel of it is answered with the reason (`ended_reason`)."""
     if isinstance(event, OrderRequested):
         return (used_order_key(event.account_id, event.order_id),)
+    reason = _how_ended(event)
+    if reason is not None:
+        assert isinstance(event, OrderExecuted | OrderCanceled | OrderExpired | OrderRejected)
+        return (ended_key(event.account_id, event.order_id, reason),)
     return ()
+
+
+_ENDED_ON = (Topics.ORDERS_EXECUTED, Topics.ORDERS_CANCELED, Topics.ORDERS_REJECTED)
+_ENDED_ANSWERS = (
+    ModifyRejectReason.ALREADY_FILLED,
+    ModifyRejectReason.ALREADY_CANCELED,
+    ModifyRejectReason.ALREADY_EXPIRED,
+    ModifyRejectReason.ALREADY_REJECTED,
+)
+
+
+def ended_reason(
+    windows: dict[tuple[str, int], RecentKeys], account_id: str, order_id: str, partition: int
+) -> ModifyRejectReason | None:
+    """How an order of this partition ended, if it ended recently: the outcomes' topics are keyed by
+    account like the change requests, so partition p of them holds the outcomes of the accounts of p.
+    Bounded by the stage's window (`dedupe_window` events per partition); older: None."""
+    found = [windows[key] for topic in _ENDED_ON if (key := (topic.name, partition)) in windows]
+    for reason in _ENDED_ANSWERS:
+        if any(ended_key(account_id, order_id, reason) in window for window in found):
+            return reason
+    return None
 
 
 class UsedOrderIds:
@@ -318,11 +366,17 @@ _REQUEST_ENVELOPE = {"event_id", "event_type", "version", "timestamp", "causatio
 
 
 def forward_change(
-    request: OrderCancelRequested | OrderAmendRequested, state: AccountRiskState, partition: int
+    request: OrderCancelRequested | OrderAmendRequested,
+    state: AccountRiskState,
+    partition: int,
+    ended: ModifyRejectReason | None = None,
 ) -> list[Event]:
     """A cancel or amend of an order resting on a paper venue's engine, as a command to that engine (with
-    this partition's order watermark at the request's time); any other is answered here, never dropped."""
+    this partition's order watermark at the request's time); any other is answered here, never dropped:
+    `ended` (how the order ended, from `ended_reason`) if it ended recently, else `unknown_order`."""
     order = state.open_orders.get(request.order_id)
+    if order is None and ended is not None:
+        return [refusal(request, ended, f"{request.order_id} of {request.account_id} has ended ({ended})")]
     if order is None or order.venue is None:
         detail = f"{request.order_id} is not working on a paper venue for {request.account_id}"
         return [refusal(request, ModifyRejectReason.UNKNOWN_ORDER, detail)]
@@ -383,7 +437,10 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
         state, outputs = handle_request(event, state, UsedOrderIds(window, account), item.partition)
         batch.publish(outputs)
     elif isinstance(event, OrderCancelRequested | OrderAmendRequested):
-        batch.publish(forward_change(event, state, item.partition))
+        ended = None
+        if event.order_id not in state.open_orders:
+            ended = ended_reason(stage.windows, account, event.order_id, item.partition)
+        batch.publish(forward_change(event, state, item.partition, ended))
     elif event.order_id in state.open_orders:
         # A live venue's or the paper matching engine's fill, rejection, cancel or expiry. Immediate paper
         # outcomes were applied when they were made: their order is no longer open when they come back.

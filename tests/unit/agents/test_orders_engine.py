@@ -12,11 +12,13 @@ from agents.context import catalog
 from agents.market_view import MarketView
 from agents.orders import _apply_outcome, engine_commands, rests_on_engine
 from agents.settings import get_trading_config
+from agents.stage import RecentKeys
 from schemas import (
     AmendPaperOrder,
     BookLevel,
     CancelPaperOrder,
     CancelReason,
+    Event,
     ExchangeRouted,
     ModifyRejectReason,
     OrderAmendRequested,
@@ -300,3 +302,62 @@ def test_risk_state_without_the_engine_encodes_as_before() -> None:
     """`OpenOrder.venue` is left out while empty: the order stage's changelog is unchanged when off."""
     assert "venue" not in _open("0.5").model_dump_json()
     assert '"venue":"binance"' in _resting_on("binance").model_dump_json()
+
+
+def _windows_after(*events: Event) -> dict[tuple[str, int], RecentKeys]:
+    """The stage's windows of partition 2 once `events` were applied (each on its registry topic)."""
+    windows: dict[tuple[str, int], RecentKeys] = {}
+    for event in events:
+        window = windows.setdefault((Topics.for_event(type(event)).name, 2), RecentKeys(100))
+        for key in orders._window_keys(event):
+            window.add(key)
+    return windows
+
+
+_FIELDS = {"order_id": "ord-1", "account_id": "acct-1", "symbol": "BTC/USDT", "side": "buy"}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "answer"),
+    [
+        (
+            executed(quantity="0.5", price="100", cumulative="0.5", remaining="0", status=OrderStatus.FILLED),
+            ModifyRejectReason.ALREADY_FILLED,
+        ),
+        (
+            OrderCanceled(
+                **_FIELDS, reason=CancelReason.REQUESTED, canceled_quantity=D("0.5"), cumulative_quantity=D(0)
+            ),
+            ModifyRejectReason.ALREADY_CANCELED,
+        ),
+        (
+            OrderExpired(**_FIELDS, expired_quantity=D("0.5"), cumulative_quantity=D(0), expire_at=T0),
+            ModifyRejectReason.ALREADY_EXPIRED,
+        ),
+        (
+            OrderRejected(**_FIELDS, reason=RejectReason.NO_LIQUIDITY, detail="nothing"),
+            ModifyRejectReason.ALREADY_REJECTED,
+        ),
+    ],
+)
+def test_a_cancel_of_an_order_that_ended_is_answered_how_it_ended(
+    outcome: OrderExecuted | OrderCanceled | OrderExpired | OrderRejected, answer: ModifyRejectReason
+) -> None:
+    windows = _windows_after(outcome)
+    assert orders.ended_reason(windows, "acct-1", "ord-1", 2) is answer
+    assert orders.ended_reason(windows, "acct-1", "ord-1", 3) is None  # another partition's accounts
+    assert orders.ended_reason(windows, "acct-2", "ord-1", 2) is None
+    ask = OrderCancelRequested(order_id="ord-1", account_id="acct-1")
+    (refused,) = orders.forward_change(ask, AccountRiskState(), partition=2, ended=answer)
+    assert isinstance(refused, OrderCancelRejected)
+    assert (refused.reason, refused.causation_id) == (answer, ask.event_id)
+
+
+def test_a_partial_fill_does_not_end_the_order_and_an_open_order_is_still_forwarded() -> None:
+    partial = executed(
+        quantity="0.2", price="100", cumulative="0.2", remaining="0.3", status=OrderStatus.PARTIALLY_FILLED
+    )
+    assert orders.ended_reason(_windows_after(partial), "acct-1", "ord-1", 2) is None
+    ask = OrderCancelRequested(order_id="ord-1", account_id="acct-1")
+    command, _ = orders.forward_change(ask, _resting_on("binance"), 2, ModifyRejectReason.ALREADY_FILLED)
+    assert isinstance(command, CancelPaperOrder)  # open in risk: the engine decides, not the window
