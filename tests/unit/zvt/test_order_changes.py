@@ -3,6 +3,7 @@ the sink stored them), the change request in its chain, and the answer found amo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from eventstore.store import NewEvent, StoredEvent, plan_append
@@ -39,7 +40,7 @@ def _resting_flow(fill: str | None = None) -> list[Event]:
     return events
 
 
-def _stored(events: list[Event]) -> tuple[StoredEvent, ...]:
+def _stored(events: Sequence[Event]) -> tuple[StoredEvent, ...]:
     return plan_append(
         [NewEvent.of(e) for e in events], stored_ids=set(), versions={}, expected_versions={}, last_position=0
     ).stored
