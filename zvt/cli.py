@@ -21,6 +21,7 @@ from zvt.metrics import serve_metrics
 from zvt.settings import ADMIN_KIND, REPO_ROOT, Settings, get_settings, process_kind, select_process_kind
 
 if TYPE_CHECKING:
+    from trading.fill_audit import AuditFill
     from zvt.order_changes import ChangeAt, OrderView
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
@@ -743,6 +744,53 @@ def session(
     if run.rebalance is not None and run.rebalance.result is None:
         console.print("[red]The rebalance workflow did not run to an outcome (see workflows.log).[/red]")
         raise typer.Exit(1)
+
+
+@app.command()
+def audit(
+    files: list[Path] = typer.Argument(
+        None, exists=True, dir_okay=False, help="The recorded ticks the session ran on (default: its sample)."
+    ),
+    report: Path = typer.Option(None, exists=True, dir_okay=False, help="A session's session.json."),
+    prefix: str = typer.Option(None, help="Or a session's topic prefix: its fills from the event store."),
+) -> None:
+    """Check every paper fill against the recorded market: a taker fill at the price and within the size
+    of the book in force (never a stale one), a maker fill at its limit where trades or books went
+    through it. Lists each violation; exits 1 if there is any (docs/order-lifecycle.md, the audit)."""
+    import orjson
+
+    from agents.settings import get_trading_config
+    from eventstore.db import connect
+    from trading.fill_audit import audit_fills
+    from zvt.audit import audit_rules, fills_from_report, fills_from_store, latency_of, recorded_market
+    from zvt.session import DEFAULT_FILES
+
+    if (report is None) == (prefix is None):
+        console.print("[red]give one of --report or --prefix[/red]")
+        raise typer.Exit(2)
+    paper = get_trading_config().paper
+    if report is not None:
+        fills = fills_from_report(orjson.loads(report.read_bytes()), latency_of(paper))
+    else:
+
+        async def stored() -> list[AuditFill]:
+            connection = await connect(get_settings().postgres_url())
+            try:
+                return await fills_from_store(connection, prefix, latency_of(paper))
+            finally:
+                await connection.close()
+
+        fills = asyncio.run(stored())
+    violations = audit_fills(fills, recorded_market(files or DEFAULT_FILES), audit_rules(paper))
+    makers = sum(1 for fill in fills if fill.liquidity == "maker")
+    console.print(f"{len(fills)} fills audited ({len(fills) - makers} taker, {makers} maker)")
+    for violation in violations:
+        console.print(f"[red]violation[/red] {violation.line()}", soft_wrap=True)
+    if violations:
+        console.print(f"[red]{len(violations)} violations[/red]")
+        raise typer.Exit(1)
+    if not fills:
+        console.print("[yellow]no fills to audit[/yellow]")
 
 
 @app.command("replay-market")
