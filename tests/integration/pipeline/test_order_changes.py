@@ -1,0 +1,198 @@
+"""Cancels from the CLI through real Kafka with the paper matching engine on (`ZVT_PAPER_ENGINE=true`):
+a GTC limit order rests, `zvt orders` lists it, `zvt cancel` cancels it, and `zvt trace` shows every
+transition in order; cancels of a filled, a canceled and an unknown order are answered with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from schemas import OrderRequested
+from zvt.processes import background_process, free_port
+from zvt.publish import publish_events
+from zvt.settings import REPO_ROOT, Settings
+
+from .support import quote, start_worker, wait_for_books, worker_env, worker_log_tail
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+[default_limits]
+max_order_notional = "100000"
+max_position_notional = "150000"
+max_gross_exposure = "200000"
+max_orders_per_window = 1000
+rate_window_seconds = "1"
+price_collar = "0.05"
+
+[paper]
+latency_ms = "50"
+max_book_age_seconds = "10"
+"""
+WITHIN = 120.0  # seconds for one step on a loaded machine (an answer, a listing)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict[str, str]
+    logs: list[Path]
+
+    def zvt(self, *arguments: str, timeout: float = WITHIN + 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "zvt", *arguments],
+            cwd=REPO_ROOT,
+            env=self.env | {"COLUMNS": "250"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {log.name}\n{worker_log_tail(log)}" for log in self.logs)
+
+
+@contextlib.contextmanager
+def sink(env: dict[str, str], log: Path) -> Iterator[None]:
+    with background_process(
+        [sys.executable, "-m", "zvt", "sink"],
+        env=env | {"ZVT_SINK_METRICS_PORT": str(free_port())},
+        log_path=log,
+    ):
+        yield
+
+
+async def keep_quoting(settings: Settings) -> None:
+    """The book, again every half second: the engine's tick stream moves on past every command."""
+    while True:
+        await publish_events(settings, [quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5")])
+        await asyncio.sleep(0.5)
+
+
+@pytest.fixture
+async def stack(pipeline_topics: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
+    config = tmp_path / "trading.toml"
+    config.write_text(CONFIG)
+    port = free_port()
+    env = worker_env(pipeline_topics, config, port) | {"ZVT_PAPER_ENGINE": "true"}
+    logs = [tmp_path / "worker.log", tmp_path / "sink.log"]
+    with start_worker(env, logs[0]), sink(env, logs[1]):
+        quoting = asyncio.create_task(keep_quoting(pipeline_topics))
+        try:
+            await wait_for_books(port, {"binance:BTC/USDT"})
+            yield Stack(pipeline_topics, env, logs)
+        finally:
+            quoting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await quoting
+
+
+def limit_buy(account: str, price: str, quantity: str = "0.1") -> OrderRequested:
+    return OrderRequested(
+        order_id=f"{account}-{uuid.uuid4().hex[:8]}",
+        account_id=account,
+        symbol="BTC/USDT",
+        side="buy",
+        order_type="limit",
+        quantity=Decimal(quantity),
+        limit_price=Decimal(price),
+    )
+
+
+async def listed(stack: Stack, account: str, order_id: str) -> dict[str, str]:
+    """`zvt orders --json` until it lists `order_id` as open."""
+    async with asyncio.timeout(WITHIN):
+        while True:
+            done = await asyncio.to_thread(stack.zvt, "orders", "--json", "--account", account)
+            assert done.returncode == 0, done.stdout + done.stderr
+            for line in done.stdout.splitlines():
+                row = json.loads(line)
+                if row["order_id"] == order_id and row["state"] == "accepted":
+                    return dict(row)
+            await asyncio.sleep(1)
+
+
+TRACED = re.compile(r"\d{2}:\d{2}:\d{2}\.\d{3}\+00:00 ([a-z_.]+)")
+
+
+def traced_types(printed: str) -> list[str]:
+    return TRACED.findall(printed)
+
+
+def in_order(found: list[str], wanted: list[str]) -> bool:
+    """Whether `wanted` is a subsequence of `found` (the trace has the paper commands between them)."""
+    rest = iter(found)
+    return all(kind in rest for kind in wanted)
+
+
+async def test_a_resting_order_is_listed_canceled_from_the_cli_and_traced_in_order(stack: Stack) -> None:
+    resting = limit_buy("acct-cancel", "59000")  # under the ask of 60001: it rests
+    await publish_events(stack.settings, [resting])
+    row = await listed(stack, "acct-cancel", resting.order_id)
+    assert (row["symbol"], row["side"], row["order_type"], row["limit_price"], row["quantity"]) == (
+        "BTC/USDT",
+        "buy",
+        "limit",
+        "59000",
+        "0.1",
+    )
+    assert (row["filled"], row["venue"]) == ("0", "binance")
+
+    done = await asyncio.to_thread(stack.zvt, "cancel", resting.order_id, "--wait", str(WITHIN))
+    assert done.returncode == 0, done.stdout + done.stderr + stack.tails()
+    assert "order.canceled" in done.stdout
+    assert "requested" in done.stdout  # the cancel reason
+
+    trace = await asyncio.to_thread(stack.zvt, "trace", resting.order_id)
+    assert trace.returncode == 0, trace.stdout + trace.stderr
+    types = traced_types(trace.stdout)
+    lifecycle = [
+        "order.requested",
+        "order.validated",
+        "exchange.routed",
+        "order.accepted",
+        "order.cancel_requested",
+        "order.canceled",
+    ]
+    assert in_order(types, lifecycle), trace.stdout
+    assert types.count("order.canceled") == 1
+
+    again = await asyncio.to_thread(stack.zvt, "cancel", resting.order_id, "--wait", str(WITHIN))
+    assert again.returncode == 1, again.stdout + again.stderr + stack.tails()
+    assert "already_canceled" in again.stdout
+
+    after = await asyncio.to_thread(stack.zvt, "orders", "--json", "--account", "acct-cancel")
+    assert resting.order_id not in after.stdout
+
+
+async def test_cancels_of_a_filled_and_an_unknown_order_are_answered_with_the_reason(stack: Stack) -> None:
+    taking = limit_buy("acct-filled", "60001", "0.2")  # at the ask: taken on arrival, filled
+    await publish_events(stack.settings, [taking])
+    async with asyncio.timeout(WITHIN):
+        while True:
+            trace = await asyncio.to_thread(stack.zvt, "trace", taking.order_id)
+            if trace.returncode == 0 and "(filled, 0 left)" in trace.stdout:
+                break
+            await asyncio.sleep(1)
+
+    done = await asyncio.to_thread(stack.zvt, "cancel", taking.order_id, "--wait", str(WITHIN))
+    assert done.returncode == 1, done.stdout + done.stderr + stack.tails()
+    assert "order.cancel_rejected" in done.stdout
+    assert "already_filled" in done.stdout
+
+    unknown = await asyncio.to_thread(
+        stack.zvt, "cancel", "never-placed", "--account", "acct-filled", "--wait", str(WITHIN)
+    )
+    assert unknown.returncode == 1, unknown.stdout + unknown.stderr + stack.tails()
+    assert "unknown_order" in unknown.stdout
