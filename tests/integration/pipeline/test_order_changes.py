@@ -111,16 +111,32 @@ def limit_buy(account: str, price: str, quantity: str = "0.1") -> OrderRequested
 
 
 async def listed(stack: Stack, account: str, order_id: str) -> dict[str, str]:
-    """`zvt orders --json` until it lists `order_id` as open."""
-    async with asyncio.timeout(WITHIN):
-        while True:
-            done = await asyncio.to_thread(stack.zvt, "orders", "--json", "--account", account)
-            assert done.returncode == 0, done.stdout + done.stderr
-            for line in done.stdout.splitlines():
-                row = json.loads(line)
-                if row["order_id"] == order_id and row["state"] == "accepted":
-                    return dict(row)
-            await asyncio.sleep(1)
+    """`zvt orders --json` until it lists `order_id` as resting; on a timeout, the order's trace."""
+    try:
+        async with asyncio.timeout(WITHIN):
+            while True:
+                done = await asyncio.to_thread(stack.zvt, "orders", "--json", "--account", account)
+                assert done.returncode == 0, done.stdout + done.stderr
+                for line in done.stdout.splitlines():
+                    row = json.loads(line)
+                    if row["order_id"] == order_id and row["state"] == "accepted":
+                        return dict(row)
+                await asyncio.sleep(1)
+    except TimeoutError:
+        trace = stack.zvt("trace", order_id).stdout
+        raise AssertionError(f"{order_id} not listed as accepted in {WITHIN} s:\n{trace}") from None
+
+
+async def wait_for_trace(stack: Stack, order_id: str, showing: str) -> None:
+    """Until `zvt trace` of the order shows `showing`; on a timeout, what it shows."""
+    trace = ""
+    try:
+        async with asyncio.timeout(WITHIN):
+            while showing not in trace:
+                trace = (await asyncio.to_thread(stack.zvt, "trace", order_id)).stdout
+                await asyncio.sleep(1)
+    except TimeoutError:
+        raise AssertionError(f"{order_id}: no {showing!r} in {WITHIN} s:\n{trace}") from None
 
 
 TRACED = re.compile(r"\d{2}:\d{2}:\d{2}\.\d{3}\+00:00 ([a-z_.]+)")
@@ -179,12 +195,7 @@ async def test_a_resting_order_is_listed_canceled_from_the_cli_and_traced_in_ord
 async def test_cancels_of_a_filled_and_an_unknown_order_are_answered_with_the_reason(stack: Stack) -> None:
     taking = limit_buy("acct-filled", "60001", "0.2")  # at the ask: taken on arrival, filled
     await publish_events(stack.settings, [taking])
-    async with asyncio.timeout(WITHIN):
-        while True:
-            trace = await asyncio.to_thread(stack.zvt, "trace", taking.order_id)
-            if trace.returncode == 0 and "(filled, 0 left)" in trace.stdout:
-                break
-            await asyncio.sleep(1)
+    await wait_for_trace(stack, taking.order_id, "(filled, 0 left)")
 
     done = await asyncio.to_thread(stack.zvt, "cancel", taking.order_id, "--wait", str(WITHIN))
     assert done.returncode == 1, done.stdout + done.stderr + stack.tails()
