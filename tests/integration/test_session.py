@@ -277,7 +277,9 @@ async def new_session_fills_topic(settings: Settings, before: set[str]) -> str:
 
 async def wait_for_fills(settings: Settings, topic: str, count: int) -> int:
     """Until `count` fills are on `topic`; returns how many there were."""
-    consumer = AIOKafkaConsumer(topic, **kafka_options(settings), auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, **kafka_options(settings), auto_offset_reset="earliest"
+    )
     await consumer.start()
     seen: set[bytes] = set()
     try:

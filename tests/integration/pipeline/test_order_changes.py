@@ -23,23 +23,18 @@ from zvt.processes import background_process, free_port
 from zvt.publish import publish_events
 from zvt.settings import REPO_ROOT, Settings
 
-from .support import quote, start_worker, wait_for_books, worker_env, worker_log_tail
+from .support import DEFAULT_LIMITS, quote, start_worker, wait_for_books, worker_env, worker_log_tail
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """
-[default_limits]
-max_order_notional = "100000"
-max_position_notional = "150000"
-max_gross_exposure = "200000"
-max_orders_per_window = 1000
-rate_window_seconds = "1"
-price_collar = "0.05"
-
+CONFIG = (
+    DEFAULT_LIMITS
+    + """
 [paper]
 latency_ms = "50"
 max_book_age_seconds = "10"
 """
+)
 WITHIN = 120.0  # seconds for one step on a loaded machine (an answer, a listing)
 
 
