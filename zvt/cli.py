@@ -481,6 +481,8 @@ def _ask_for_change(
 ) -> None:
     """Publish a change request for an order (in its chain, as `build` makes it from what the event store
     says of the order) and print its answer; exit 0 if it took effect, 1 if refused, 3 if unanswered."""
+    from pydantic import ValidationError
+
     from eventstore.db import connect
     from eventstore.trace import describe
     from schemas import OrderAmended, OrderCanceled
@@ -500,7 +502,11 @@ def _ask_for_change(
             if order is not None and account not in (None, order.account_id):
                 console.print(f"[red]{order_id} is an order of {order.account_id}, not of {account}[/red]")
                 raise typer.Exit(2)
-            request = build(order, order.account_id if order is not None else str(account))
+            try:
+                request = build(order, order.account_id if order is not None else str(account))
+            except ValidationError as exc:  # an amend that changes nothing, a negative quantity
+                console.print(f"[red]invalid request:[/red] {exc}")
+                raise typer.Exit(2) from exc
             # The publisher principal writes the input topics; the store is read as the operator.
             (sent,) = await publish_events(load_settings(kind="publisher"), [request])
             console.print(
@@ -555,16 +561,13 @@ def amend(
     """Ask to change a working order's quantity or limit price and print the answer."""
     from decimal import Decimal, InvalidOperation
 
-    from pydantic import ValidationError
-
     from zvt.order_changes import amend_request
 
     when = _change_at(at)
     try:
         new_quantity, new_price = (None if v is None else Decimal(v) for v in (quantity, price))
-        amend_request("check", "check", None, quantity=new_quantity, limit_price=new_price)
-    except (InvalidOperation, ValidationError) as exc:
-        console.print(f"[red]invalid amend:[/red] {exc}")
+    except InvalidOperation as exc:
+        console.print(f"[red]not a number:[/red] {quantity or ''} {price or ''}")
         raise typer.Exit(2) from exc
     _ask_for_change(
         order_id,
