@@ -30,6 +30,7 @@ from schemas import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrdersDecidedThrough,
     OrderStatus,
     OrderTriggered,
     OrderValidated,
@@ -323,6 +324,12 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         ),
     ),
     AmendPaperOrder: event_of(AmendPaperOrder, _with(amend_body(), symbol=symbols, venue=venues)),
+    OrdersDecidedThrough: event_of(
+        OrdersDecidedThrough,
+        st.fixed_dictionaries(
+            {"symbol": symbols, "through": timestamps, "partition": st.integers(min_value=0, max_value=5)}
+        ),
+    ),
     PaperOrdersThrough: event_of(
         PaperOrdersThrough,
         st.fixed_dictionaries({"symbol": symbols, "source": identifiers, "through": timestamps}),
