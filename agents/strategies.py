@@ -9,9 +9,10 @@ all orders are published and acknowledged, then each changed slot is written onc
 the runner itself (a slot's last applied offset, and each venue's last market time applied).
 
 With `ZVT_PAPER_ENGINE`, after a batch's orders of a symbol, the stage declares how far it has decided on
-that symbol's prices (`orders.decided_through`, one copy to each partition of orders.requested): every
-order stage partition forwards it to the paper matching engine, which matches a tick only once every
-partition has passed its time (docs/order-lifecycle.md).
+that symbol's prices, and on the ticks that moved none (`market.prices_through`): `orders.decided_through`,
+one copy to each partition of orders.requested. Every order stage partition forwards it to the paper
+matching engine, which matches a tick only once every partition has passed its time
+(docs/order-lifecycle.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import datetime
 
 from agents.settings import get_agent_settings, get_strategies_config
 from agents.stage import Batch, Item, Stage, register
-from schemas import OrdersDecidedThrough, PriceUpdated
+from schemas import OrdersDecidedThrough, PricesThrough, PriceUpdated
 from strategies.runner import Roster, StrategySlot, slot_key
 from topics import StateChangelogs, Topics
 from trading.ids import derived_id
@@ -46,10 +47,10 @@ class Progress:
         self._last = {
             (item.partition, item.event.symbol): item.offset
             for item in items
-            if isinstance(item.event, PriceUpdated) and item.event.symbol in self.symbols
+            if isinstance(item.event, PriceUpdated | PricesThrough) and item.event.symbol in self.symbols
         }
 
-    def decided(self, item: Item, price: PriceUpdated) -> list[OrdersDecidedThrough]:
+    def decided(self, item: Item, price: PriceUpdated | PricesThrough) -> list[OrdersDecidedThrough]:
         """After `price`'s orders: at the symbol's last price of the batch, the declaration for each order
         stage partition; before it, nothing. A copy (redelivered) price counts: it was decided before."""
         lane = (item.partition, price.symbol)
@@ -79,6 +80,9 @@ progress = Progress(
 
 def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
     price = item.event
+    if isinstance(price, PricesThrough):  # ticks that moved no price: nothing to decide on them
+        batch.publish(progress.decided(item, price))
+        return
     assert isinstance(price, PriceUpdated)
     try:
         for instance in roster.for_price(price):
@@ -99,7 +103,7 @@ if roster.instances:
     stage = register(
         Stage(
             "strategies",
-            {Topics.PRICES: (PriceUpdated,)},
+            {Topics.PRICES: (PriceUpdated, PricesThrough) if progress.symbols else (PriceUpdated,)},
             _on_price,
             state=StrategySlot,
             changelog=StateChangelogs.STRATEGIES,

@@ -5,7 +5,7 @@ Where an event is defined: `schemas/<domain>.py`. Which topic carries it: `topic
 
 from schemas.base import Event
 from schemas.codec import EventCodec, EventDecodeError
-from schemas.market import BookLevel, OrderBookUpdated, PriceUpdated, QuoteTick, TradeTick
+from schemas.market import BookLevel, OrderBookUpdated, PricesThrough, PriceUpdated, QuoteTick, TradeTick
 from schemas.orders import (
     AmendPaperOrder,
     CancelPaperOrder,
@@ -64,6 +64,7 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     PortfolioRebalanced,
     AlertTriggered,
     PriceUpdated,
+    PricesThrough,
     OrderBookUpdated,
     TradeTick,
     QuoteTick,
@@ -108,6 +109,7 @@ __all__ = [
     "PortfolioRebalanced",
     "PositionUpdated",
     "PriceUpdated",
+    "PricesThrough",
     "QuoteTick",
     "RebalanceStatus",
     "RejectReason",

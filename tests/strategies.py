@@ -37,6 +37,7 @@ from schemas import (
     PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
+    PricesThrough,
     PriceUpdated,
     QuoteTick,
     RebalanceStatus,
@@ -324,6 +325,9 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         ),
     ),
     AmendPaperOrder: event_of(AmendPaperOrder, _with(amend_body(), symbol=symbols, venue=venues)),
+    PricesThrough: event_of(
+        PricesThrough, st.fixed_dictionaries({"symbol": symbols, "market_time": timestamps})
+    ),
     OrdersDecidedThrough: event_of(
         OrdersDecidedThrough,
         st.fixed_dictionaries(

@@ -37,6 +37,7 @@ from schemas import (
     PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
+    PricesThrough,
     PriceUpdated,
     QuoteTick,
     RiskBreached,
@@ -152,8 +153,9 @@ class Topics:
         "market.prices",
         6,
         ("symbol",),
-        (PriceUpdated,),
-        "Latest price per venue and symbol, derived by the market data agent.",
+        (PriceUpdated, PricesThrough),
+        "Latest price per venue and symbol, derived by the market data agent (with the paper engine, also "
+        "how far it has derived a symbol's prices when a batch's last tick moved none).",
         retention_ms=DAY_MS,
     )
     ORDER_BOOKS = KafkaTopic(
