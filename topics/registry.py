@@ -31,11 +31,13 @@ from schemas import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrdersDecidedThrough,
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
+    PricesThrough,
     PriceUpdated,
     QuoteTick,
     RiskBreached,
@@ -65,6 +67,9 @@ class KafkaTopic:
     cleanup: Cleanup = Cleanup.DELETE
     retention_ms: int | None = 7 * DAY_MS
     has_dead_letter: bool = True
+    # Types sent to each partition explicitly, one copy per partition naming it (field `partition`), keyed
+    # by `symbol`: a progress mark every consumer partition must read in sequence with its other records.
+    broadcast: tuple[type[Event], ...] = ()
 
     def full_name(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
@@ -87,7 +92,18 @@ class KafkaTopic:
         """The partitioning key of `event` on this topic (e.g. b'acct-1' or b'BTC/USDT')."""
         if type(event) not in self.value_types:
             raise TypeError(f"{event.event_type} does not belong on topic {self.name}")
+        if type(event) in self.broadcast:
+            return str(vars(event)["symbol"]).encode()  # a field the type has (test_registry), not Event
         return ":".join(str(getattr(event, name)) for name in self.key_fields).encode()
+
+    def partition_of(self, event: Event) -> int | None:
+        """The partition a broadcast copy names; None: the one its key hashes to."""
+        if type(event) in self.broadcast:
+            partition = int(vars(event)["partition"])
+            if not 0 <= partition < self.partitions:
+                raise ValueError(f"{event.event_type} for partition {partition} of {self.name}")
+            return partition
+        return None
 
     def config(self) -> dict[str, str]:
         config = {"cleanup.policy": self.cleanup.value}
@@ -137,8 +153,9 @@ class Topics:
         "market.prices",
         6,
         ("symbol",),
-        (PriceUpdated,),
-        "Latest price per venue and symbol, derived by the market data agent.",
+        (PriceUpdated, PricesThrough),
+        "Latest price per venue and symbol, derived by the market data agent (with the paper engine, also "
+        "how far it has derived a symbol's prices when a batch's last tick moved none).",
         retention_ms=DAY_MS,
     )
     ORDER_BOOKS = KafkaTopic(
@@ -154,8 +171,10 @@ class Topics:
         "orders.requested",
         6,
         ("account_id",),
-        (OrderRequested,),
-        "Orders asked for by strategies, workflows and people; input of the order stage.",
+        (OrderRequested, OrdersDecidedThrough),
+        "Orders asked for by strategies, workflows and people; input of the order stage. With the paper "
+        "engine, also the strategies' progress per symbol, a copy to each partition after its orders.",
+        broadcast=(OrdersDecidedThrough,),
     )
     ORDERS_VALIDATED = KafkaTopic(
         "orders.validated",

@@ -40,8 +40,22 @@ def test_every_topic_has_a_dead_letter_topic_and_dead_letters_have_none() -> Non
 def test_key_fields_exist_on_every_value_type() -> None:
     for topic in Topics.all():
         for event_type in topic.value_types:
-            for field in topic.key_fields:
+            # A broadcast copy names its partition and is keyed by its symbol.
+            fields = ("partition", "symbol") if event_type in topic.broadcast else topic.key_fields
+            for field in fields:
                 assert field in event_type.model_fields, f"{topic.name}: {event_type.__name__} lacks {field}"
+
+
+def test_a_broadcast_copy_goes_to_the_partition_it_names() -> None:
+    from schemas import OrdersDecidedThrough
+
+    topic = Topics.ORDERS_REQUESTED
+    at = datetime(2024, 8, 8, tzinfo=UTC)
+    copies = [OrdersDecidedThrough(symbol="BTC/USDT", through=at, partition=p) for p in range(6)]
+    assert [topic.partition_of(copy) for copy in copies] == list(range(topic.partitions))
+    assert {topic.key_for(copy) for copy in copies} == {b"BTC/USDT"}
+    with pytest.raises(ValueError, match="partition 6"):
+        topic.partition_of(OrdersDecidedThrough(symbol="BTC/USDT", through=at, partition=6))
 
 
 def test_keys_group_what_must_stay_ordered() -> None:
