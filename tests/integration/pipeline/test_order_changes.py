@@ -13,12 +13,13 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from schemas import OrderRequested
+from schemas import OrderRequested, TradeTick
 from zvt.processes import background_process, free_port
 from zvt.publish import publish_events
 from zvt.settings import REPO_ROOT, Settings
@@ -211,3 +212,28 @@ async def test_cancels_of_a_filled_and_an_unknown_order_are_answered_with_the_re
     )
     assert unknown.returncode == 1, unknown.stdout + unknown.stderr + stack.tails()
     assert "unknown_order" in unknown.stdout
+
+
+async def test_a_cancel_of_an_order_the_engine_filled_as_a_maker_is_answered_already_filled(
+    stack: Stack,
+) -> None:
+    resting = limit_buy("acct-maker", "59000")
+    await publish_events(stack.settings, [resting])
+    await wait_for_trace(stack, resting.order_id, "resting on binance")
+    # A trade through its price: the engine fills it there, as a maker, and the order stage closes it.
+    through = TradeTick(
+        venue="binance",
+        symbol="BTC/USDT",
+        trade_id=f"t-{uuid.uuid4().hex[:8]}",
+        price=Decimal("58990"),
+        quantity=Decimal("1"),
+        market_time=datetime.now(UTC),
+    )
+    await publish_events(stack.settings, [through])
+    await wait_for_trace(stack, resting.order_id, "(filled, ")
+    trace = await asyncio.to_thread(stack.zvt, "trace", resting.order_id)
+    assert "@ 59000 (filled, " in trace.stdout  # at its limit, not at the trade's price
+
+    done = await asyncio.to_thread(stack.zvt, "cancel", resting.order_id, "--wait", str(WITHIN))
+    assert done.returncode == 1, done.stdout + done.stderr + stack.tails()
+    assert "already_filled" in done.stdout
