@@ -94,15 +94,16 @@ async def stack(pipeline_topics: Settings, tmp_path: Path) -> AsyncIterator[Stac
                 await quoting
 
 
-def limit_buy(account: str, price: str, quantity: str = "0.1") -> OrderRequested:
+def buy(account: str, price: str | None, quantity: str = "0.1") -> OrderRequested:
+    """A buy placed by hand (no market time): a GTC limit order at `price`, or a market order."""
     return OrderRequested(
         order_id=f"{account}-{uuid.uuid4().hex[:8]}",
         account_id=account,
         symbol="BTC/USDT",
         side="buy",
-        order_type="limit",
+        order_type="market" if price is None else "limit",
         quantity=Decimal(quantity),
-        limit_price=Decimal(price),
+        limit_price=None if price is None else Decimal(price),
     )
 
 
@@ -149,7 +150,7 @@ def in_order(found: list[str], wanted: list[str]) -> bool:
 
 
 async def test_a_resting_order_is_listed_canceled_from_the_cli_and_traced_in_order(stack: Stack) -> None:
-    resting = limit_buy("acct-cancel", "59000")  # under the ask of 60001: it rests
+    resting = buy("acct-cancel", "59000")  # under the ask of 60001: it rests
     await publish_events(stack.settings, [resting])
     row = await listed(stack, "acct-cancel", resting.order_id)
     assert (row["symbol"], row["side"], row["order_type"], row["limit_price"], row["quantity"]) == (
@@ -191,14 +192,7 @@ async def test_a_resting_order_is_listed_canceled_from_the_cli_and_traced_in_ord
 async def test_cancels_of_a_filled_and_an_unknown_order_are_answered_with_the_reason(stack: Stack) -> None:
     # A market order is filled in the order stage's pass (the engine takes resting orders only); its fill
     # comes back to the stage on orders.executed, which tells the stage how the order ended.
-    taking = OrderRequested(
-        order_id=f"acct-filled-{uuid.uuid4().hex[:8]}",
-        account_id="acct-filled",
-        symbol="BTC/USDT",
-        side="buy",
-        order_type="market",
-        quantity=Decimal("0.2"),
-    )
+    taking = buy("acct-filled", None, "0.2")
     await publish_events(stack.settings, [taking])
     await wait_for_trace(stack, taking.order_id, "(filled, ")
 
@@ -217,7 +211,7 @@ async def test_cancels_of_a_filled_and_an_unknown_order_are_answered_with_the_re
 async def test_a_cancel_of_an_order_the_engine_filled_as_a_maker_is_answered_already_filled(
     stack: Stack,
 ) -> None:
-    resting = limit_buy("acct-maker", "59000")
+    resting = buy("acct-maker", "59000")
     await publish_events(stack.settings, [resting])
     await wait_for_trace(stack, resting.order_id, "resting on binance")
     # A trade through its price: the engine fills it there, as a maker, and the order stage closes it.
