@@ -14,10 +14,9 @@ by reading the partition back, drops what an upstream stage published again afte
 at new offsets). Both are bounded by configuration, not by history.
 
 Each stage has its own consumer in the agents' consumer group (so `zvt worker`s share partitions stage by
-stage), or in a group of its own if it reads a topic another stage reads too (`own_group`); the stages of
-a worker share one producer (each has a transactional one in exactly-once mode). The Faust app starts and
-stops them (`StageService`) and its web monitor shows them (`/zvt/stages/`). Faust's own per-event stream
-delivery is not used: it cost 0.1-0.2 ms per event, more than the work of most events
+stage); the stages of a worker share one producer (each has a transactional one in exactly-once mode). The
+Faust app starts and stops them (`StageService`) and its web monitor shows them (`/zvt/stages/`). Faust's
+own per-event stream delivery is not used: it cost 0.1-0.2 ms per event, more than the work of most events
 here (docs/agents.md).
 """
 
