@@ -491,7 +491,7 @@ def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
     inputs: dict[KafkaTopic, tuple[type[Event], ...]] = {Topics.ORDERS_REQUESTED: (OrderRequested,)}
     if get_agent_settings().paper_engine:  # and the strategies' progress, forwarded to the engine
         inputs[Topics.ORDERS_REQUESTED] = (OrderRequested, OrdersDecidedThrough)
-    if get_trading_config().live_venues or get_agent_settings().paper_engine:  # order_stage_reads_outcomes
+    if get_trading_config().live_venues or get_agent_settings().paper_engine:
         inputs[Topics.ORDERS_EXECUTED] = (OrderExecuted,)
         inputs[Topics.ORDERS_REJECTED] = (OrderRejected,)
     if get_agent_settings().paper_engine:
@@ -500,17 +500,15 @@ def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
     return inputs
 
 
-_INPUTS = _inputs()
 stage: Stage[AccountRiskState] = register(
     Stage(
         "orders",
-        _INPUTS,
+        _inputs(),
         _on_order_event,
         state=AccountRiskState,
         changelog=StateChangelogs.ORDERS,
         window_keys=_window_keys,
         ready=market_view.wait_caught_up,
         on_assigned=_forget_parked,
-        own_group=Topics.ORDERS_EXECUTED in _INPUTS,  # the portfolio stage's input too
     )
 )

@@ -359,6 +359,5 @@ if get_agent_settings().paper_engine:
             on_assigned=paper_venues.forget,
             settle=paper_venues.settle,
             settling=paper_venues.settling,
-            own_group=True,  # market.ticks is the market data stage's too
         )
     )

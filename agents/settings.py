@@ -75,13 +75,6 @@ def get_trading_config() -> TradingConfig:
     return TradingConfig.from_toml(path) if path.exists() else TradingConfig()
 
 
-def order_stage_reads_outcomes() -> bool:
-    """Whether the order stage reads what venues did (`orders.executed`, ...): with live venues or the
-    paper matching engine. It then shares `orders.executed` with the portfolio stage, so it consumes in a
-    group of its own (`topics.registry.agents_group`)."""
-    return bool(get_trading_config().live_venues) or get_agent_settings().paper_engine
-
-
 @lru_cache(maxsize=1)
 def get_strategies_config() -> StrategiesConfig:
     path = get_agent_settings().strategies_config

@@ -45,7 +45,7 @@ from schemas import CODEC, Event, EventDecodeError
 from schemas.signing import KeyRing, SignatureError, keyring, signature_in, verified_event
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
-from topics.registry import KafkaTopic, agents_group
+from topics.registry import AGENTS_GROUP, KafkaTopic
 from zvt.clients import kafka_options
 from zvt.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
 from zvt.settings import get_settings
@@ -295,7 +295,6 @@ class Stage(Generic[M]):
         on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
         settle: Callable[[Batch[M]], None] | None = None,
         settling: Callable[[], bool] | None = None,
-        own_group: bool = False,
     ) -> None:
         if (state is None) != (changelog is None):
             raise ValueError(f"{name}: a stage with state names its changelog, and only then")
@@ -320,9 +319,7 @@ class Stage(Generic[M]):
         self.bootstrap = settings.kafka_bootstrap
         self.kafka = kafka_options(settings)
         self.prefix = settings.topic_prefix
-        # A stage that reads a topic another stage reads too needs a consumer group of its own (the range
-        # assignor splits a topic among every member of a group that reads it): `agents_group`.
-        self.group = agents_group(self.prefix, name if own_group else None)
+        self.group = f"{self.prefix}{AGENTS_GROUP}"
         agent_settings = get_agent_settings()
         self.exactly_once = agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE
         self.window_capacity = agent_settings.dedupe_window

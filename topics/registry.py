@@ -300,14 +300,6 @@ class Topics:
 # The agent workers' consumer group (after the deployment prefix), and every topic its agents read: what a
 # caller watches to know the pipeline has drained (tests/unit/topics checks the list against the agents).
 AGENTS_GROUP = "zvt-agents"
-
-
-def agents_group(prefix: str, stage: str | None = None) -> str:
-    """The agents' consumer group, or the group of a stage of its own (`stage`): one that reads a topic
-    another stage reads too. In one group the range assignor splits each topic's partitions among every
-    member subscribed to it, so two stages reading `orders.executed` (the order stage with the paper
-    engine or live venues, and the portfolio) would each get half of its partitions."""
-    return f"{prefix}{AGENTS_GROUP}" + (f".{stage}" if stage else "")
 # The bridge's Kafka consumer group (prefixed; also the Redis consumer group of every route) and the event
 # store sink's (its consumer name in the offsets table): named here for topics.acls too.
 BRIDGE_GROUP = "zvt.bridge"

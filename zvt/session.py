@@ -29,12 +29,10 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from agents.settings import order_stage_reads_outcomes
 from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, PriceUpdated
 from schemas.signing import SignatureError, verified_event
-from topics import AGENT_INPUTS, Topics
+from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
-from topics.registry import KafkaTopic, agents_group
 from zvt.clients import kafka_options
 from zvt.demo import wait_for_books
 from zvt.processes import background_process, free_port
@@ -153,17 +151,12 @@ async def _wait_drained(settings: Settings, collected: Collected, quiet: float) 
     position update has arrived, and nothing new has come for `quiet` seconds. The lag matters while the
     worker is still starting: then nothing comes for a while, yet the replayed ticks wait unread."""
     collected.last_new = time.monotonic()
-    prefix = settings.topic_prefix
-    groups: list[tuple[str, tuple[KafkaTopic, ...]]] = [(agents_group(prefix), AGENT_INPUTS)]
-    if order_stage_reads_outcomes():  # the order stage then commits orders.requested in a group of its own
-        shared = tuple(topic for topic in AGENT_INPUTS if topic is not Topics.ORDERS_REQUESTED)
-        own = (agents_group(prefix, "orders"), (Topics.ORDERS_REQUESTED,))
-        groups = [(agents_group(prefix), shared), own]
+    group = f"{settings.topic_prefix}{AGENTS_GROUP}"
 
     async def busy() -> bool:
         if time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned:
             return True
-        return any([await group_lag(settings, group, topics, prefix) > 0 for group, topics in groups])
+        return await group_lag(settings, group, AGENT_INPUTS, settings.topic_prefix) > 0
 
     while await busy():  # noqa: ASYNC110 - a clock, another task's collections and the broker's offsets
         await asyncio.sleep(0.5)
