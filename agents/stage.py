@@ -45,7 +45,7 @@ from schemas import CODEC, Event, EventDecodeError
 from schemas.signing import KeyRing, SignatureError, keyring, signature_in, verified_event
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
-from topics.registry import AGENTS_GROUP, KafkaTopic
+from topics.registry import KafkaTopic, stage_group
 from zvt.clients import kafka_options
 from zvt.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
 from zvt.settings import get_settings
@@ -319,7 +319,7 @@ class Stage(Generic[M]):
         self.bootstrap = settings.kafka_bootstrap
         self.kafka = kafka_options(settings)
         self.prefix = settings.topic_prefix
-        self.group = f"{self.prefix}{AGENTS_GROUP}"
+        self.group = f"{self.prefix}{stage_group(name)}"  # a topic two stages read: one has its own
         agent_settings = get_agent_settings()
         self.exactly_once = agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE
         self.window_capacity = agent_settings.dedupe_window

@@ -324,6 +324,34 @@ PAPER_AGENT_INPUTS = (
     Topics.ORDERS_CANCELED,
     Topics.ORDER_CHANGES_REQUESTED,
 )
+# Within one consumer group a partition goes to one member and has one committed offset, so a topic two
+# stages read is read by one of them in a group of its own, `<agents group>.<stage>`: the portfolio
+# (orders.executed, which the order stage reads too with live venues or the paper engine) and the paper
+# venue stage (market.ticks, which the market data stage reads). Every other stage is in the agents' group.
+OWN_GROUPS: dict[str, tuple[KafkaTopic, ...]] = {
+    "portfolio": (Topics.ORDERS_EXECUTED,),
+    "paper_venue": (Topics.MARKET_TICKS, Topics.PAPER_COMMANDS),
+}
+
+
+def stage_group(stage: str) -> str:
+    """The consumer group (after the deployment prefix) stage `stage` consumes in."""
+    return f"{AGENTS_GROUP}.{stage}" if stage in OWN_GROUPS else AGENTS_GROUP
+
+
+def agent_groups(paper_engine: bool = False) -> list[tuple[str, tuple[KafkaTopic, ...]]]:
+    """Each consumer group of the agents with the topics it reads: the pipeline has drained when every
+    group has committed past the end of its topics (`zvt session`)."""
+    own = {topic for topics in OWN_GROUPS.values() for topic in topics}
+    shared = [topic for topic in AGENT_INPUTS if topic not in own or topic is Topics.MARKET_TICKS]
+    groups = [(AGENTS_GROUP, tuple(shared)), (stage_group("portfolio"), OWN_GROUPS["portfolio"])]
+    if paper_engine:  # the order stage reads what the engines decide; the paper venue stage its inputs
+        outcomes = (Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED, Topics.ORDERS_CANCELED)
+        groups[0] = (AGENTS_GROUP, (*groups[0][1], *outcomes, Topics.ORDER_CHANGES_REQUESTED))
+        groups.append((stage_group("paper_venue"), OWN_GROUPS["paper_venue"]))
+    return groups
+
+
 # The sources of the order watermark on paper.commands: one per order stage partition (an account's
 # orders all come from its partition).
 ORDER_WATERMARK_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))

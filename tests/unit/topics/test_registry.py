@@ -169,3 +169,34 @@ def test_with_the_paper_engine_the_agents_read_the_registrys_paper_inputs_too(
     known = {topic.name for topic in (*AGENT_INPUTS, *PAPER_AGENT_INPUTS)}
     assert read <= known
     assert {topic.name for topic in PAPER_AGENT_INPUTS} <= read
+
+
+def test_no_two_stages_of_one_consumer_group_read_the_same_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a group a partition goes to one member: two stages of one group reading a topic would each
+    see part of it (the paper venue stage once got half of market.ticks, the market data stage the rest)."""
+    import importlib
+
+    from agents.worker import AGENT_MODULES
+
+    for module in AGENT_MODULES.values():
+        importlib.import_module(module)
+    from agents import orders, paper_venue
+    from agents.stage import STAGES
+    from topics.registry import agent_groups, stage_group
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    read = {stage.name: set(stage.inputs) for stage in STAGES}
+    read |= {"orders": set(orders._inputs()), "paper_venue": set(paper_venue.INPUTS)}
+    read.setdefault("strategies", {Topics.PRICES})
+    by_group: dict[str, list[str]] = {}
+    for name, topics in read.items():
+        for topic in topics:
+            by_group.setdefault(f"{stage_group(name)} {topic.name}", []).append(name)
+    assert {key: names for key, names in by_group.items() if len(names) > 1} == {}
+    # What `zvt session` waits for: each group's topics are those its stages read.
+    for group, topics in agent_groups(paper_engine=True):
+        readers = {name for name in read if stage_group(name) == group}
+        assert {t.name for t in topics} <= {t.name for name in readers for t in read[name]}, group
