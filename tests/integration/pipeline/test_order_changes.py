@@ -231,3 +231,18 @@ async def test_a_cancel_of_an_order_the_engine_filled_as_a_maker_is_answered_alr
     done = await asyncio.to_thread(stack.zvt, "cancel", resting.order_id, "--wait", str(WITHIN))
     assert done.returncode == 1, done.stdout + done.stderr + stack.tails()
     assert "already_filled" in done.stdout
+
+
+async def test_an_amend_from_the_cli_changes_the_resting_orders_terms(stack: Stack) -> None:
+    resting = buy("acct-amend", "59000")
+    await publish_events(stack.settings, [resting])
+    await listed(stack, "acct-amend", resting.order_id)
+    done = await asyncio.to_thread(
+        stack.zvt, "amend", resting.order_id, "--quantity", "0.2", "--price", "58900", "--wait", str(WITHIN)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr + stack.tails()
+    assert "order.amended" in done.stdout
+    row = await listed(stack, "acct-amend", resting.order_id)
+    assert (row["quantity"], row["limit_price"], row["filled"]) == ("0.2", "58900", "0")
+    types = traced_types((await asyncio.to_thread(stack.zvt, "trace", resting.order_id)).stdout)
+    assert in_order(types, ["order.accepted", "order.amend_requested", "order.amended"]), types
