@@ -3,6 +3,11 @@
 Every tick passes the tick guard first (`trading.tick_guard`): one it refuses is dead-lettered
 `quarantined` with its reason and moves no price, here or downstream (the prices, the books, every
 worker's market view are derived from the accepted ticks only).
+
+With `ZVT_PAPER_ENGINE`, a batch's last tick of a symbol that moved no price (an unchanged top, or
+quarantined) is followed by `market.prices_through` at its time: the strategies, which see prices only,
+then declare their progress past it, and the paper matching engine is not left waiting for an order
+that no tick of that time can cause (the end of a recording is often such a tick).
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
-from agents.settings import get_trading_config
+from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import Batch, Item, Stage, register
 from agents.tick_log import last_ticks_before, ticks_before
-from schemas import QuoteTick, TradeTick
+from schemas import Event, PricesThrough, PriceUpdated, QuoteTick, TradeTick
 from topics import Topics
 from topics.dead_letter import DeadLetterReason
+from trading.ids import derived_id
 from trading.market_state import VenueMarket, derive, state_from
 from trading.tick_guard import TickGuard
 from zvt.metrics import TICKS_QUARANTINED
@@ -78,12 +84,38 @@ async def _warm_up(item: Item) -> PartitionMarkets:
     return known
 
 
+# With the paper engine: (partition, symbol) -> the offset of the symbol's last tick in the current batch.
+_last_of_symbol: dict[tuple[int, str], int] = {}
+_DECLARE_PROGRESS = get_agent_settings().paper_engine
+
+
+def prices_through(item: Item, tick: TradeTick | QuoteTick, derived: list[Event]) -> list[Event]:
+    """At a symbol's last tick of the batch that moved no price: how far its prices are derived."""
+    if not _DECLARE_PROGRESS or _last_of_symbol.get((item.partition, tick.symbol)) != item.offset:
+        return []
+    if any(isinstance(event, PriceUpdated) for event in derived):
+        return []  # the price says it
+    return [
+        tick.caused(
+            PricesThrough,
+            event_id=derived_id(tick.event_id, "prices_through"),
+            symbol=tick.symbol,
+            market_time=tick.market_time,
+        )
+    ]
+
+
 async def _rebuild_missing(items: list[Item], batch: Batch[VenueMarket]) -> None:
     """Before a batch: reset a partition read again from further back (its guard warmed up again), and
     read the state of every key this worker has not seen since from the tick log, at its first tick in the
     batch."""
     global _now
     _now = datetime.now(UTC)
+    if _DECLARE_PROGRESS:
+        _last_of_symbol.clear()
+        _last_of_symbol.update(
+            {(item.partition, item.event.symbol): item.offset for item in items}  # type: ignore[attr-defined]
+        )
     seen: set[int] = set()
     for item in items:
         tick = item.event
@@ -129,12 +161,14 @@ def _on_tick(item: Item, batch: Batch[VenueMarket]) -> None:
     if verdict is not None:
         TICKS_QUARANTINED.labels(verdict.reason.value).inc()
         batch.dead_letter(item, DeadLetterReason.QUARANTINED, str(verdict))
+        batch.publish(prices_through(item, tick, []))
         return
     key = _key(tick)
     state, events = derive(known.markets[key], tick, sequence=item.offset)
     # Prices are latest-value data and their ids deterministic: a tick processed again after a crash
     # derives the same events from the same state, which consumers drop.
     batch.publish(events)
+    batch.publish(prices_through(item, tick, events))
     known.markets[key] = state
 
 

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents.app import app, settings
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import has_backlog
-from schemas import OrderBookUpdated, PriceUpdated
+from schemas import OrderBookUpdated, PricesThrough, PriceUpdated
 from schemas.signing import KeyRing, SignatureError, keyring, signature_in
 from topics import Topics
 from topics.registry import KafkaTopic
@@ -246,7 +246,7 @@ class MarketView:
                     market_time=at,
                 )
                 _history(self.books, (top.venue, top.symbol)).add(top)
-            else:
+            elif kind != PricesThrough.EVENT_TYPE:  # the strategies' business, not the view's
                 self.skipped += 1
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, ArithmeticError):
             self.skipped += 1

@@ -12,11 +12,12 @@ it): the live execution stage takes them from orders.routed, and their fills and
 this stage on orders.executed and orders.rejected (read only when live venues are configured).
 
 With `ZVT_PAPER_ENGINE=true`, a GTC limit order (post-only among them) or a stop routed to paper venues
-is not filled here: it goes as one leg to the paper venue stage (`paper.commands`, with this partition's order
-watermark), and its fills, rejection, cancel or expiry come back on orders.executed, orders.rejected and
-orders.canceled, applied while the order is open. Its cancels and amends (orders.changes.requested) go to
-the same engine; those of any other order are answered here (`unknown_order`). Market, IOC and FOK
-orders are filled here as before.
+is not filled here: it goes as one leg to the paper venue stage (`paper.commands`), and its fills,
+rejection, cancel or expiry come back on orders.executed, orders.rejected and orders.canceled, applied
+while the order is open. Its cancels and amends (orders.changes.requested) go to the same engine; those of
+any other order are answered here (`unknown_order`). Market, IOC and FOK orders are filled here as before.
+The strategies' progress (`orders.decided_through`, read in sequence with this partition's orders) is
+forwarded as this partition's order watermark (`paper.orders_through`), held before any parked order.
 
 An order decided on market data (it has a market time) waits until this worker's market view holds the
 market of that time — the price it was decided on, and the books it meets on arrival — at most
@@ -47,6 +48,8 @@ from schemas import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrdersDecidedThrough,
+    OrderStatus,
     OrderValidated,
     PaperOrdersThrough,
     RejectReason,
@@ -70,12 +73,59 @@ def used_order_key(account_id: str, order_id: str) -> str:
     return f"order:{account_id}:{order_id}"
 
 
+def ended_key(account_id: str, order_id: str, reason: ModifyRejectReason) -> str:
+    return f"ended:{account_id}:{order_id}:{reason}"
+
+
+def _how_ended(event: Event) -> ModifyRejectReason | None:
+    """What a cancel of the order is answered once `event` ended it (None: it did not end it)."""
+    if isinstance(event, OrderExecuted):
+        return {
+            OrderStatus.FILLED: ModifyRejectReason.ALREADY_FILLED,
+            OrderStatus.CANCELED: ModifyRejectReason.ALREADY_CANCELED,  # an IOC's fill and remainder at once
+        }.get(event.status)
+    if isinstance(event, OrderCanceled):
+        return ModifyRejectReason.ALREADY_CANCELED
+    if isinstance(event, OrderExpired):
+        return ModifyRejectReason.ALREADY_EXPIRED
+    if isinstance(event, OrderRejected):
+        return ModifyRejectReason.ALREADY_REJECTED
+    return None
+
+
 def _window_keys(event: Event) -> Iterable[str]:
     """Order ids count as used once their request was applied: the duplicate order rule reads them from
-    the partition's window (rebuilt on assignment), not from a list in every account's state."""
+    the partition's window (rebuilt on assignment), not from a list in every account's state. Likewise
+    how an order ended, so that a late cancel of it is answered with the reason (`ended_reason`)."""
     if isinstance(event, OrderRequested):
         return (used_order_key(event.account_id, event.order_id),)
+    reason = _how_ended(event)
+    if reason is not None:
+        assert isinstance(event, OrderExecuted | OrderCanceled | OrderExpired | OrderRejected)
+        return (ended_key(event.account_id, event.order_id, reason),)
     return ()
+
+
+_ENDED_ON = (Topics.ORDERS_EXECUTED, Topics.ORDERS_CANCELED, Topics.ORDERS_REJECTED)
+_ENDED_ANSWERS = (
+    ModifyRejectReason.ALREADY_FILLED,
+    ModifyRejectReason.ALREADY_CANCELED,
+    ModifyRejectReason.ALREADY_EXPIRED,
+    ModifyRejectReason.ALREADY_REJECTED,
+)
+
+
+def ended_reason(
+    windows: dict[tuple[str, int], RecentKeys], account_id: str, order_id: str, partition: int
+) -> ModifyRejectReason | None:
+    """How an order of this partition ended, if it ended recently: the outcomes' topics are keyed by
+    account like the change requests, so partition p of them holds the outcomes of the accounts of p.
+    Bounded by the stage's window (`dedupe_window` events per partition); older: None."""
+    found = [windows[key] for topic in _ENDED_ON if (key := (topic.name, partition)) in windows]
+    for reason in _ENDED_ANSWERS:
+        if any(ended_key(account_id, order_id, reason) in window for window in found):
+            return reason
+    return None
 
 
 class UsedOrderIds:
@@ -240,9 +290,10 @@ def engine_only(order: ExchangeRouted) -> list[str]:
     ]
 
 
-def engine_commands(routed: ExchangeRouted, partition: int) -> tuple[ExchangeRouted, list[Event]]:
+def engine_commands(routed: ExchangeRouted) -> tuple[ExchangeRouted, SubmitPaperOrder]:
     """A resting order for the paper venue stage: routed to its best venue as one leg (the state machine
-    is per order, not per leg), the command, and this partition's order watermark for its symbol."""
+    is per order, not per leg), and the command. The order watermark is the strategies' progress this
+    partition forwards (`forward_progress`), not the order's own time."""
     best = routed.legs[0]
     leg = RouteLeg(venue=best.venue, quantity=routed.quantity, expected_price=best.expected_price)
     one = routed.model_copy(update={"legs": (leg,)})
@@ -254,20 +305,11 @@ def engine_commands(routed: ExchangeRouted, partition: int) -> tuple[ExchangeRou
         legs=one.legs,
         candidates=one.candidates,
     )
-    # Truthful while a partition's orders for a symbol come in market-time order (one strategy's do);
-    # a later one decided earlier is matched at the time reached and counted in the engine's late inputs.
-    mark = routed.caused(
-        PaperOrdersThrough,
-        event_id=derived_id(routed.event_id, "orders_through"),
-        symbol=routed.symbol,
-        source=ORDER_WATERMARK_SOURCES[partition],
-        through=order_market_time(routed),
-    )
-    return one, [command, mark]
+    return one, command
 
 
 def handle_request(
-    request: OrderRequested, state: AccountRiskState, used: UsedOrderIds, partition: int = 0
+    request: OrderRequested, state: AccountRiskState, used: UsedOrderIds
 ) -> tuple[AccountRiskState, list[Event]]:
     """Risk, then routing, then (paper venues) execution: the events and the account's state after them.
     With the paper matching engine on, a resting order goes to the paper venue stage instead; its outcome
@@ -291,10 +333,10 @@ def handle_request(
     if isinstance(routed, OrderRejected):
         return state.close_order(routed), outputs
     if engine and rests_on_engine(routed) and _all_paper(routed):
-        one_leg, commands = engine_commands(routed, partition)
+        one_leg, command = engine_commands(routed)
         # Open until its outcome comes back; its cancels and amends go to its venue's engine.
         state = state.on_venue(routed.order_id, one_leg.legs[0].venue)
-        return state, [decision, one_leg, *commands]
+        return state, [decision, one_leg, command]
     if engine and (named := engine_only(routed)):
         # Risk let it through for the engine; a live venue would execute it as a plain order (a taker).
         refused = OrderRejected.for_order(
@@ -318,11 +360,16 @@ _REQUEST_ENVELOPE = {"event_id", "event_type", "version", "timestamp", "causatio
 
 
 def forward_change(
-    request: OrderCancelRequested | OrderAmendRequested, state: AccountRiskState, partition: int
+    request: OrderCancelRequested | OrderAmendRequested,
+    state: AccountRiskState,
+    ended: ModifyRejectReason | None = None,
 ) -> list[Event]:
-    """A cancel or amend of an order resting on a paper venue's engine, as a command to that engine (with
-    this partition's order watermark at the request's time); any other is answered here, never dropped."""
+    """A cancel or amend of an order resting on a paper venue's engine, as a command to that engine; any
+    other is answered here, never dropped: `ended` (how the order ended, from `ended_reason`) if it ended
+    recently, else `unknown_order`."""
     order = state.open_orders.get(request.order_id)
+    if order is None and ended is not None:
+        return [refusal(request, ended, f"{request.order_id} of {request.account_id} has ended ({ended})")]
     if order is None or order.venue is None:
         detail = f"{request.order_id} is not working on a paper venue for {request.account_id}"
         return [refusal(request, ModifyRejectReason.UNKNOWN_ORDER, detail)]
@@ -336,14 +383,43 @@ def forward_change(
         symbol=order.symbol,
         venue=order.venue,
     )
-    mark = request.caused(
+    return [command]
+
+
+_JUST_BEFORE = timedelta(microseconds=1)
+
+
+def forward_progress(
+    mark: OrdersDecidedThrough, partition: int, parked: Iterable[Item]
+) -> PaperOrdersThrough:
+    """The strategies' progress on a symbol as this partition's order watermark for the paper venue
+    stage: read in sequence with the partition's orders, so every order it covers was handled before it,
+    except those still parked (waiting for the market of their time). Those have not been sent: the
+    watermark stops just before the earliest of them (`held_at`), and the mark is parked to say the rest."""
+    if mark.partition != partition:
+        raise ValueError(f"a progress mark for partition {mark.partition} read on partition {partition}")
+    through = min(mark.through, held_at(mark, parked) or mark.through)
+    return mark.caused(
         PaperOrdersThrough,
-        event_id=derived_id(request.event_id, "orders_through"),
-        symbol=order.symbol,
+        event_id=derived_id(mark.event_id, f"orders_through|{through.isoformat()}"),
+        symbol=mark.symbol,
         source=ORDER_WATERMARK_SOURCES[partition],
-        through=request.market_time or request.timestamp,
+        through=through,
     )
-    return [command, mark]
+
+
+def held_at(mark: OrdersDecidedThrough, parked: Iterable[Item]) -> datetime | None:
+    """Just before the earliest parked order of the mark's symbol decided at or before its time (a parked
+    cancel or amend, whose symbol the account's state knows, holds every symbol); None if none is."""
+    times = [
+        at
+        for item in parked
+        if isinstance(event := item.event, OrderRequested | OrderCancelRequested | OrderAmendRequested)
+        and getattr(event, "symbol", mark.symbol) == mark.symbol
+        and (at := event.market_time) is not None
+        and at <= mark.through
+    ]
+    return min(times) - _JUST_BEFORE if times else None
 
 
 def _apply_outcome(state: AccountRiskState, event: Event) -> AccountRiskState:
@@ -365,8 +441,23 @@ _ACCOUNT_INPUTS = (
 )
 
 
+def _on_progress(item: Item, mark: OrdersDecidedThrough, batch: Batch[AccountRiskState]) -> None:
+    lane = f"decided:{mark.symbol}"
+    if batch.is_parked(lane) or batch.applied(item):
+        if batch.is_parked(lane):
+            batch.park(item, lane)  # the symbol's marks stay in order
+        return
+    mine = [parked for parked in batch.parked if parked.partition == item.partition]
+    batch.publish([forward_progress(mark, item.partition, mine)])
+    if held_at(mark, mine) is not None:
+        batch.park(item, lane)  # forwarded again, in full, once the orders it covers are handled
+
+
 def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
     event = item.event
+    if isinstance(event, OrdersDecidedThrough):
+        _on_progress(item, event, batch)
+        return
     assert isinstance(event, _ACCOUNT_INPUTS)
     account = event.account_id
     if batch.is_parked(account):
@@ -380,10 +471,13 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
             batch.park(item, account)
             return
         window = stage.windows.get((item.topic.name, item.partition))
-        state, outputs = handle_request(event, state, UsedOrderIds(window, account), item.partition)
+        state, outputs = handle_request(event, state, UsedOrderIds(window, account))
         batch.publish(outputs)
     elif isinstance(event, OrderCancelRequested | OrderAmendRequested):
-        batch.publish(forward_change(event, state, item.partition))
+        ended = None
+        if event.order_id not in state.open_orders:
+            ended = ended_reason(stage.windows, account, event.order_id, item.partition)
+        batch.publish(forward_change(event, state, ended))
     elif event.order_id in state.open_orders:
         # A live venue's or the paper matching engine's fill, rejection, cancel or expiry. Immediate paper
         # outcomes were applied when they were made: their order is no longer open when they come back.
@@ -395,6 +489,8 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
 
 def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
     inputs: dict[KafkaTopic, tuple[type[Event], ...]] = {Topics.ORDERS_REQUESTED: (OrderRequested,)}
+    if get_agent_settings().paper_engine:  # and the strategies' progress, forwarded to the engine
+        inputs[Topics.ORDERS_REQUESTED] = (OrderRequested, OrdersDecidedThrough)
     if get_trading_config().live_venues or get_agent_settings().paper_engine:
         inputs[Topics.ORDERS_EXECUTED] = (OrderExecuted,)
         inputs[Topics.ORDERS_REJECTED] = (OrderRejected,)

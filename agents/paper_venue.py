@@ -5,7 +5,11 @@ account-keyed order stage: this stage reads `market.ticks` and `paper.commands` 
 co-partitioned) and feeds each (venue, symbol)'s `trading.paper_matching` engine; what the engines decide
 goes out keyed by account (`orders.accepted`, `orders.executed`, `orders.canceled`, `orders.rejected`,
 `orders.changes.rejected`). All matching is in market time: a command waits for the ticks past its arrival,
-a tick for every order stage partition's watermark (`paper.orders_through`) past its time.
+a tick of a symbol some strategy trades for every order stage partition's watermark (`paper.orders_through`,
+the strategies' progress each partition forwards) past its time minus the latency. A symbol no strategy
+trades has no watermark to wait for; a command no strategy decided (placed by hand) is taken within what
+the feed has reached (`unsourced`). A command that waits only for a later tick (the end of a recording, a
+quiet venue) is released after `market_settle_seconds` in which this stage had no backlog.
 
 State: the engines of a symbol in process memory, and their snapshot (`trading.paper_state`) in the
 changelog once per symbol and input topic per batch, with the input offsets it covers; a worker that gets a
@@ -17,6 +21,7 @@ was: the order stage then fills paper orders immediate-or-cancel itself.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,7 +29,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from agents.context import catalog
-from agents.settings import get_agent_settings, get_trading_config
+from agents.settings import get_agent_settings, get_strategies_config, get_trading_config
 from agents.stage import Batch, Item, Stage, register
 from schemas import (
     AmendPaperOrder,
@@ -38,9 +43,11 @@ from schemas import (
 from topics import KafkaTopic, StateChangelogs, Topics
 from topics.dead_letter import DeadLetterReason
 from topics.registry import ORDER_WATERMARK_SOURCES
+from trading.market_time import END_OF_TIME
 from trading.markets import MarketRules
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
 from trading.paper_state import EngineState, load, save
+from zvt.metrics import PAPER_LATE_INPUTS, PAPER_PENDING
 
 
 class PaperSymbolState(BaseModel):
@@ -70,9 +77,16 @@ class NotPaperVenue(ValueError):
 
 
 RulesLookup = Callable[[str, str], MarketRules | None]
-PaperInput = (
-    TradeTick | QuoteTick | SubmitPaperOrder | CancelPaperOrder | AmendPaperOrder | PaperOrdersThrough
-)
+PaperCommand = SubmitPaperOrder | CancelPaperOrder | AmendPaperOrder
+PaperInput = TradeTick | QuoteTick | PaperCommand | PaperOrdersThrough
+
+
+def _every(_: object) -> bool:
+    return True
+
+
+def _never_behind() -> bool:
+    return False
 
 
 class PaperVenues:
@@ -83,11 +97,25 @@ class PaperVenues:
         rules: RulesLookup,
         settings: MatchingSettings,
         sources: tuple[str, ...] = ORDER_WATERMARK_SOURCES,
+        *,
+        watermarked: Callable[[str], bool] = _every,
+        sourced: Callable[[PaperCommand], bool] = _every,
+        settle_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        behind: Callable[[], bool] = _never_behind,
     ) -> None:
         self.rules = rules  # a paper venue's rules for a symbol; None for a live venue or an unlisted one
         self.settings = settings
         self.sources = sources
+        self.watermarked = watermarked  # whether a symbol's ticks wait for the sources' watermarks
+        self.sourced = sourced  # whether a watermark covers a command's source (else: taken as it comes)
+        self.settle_seconds = settle_seconds
+        self.clock = clock
+        self.behind = behind  # whether this stage has a backlog (its inputs are not quiet)
         self.memory: dict[tuple[int, str], SymbolEngines] = {}
+        # Engines (partition, symbol, venue) whose commands wait only for a later tick, since when.
+        self._waiting: dict[tuple[int, str, str], float] = {}
+        self._behind_at = float("-inf")
         # The offset of each (partition, symbol, topic)'s last record in the current batch: where its
         # snapshot is taken. None (no plan): a snapshot after every record.
         self._last: dict[tuple[int, str, str], int] | None = None
@@ -113,6 +141,7 @@ class PaperVenues:
         """After a rebalance the engines are rebuilt from the stage's state (kept or recovered), which is
         exactly what the committed offsets cover."""
         self.memory.clear()
+        self._waiting.clear()
 
     def handle(self, item: Item, batch: Batch[PaperSymbolState]) -> None:
         event = item.event
@@ -150,36 +179,82 @@ class PaperVenues:
                 venues = dict.fromkeys(leg.venue for leg in event.legs)
                 legs = [self._paper(engines, venue, event) for venue in venues]
                 for engine in legs:
-                    engine.submit(event)
+                    engine.submit(event, sourced=self.sourced(event))
                 touched.extend(legs)
             case CancelPaperOrder() | AmendPaperOrder():
                 engine = self._paper(engines, event.venue, event)
                 if isinstance(event, CancelPaperOrder):
-                    engine.request_cancel(event)
+                    engine.request_cancel(event, sourced=self.sourced(event))
                 else:
-                    engine.request_amend(event)
+                    engine.request_amend(event, sourced=self.sourced(event))
                 touched.append(engine)
             case PaperOrdersThrough():
                 known = engines.orders_through.get(event.source)
                 if known is None or event.through > known:
                     engines.orders_through[event.source] = event.through
-                through = self._orders_through(engines)
+                through = self._orders_through(engines, event.symbol)
                 if through is None:
                     return []
                 for engine in engines.engines.values():
                     engine.orders_through(through)
                 touched.extend(engines.engines.values())
+        return self._run(touched)
+
+    def _run(self, engines: Iterable[PaperMatchingEngine]) -> list[Event]:
+        """What `engines` release now; their inputs taken at another time than their own counted."""
         events: list[Event] = []
-        for engine in touched:
+        for engine in engines:
+            late, unsourced = engine.late_inputs, engine.unsourced_inputs
             events.extend(engine.run())
+            if engine.late_inputs > late:
+                PAPER_LATE_INPUTS.labels(engine.venue, "late").inc(engine.late_inputs - late)
+            if engine.unsourced_inputs > unsourced:
+                PAPER_LATE_INPUTS.labels(engine.venue, "unsourced").inc(engine.unsourced_inputs - unsourced)
         return events
 
-    def _orders_through(self, engines: SymbolEngines) -> datetime | None:
-        """How far every source has declared its orders: None until each has said something."""
+    def _orders_through(self, engines: SymbolEngines, symbol: str) -> datetime | None:
+        """How far every source has declared its orders: None until each has said something; the end of
+        time for a symbol no source decides on (nothing to wait for)."""
+        if not self.watermarked(symbol):
+            return END_OF_TIME
         marks = [engines.orders_through.get(source) for source in self.sources]
         if any(mark is None for mark in marks):
             return None
         return min(mark for mark in marks if mark is not None)
+
+    # --- quiet venues ---------------------------------------------------------------------------------
+
+    def settle(self, batch: Batch[PaperSymbolState]) -> None:
+        """After each batch: a command that waits only for a later tick (the end of a recording, a quiet
+        venue) is released once this stage has had no backlog for `settle_seconds` since it began to
+        wait, as the order stage settles the market of an order's time (`ticks_through` at its time)."""
+        now = self.clock()
+        if self.behind():
+            self._behind_at = now
+        pending = 0
+        for (partition, symbol), engines in self.memory.items():
+            released = False
+            for venue, engine in engines.engines.items():
+                pending += engine.pending_inputs
+                slot = (partition, symbol, venue)
+                through = engine.waiting_for_ticks()
+                if through is None:
+                    self._waiting.pop(slot, None)
+                    continue
+                since = self._waiting.setdefault(slot, now)
+                if now - max(since, self._behind_at) < self.settle_seconds:
+                    continue
+                del self._waiting[slot]
+                engine.ticks_through(through)
+                batch.publish(self._run([engine]))
+                released = True
+            if released:
+                batch.put_kept(partition, symbol, engines.state())
+        PAPER_PENDING.set(pending)
+
+    def settling(self) -> bool:
+        """Whether a command waits for a quiet release (the stage then runs batches without records)."""
+        return bool(self._waiting)
 
     def _paper(
         self,
@@ -201,7 +276,7 @@ class PaperVenues:
             if rules is None:
                 return None
             engine = engines.engines[venue] = PaperMatchingEngine(rules, self.settings)
-            through = self._orders_through(engines)
+            through = self._orders_through(engines, symbol)
             if through is not None:
                 engine.orders_through(through)
         return engine
@@ -238,9 +313,32 @@ def _paper_rules(venue: str, symbol: str) -> MarketRules | None:
 # changelog record must stay well under the broker's message size (about 500 bytes each: 250 kB).
 ENDED_ORDERS_KEPT = 500
 
+# The strategies the workers run decide in market time and publish their progress (agents.strategies):
+# their symbols' ticks wait for it, their orders are covered by it; nothing else is.
+_STRATEGIES = get_strategies_config().strategies
+_DECIDED_SYMBOLS = frozenset(symbol for spec in _STRATEGIES for symbol in spec.symbols)
+_DECIDING = frozenset((spec.id, spec.account) for spec in _STRATEGIES)
+
+
+def _decided_by_a_strategy(command: PaperCommand) -> bool:
+    return (
+        command.strategy_id is not None
+        and (command.strategy_id, command.account_id) in _DECIDING
+        and command.market_time is not None
+    )
+
+
+def _stage_behind() -> bool:
+    return stage is not None and stage.behind()
+
+
 paper_venues = PaperVenues(
     _paper_rules,
     replace(MatchingSettings.from_paper(get_trading_config().paper), terminal_orders_kept=ENDED_ORDERS_KEPT),
+    watermarked=_DECIDED_SYMBOLS.__contains__,
+    sourced=_decided_by_a_strategy,
+    settle_seconds=get_agent_settings().market_settle_seconds,
+    behind=_stage_behind,
 )
 
 INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
@@ -259,5 +357,7 @@ if get_agent_settings().paper_engine:
             changelog=StateChangelogs.PAPER_VENUE,
             prepare=paper_venues.prepare,
             on_assigned=paper_venues.forget,
+            settle=paper_venues.settle,
+            settling=paper_venues.settling,
         )
     )

@@ -45,7 +45,7 @@ from schemas import CODEC, Event, EventDecodeError
 from schemas.signing import KeyRing, SignatureError, keyring, signature_in, verified_event
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
-from topics.registry import AGENTS_GROUP, KafkaTopic
+from topics.registry import KafkaTopic, stage_group
 from zvt.clients import kafka_options
 from zvt.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
 from zvt.settings import get_settings
@@ -168,6 +168,14 @@ class Batch(Generic[M]):
         self._undo.append((slot, self.changed.get(slot)))
         self.changed[slot] = Stored(offsets, value)
 
+    def put_kept(self, partition: int, key: str, value: M) -> None:
+        """Set `key`'s state on `partition` with the offsets it already records: a change no input made
+        (a stage's `settle` hook: what waited long enough is released)."""
+        before = self.changed.get((partition, key))
+        if before is None and self._stage.store is not None:
+            before = self._stage.store.get(partition, key)
+        self.changed[(partition, key)] = Stored(dict(before.offsets) if before else {}, value)
+
     def _begin_item(self) -> None:
         self._undo.clear()
 
@@ -193,6 +201,7 @@ class Batch(Generic[M]):
                 topic.key_for(event),
                 value,
                 partitions=topic.partitions,
+                partition=topic.partition_of(event),
                 headers=ring.headers(value),
             )
 
@@ -284,6 +293,8 @@ class Stage(Generic[M]):
         ready: Callable[[], Awaitable[None]] | None = None,
         prepare: Callable[[list[Item], Batch[M]], Awaitable[None]] | None = None,
         on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+        settle: Callable[[Batch[M]], None] | None = None,
+        settling: Callable[[], bool] | None = None,
     ) -> None:
         if (state is None) != (changelog is None):
             raise ValueError(f"{name}: a stage with state names its changelog, and only then")
@@ -296,6 +307,10 @@ class Stage(Generic[M]):
         self.ready = ready
         self.prepare = prepare
         self.on_assigned = on_assigned
+        # After every batch's events, `settle` may release what waited long enough for input that does
+        # not come (a quiet venue); while `settling()` says something waits, a batch runs without records.
+        self.settle = settle
+        self.settling = settling
         self.windows: dict[tuple[str, int], RecentKeys] = {}
         self.parked: list[Item] = []
         self.stats = StageStats()
@@ -304,7 +319,7 @@ class Stage(Generic[M]):
         self.bootstrap = settings.kafka_bootstrap
         self.kafka = kafka_options(settings)
         self.prefix = settings.topic_prefix
-        self.group = f"{self.prefix}{AGENTS_GROUP}"
+        self.group = f"{self.prefix}{stage_group(name)}"  # a topic two stages read: one has its own
         agent_settings = get_agent_settings()
         self.exactly_once = agent_settings.processing_guarantee is Guarantee.EXACTLY_ONCE
         self.window_capacity = agent_settings.dedupe_window
@@ -367,7 +382,7 @@ class Stage(Generic[M]):
             while not self._stopping:
                 limit = self._batch_limit()
                 records = await consumer.getmany(timeout_ms=5 if self.parked else 100, max_records=limit)
-                if not records and not self.parked:
+                if not records and not self.parked and not (self.settling and self.settling()):
                     continue
                 async with self._lock:
                     # aiokafka returns records of the current assignment only; one revoked while this task
@@ -447,6 +462,8 @@ class Stage(Generic[M]):
                 waited = time.perf_counter() - prepared_from
             for item in work:
                 self._apply(item, batch)
+            if self.settle is not None:
+                self._settle(batch)
             self.parked = batch.parked
             worked = time.perf_counter() - started - waited  # the budget counts work, not broker waits
             if self.store is not None:  # the next batch reads this state; the tail writes its changelog
@@ -613,6 +630,13 @@ class Stage(Generic[M]):
             if window is None:
                 window = self.windows[(item.topic.name, item.partition)] = RecentKeys(self.window_capacity)
             self._remember(window, item.event)
+
+    def _settle(self, batch: Batch[M]) -> None:
+        assert self.settle is not None
+        try:
+            self.settle(batch)
+        except Exception:  # a bug there must not stop the stage: what waits is retried next batch
+            log.exception("%s: settle failed", self.name)
 
     def _remember(self, window: RecentKeys, event: Event) -> None:
         """Count `event` as applied on its partition: its id, and whatever else the stage keys by it."""

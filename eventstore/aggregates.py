@@ -9,7 +9,7 @@
 | alert.triggered | `alerts/<source>` |
 | market data (ticks, prices, books) | `<event_type>/<venue>/<symbol>` |
 | paper.submit_order, paper.cancel_order, paper.amend_order (commands to the paper venue) | the order id |
-| paper.orders_through (the order watermark) | `paper/<symbol>` |
+| paper.orders_through, orders.decided_through, market.prices_through (the watermarks) | `paper/<symbol>` |
 
 The ids never collide: identifiers cannot contain `/`, symbols always do, so an order id has no `/`,
 a position id has a `:` before its first `/`, and every other kind has a `/` before any `:`.
@@ -39,11 +39,13 @@ from schemas import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrdersDecidedThrough,
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
+    PricesThrough,
     PriceUpdated,
     QuoteTick,
     RiskBreached,
@@ -90,6 +92,10 @@ def _position(event: Any) -> str:
     return position_aggregate_id(event.account_id, event.symbol)
 
 
+def _watermark(event: Any) -> str:
+    return f"paper/{event.symbol}"
+
+
 def _market(event: Any) -> str:
     return f"{event.event_type}/{event.venue}/{event.symbol}"
 
@@ -99,7 +105,7 @@ _AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
     **dict.fromkeys(ORDER_CHANGE_EVENTS, _order),
     **dict.fromkeys(MARKET_EVENTS, _market),
     **dict.fromkeys(PAPER_COMMANDS, _order),
-    PaperOrdersThrough: lambda event: f"paper/{event.symbol}",
+    **dict.fromkeys((PaperOrdersThrough, OrdersDecidedThrough, PricesThrough), _watermark),
     PositionUpdated: _position,
     PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",
     RiskBreached: lambda event: f"risk/{event.account_id}",

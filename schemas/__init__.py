@@ -5,7 +5,7 @@ Where an event is defined: `schemas/<domain>.py`. Which topic carries it: `topic
 
 from schemas.base import Event
 from schemas.codec import EventCodec, EventDecodeError
-from schemas.market import BookLevel, OrderBookUpdated, PriceUpdated, QuoteTick, TradeTick
+from schemas.market import BookLevel, OrderBookUpdated, PricesThrough, PriceUpdated, QuoteTick, TradeTick
 from schemas.orders import (
     AmendPaperOrder,
     CancelPaperOrder,
@@ -24,6 +24,7 @@ from schemas.orders import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrdersDecidedThrough,
     OrderStatus,
     OrderTriggered,
     OrderValidated,
@@ -57,11 +58,13 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     CancelPaperOrder,
     AmendPaperOrder,
     PaperOrdersThrough,
+    OrdersDecidedThrough,
     PositionUpdated,
     RiskBreached,
     PortfolioRebalanced,
     AlertTriggered,
     PriceUpdated,
+    PricesThrough,
     OrderBookUpdated,
     TradeTick,
     QuoteTick,
@@ -101,10 +104,12 @@ __all__ = [
     "OrderStatus",
     "OrderTriggered",
     "OrderValidated",
+    "OrdersDecidedThrough",
     "PaperOrdersThrough",
     "PortfolioRebalanced",
     "PositionUpdated",
     "PriceUpdated",
+    "PricesThrough",
     "QuoteTick",
     "RebalanceStatus",
     "RejectReason",

@@ -57,6 +57,18 @@ class PriceUpdated(Event):
     market_time: AwareDatetime
 
 
+class PricesThrough(Event):
+    """The market data stage has derived every price of `symbol` from its ticks at or before
+    `market_time`: sent when a batch's last tick of the symbol moved no price (an unchanged top, a
+    quarantined tick), so the strategies' progress (`orders.decided_through`) passes ticks that decide
+    nothing. Only with `ZVT_PAPER_ENGINE` (docs/order-lifecycle.md)."""
+
+    EVENT_TYPE = "market.prices_through"
+
+    symbol: Symbol
+    market_time: AwareDatetime
+
+
 class BookLevel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

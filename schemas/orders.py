@@ -446,3 +446,17 @@ class PaperOrdersThrough(Event):
     symbol: Symbol
     source: Identifier
     through: AwareDatetime
+
+
+class OrdersDecidedThrough(Event):
+    """The strategies stage has published every order it decided on the prices of `symbol` at or before
+    `through` (market time). Sent once per batch to each partition of orders.requested (`partition`),
+    after that batch's orders, so each order stage partition reads it in sequence with the orders it
+    covers and forwards it to the paper venue stage as its `paper.orders_through`: idle partitions
+    progress too. Only with `ZVT_PAPER_ENGINE` (docs/order-lifecycle.md)."""
+
+    EVENT_TYPE = "orders.decided_through"
+
+    symbol: Symbol
+    through: AwareDatetime
+    partition: int = Field(ge=0)  # the orders.requested partition this copy is for

@@ -30,12 +30,14 @@ from schemas import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrdersDecidedThrough,
     OrderStatus,
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
+    PricesThrough,
     PriceUpdated,
     QuoteTick,
     RebalanceStatus,
@@ -323,6 +325,15 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         ),
     ),
     AmendPaperOrder: event_of(AmendPaperOrder, _with(amend_body(), symbol=symbols, venue=venues)),
+    PricesThrough: event_of(
+        PricesThrough, st.fixed_dictionaries({"symbol": symbols, "market_time": timestamps})
+    ),
+    OrdersDecidedThrough: event_of(
+        OrdersDecidedThrough,
+        st.fixed_dictionaries(
+            {"symbol": symbols, "through": timestamps, "partition": st.integers(min_value=0, max_value=5)}
+        ),
+    ),
     PaperOrdersThrough: event_of(
         PaperOrdersThrough,
         st.fixed_dictionaries({"symbol": symbols, "source": identifiers, "through": timestamps}),

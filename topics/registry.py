@@ -31,11 +31,13 @@ from schemas import (
     OrderExpired,
     OrderRejected,
     OrderRequested,
+    OrdersDecidedThrough,
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
     PortfolioRebalanced,
     PositionUpdated,
+    PricesThrough,
     PriceUpdated,
     QuoteTick,
     RiskBreached,
@@ -65,6 +67,9 @@ class KafkaTopic:
     cleanup: Cleanup = Cleanup.DELETE
     retention_ms: int | None = 7 * DAY_MS
     has_dead_letter: bool = True
+    # Types sent to each partition explicitly, one copy per partition naming it (field `partition`), keyed
+    # by `symbol`: a progress mark every consumer partition must read in sequence with its other records.
+    broadcast: tuple[type[Event], ...] = ()
 
     def full_name(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
@@ -87,7 +92,18 @@ class KafkaTopic:
         """The partitioning key of `event` on this topic (e.g. b'acct-1' or b'BTC/USDT')."""
         if type(event) not in self.value_types:
             raise TypeError(f"{event.event_type} does not belong on topic {self.name}")
+        if type(event) in self.broadcast:
+            return str(vars(event)["symbol"]).encode()  # a field the type has (test_registry), not Event
         return ":".join(str(getattr(event, name)) for name in self.key_fields).encode()
+
+    def partition_of(self, event: Event) -> int | None:
+        """The partition a broadcast copy names; None: the one its key hashes to."""
+        if type(event) in self.broadcast:
+            partition = int(vars(event)["partition"])
+            if not 0 <= partition < self.partitions:
+                raise ValueError(f"{event.event_type} for partition {partition} of {self.name}")
+            return partition
+        return None
 
     def config(self) -> dict[str, str]:
         config = {"cleanup.policy": self.cleanup.value}
@@ -137,8 +153,9 @@ class Topics:
         "market.prices",
         6,
         ("symbol",),
-        (PriceUpdated,),
-        "Latest price per venue and symbol, derived by the market data agent.",
+        (PriceUpdated, PricesThrough),
+        "Latest price per venue and symbol, derived by the market data agent (with the paper engine, also "
+        "how far it has derived a symbol's prices when a batch's last tick moved none).",
         retention_ms=DAY_MS,
     )
     ORDER_BOOKS = KafkaTopic(
@@ -154,8 +171,10 @@ class Topics:
         "orders.requested",
         6,
         ("account_id",),
-        (OrderRequested,),
-        "Orders asked for by strategies, workflows and people; input of the order stage.",
+        (OrderRequested, OrdersDecidedThrough),
+        "Orders asked for by strategies, workflows and people; input of the order stage. With the paper "
+        "engine, also the strategies' progress per symbol, a copy to each partition after its orders.",
+        broadcast=(OrdersDecidedThrough,),
     )
     ORDERS_VALIDATED = KafkaTopic(
         "orders.validated",
@@ -305,6 +324,34 @@ PAPER_AGENT_INPUTS = (
     Topics.ORDERS_CANCELED,
     Topics.ORDER_CHANGES_REQUESTED,
 )
+# Within one consumer group a partition goes to one member and has one committed offset, so a topic two
+# stages read is read by one of them in a group of its own, `<agents group>.<stage>`: the portfolio
+# (orders.executed, which the order stage reads too with live venues or the paper engine) and the paper
+# venue stage (market.ticks, which the market data stage reads). Every other stage is in the agents' group.
+OWN_GROUPS: dict[str, tuple[KafkaTopic, ...]] = {
+    "portfolio": (Topics.ORDERS_EXECUTED,),
+    "paper_venue": (Topics.MARKET_TICKS, Topics.PAPER_COMMANDS),
+}
+
+
+def stage_group(stage: str) -> str:
+    """The consumer group (after the deployment prefix) stage `stage` consumes in."""
+    return f"{AGENTS_GROUP}.{stage}" if stage in OWN_GROUPS else AGENTS_GROUP
+
+
+def agent_groups(paper_engine: bool = False) -> list[tuple[str, tuple[KafkaTopic, ...]]]:
+    """Each consumer group of the agents with the topics it reads: the pipeline has drained when every
+    group has committed past the end of its topics (`zvt session`)."""
+    own = {topic for topics in OWN_GROUPS.values() for topic in topics}
+    shared = [topic for topic in AGENT_INPUTS if topic not in own or topic is Topics.MARKET_TICKS]
+    groups = [(AGENTS_GROUP, tuple(shared)), (stage_group("portfolio"), OWN_GROUPS["portfolio"])]
+    if paper_engine:  # the order stage reads what the engines decide; the paper venue stage its inputs
+        outcomes = (Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED, Topics.ORDERS_CANCELED)
+        groups[0] = (AGENTS_GROUP, (*groups[0][1], *outcomes, Topics.ORDER_CHANGES_REQUESTED))
+        groups.append((stage_group("paper_venue"), OWN_GROUPS["paper_venue"]))
+    return groups
+
+
 # The sources of the order watermark on paper.commands: one per order stage partition (an account's
 # orders all come from its partition).
 ORDER_WATERMARK_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))

@@ -13,6 +13,11 @@ order, then new orders, amends and cancels, each by account, order id and event 
 An input that should have come before what was already released (a watermark that was wrong), or a tick
 older than the feed's last (a live feed's small reorder), is taken at the latest time already seen and
 counted in `late`: the outcome then depends on arrival, and a caller should see it.
+
+A command whose source declares no watermark (an order placed by hand, a workflow's) is `unsourced`: it is
+taken at its own time if that lies between the time released and the newest tick, else at the nearer of
+the two (counted in `unsourced`, not `late`): it never waits for a watermark no one will send, and never
+goes back before what was matched.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class MarketTimeMerger(Generic[T]):
         self._commands_declared = BEGINNING
         self._last_released = Key(BEGINNING, Rank.EXPIRY)
         self.late = 0
+        self.unsourced = 0
 
     @property
     def released_through(self) -> datetime:
@@ -80,9 +86,18 @@ class MarketTimeMerger(Generic[T]):
         self._latest_tick = time
         self._ticks.append(_Queued(Key(time, Rank.TICK), self._next(), item))
 
-    def add_command(self, time: datetime, rank: Rank, tie: tuple[str, ...], item: T) -> None:
-        """An order, amend or cancel at the market time it reaches the book; expiries are commands too."""
-        if Key(time, rank, tie) < self._last_released:
+    def add_command(
+        self, time: datetime, rank: Rank, tie: tuple[str, ...], item: T, *, unsourced: bool = False
+    ) -> None:
+        """An order, amend or cancel at the market time it reaches the book; expiries are commands too.
+        `unsourced`: no watermark covers it, so it is taken within what the feed has reached."""
+        if unsourced:
+            newest = max(self._latest_tick, self.released_through)  # no tick yet: its own time
+            bounded = min(max(time, self.released_through), newest if newest > BEGINNING else time)
+            if bounded != time:
+                self.unsourced += 1
+                time = bounded
+        elif Key(time, rank, tie) < self._last_released:
             self.late += 1
             time = self.released_through
         heapq.heappush(self._commands, _Queued(Key(time, rank, tie), self._next(), item))
@@ -114,6 +129,20 @@ class MarketTimeMerger(Generic[T]):
 
     def pending(self) -> int:
         return len(self._ticks) + len(self._commands)
+
+    def waiting_for_ticks(self) -> datetime | None:
+        """The latest time of an order, amend or cancel that the commands' watermark has released but the
+        ticks' has not (no later tick yet: the end of a recording, a quiet venue); None if none waits.
+        Expiries are left out: a good-till time is no sign of how far the market has come."""
+        waiting = [
+            queued.key.time
+            for queued in self._commands
+            if queued.key.rank is not Rank.EXPIRY
+            and queued.key.time <= self._commands_declared
+            and queued.key.time >= self._latest_tick
+            and queued.key.time > self._ticks_declared
+        ]
+        return max(waiting, default=None)
 
     def _head(self) -> _Queued[T] | None:
         tick = self._ticks[0] if self._ticks else None

@@ -45,7 +45,7 @@ from schemas import (
 )
 from schemas.primitives import Liquidity, Side, TimeInForce, TriggerSource
 from trading.config import PaperSettings
-from trading.market_time import Key, MarketTimeMerger, Rank
+from trading.market_time import END_OF_TIME, Key, MarketTimeMerger, Rank
 from trading.markets import MarketRules
 from trading.order_lifecycle import OrderLifecycle, Transition, refusal
 from trading.paper_book import PaperBook, Take
@@ -101,8 +101,10 @@ class PaperMatchingEngine:
 
     # --- input --------------------------------------------------------------------------------------------
 
-    def submit(self, order: OrderValidated | ExchangeRouted) -> None:
-        """An order for this venue (a routed order: the sum of its legs here) as risk passed it."""
+    def submit(self, order: OrderValidated | ExchangeRouted, *, sourced: bool = True) -> None:
+        """An order for this venue (a routed order: the sum of its legs here) as risk passed it.
+        `sourced=False`: no watermark covers its source (placed by hand); taken within what the feed has
+        reached (`MarketTimeMerger.add_command`)."""
         lifecycle = OrderLifecycle.validated(order, self.venue)
         if isinstance(order, ExchangeRouted):
             quantity = sum((leg.quantity for leg in order.legs if leg.venue == self.venue), ZERO)
@@ -110,21 +112,18 @@ class PaperMatchingEngine:
                 raise ValueError(f"{order.order_id} has no leg on {self.venue}")
             lifecycle = replace(lifecycle, terms=replace(lifecycle.terms, quantity=quantity))
         at = order_market_time(order) + self.settings.latency
-        self._merger.add_command(
-            at, Rank.SUBMIT, self._tie(order.account_id, order.order_id, order), lifecycle
-        )
+        tie = self._tie(order.account_id, order.order_id, order)
+        self._merger.add_command(at, Rank.SUBMIT, tie, lifecycle, unsourced=not sourced)
 
-    def request_cancel(self, request: OrderCancelRequested) -> None:
+    def request_cancel(self, request: OrderCancelRequested, *, sourced: bool = True) -> None:
         at = (request.market_time or request.timestamp) + self.settings.latency
-        self._merger.add_command(
-            at, Rank.CANCEL, self._tie(request.account_id, request.order_id, request), request
-        )
+        tie = self._tie(request.account_id, request.order_id, request)
+        self._merger.add_command(at, Rank.CANCEL, tie, request, unsourced=not sourced)
 
-    def request_amend(self, request: OrderAmendRequested) -> None:
+    def request_amend(self, request: OrderAmendRequested, *, sourced: bool = True) -> None:
         at = (request.market_time or request.timestamp) + self.settings.latency
-        self._merger.add_command(
-            at, Rank.AMEND, self._tie(request.account_id, request.order_id, request), request
-        )
+        tie = self._tie(request.account_id, request.order_id, request)
+        self._merger.add_command(at, Rank.AMEND, tie, request, unsourced=not sourced)
 
     def add_tick(self, tick: Tick) -> None:
         if tick.venue != self.venue or tick.symbol != self.rules.symbol:
@@ -134,12 +133,21 @@ class PaperMatchingEngine:
         self._merger.add_tick(tick.market_time, tick)
 
     def orders_through(self, market_time: datetime) -> None:
-        """No order, cancel or amend decided at or before `market_time` will come any more."""
-        self._merger.commands_through(market_time + self.settings.latency)
+        """No order, cancel or amend decided at or before `market_time` will come any more: none reaches
+        the book before `market_time` + latency, so a tick up to then is released (END_OF_TIME: no
+        source declares a watermark, nothing is waited for)."""
+        latency = self.settings.latency
+        self._merger.commands_through(
+            END_OF_TIME if market_time >= END_OF_TIME - latency else market_time + latency
+        )
 
     def ticks_through(self, market_time: datetime) -> None:
         """Every tick at or before `market_time` has been fed (a quiet venue)."""
         self._merger.ticks_through(market_time)
+
+    def waiting_for_ticks(self) -> datetime | None:
+        """How far the ticks must be declared for the commands waiting only for them (a quiet venue)."""
+        return self._merger.waiting_for_ticks()
 
     # --- output -------------------------------------------------------------------------------------------
 
@@ -166,6 +174,15 @@ class PaperMatchingEngine:
     def late_inputs(self) -> int:
         """Inputs that came after their market time was matched: a watermark was wrong."""
         return self._merger.late
+
+    @property
+    def unsourced_inputs(self) -> int:
+        """Commands without a watermark (placed by hand) taken at another time than their own."""
+        return self._merger.unsourced
+
+    @property
+    def pending_inputs(self) -> int:
+        return self._merger.pending()
 
     # --- dispatch -----------------------------------------------------------------------------------------
 

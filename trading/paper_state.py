@@ -84,6 +84,7 @@ class EngineState(_Model):
     commands_declared: datetime
     last_released: KeyState
     late: int = 0
+    unsourced: int = 0
 
 
 def _queued(entry: _Queued[_Input]) -> QueuedState:
@@ -137,6 +138,7 @@ def save(engine: PaperMatchingEngine) -> EngineState:
         commands_declared=merger._commands_declared,
         last_released=KeyState.of(merger._last_released),
         late=merger.late,
+        unsourced=merger.unsourced,
     )
 
 
@@ -161,5 +163,6 @@ def load(rules: MarketRules, settings: MatchingSettings, state: EngineState) -> 
     merger._commands_declared = state.commands_declared
     merger._last_released = state.last_released.key()
     merger.late = state.late
+    merger.unsourced = state.unsourced
     engine._merger = merger
     return engine

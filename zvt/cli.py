@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -19,6 +21,10 @@ from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.metrics import serve_metrics
 from zvt.settings import ADMIN_KIND, REPO_ROOT, Settings, get_settings, process_kind, select_process_kind
+
+if TYPE_CHECKING:
+    from trading.fill_audit import AuditFill
+    from zvt.order_changes import ChangeAt, OrderView
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka and the Hatchet engine.")
@@ -473,6 +479,178 @@ def publish_file(path: Path = typer.Argument(..., exists=True, dir_okay=False)) 
     _publish(events)
 
 
+def _ask_for_change(
+    order_id: str, account: str | None, build: Callable[[OrderView | None, str], Event], wait: float
+) -> None:
+    """Publish a change request for an order (in its chain, as `build` makes it from what the event store
+    says of the order) and print its answer; exit 0 if it took effect, 1 if refused, 3 if unanswered."""
+    from pydantic import ValidationError
+
+    from eventstore.db import connect
+    from eventstore.trace import describe
+    from schemas import OrderAmended, OrderCanceled
+    from zvt.order_changes import load_order, wait_for_answer
+    from zvt.publish import publish_events
+    from zvt.settings import load_settings
+
+    async def ask() -> Event | None:
+        connection = await connect(get_settings().postgres_url())
+        try:
+            order = await load_order(connection, order_id)
+            if order is None and account is None:
+                console.print(
+                    f"[red]the event store has no order {order_id!r}[/red]: give --account to ask anyway"
+                )
+                raise typer.Exit(2)
+            if order is not None and account not in (None, order.account_id):
+                console.print(f"[red]{order_id} is an order of {order.account_id}, not of {account}[/red]")
+                raise typer.Exit(2)
+            try:
+                request = build(order, order.account_id if order is not None else str(account))
+            except ValidationError as exc:  # an amend that changes nothing, a negative quantity
+                console.print(f"[red]invalid request:[/red] {exc}")
+                raise typer.Exit(2) from exc
+            # The publisher principal writes the input topics; the store is read as the operator.
+            (sent,) = await publish_events(load_settings(kind="publisher"), [request])
+            console.print(
+                f"{request.event_type} {request.event_id} -> {sent.topic} {sent.partition}@{sent.offset}"
+            )
+            return await wait_for_answer(connection, request, order_id, wait)
+        finally:
+            await connection.close()
+
+    answer = asyncio.run(ask())
+    if answer is None:
+        console.print(
+            f"[yellow]no answer stored within {wait:.0f} s[/yellow] (do `zvt worker` with "
+            "ZVT_PAPER_ENGINE=true and `zvt sink` run? see `zvt trace`)"
+        )
+        raise typer.Exit(3)
+    done = isinstance(answer, OrderCanceled | OrderAmended)
+    console.print(f"[{'green' if done else 'red'}]{answer.event_type}[/] {describe(answer)}")
+    if not done:
+        raise typer.Exit(1)
+
+
+_AT_HELP = "The request's market time: now (empty, as an order by hand) or order (the order's last one)."
+
+
+@app.command()
+def cancel(
+    order_id: str = typer.Argument(..., help="The order id (client order id)."),
+    account: str = typer.Option(None, help="The order's account (needed only for an order the store lacks)."),
+    at: str = typer.Option("now", help=_AT_HELP),
+    wait: float = typer.Option(15.0, min=0, help="Seconds to wait for the answer in the event store."),
+) -> None:
+    """Ask to cancel an order (order.cancel_requested in the order's chain) and print the answer: canceled,
+    or refused with the reason (unknown_order, already_filled, ...)."""
+    from zvt.order_changes import cancel_request
+
+    when = _change_at(at)
+    _ask_for_change(
+        order_id, account, lambda order, acct: cancel_request(order_id, acct, order, at=when), wait
+    )
+
+
+@app.command()
+def amend(
+    order_id: str = typer.Argument(..., help="The order id (client order id)."),
+    quantity: str = typer.Option(None, help="The new total quantity, filled part included."),
+    price: str = typer.Option(None, help="The new limit price."),
+    account: str = typer.Option(None, help="The order's account (needed only for an order the store lacks)."),
+    at: str = typer.Option("now", help=_AT_HELP),
+    wait: float = typer.Option(15.0, min=0, help="Seconds to wait for the answer in the event store."),
+) -> None:
+    """Ask to change a working order's quantity or limit price and print the answer."""
+    from decimal import Decimal, InvalidOperation
+
+    from zvt.order_changes import amend_request
+
+    when = _change_at(at)
+    try:
+        new_quantity, new_price = (None if v is None else Decimal(v) for v in (quantity, price))
+    except InvalidOperation as exc:
+        console.print(f"[red]not a number:[/red] {quantity or ''} {price or ''}")
+        raise typer.Exit(2) from exc
+    _ask_for_change(
+        order_id,
+        account,
+        lambda order, acct: amend_request(
+            order_id, acct, order, quantity=new_quantity, limit_price=new_price, at=when
+        ),
+        wait,
+    )
+
+
+def _change_at(at: str) -> ChangeAt:
+    if at not in ("now", "order"):
+        console.print(f"[red]--at is now or order, not {at!r}[/red]")
+        raise typer.Exit(2)
+    return "now" if at == "now" else "order"
+
+
+@app.command()
+def orders(
+    account: str = typer.Option(None, help="Only this account's orders."),
+    days: float = typer.Option(7.0, min=0, help="Orders validated within this many days."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per order instead of a table."),
+) -> None:
+    """The open orders in the event store: validated (resting, partly filled, on their way) and not ended."""
+    from datetime import UTC, datetime, timedelta
+
+    import orjson
+
+    from eventstore.db import connect
+    from zvt.order_changes import open_orders
+
+    async def load() -> list[OrderView]:
+        connection = await connect(get_settings().postgres_url())
+        try:
+            return await open_orders(
+                connection, since=datetime.now(UTC) - timedelta(days=days), account_id=account
+            )
+        finally:
+            await connection.close()
+
+    found = asyncio.run(load())
+    now = datetime.now(UTC)
+    if as_json:
+        for view in found:
+            row = {k: (str(v) if v is not None else None) for k, v in vars(view).items()}
+            print(orjson.dumps(row | {"age_seconds": (now - view.requested_at).total_seconds()}).decode())
+        return
+    table = Table(
+        "order",
+        "account",
+        "symbol",
+        "side",
+        "type",
+        "price",
+        "quantity",
+        "filled",
+        "state",
+        "venue",
+        "age",
+        title=f"Open orders ({len(found)})",
+    )
+    for view in found:
+        price = view.limit_price if view.limit_price is not None else view.stop_price
+        table.add_row(
+            view.order_id,
+            view.account_id,
+            view.symbol,
+            view.side,
+            view.order_type,
+            "" if price is None else str(price),
+            str(view.quantity),
+            str(view.filled),
+            view.state,
+            view.venue or "",
+            str(timedelta(seconds=round((now - view.requested_at).total_seconds()))),
+        )
+    Console(width=max(console.width, 130)).print(table)
+
+
 @app.command()
 def worker(
     agents: str = typer.Option("all", help="Comma-separated agents to run, or 'all'."),
@@ -592,6 +770,53 @@ def session(
     if run.rebalance is not None and run.rebalance.result is None:
         console.print("[red]The rebalance workflow did not run to an outcome (see workflows.log).[/red]")
         raise typer.Exit(1)
+
+
+@app.command()
+def audit(
+    files: list[Path] = typer.Argument(
+        None, exists=True, dir_okay=False, help="The recorded ticks the session ran on (default: its sample)."
+    ),
+    report: Path = typer.Option(None, exists=True, dir_okay=False, help="A session's session.json."),
+    prefix: str = typer.Option(None, help="Or a session's topic prefix: its fills from the event store."),
+) -> None:
+    """Check every paper fill against the recorded market: a taker fill at the price and within the size
+    of the book in force (never a stale one), a maker fill at its limit where trades or books went
+    through it. Lists each violation; exits 1 if there is any (docs/order-lifecycle.md, the audit)."""
+    import orjson
+
+    from agents.settings import get_trading_config
+    from eventstore.db import connect
+    from trading.fill_audit import audit_fills
+    from zvt.audit import audit_rules, fills_from_report, fills_from_store, latency_of, recorded_market
+    from zvt.session import DEFAULT_FILES
+
+    if (report is None) == (prefix is None):
+        console.print("[red]give one of --report or --prefix[/red]")
+        raise typer.Exit(2)
+    paper = get_trading_config().paper
+    if report is not None:
+        fills = fills_from_report(orjson.loads(report.read_bytes()), latency_of(paper))
+    else:
+
+        async def stored() -> list[AuditFill]:
+            connection = await connect(get_settings().postgres_url())
+            try:
+                return await fills_from_store(connection, prefix, latency_of(paper))
+            finally:
+                await connection.close()
+
+        fills = asyncio.run(stored())
+    violations = audit_fills(fills, recorded_market(files or DEFAULT_FILES), audit_rules(paper))
+    makers = sum(1 for fill in fills if fill.liquidity == "maker")
+    console.print(f"{len(fills)} fills audited ({len(fills) - makers} taker, {makers} maker)")
+    for violation in violations:
+        console.print(f"[red]violation[/red] {violation.line()}", soft_wrap=True)
+    if violations:
+        console.print(f"[red]{len(violations)} violations[/red]")
+        raise typer.Exit(1)
+    if not fills:
+        console.print("[yellow]no fills to audit[/yellow]")
 
 
 @app.command("replay-market")

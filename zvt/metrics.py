@@ -61,6 +61,16 @@ BATCH_EVENTS = Histogram(
 DEAD_LETTERS = Counter(
     "zvt_dead_letters", "Messages sent to a dead-letter topic or stream.", ["source", "reason"]
 )
+PAPER_LATE_INPUTS = Counter(
+    "zvt_paper_late_inputs",
+    "Inputs the paper matching engine took at another market time than their own (trading.market_time): late "
+    "(a watermark was wrong: the outcome depends on arrival) or unsourced (placed by hand: no watermark).",
+    ["venue", "kind"],
+)
+PAPER_PENDING = Gauge(
+    "zvt_paper_pending_inputs",
+    "Ticks and commands the paper venue stage holds behind a watermark, all symbols of the worker.",
+)
 TICKS_QUARANTINED = Counter(
     "zvt_ticks_quarantined",
     "Ticks the market data guard refused (dead-lettered, no price moved), by reason (trading.tick_guard).",

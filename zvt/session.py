@@ -31,8 +31,9 @@ from rich.table import Table
 
 from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, PriceUpdated
 from schemas.signing import SignatureError, verified_event
-from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
+from topics import Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
+from topics.registry import agent_groups
 from trading.analytics import Basis
 from zvt.clients import kafka_options
 from zvt.demo import wait_for_books
@@ -148,16 +149,21 @@ async def _collect(settings: Settings, collected: Collected) -> None:
 
 
 async def _wait_drained(settings: Settings, collected: Collected, quiet: float) -> None:
-    """Until the agents' group has committed past every record of the topics they read, every fill's
+    """Until the agents' groups have committed past every record of the topics they read, every fill's
     position update has arrived, and nothing new has come for `quiet` seconds. The lag matters while the
     worker is still starting: then nothing comes for a while, yet the replayed ticks wait unread."""
+    from agents.settings import get_agent_settings
+
     collected.last_new = time.monotonic()
-    group = f"{settings.topic_prefix}{AGENTS_GROUP}"
+    groups = agent_groups(get_agent_settings().paper_engine)
 
     async def busy() -> bool:
         if time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned:
             return True
-        return await group_lag(settings, group, AGENT_INPUTS, settings.topic_prefix) > 0
+        for group, topics in groups:
+            if await group_lag(settings, f"{settings.topic_prefix}{group}", topics, settings.topic_prefix):
+                return True
+        return False
 
     while await busy():  # noqa: ASYNC110 - a clock, another task's collections and the broker's offsets
         await asyncio.sleep(0.5)

@@ -263,8 +263,12 @@ def analytics_by_strategy(
     return figures
 
 
-def fill_json(fill: OrderExecuted, market_time: datetime | None) -> dict[str, str | None]:
-    """A fill as the report lists it, with the market time its order was decided at."""
+def fill_json(
+    fill: OrderExecuted, market_time: datetime | None, limit_price: Decimal | None = None
+) -> dict[str, str | None]:
+    """A fill as the report lists it, with the market time its order was decided at, and what the fill
+    audit (`zvt audit`) needs: the fill's own market time (the paper matching engine's), maker or taker,
+    the order's limit price."""
     return {
         "order_id": fill.order_id,
         "strategy_id": fill.strategy_id,
@@ -277,7 +281,14 @@ def fill_json(fill: OrderExecuted, market_time: datetime | None) -> dict[str, st
         "fee": str(fill.fee),
         "status": fill.status.value,
         "order_market_time": None if market_time is None else market_time.isoformat(),
+        "market_time": None if fill.market_time is None else fill.market_time.isoformat(),
+        "liquidity": fill.liquidity.value,
+        "limit_price": None if limit_price is None else str(limit_price),
     }
+
+
+def _limit(request: OrderRequested | None) -> Decimal | None:
+    return None if request is None else request.limit_price
 
 
 def decided_at(events: Sequence[Event]) -> dict[str, datetime | None]:
@@ -318,7 +329,7 @@ def session_figures(prefix: str, events: Sequence[Event], basis: Basis | None = 
         pnl=pnl_by_strategy(fills, marks),
         latency_ms=step_latencies(events),
         fill_event_ids=[str(f.event_id) for f in fills],
-        fills=[fill_json(f, market_times.get(f.order_id)) for f in fills],
+        fills=[fill_json(f, market_times.get(f.order_id), _limit(requests.get(f.order_id))) for f in fills],
         equity=curves,
         prices=sum(1 for e in events if isinstance(e, PriceUpdated)),
         analytics=analytics_by_strategy(events, curves, basis),

@@ -4,17 +4,14 @@ PnL checked against an independent recomputation from the fills stored in the ev
 from __future__ import annotations
 
 import asyncio
-import bisect
-import csv
 import json
 import os
 import signal
 import subprocess
+import sys
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import orjson
@@ -22,7 +19,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from agents.settings import get_trading_config
 from topics import Topics
 from zvt.clients import kafka_options
 from zvt.settings import REPO_ROOT, Settings
@@ -33,7 +29,6 @@ from .sessions import fresh_sample_files, run_session, session_command
 pytestmark = pytest.mark.integration
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -153,52 +148,37 @@ async def test_pnl_equals_a_recomputation_from_the_event_store(report_dir: Path,
     assert Decimal(report["total_net_pnl"]) == total
 
 
-def receive_micros(nanoseconds: str) -> int:
-    """A recorded receive time in microseconds, rounded half to even like the replay's market time."""
-    micros, rest = divmod(int(nanoseconds), 1000)
-    return micros + (rest > 500 or (rest == 500 and micros % 2 == 1))
-
-
-def recorded_tops(files: list[str]) -> dict[str, tuple[list[int], list[dict[str, str]]]]:
-    """Per symbol, the book tops the collector recorded, in file order, and their times."""
-    tops: dict[str, tuple[list[int], list[dict[str, str]]]] = {}
-    for path in files:
-        if "bookticker" not in path:
-            continue
-        with open(path, newline="") as lines:
-            for row in csv.DictReader(lines):
-                symbol = f"{row['symbol'][:-4]}/{row['symbol'][-4:]}"  # BTCUSDT -> BTC/USDT
-                times, rows = tops.setdefault(symbol, ([], []))
-                times.append(receive_micros(row["local_ts_ns"]))
-                rows.append(row)
-    return tops
-
-
 def test_every_fill_is_at_a_price_and_size_the_recorded_book_showed(
     report_dir: Path, sample_files: list[str]
 ) -> None:
-    """Each fill against the recorded book top in force when its order reached the venue (its market time
-    plus the paper venue's latency), read straight from the CSV files: a buy at the ask, a sell at the bid,
-    never more than the size shown there."""
+    """`zvt audit` on the session, from its report and from the event store: each fill against the
+    recorded market in force when its order reached the venue (its market time plus the paper venue's
+    latency), read from the CSV files by the replay's readers: a buy at the ask, a sell at the bid, never
+    more than the size shown there, never on a book older than `max_book_age`."""
     report = json.loads((report_dir / "session.json").read_text())
     assert report["fills"]
-    assert_fills_at_the_recorded_book(report, sample_files)
+    assert_fills_at_the_recorded_book(report_dir, sample_files)
+    printed = zvt_audit("--prefix", report["topic_prefix"], *sample_files)
+    assert f"{len(report['fills'])} fills audited" in printed
 
 
-def assert_fills_at_the_recorded_book(report: dict[str, Any], sample_files: list[str]) -> None:
-    latency = int(get_trading_config().paper.latency_ms * 1000)  # microseconds
-    tops = recorded_tops(sample_files)
-    for fill in report["fills"]:
-        at = datetime.fromisoformat(fill["order_market_time"])
-        reached = (at - EPOCH) // timedelta(microseconds=1) + latency
-        times, rows = tops[fill["symbol"]]
-        index = bisect.bisect_right(times, reached) - 1
-        assert index >= 0, fill
-        top = rows[index]
-        side = "ask" if fill["side"] == "buy" else "bid"
-        price, size = top[f"{side}_price"], top[f"{side}_qty"]
-        assert Decimal(fill["price"]) == Decimal(price), (fill, top)
-        assert Decimal(fill["quantity"]) <= Decimal(size), (fill, top)
+def zvt_audit(*arguments: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "zvt", "audit", *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=300,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    printed = done.stdout.decode() + done.stderr.decode()
+    assert done.returncode == 0, printed[-5000:]
+    return printed
+
+
+def assert_fills_at_the_recorded_book(directory: Path, sample_files: list[str]) -> None:
+    report = json.loads((directory / "session.json").read_text())
+    printed = zvt_audit("--report", str(directory / "session.json"), *sample_files)
+    assert f"{len(report['fills'])} fills audited" in printed
 
 
 def agent_workers(session_pid: int) -> list[int]:
@@ -323,7 +303,7 @@ async def test_two_workers_one_killed_mid_session_lose_and_double_no_order(
     assert (orders["without_outcome"], orders["outcome_twice"], orders["overfilled"]) == ([], [], [])
     assert orders["requested"] == orders["filled"] + orders["canceled"] + orders["rejected"]
     assert len(set(report["fill_event_ids"])) == len(report["fill_event_ids"]) == report["stored_fills"]
-    assert_fills_at_the_recorded_book(report, sample_files)
+    assert_fills_at_the_recorded_book(tmp_path, sample_files)
     assert report["rebalance"]["status"] == "completed"
     # Recovery is deterministic too: the takeover rebuilt the market data state from the tick log and the
     # strategies' from their changelog, so the session traded exactly as the undisturbed one.

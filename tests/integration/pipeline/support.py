@@ -24,6 +24,17 @@ from zvt.publish import SignedProducer
 from zvt.settings import Settings
 
 TERMINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED)
+# The risk limits of the pipeline tests' accounts (config/trading.toml's format): wide enough for any test
+# order, with a 5 % price collar.
+DEFAULT_LIMITS = """
+[default_limits]
+max_order_notional = "100000"
+max_position_notional = "150000"
+max_gross_exposure = "200000"
+max_orders_per_window = 1000
+rate_window_seconds = "1"
+price_collar = "0.05"
+"""
 E = TypeVar("E", bound=Event)
 
 

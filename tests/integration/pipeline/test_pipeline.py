@@ -27,6 +27,7 @@ from zvt.publish import publish_events
 from zvt.settings import Settings
 
 from .support import (
+    DEFAULT_LIMITS,
     PipelineOutput,
     names,
     quote,
@@ -40,15 +41,9 @@ from .support import (
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """
-[default_limits]
-max_order_notional = "100000"
-max_position_notional = "150000"
-max_gross_exposure = "200000"
-max_orders_per_window = 1000
-rate_window_seconds = "1"
-price_collar = "0.05"
-
+CONFIG = (
+    DEFAULT_LIMITS
+    + """
 [accounts.acct-halted]
 kill_switch = true
 
@@ -59,6 +54,7 @@ rate_window_seconds = "60"
 [paper]
 latency_ms = "50"
 """
+)
 
 OUTPUT_TOPICS = (
     Topics.ORDERS_VALIDATED,

@@ -38,14 +38,18 @@ def paper_rules(venue: str, symbol: str) -> MarketRules | None:
     return RULES if (venue, symbol) == ("alpha", SYMBOL) else None
 
 
-def new_stage(sources: tuple[str, ...] = ("orders.0",)) -> tuple[Stage[PaperSymbolState], PaperVenues]:
-    venues = PaperVenues(paper_rules, SETTINGS, sources)
+def new_stage(
+    sources: tuple[str, ...] = ("orders.0",), **options: Any
+) -> tuple[Stage[PaperSymbolState], PaperVenues]:
+    venues = PaperVenues(paper_rules, SETTINGS, sources, **options)
     stage = Stage(
         "paper_venue",
         INPUTS,
         venues.handle,
         state=PaperSymbolState,
         changelog=StateChangelogs.PAPER_VENUE,
+        settle=venues.settle,
+        settling=venues.settling,
     )
     return stage, venues
 
@@ -75,6 +79,7 @@ class Feed:
         self.venues.plan(work)
         for item in work:
             self.stage._apply(item, batch)
+        self.stage._settle(batch)
         assert self.stage.store is not None
         for (partition, key), stored in batch.changed.items():
             self.stage.store.partitions.setdefault(partition, {})[key] = stored
@@ -288,3 +293,98 @@ def test_the_stage_is_off_unless_the_setting_turns_it_on() -> None:
     # Its engines keep few ended orders: they are in every snapshot, under the broker's message size.
     module = agents.paper_venue
     assert module.paper_venues.settings.terminal_orders_kept == module.ENDED_ORDERS_KEPT == 500
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_tick_is_released_once_every_partition_passed_it_less_the_latency() -> None:
+    """An order decided at m reaches the book at m + 50 ms: a tick at t needs the orders through t - 50."""
+    feed = Feed(*new_stage(sources=("orders.0", "orders.1")))
+    feed.batch(
+        quote(0, "99", "1", "101", "1"),
+        submit("ord-1", "buy", "0.5", 10, limit_price=D("100")),
+        through(10, "orders.0"),
+        through(10, "orders.1"),  # an idle partition: the strategies' progress, forwarded
+        trade(100, "99", "1"),
+    )
+    engine = feed.venues.memory[(0, SYMBOL)].engines["alpha"]
+    assert engine.pending_inputs == 1  # the trade at 100 waits: orders decided at 10..50 may still come
+    assert feed.batch(through(49, "orders.0"), through(49, "orders.1")) == []
+    released = feed.batch(through(50, "orders.0"), through(50, "orders.1"))
+    assert [e.event_type for _, _, e in released] == ["order.executed"]
+    assert engine.pending_inputs == 0
+    assert engine.late_inputs == 0
+
+
+def test_a_symbol_no_strategy_trades_waits_for_no_watermark() -> None:
+    feed = Feed(*new_stage(sources=("orders.0", "orders.1"), watermarked=lambda symbol: False))
+    released = feed.batch(
+        quote(0, "99", "1", "101", "1"),
+        submit("ord-1", "buy", "0.5", 10, limit_price=D("100")),
+        trade(100, "99", "1"),  # no partition ever declared anything
+    )
+    assert outputs(feed.stage.prefix, released) == [
+        "orders.accepted acct-1 order.accepted ord-1",
+        "orders.executed acct-1 order.executed ord-1",
+    ]
+
+
+def test_an_order_no_watermark_covers_does_not_stall_and_is_counted_apart() -> None:
+    """Placed by hand with the wall clock in a replay of older data: taken at the newest tick, not at a
+    time no watermark will ever pass; not a late input (no watermark lied)."""
+    feed = Feed(*new_stage(sources=("orders.0",), sourced=lambda command: False))
+    feed.batch(quote(0, "99", "1", "101", "1"), trade(100, "100.5", "1"), through(100))
+    by_hand = submit("ord-1", "buy", "0.5", 10**12, limit_price=D("101"))  # decades after the data
+    crossed = feed.batch(by_hand, quote(200, "99", "1", "101", "1"), through(200))
+    assert [e.event_type for _, _, e in crossed] == ["order.executed"]  # at the book of 100, then 200
+    fill = crossed[0][2]
+    assert isinstance(fill, OrderExecuted)
+    assert (fill.fill_price, fill.liquidity, fill.market_time) == (D("101"), "taker", at(100))
+    engine = feed.venues.memory[(0, SYMBOL)].engines["alpha"]
+    assert (engine.unsourced_inputs, engine.late_inputs) == (1, 0)
+
+
+def test_a_command_waiting_for_a_later_tick_is_released_after_the_settle_time() -> None:
+    clock = Clock()
+    behind = [False]
+    feed = Feed(*new_stage(clock=clock, behind=lambda: behind[0], settle_seconds=1.0))
+    # The end of a recording: an order decided on the last tick, nothing after it.
+    assert feed.batch(quote(0, "99", "1", "101", "1"), submit("ord-1", "buy", "0.5", 0), through(0)) == []
+    assert feed.venues.settling()
+    clock.now = 0.9
+    assert feed.batch() == []
+    behind[0] = True  # more input on the way: it may hold an earlier tick
+    clock.now = 1.5
+    assert feed.batch() == []
+    behind[0] = False
+    clock.now = 2.4  # 0.9 s quiet
+    assert feed.batch() == []
+    clock.now = 2.6
+    settled = feed.batch()
+    assert [e.event_type for _, _, e in settled] == ["order.executed"]
+    fill = settled[0][2]
+    assert isinstance(fill, OrderExecuted)
+    assert (fill.fill_quantity, fill.fill_price, fill.market_time) == (D("0.5"), D("101"), at(50))
+    assert not feed.venues.settling()
+    # The release is in the snapshot, with the offsets it had: a rebuilt worker does not redo it.
+    assert feed.changed[(0, SYMBOL)].offsets == {Topics.MARKET_TICKS.name: 0, Topics.PAPER_COMMANDS.name: 1}
+    saved = feed.changed[(0, SYMBOL)].value.engines["alpha"]
+    assert (saved.commands, saved.orders) == ((), ())
+
+
+def test_a_good_till_time_is_no_reason_to_release_by_quiet() -> None:
+    clock = Clock()
+    feed = Feed(*new_stage(clock=clock))
+    resting = submit("ord-1", "buy", "0.5", 0, limit_price=D("100"), expire_at=at(60_000))
+    feed.batch(quote(0, "99", "1", "101", "1"), resting, through(0))
+    clock.now = 5.0
+    assert [e.event_type for _, _, e in feed.batch()] == ["order.accepted"]  # arrived, rests
+    clock.now = 10.0
+    assert feed.batch() == []  # its expiry at 60 s waits for a tick past it
+    assert not feed.venues.settling()

@@ -40,8 +40,22 @@ def test_every_topic_has_a_dead_letter_topic_and_dead_letters_have_none() -> Non
 def test_key_fields_exist_on_every_value_type() -> None:
     for topic in Topics.all():
         for event_type in topic.value_types:
-            for field in topic.key_fields:
+            # A broadcast copy names its partition and is keyed by its symbol.
+            fields = ("partition", "symbol") if event_type in topic.broadcast else topic.key_fields
+            for field in fields:
                 assert field in event_type.model_fields, f"{topic.name}: {event_type.__name__} lacks {field}"
+
+
+def test_a_broadcast_copy_goes_to_the_partition_it_names() -> None:
+    from schemas import OrdersDecidedThrough
+
+    topic = Topics.ORDERS_REQUESTED
+    at = datetime(2024, 8, 8, tzinfo=UTC)
+    copies = [OrdersDecidedThrough(symbol="BTC/USDT", through=at, partition=p) for p in range(6)]
+    assert [topic.partition_of(copy) for copy in copies] == list(range(topic.partitions))
+    assert {topic.key_for(copy) for copy in copies} == {b"BTC/USDT"}
+    with pytest.raises(ValueError, match="partition 6"):
+        topic.partition_of(OrdersDecidedThrough(symbol="BTC/USDT", through=at, partition=6))
 
 
 def test_keys_group_what_must_stay_ordered() -> None:
@@ -155,3 +169,34 @@ def test_with_the_paper_engine_the_agents_read_the_registrys_paper_inputs_too(
     known = {topic.name for topic in (*AGENT_INPUTS, *PAPER_AGENT_INPUTS)}
     assert read <= known
     assert {topic.name for topic in PAPER_AGENT_INPUTS} <= read
+
+
+def test_no_two_stages_of_one_consumer_group_read_the_same_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a group a partition goes to one member: two stages of one group reading a topic would each
+    see part of it (the paper venue stage once got half of market.ticks, the market data stage the rest)."""
+    import importlib
+
+    from agents.worker import AGENT_MODULES
+
+    for module in AGENT_MODULES.values():
+        importlib.import_module(module)
+    from agents import orders, paper_venue
+    from agents.stage import STAGES
+    from topics.registry import agent_groups, stage_group
+
+    class On:
+        paper_engine = True
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    read = {stage.name: set(stage.inputs) for stage in STAGES}
+    read |= {"orders": set(orders._inputs()), "paper_venue": set(paper_venue.INPUTS)}
+    read.setdefault("strategies", {Topics.PRICES})
+    by_group: dict[str, list[str]] = {}
+    for name, topics in read.items():
+        for topic in topics:
+            by_group.setdefault(f"{stage_group(name)} {topic.name}", []).append(name)
+    assert {key: names for key, names in by_group.items() if len(names) > 1} == {}
+    # What `zvt session` waits for: each group's topics are those its stages read.
+    for group, topics in agent_groups(paper_engine=True):
+        readers = {name for name in read if stage_group(name) == group}
+        assert {t.name for t in topics} <= {t.name for name in readers for t in read[name]}, group

@@ -50,3 +50,35 @@ def test_a_quiet_venue_is_declared_and_a_wrong_watermark_is_counted() -> None:
     assert merger.late == 2
     assert released(merger) == ["late tick", "late order"]  # both taken at 50, where a tick comes first
     assert merger.released_through == at(50)
+
+
+def test_an_unsourced_command_is_taken_within_what_the_feed_has_reached_and_counted_apart() -> None:
+    merger: MarketTimeMerger[str] = MarketTimeMerger()
+    merger.add_tick(at(100), "tick 100")
+    merger.commands_through(at(100))
+    assert released(merger) == ["tick 100"]
+    merger.add_command(at(10**9), Rank.SUBMIT, ("a", "o1"), "by hand, far ahead", unsourced=True)
+    merger.add_command(at(0), Rank.SUBMIT, ("a", "o2"), "by hand, behind", unsourced=True)
+    merger.add_command(at(100), Rank.SUBMIT, ("a", "o3"), "by hand, within", unsourced=True)
+    merger.add_tick(at(200), "tick 200")
+    merger.commands_through(at(200))
+    assert released(merger) == ["by hand, far ahead", "by hand, behind", "by hand, within", "tick 200"]
+    assert (merger.unsourced, merger.late) == (2, 0)  # two moved, none a wrong watermark
+    merger.add_command(at(0), Rank.SUBMIT, ("a", "o4"), "decided before the time matched")
+    assert merger.late == 1
+
+
+def test_only_orders_amends_and_cancels_wait_for_a_quiet_release_not_expiries() -> None:
+    merger: MarketTimeMerger[str] = MarketTimeMerger()
+    merger.add_tick(at(0), "tick 0")
+    merger.add_command(at(60_000), Rank.EXPIRY, ("a", "o1"), "expiry")
+    merger.commands_through(at(100))
+    assert released(merger) == ["tick 0"]
+    assert merger.waiting_for_ticks() is None  # a good-till time says nothing of the market's time
+    merger.add_command(at(50), Rank.SUBMIT, ("a", "o2"), "order at 50")
+    merger.add_command(at(70), Rank.CANCEL, ("a", "o2", "c"), "cancel at 70")
+    merger.add_command(at(150), Rank.SUBMIT, ("a", "o3"), "beyond the commands' watermark")
+    assert merger.waiting_for_ticks() == at(70)
+    merger.ticks_through(at(70))
+    assert released(merger) == ["order at 50", "cancel at 70"]
+    assert merger.waiting_for_ticks() is None
