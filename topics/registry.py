@@ -374,9 +374,10 @@ class Streams:
     )
     ORDER_EXECUTIONS = RedisStream(
         "zvt.orders.executed",
-        (OrderExecuted, OrderRejected),
-        "Fills and rejections forwarded from Kafka, awaited by the place_order workflow.",
-        from_topics=(Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED),
+        (OrderExecuted, OrderRejected, OrderCanceled, OrderExpired),
+        "Fills, rejections, cancels and expiries forwarded from Kafka, awaited by the place_order workflow "
+        "(an order ends with one of them).",
+        from_topics=(Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED, Topics.ORDERS_CANCELED),
     )
     RISK_BREACHES = RedisStream(
         "zvt.risk.breaches",

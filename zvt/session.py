@@ -59,6 +59,7 @@ COLLECTED = (
     Topics.ORDERS_REJECTED,
     Topics.ORDERS_ROUTED,
     Topics.ORDERS_EXECUTED,
+    Topics.ORDERS_CANCELED,
     Topics.POSITIONS,
 )
 WORKFLOW_WORKER = "zvt-session-workflows"

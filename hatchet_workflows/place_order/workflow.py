@@ -10,7 +10,8 @@ validate_risk -> create_order -> route_exchange -> execute_order -> update_posit
   an id it already holds, and the agents drop a repeated request by event and order id, so a retried step
   never submits the order twice.
 - route_exchange and execute_order read, from the positions noted, the agents' `exchange.routed` and then
-  the fills up to the terminal one (`filled`/`canceled`), or an `order.rejected`; a retry re-reads the same
+  the fills up to the order's end (`trading.order_lifecycle.ends_order`: a fill `filled`/`canceled`, an
+  `order.canceled` or `order.expired` after its fills, or an `order.rejected`); a retry re-reads the same
   entries and decides the same way.
 - update_positions applies the fills to the position held before (input) with the pure core.
 
@@ -39,12 +40,13 @@ from hatchet_workflows.place_order.models import (
     RiskChecked,
     Routed,
     build_request,
+    executed,
     is_terminal,
     of_order,
     settle,
 )
 from hatchet_workflows.resources import market_catalog, stream_bus, trading_config
-from schemas import ExchangeRouted, OrderExecuted, OrderRejected
+from schemas import ExchangeRouted, OrderRejected
 from topics.registry import Streams
 from trading.precheck import pre_trade_check
 from trading.risk import Rejection
@@ -102,11 +104,10 @@ async def execute_order(order: PlaceOrderInput, ctx: Context) -> Executed:
         (Streams.ORDER_EXECUTIONS,),
         checked.since,
         of_order(checked.request),
-        lambda found: any(is_terminal(e) for e in found),
+        is_terminal,
     )
     await _failpoint()
-    rejection = next((e for e in events if isinstance(e, OrderRejected)), None)
-    return Executed(fills=[e for e in events if isinstance(e, OrderExecuted)], rejection=rejection)
+    return executed(events)
 
 
 @place_order_workflow.task(parents=[execute_order], execution_timeout=timedelta(seconds=5), retries=3)
