@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 from uuid import UUID
 
 from schemas import (
@@ -66,7 +66,10 @@ TERMINAL: Final = frozenset({OrderState.REJECTED, OrderState.FILLED, OrderState.
 WORKING: Final = frozenset({OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED})
 
 
-def ends_order(event: Event) -> bool:
+OrderEnd = OrderRejected | OrderCanceled | OrderExpired | OrderExecuted
+
+
+def ends_order(event: Event) -> TypeGuard[OrderEnd]:
     """Whether `event` is its order's terminal event: a rejection (by risk, or after validation: routing,
     the venue, the engine on arrival), a cancel or expiry (a partly filled IOC order ends with
     `order.canceled` `unfilled_remainder`), or a fill that leaves nothing working (`filled`, or the older

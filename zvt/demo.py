@@ -184,10 +184,9 @@ def outcome_rows(result: DemoResult) -> Iterator[tuple[str, ...]]:
         events = result.outcomes.get(order.order_id, [])
         fills = [e for e in events if isinstance(e, OrderExecuted)]
         rejections = [e for e in events if isinstance(e, OrderRejected)]
-        if rejections:
-            outcome = f"rejected: {rejections[0].reason.value}"
-        else:  # filled, canceled (a last fill so marked, or order.canceled after the fills), expired
-            outcome = outcome_of(events) or "?"
+        # filled, canceled (a last fill so marked, or order.canceled after the fills), expired
+        ended = outcome_of(events) or "?"
+        outcome = f"rejected: {rejections[0].reason.value}" if rejections else ended
         filled = str(sum((f.fill_quantity for f in fills), Decimal(0))) if fills else ""
         price = str(fills[0].fill_price) if fills else ""
         fees = str(sum((f.fee for f in fills), Decimal(0))) if fills else ""

@@ -10,10 +10,12 @@ from hatchet_workflows.place_order.models import (
     OrderOutcome,
     PlaceOrderInput,
     build_request,
-    executed as executed_of,
     is_terminal,
     of_order,
     settle,
+)
+from hatchet_workflows.place_order.models import (
+    executed as executed_of,
 )
 from schemas import CancelReason, OrderRejected, OrderStatus, RejectReason
 from schemas.primitives import Side
