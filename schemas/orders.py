@@ -148,8 +148,9 @@ class RejectReason(StrEnum):
     VENUE_REJECTED = "venue_rejected"  # the venue refused it, or stayed unreachable through every retry
     STALE_BOOK = "stale_book"  # the venue's book was older than the configured age: no book at all
     POST_ONLY_WOULD_TAKE = "post_only_would_take"  # a post-only order crossed the book on arrival
-    # An order type or instruction the pipeline does not execute yet (stops, post-only, reduce-only,
-    # expiry): refused rather than executed as something else.
+    REDUCE_ONLY = "reduce_only"  # a reduce-only order with no position (left) to reduce
+    # An order type or instruction the pipeline does not execute without the paper matching engine (stops,
+    # post-only, reduce-only, expiry): refused rather than executed as something else.
     UNSUPPORTED_ORDER = "unsupported_order"
 
 

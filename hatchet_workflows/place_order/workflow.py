@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hatchet_sdk import Context, NonRetryableException
 
+from agents.settings import get_agent_settings
 from bridge.follow import collect, positions
 from hatchet_workflows.client import hatchet
 from hatchet_workflows.metrics import record_outcome
@@ -58,7 +59,8 @@ place_order_workflow = hatchet.workflow(name="trading.place_order", input_valida
 async def validate_risk(order: PlaceOrderInput, ctx: Context) -> RiskChecked:
     request = build_request(order, ctx.workflow_run_id)
     limits = trading_config().limits_for(request.account_id)
-    decision = pre_trade_check(request, market_catalog(), limits, order.reference_price)
+    engine = get_agent_settings().paper_engine  # as the order stage judges it
+    decision = pre_trade_check(request, market_catalog(), limits, order.reference_price, engine=engine)
     if isinstance(decision, Rejection):
         raise NonRetryableException(f"{decision.reason.value}: {decision.detail}")
     since = await positions(stream_bus(), (Streams.ORDER_ROUTES, Streams.ORDER_EXECUTIONS))
