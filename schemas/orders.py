@@ -447,3 +447,34 @@ class PaperOrdersThrough(Event):
     symbol: Symbol
     source: Identifier
     through: AwareDatetime
+
+
+# --- what a strategy hears of its own orders ----------------------------------------------------------
+
+
+class OrderUpdateKind(StrEnum):
+    ACCEPTED = "accepted"  # it rests on the book (or waits for its stop)
+    FILLED = "filled"  # a fill: `fill_quantity` at `fill_price`; `remaining_quantity` says if more may come
+    CANCELED = "canceled"  # ended with a remainder: on request, an IOC remainder
+    EXPIRED = "expired"  # ended at its expire_at
+    REJECTED = "rejected"  # refused (risk, routing, the venue or the engine on arrival)
+
+
+class StrategyOrderUpdate(_OrderFields):
+    """What happened to a strategy's order, copied from the order's event (`source_event_id`) and keyed
+    by symbol: the strategies stage keeps each strategy's state per symbol on market.prices' partitions,
+    and the order's events are keyed by account. `ended`: nothing more will come of the order."""
+
+    EVENT_TYPE = "strategy.order_update"
+
+    kind: OrderUpdateKind
+    source_event_id: UUID
+    ended: bool
+    # When it happened on the market's clock (the engine's; for an immediate fill or a rejection, which
+    # carry none, None: the strategy then takes its order's own market time).
+    market_time: AwareDatetime | None = None
+    fill_quantity: NonNegativeQuantity = Decimal(0)
+    fill_price: Price | None = None
+    cumulative_quantity: NonNegativeQuantity = Decimal(0)
+    remaining_quantity: NonNegativeQuantity = Decimal(0)
+    detail: str = Field(default="", max_length=1000)

@@ -39,6 +39,7 @@ from schemas import (
     PriceUpdated,
     QuoteTick,
     RiskBreached,
+    StrategyOrderUpdate,
     SubmitPaperOrder,
     TradeTick,
 )
@@ -227,6 +228,14 @@ class Topics:
         (SubmitPaperOrder, CancelPaperOrder, AmendPaperOrder, PaperOrdersThrough),
         "Commands to the paper venue stage, keyed by symbol like market.ticks (co-partitioned): routed "
         "paper orders, forwarded cancels and amends, and each order stage partition's order watermark.",
+    )
+    STRATEGY_ORDER_UPDATES = KafkaTopic(
+        "strategies.order_updates",
+        6,  # as market.prices: partition p of both goes to one strategies stage member
+        ("symbol",),
+        (StrategyOrderUpdate,),
+        "What happened to each strategy's orders (accepted, fills, cancels, expiries, rejections), "
+        "copied from the order topics, keyed by symbol like market.prices (where strategies keep state).",
     )
     POSITIONS = KafkaTopic(
         "positions.updated",
