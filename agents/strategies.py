@@ -7,17 +7,62 @@ Consumes market.prices in the consumer group (keyed by symbol), so a strategy's 
 Per batch: each price steps every strategy trading its symbol (pure, `strategies.runner`), in offset order;
 all orders are published and acknowledged, then each changed slot is written once. Copies are dropped by
 the runner itself (a slot's last applied offset, and each venue's last market time applied).
+
+**Own orders.** What happens to a strategy's orders comes on the order topics, keyed by account; the
+`strategy_updates` stage copies each outcome of a configured strategy's order (accepted, fill, cancel,
+expiry, rejection) to `strategies.order_updates`, keyed by symbol like market.prices, so partition p of both
+reaches the member holding the strategy's slot. The strategies stage puts each update in its slot's inbox
+(`StrategyInstance.learn`); the runner applies it in market time, at the slot's first price at least the
+strategy's `reaction_delay_ms` after it. A price that must see an outcome still on its way (the end of an
+immediate order decided a delay before it, `must_wait`) is parked, with every later price of that slot,
+until the outcome came; at most `market_settle_max_seconds` of wall clock (an order whose answer was lost
+would stall the slot for ever): then it is stepped on what has come, and a warning says so.
 """
 
 from __future__ import annotations
 
-from agents.settings import get_strategies_config
-from agents.stage import Batch, Item, Stage, register
-from schemas import PriceUpdated
-from strategies.runner import Roster, StrategySlot, slot_key
-from topics import StateChangelogs, Topics
+import logging
+import time
 
-roster = Roster(get_strategies_config())
+from pydantic import BaseModel
+
+from agents.settings import get_agent_settings, get_strategies_config
+from agents.stage import Batch, Item, Stage, register
+from schemas import (
+    Event,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
+    OrderExecuted,
+    OrderExpired,
+    OrderRejected,
+    OrderTriggered,
+    PriceUpdated,
+    StrategyOrderUpdate,
+)
+from strategies.runner import Roster, StrategySlot, order_update, slot_key
+from topics import KafkaTopic, StateChangelogs, Topics
+
+log = logging.getLogger(__name__)
+
+roster = Roster(get_strategies_config(), engine=get_agent_settings().paper_engine)
+
+_waiting_since: dict[tuple[str, int], float] = {}  # (slot key, price offset) -> when (monotonic) it parked
+
+
+def _waits(key: str, item: Item, waiting: bool) -> bool:
+    """Whether the price waits on for the slot: while an outcome it must see is on its way, at most
+    `market_settle_max_seconds` of wall clock."""
+    mark = (key, item.offset)
+    if not waiting:
+        _waiting_since.pop(mark, None)
+        return False
+    first = _waiting_since.setdefault(mark, time.monotonic())
+    if time.monotonic() - first < get_agent_settings().market_settle_max_seconds:
+        return True
+    del _waiting_since[mark]
+    log.warning("strategy slot %s stepped at offset %d without an outcome it waited for", key, item.offset)
+    return False
 
 
 def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
@@ -25,7 +70,11 @@ def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
     assert isinstance(price, PriceUpdated)
     for instance in roster.for_price(price):
         key = slot_key(instance.spec.id, price.symbol)
-        stepped = instance.step(batch.get(item, key), price, item.offset)
+        slot = batch.get(item, key)
+        if batch.is_parked(key) or _waits(key, item, instance.must_wait(slot, price, item.offset)):
+            batch.park(item, key)  # this slot's later prices wait behind it; the others go on
+            continue
+        stepped = instance.step(slot, price, item.offset)
         if stepped is None:
             continue  # a redelivery: applied, and its orders published, before
         slot, orders = stepped
@@ -33,16 +82,63 @@ def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
         batch.put(item, key, slot)
 
 
+def _on_update(item: Item, batch: Batch[StrategySlot]) -> None:
+    update = item.event
+    assert isinstance(update, StrategyOrderUpdate)
+    instance = roster.by_id.get(update.strategy_id or "")
+    if instance is None:
+        return  # a strategy another worker's configuration runs (the relay copies only its own)
+    key = slot_key(instance.spec.id, update.symbol)
+    if batch.applied(item, key):
+        return
+    learned = instance.learn(batch.get(item, key), update)
+    if learned is not None:
+        batch.put(item, key, learned)
+
+
+def _on_item(item: Item, batch: Batch[StrategySlot]) -> None:
+    if isinstance(item.event, StrategyOrderUpdate):
+        _on_update(item, batch)
+    else:
+        _on_price(item, batch)
+
+
+def _relay(item: Item, batch: Batch[BaseModel]) -> None:
+    """An outcome of a configured strategy's order, as its update keyed by symbol."""
+    update = order_update(item.event)
+    if update is not None and update.strategy_id in roster.by_id:
+        batch.publish([update])
+
+
+INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
+    Topics.PRICES: (PriceUpdated,),
+    Topics.STRATEGY_ORDER_UPDATES: (StrategyOrderUpdate,),
+}
+RELAY_INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
+    Topics.ORDERS_EXECUTED: (OrderExecuted,),
+    Topics.ORDERS_ACCEPTED: (OrderAccepted, OrderTriggered, OrderAmended),
+    Topics.ORDERS_CANCELED: (OrderCanceled, OrderExpired),
+    Topics.ORDERS_REJECTED: (OrderRejected,),
+}
+
 # A worker without strategies reads no prices for them (decoding each one for nothing).
 stage: Stage[StrategySlot] | None = None
+relay: Stage[BaseModel] | None = None
 if roster.instances:
     stage = register(
         Stage(
             "strategies",
-            {Topics.PRICES: (PriceUpdated,)},
-            _on_price,
+            INPUTS,
+            _on_item,
             state=StrategySlot,
             changelog=StateChangelogs.STRATEGIES,
             dedupe=False,
+        )
+    )
+    relay = register(
+        Stage(
+            "strategy_updates",
+            RELAY_INPUTS,
+            _relay,
         )
     )

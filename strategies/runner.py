@@ -197,11 +197,12 @@ class StrategyInstance:
             return None
         return slot.model_copy(update={"inbox": (*slot.inbox, update)})
 
-    def must_wait(self, slot: StrategySlot | None, price: PriceUpdated) -> bool:
+    def must_wait(self, slot: StrategySlot | None, price: PriceUpdated, offset: int) -> bool:
         """Whether an outcome the price at its market time must see may still be on its way: the end of an
         immediate order decided at or before `price`'s time less the delay, or (with the engine's outcome
-        watermark) any outcome before that time."""
-        if slot is None or not slot.orders:
+        watermark) any outcome before that time. A redelivered price (at or below the slot's offset) never
+        waits: it is dropped."""
+        if slot is None or not slot.orders or offset <= slot.applied_offset:
             return False
         horizon = price.market_time - self.delay
         ended = {u.order_id for u in slot.inbox if u.ended}

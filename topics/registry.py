@@ -315,6 +315,14 @@ PAPER_AGENT_INPUTS = (
     Topics.ORDERS_CANCELED,
     Topics.ORDER_CHANGES_REQUESTED,
 )
+# Read as well where strategies are configured: the outcomes of the strategies' orders, which the
+# `strategy_updates` stage copies, keyed by symbol, to the strategies stage (agents/strategies.py).
+STRATEGY_AGENT_INPUTS = (
+    Topics.ORDERS_ACCEPTED,
+    Topics.ORDERS_CANCELED,
+    Topics.ORDERS_REJECTED,
+    Topics.STRATEGY_ORDER_UPDATES,
+)
 # The sources of the order watermark on paper.commands: one per order stage partition (an account's
 # orders all come from its partition).
 ORDER_WATERMARK_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))

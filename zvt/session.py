@@ -33,6 +33,7 @@ from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, Pri
 from schemas.signing import SignatureError, verified_event
 from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
+from topics.registry import STRATEGY_AGENT_INPUTS
 from zvt.clients import kafka_options
 from zvt.demo import wait_for_books
 from zvt.processes import background_process, free_port
@@ -157,7 +158,8 @@ async def _wait_drained(settings: Settings, collected: Collected, quiet: float) 
     async def busy() -> bool:
         if time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned:
             return True
-        return await group_lag(settings, group, AGENT_INPUTS, settings.topic_prefix) > 0
+        inputs = (*AGENT_INPUTS, *STRATEGY_AGENT_INPUTS)  # a session runs the example strategies
+        return await group_lag(settings, group, inputs, settings.topic_prefix) > 0
 
     while await busy():  # noqa: ASYNC110 - a clock, another task's collections and the broker's offsets
         await asyncio.sleep(0.5)

@@ -155,3 +155,25 @@ def test_with_the_paper_engine_the_agents_read_the_registrys_paper_inputs_too(
     known = {topic.name for topic in (*AGENT_INPUTS, *PAPER_AGENT_INPUTS)}
     assert read <= known
     assert {topic.name for topic in PAPER_AGENT_INPUTS} <= read
+
+
+def test_with_strategies_the_agents_read_the_registrys_strategy_inputs_too() -> None:
+    """What configured strategies add to what the agents read is in `STRATEGY_AGENT_INPUTS`, and their
+    updates are co-partitioned with the prices whose slots they reach."""
+    from agents import strategies
+    from schemas import PriceUpdated, StrategyOrderUpdate
+    from topics.registry import STRATEGY_AGENT_INPUTS
+
+    read = {topic.name for topic in (*strategies.INPUTS, *strategies.RELAY_INPUTS)}
+    known = {topic.name for topic in (*AGENT_INPUTS, *STRATEGY_AGENT_INPUTS)}
+    assert read <= known
+    assert {topic.name for topic in STRATEGY_AGENT_INPUTS} <= read
+    updates, prices = Topics.STRATEGY_ORDER_UPDATES, Topics.PRICES
+    assert updates.partitions == prices.partitions
+    at = datetime(2024, 8, 8, tzinfo=UTC)
+    price = PriceUpdated(venue="binance", symbol="BTC/USDT", price=Decimal(1), market_time=at)
+    update = StrategyOrderUpdate(
+        order_id="o", account_id="a", strategy_id="s", symbol="BTC/USDT", side="buy",
+        kind="accepted", source_event_id=price.event_id, ended=False,
+    )  # fmt: skip
+    assert updates.key_for(update) == prices.key_for(price) == b"BTC/USDT"
