@@ -85,7 +85,7 @@ def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
 def _on_update(item: Item, batch: Batch[StrategySlot]) -> None:
     update = item.event
     assert isinstance(update, StrategyOrderUpdate)
-    instance = roster.by_id.get(update.strategy_id or "")
+    instance = roster.hearing.get(update.strategy_id or "")
     if instance is None:
         return  # a strategy another worker's configuration runs (the relay copies only its own)
     key = slot_key(instance.spec.id, update.symbol)
@@ -106,7 +106,7 @@ def _on_item(item: Item, batch: Batch[StrategySlot]) -> None:
 def _relay(item: Item, batch: Batch[BaseModel]) -> None:
     """An outcome of a configured strategy's order, as its update keyed by symbol."""
     update = order_update(item.event)
-    if update is not None and update.strategy_id in roster.by_id:
+    if update is not None and update.strategy_id in roster.hearing:
         batch.publish([update])
 
 
@@ -121,20 +121,24 @@ RELAY_INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
     Topics.ORDERS_REJECTED: (OrderRejected,),
 }
 
-# A worker without strategies reads no prices for them (decoding each one for nothing).
+# A worker without strategies reads no prices for them (decoding each one for nothing); without a strategy
+# that hears of its own orders (the example kinds without the engine), no order updates either: the stage
+# is as it was before strategies heard of their orders.
 stage: Stage[StrategySlot] | None = None
 relay: Stage[BaseModel] | None = None
 if roster.instances:
+    inputs = INPUTS if roster.hearing else {Topics.PRICES: INPUTS[Topics.PRICES]}
     stage = register(
         Stage(
             "strategies",
-            INPUTS,
+            inputs,
             _on_item,
             state=StrategySlot,
             changelog=StateChangelogs.STRATEGIES,
             dedupe=False,
         )
     )
+if roster.hearing:
     relay = register(
         Stage(
             "strategy_updates",

@@ -127,6 +127,17 @@ class Strategy(ABC, Generic[P, S]):
     # Whether the paper matching engine rests GTC limit orders (ZVT_PAPER_ENGINE): set by the roster.
     engine: bool = False
 
+    @property
+    def hears_orders(self) -> bool:
+        """Whether the strategy hears of its own orders (it writes a callback or looks at its open orders
+        in `on_tick`). One that does not keeps no orders in its slot and never waits for an outcome: it
+        runs exactly as before the callbacks existed."""
+        kind = type(self)
+        return any(
+            getattr(kind, name) is not getattr(Strategy, name)
+            for name in ("on_tick", "on_fill", "on_accepted", "on_ended")
+        )
+
     @abstractmethod
     def on_price(self, state: S, price: PriceUpdated) -> tuple[S, list[OrderIntent]]:
         """The state after `price`, and the orders it calls for."""

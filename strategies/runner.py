@@ -226,11 +226,11 @@ class StrategyInstance:
             return None
         state = self.strategy.load_state(slot.state)
         orders = dict(slot.orders)
-        intents: list[Intent] = []
-        state, inbox = self._apply_due(state, orders, slot.inbox, price.market_time - self.delay, intents)
+        emitted = _Emitted(self, price, orders)
+        state, inbox = self._apply_due(state, orders, slot.inbox, price.market_time - self.delay, emitted)
         state, more = self.strategy.on_tick(state, price, dict(orders))
-        intents.extend(more)
-        events = self._events(price, intents, orders)
+        emitted.add(more)
+        events = emitted.events
         marks = slot.venue_marks | {price.venue: VenueMark.after(mark, price)}
         stepped = slot.model_copy(
             update={
@@ -249,11 +249,11 @@ class StrategyInstance:
         orders: dict[str, OwnOrder],
         inbox: tuple[StrategyOrderUpdate, ...],
         horizon: datetime,
-        intents: list[Intent],
+        emitted: _Emitted,
     ) -> tuple[Any, tuple[StrategyOrderUpdate, ...]]:
         """Apply the updates of market time <= `horizon` in market-time order (an order's acceptance
         before its fills, fills by their cumulative quantity, its end last), through the callbacks; the
-        rest stay in the inbox."""
+        rest stay in the inbox. What a callback asks for is among the orders the next one sees."""
         due: list[tuple[datetime | None, StrategyOrderUpdate]] = []
         kept: list[tuple[datetime | None, StrategyOrderUpdate]] = []
         for update in inbox:
@@ -289,16 +289,17 @@ class StrategyInstance:
             else:
                 del orders[update.order_id]
                 state, more = strategy.on_ended(state, order, update, dict(orders), at)
-            intents.extend(more)
+            emitted.add(more)
         return state, tuple(update for _, update in kept)
 
-    def _events(
-        self, price: PriceUpdated, intents: list[Intent], orders: dict[str, OwnOrder]
+    def events(
+        self, price: PriceUpdated, intents: list[Intent], orders: dict[str, OwnOrder], first: int = 0
     ) -> list[OrderRequested | OrderCancelRequested]:
-        """The intents as events: orders (recorded as the strategy's own) and cancels of its open orders
-        (each once: a second cancel of the same order is not sent)."""
+        """The intents as events: orders (recorded in `orders` as the strategy's own) and cancels of its
+        open orders (each once: a second cancel of the same order is not sent). `first`: the number of
+        the first intent among those `price` gave."""
         events: list[OrderRequested | OrderCancelRequested] = []
-        for number, intent in enumerate(intents):
+        for number, intent in enumerate(intents, start=first):
             # Same price, same strategy, same intent number: same ids, so a redone step is a copy.
             event_id = derived_id(price.event_id, f"strategy|{self.spec.id}|{number}")
             if isinstance(intent, CancelIntent):
@@ -318,6 +319,9 @@ class StrategyInstance:
                 )
                 continue
             request = self._request(price, intent, event_id)
+            events.append(request)
+            if not self.strategy.hears_orders:
+                continue  # it keeps no orders: its slot is as before the callbacks existed
             orders[request.order_id] = OwnOrder(
                 order_id=request.order_id,
                 key=intent.key,
@@ -327,7 +331,6 @@ class StrategyInstance:
                 decided_at=price.market_time,
                 rests=self.strategy.engine and _may_rest(request),
             )
-            events.append(request)
         return events
 
     def _request(self, price: PriceUpdated, intent: OrderIntent, event_id: UUID) -> OrderRequested:
@@ -349,6 +352,19 @@ class StrategyInstance:
         )
 
 
+class _Emitted:
+    """The events of one step so far, and how many intents gave them (each intent's number is in its ids)."""
+
+    def __init__(self, instance: StrategyInstance, price: PriceUpdated, orders: dict[str, OwnOrder]) -> None:
+        self.instance, self.price, self.orders = instance, price, orders
+        self.events: list[OrderRequested | OrderCancelRequested] = []
+        self.count = 0
+
+    def add(self, intents: list[Intent]) -> None:
+        self.events += self.instance.events(self.price, intents, self.orders, self.count)
+        self.count += len(intents)
+
+
 def _may_rest(order: OrderRequested) -> bool:
     """A GTC limit order may rest on the engine's book; market, IOC and FOK orders end in one pass."""
     return order.order_type is OrderType.LIMIT and order.time_in_force is TimeInForce.GTC
@@ -360,7 +376,8 @@ class Roster:
 
     def __init__(self, config: StrategiesConfig, *, engine: bool = False) -> None:
         self.instances = [StrategyInstance(spec, spec.build(engine=engine)) for spec in config.strategies]
-        self.by_id = {instance.spec.id: instance for instance in self.instances}
+        # The instances that hear of their own orders: only theirs are copied to strategies.order_updates.
+        self.hearing = {i.spec.id: i for i in self.instances if i.strategy.hears_orders}
         self._by_symbol: dict[str, list[StrategyInstance]] = defaultdict(list)
         for instance in self.instances:
             for symbol in instance.spec.symbols:

@@ -29,11 +29,12 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
+from agents.settings import get_agent_settings
 from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, PriceUpdated
 from schemas.signing import SignatureError, verified_event
 from topics import AGENT_INPUTS, AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
-from topics.registry import STRATEGY_AGENT_INPUTS
+from topics.registry import STRATEGY_AGENT_INPUTS, KafkaTopic
 from zvt.clients import kafka_options
 from zvt.demo import wait_for_books
 from zvt.processes import background_process, free_port
@@ -158,7 +159,9 @@ async def _wait_drained(settings: Settings, collected: Collected, quiet: float) 
     async def busy() -> bool:
         if time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned:
             return True
-        inputs = (*AGENT_INPUTS, *STRATEGY_AGENT_INPUTS)  # a session runs the example strategies
+        inputs: tuple[KafkaTopic, ...] = AGENT_INPUTS
+        if get_agent_settings().paper_engine:  # its grid hears of its orders (agents/strategies.py)
+            inputs = (*AGENT_INPUTS, *STRATEGY_AGENT_INPUTS)
         return await group_lag(settings, group, inputs, settings.topic_prefix) > 0
 
     while await busy():  # noqa: ASYNC110 - a clock, another task's collections and the broker's offsets
