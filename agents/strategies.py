@@ -61,7 +61,7 @@ def _waits(key: str, item: Item, waiting: bool) -> bool:
     if time.monotonic() - first < get_agent_settings().market_settle_max_seconds:
         return True
     del _waiting_since[mark]
-    log.warning("strategy slot %s stepped at offset %d without an outcome it waited for", key, item.offset)
+    log.warning("strategy slot %s stops waiting at offset %d: an order's end never came", key, item.offset)
     return False
 
 
@@ -71,9 +71,15 @@ def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
     for instance in roster.for_price(price):
         key = slot_key(instance.spec.id, price.symbol)
         slot = batch.get(item, key)
-        if batch.is_parked(key) or _waits(key, item, instance.must_wait(slot, price, item.offset)):
+        if batch.is_parked(key):
+            batch.park(item, key)  # behind an earlier price of this slot
+            continue
+        waiting = instance.must_wait(slot, price, item.offset)
+        if _waits(key, item, waiting):
             batch.park(item, key)  # this slot's later prices wait behind it; the others go on
             continue
+        if waiting and slot is not None:
+            slot = instance.stop_waiting(slot, price)  # bounded: not deterministic, and said so
         stepped = instance.step(slot, price, item.offset)
         if stepped is None:
             continue  # a redelivery: applied, and its orders published, before

@@ -15,6 +15,7 @@ and outcomes give the same orders, however fast the outcomes came.
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
@@ -68,6 +69,9 @@ class OwnOrder(BaseModel):
     working: bool = False  # the book holds it (order.accepted came)
     filled: Decimal = Decimal(0)
     cancel_requested: bool = False
+    # The stage gave up waiting for its end (it never came within the wall-clock bound): prices no longer
+    # wait for it. Not deterministic: set only when an answer was lost.
+    given_up: bool = Field(default=False, exclude_if=operator.not_)
 
     @property
     def remaining(self) -> Decimal:

@@ -204,16 +204,33 @@ class StrategyInstance:
         waits: it is dropped."""
         if slot is None or not slot.orders or offset <= slot.applied_offset:
             return False
+        return bool(self._awaited(slot, price))
+
+    def _awaited(self, slot: StrategySlot, price: PriceUpdated) -> list[str]:
+        """The orders whose outcomes a step at `price` must wait for (all, with the engine's outcome
+        watermark behind: then every open order)."""
         horizon = price.market_time - self.delay
         ended = {u.order_id for u in slot.inbox if u.ended}
+        awaited = []
         for order in slot.orders.values():
-            if order.decided_at > horizon or order.order_id in ended:
+            if order.decided_at > horizon or order.order_id in ended or order.given_up:
                 continue
             if not order.rests:
-                return True  # its end comes in the order stage's pass with its fills: soon
-            if slot.outcomes_through is not None and slot.outcomes_through < horizon:
-                return True
-        return False
+                awaited.append(order.order_id)  # its end comes in the order stage's pass with its fills
+            elif slot.outcomes_through is not None and slot.outcomes_through < horizon:
+                awaited.append(order.order_id)
+        return awaited
+
+    def stop_waiting(self, slot: StrategySlot, price: PriceUpdated) -> StrategySlot:
+        """The slot with the orders `price` waits for marked `given_up`: no price waits for them again
+        (the stage's wall-clock bound ran out: an answer was lost; their outcomes still apply if they
+        come)."""
+        awaited = self._awaited(slot, price)
+        orders = {
+            order_id: order.model_copy(update={"given_up": True}) if order_id in awaited else order
+            for order_id, order in slot.orders.items()
+        }
+        return slot.model_copy(update={"orders": orders})
 
     def step(
         self, slot: StrategySlot | None, price: PriceUpdated, offset: int

@@ -235,3 +235,21 @@ def test_a_strategy_that_does_not_hear_its_orders_keeps_none_and_never_waits() -
     assert driver.slot is not None
     assert driver.slot.orders == {}
     assert "orders" not in driver.slot.model_dump_json()
+
+
+def test_a_slot_stops_waiting_for_an_order_whose_end_never_came() -> None:
+    """The stage's wall-clock bound: the order is given up, later prices no longer wait for it, and its
+    outcomes still apply if they come."""
+    driver = Driver(instance(reaction=TimeInForce.IOC))
+    driver.feed(at(0))
+    driver.feed(update(driver.requests()[0], OrderUpdateKind.ACCEPTED, at=START, remaining="1"))
+    driver.feed(at(1))
+    ioc = driver.requests()[-1]
+    waiting = at(2)
+    assert driver.slot is not None
+    assert driver.instance.must_wait(driver.slot, waiting, driver.offset)
+    given_up = driver.instance.stop_waiting(driver.slot, waiting)
+    assert given_up.orders[ioc.order_id].given_up
+    assert not driver.instance.must_wait(given_up, waiting, driver.offset)
+    assert not driver.instance.must_wait(given_up, at(3), driver.offset)
+    assert "given_up" not in driver.slot.model_dump_json()  # left out while false
