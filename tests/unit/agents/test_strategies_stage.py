@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agents import strategies as stage_module
 from agents.stage import Batch, Item, Stage
@@ -76,8 +77,10 @@ def test_orders_out_updates_relayed_by_symbol_and_learnt_into_the_slot(roster: R
     fill = executed(quantity="0.1", price="90", cumulative="0.1", remaining="0", status=OrderStatus.FILLED,
                     order_id=buy.order_id, account_id="acct-g", strategy_id="grid",
                     market_time=START + timedelta(seconds=1))  # fmt: skip
-    relay_batch, relayed, _ = _batch(stage_module._relay)
-    stage_module._relay(_item(fill, 3), relay_batch)  # type: ignore[arg-type]
+    relayed = Outbox()
+    relay: Stage[BaseModel] = Stage("strategy_updates", stage_module.RELAY_INPUTS, stage_module._relay)
+    relay_batch: Batch[BaseModel] = Batch(relay, relayed)  # type: ignore[arg-type]
+    stage_module._relay(_item(fill, 3), relay_batch)
     stage_module._relay(_item(executed(quantity="1", price="1", cumulative="1", remaining="0",
                                        status=OrderStatus.FILLED), 4), relay_batch)  # fmt: skip
     ((topic, key, update),) = relayed.records  # the other fill is no strategy's
