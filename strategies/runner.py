@@ -158,11 +158,9 @@ def order_update(event: Event) -> StrategyOrderUpdate | None:
     )
 
 
-def _applies_at(update: StrategyOrderUpdate, order: OwnOrder | None) -> datetime | None:
+def _applies_at(update: StrategyOrderUpdate, order: OwnOrder) -> datetime:
     """The market time an update counts from: its own, else its order's (immediate outcomes carry none)."""
-    if update.market_time is not None:
-        return update.market_time
-    return order.decided_at if order is not None else None
+    return update.market_time if update.market_time is not None else order.decided_at
 
 
 def _is_copy(update: StrategyOrderUpdate, order: OwnOrder) -> bool:
@@ -271,11 +269,13 @@ class StrategyInstance:
         """Apply the updates of market time <= `horizon` in market-time order (an order's acceptance
         before its fills, fills by their cumulative quantity, its end last), through the callbacks; the
         rest stay in the inbox. What a callback asks for is among the orders the next one sees."""
-        due: list[tuple[datetime | None, StrategyOrderUpdate]] = []
-        kept: list[tuple[datetime | None, StrategyOrderUpdate]] = []
+        due: list[tuple[datetime, StrategyOrderUpdate]] = []
+        kept: list[tuple[datetime, StrategyOrderUpdate]] = []
         for update in inbox:
-            at = _applies_at(update, orders.get(update.order_id))
-            (due if at is not None and at <= horizon else kept).append((at, update))
+            if update.order_id not in orders:
+                continue  # its order ended (a copy of an update applied before): nothing to apply
+            at = _applies_at(update, orders[update.order_id])
+            (due if at <= horizon else kept).append((at, update))
         due.sort(
             key=lambda pair: (
                 pair[0],
@@ -289,11 +289,8 @@ class StrategyInstance:
             order = orders.get(update.order_id)
             if order is None or _is_copy(update, order):
                 continue
-            assert at is not None
             if update.kind is OrderUpdateKind.FILLED:
-                order = order.model_copy(
-                    update={"filled": update.cumulative_quantity, "working": order.working}
-                )
+                order = order.model_copy(update={"filled": update.cumulative_quantity})
                 if update.remaining_quantity == 0 or update.ended:
                     del orders[update.order_id]
                 else:

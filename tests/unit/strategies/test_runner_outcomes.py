@@ -182,7 +182,11 @@ def test_two_interleavings_of_the_same_prices_and_outcomes_send_the_same_orders(
 def test_a_copy_of_an_update_is_not_heard_twice() -> None:
     prices, updates = _scenario()
     twice = _interleave(prices, [*updates, *updates], late=False)
-    assert Driver(instance()).run(twice) == Driver(instance()).run(_interleave(prices, updates, late=False))  # type: ignore[arg-type]
+    driver = Driver(instance())
+    assert driver.run(twice) == Driver(instance()).run(_interleave(prices, updates, late=False))  # type: ignore[arg-type]
+    assert driver.slot is not None
+    assert driver.slot.inbox == ()  # every update applied or, a copy, dropped: the slot does not grow
+    assert driver.instance.learn(driver.slot, updates[-1]) is None  # its order ended: nothing to learn
 
 
 def test_an_order_event_becomes_its_strategys_update_keyed_like_the_prices() -> None:
