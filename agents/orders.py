@@ -12,12 +12,15 @@ it): the live execution stage takes them from orders.routed, and their fills and
 this stage on orders.executed and orders.rejected (read only when live venues are configured).
 
 With `ZVT_PAPER_ENGINE=true`, a GTC limit order (post-only among them) or a stop routed to paper venues
-is not filled here: it goes as one leg to the paper venue stage (`paper.commands`), and its fills,
-rejection, cancel or expiry come back on orders.executed, orders.rejected and orders.canceled, applied
-while the order is open. Its cancels and amends (orders.changes.requested) go to the same engine; those of
-any other order are answered here (`unknown_order`). Market, IOC and FOK orders are filled here as before.
-The strategies' progress (`orders.decided_through`, read in sequence with this partition's orders) is
-forwarded as this partition's order watermark (`paper.orders_through`), held before any parked order.
+is not filled here: it goes as one leg to the paper venue stage (`paper.commands`, with this partition's
+order watermark), and its acceptance, amends, fills, rejection, cancel or expiry come back on
+orders.accepted, orders.executed, orders.rejected and orders.canceled: the account's risk state counts
+each as of its market time (`AccountRiskState.learn`: for the checks of orders decided after it). Its
+cancels and amends (orders.changes.requested) go to the same engine; those of any other order are
+answered here (`unknown_order`, or how it ended when it ended recently). Market, IOC and FOK orders are
+filled here as before. The strategies' progress (`orders.decided_through`, read in sequence with this
+partition's orders) is forwarded as this partition's order watermark (`paper.orders_through`), held
+before any parked order.
 
 An order decided on market data (it has a market time) waits until this worker's market view holds the
 market of that time — the price it was decided on, and the books it meets on arrival — at most
@@ -41,6 +44,8 @@ from schemas import (
     Event,
     ExchangeRouted,
     ModifyRejectReason,
+    OrderAccepted,
+    OrderAmended,
     OrderAmendRequested,
     OrderCanceled,
     OrderCancelRequested,
@@ -50,6 +55,7 @@ from schemas import (
     OrderRequested,
     OrdersDecidedThrough,
     OrderStatus,
+    OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
     RejectReason,
@@ -423,22 +429,14 @@ def held_at(mark: OrdersDecidedThrough, parked: Iterable[Item]) -> datetime | No
 
 
 def _apply_outcome(state: AccountRiskState, event: Event) -> AccountRiskState:
-    if isinstance(event, OrderExecuted):
-        return state.apply_fill(event)
-    if isinstance(event, OrderRejected | OrderCanceled | OrderExpired):
-        return state.close_order(event)
-    return state
+    """What happened to an order, into the account's risk state: in force at once without a market time
+    (this pass's immediate fills, a live venue's, rejections), for checks after it with one (the engine's
+    fills, acceptances, amends, cancels, expiries: `AccountRiskState.learn`)."""
+    return state.learn(event)
 
 
-_ACCOUNT_INPUTS = (
-    OrderRequested,
-    OrderExecuted,
-    OrderRejected,
-    OrderCanceled,
-    OrderExpired,
-    OrderCancelRequested,
-    OrderAmendRequested,
-)
+_OUTCOMES = (OrderExecuted, OrderRejected, OrderCanceled, OrderExpired, OrderAccepted, OrderAmended)
+_ACCOUNT_INPUTS = (OrderRequested, *_OUTCOMES, OrderTriggered, OrderCancelRequested, OrderAmendRequested)
 
 
 def _on_progress(item: Item, mark: OrdersDecidedThrough, batch: Batch[AccountRiskState]) -> None:
@@ -475,15 +473,19 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
         batch.publish(outputs)
     elif isinstance(event, OrderCancelRequested | OrderAmendRequested):
         ended = None
-        if event.order_id not in state.open_orders:
+        if not state.knows(event.order_id):
             ended = ended_reason(stage.windows, account, event.order_id, item.partition)
         batch.publish(forward_change(event, state, ended))
-    elif event.order_id in state.open_orders:
-        # A live venue's or the paper matching engine's fill, rejection, cancel or expiry. Immediate paper
-        # outcomes were applied when they were made: their order is no longer open when they come back.
+    elif isinstance(event, _OUTCOMES) and (
+        state.knows(event.order_id) or (isinstance(event, OrderExecuted) and event.market_time is not None)
+    ):
+        # A live venue's or the paper matching engine's fill, acceptance, amend, rejection, cancel or
+        # expiry. Immediate paper outcomes were applied when they were made: their order is no longer open
+        # when they come back. An engine fill counts even if its order's end was read first (they come on
+        # different topics): the position must not lose it.
         state = _apply_outcome(state, event)
     else:
-        return
+        return  # a copy of an immediate outcome, a stop's trigger (the order stays as it is)
     batch.put(item, account, state)
 
 
@@ -495,6 +497,7 @@ def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
         inputs[Topics.ORDERS_EXECUTED] = (OrderExecuted,)
         inputs[Topics.ORDERS_REJECTED] = (OrderRejected,)
     if get_agent_settings().paper_engine:
+        inputs[Topics.ORDERS_ACCEPTED] = (OrderAccepted, OrderTriggered, OrderAmended)
         inputs[Topics.ORDERS_CANCELED] = (OrderCanceled, OrderExpired)
         inputs[Topics.ORDER_CHANGES_REQUESTED] = (OrderCancelRequested, OrderAmendRequested)
     return inputs

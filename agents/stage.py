@@ -208,8 +208,9 @@ class Batch(Generic[M]):
     def park(self, item: Item, lane: str | None = None) -> None:
         """Hold `item` back: it is handed to the handler again with the next batch, before the new records,
         and its partition is committed no further than it. `lane` (an account) names what must wait with it:
-        `is_parked(lane)` is true for the rest of the batch."""
-        self.parked.append(item)
+        `is_parked(lane)` is true for the rest of the batch. Parked under several lanes, it is held once."""
+        if not self.parked or self.parked[-1] is not item:
+            self.parked.append(item)
         if lane is not None:
             self._parked_lanes.add(lane)
 

@@ -13,20 +13,66 @@ that symbol's prices, and on the ticks that moved none (`market.prices_through`)
 one copy to each partition of orders.requested. Every order stage partition forwards it to the paper
 matching engine, which matches a tick only once every partition has passed its time
 (docs/order-lifecycle.md).
+
+**Own orders.** What happens to a strategy's orders comes on the order topics, keyed by account; the
+`strategy_updates` stage copies each outcome of a configured strategy's order (accepted, fill, cancel,
+expiry, rejection) to `strategies.order_updates`, keyed by symbol like market.prices, so partition p of both
+reaches the member holding the strategy's slot. The strategies stage puts each update in its slot's inbox
+(`StrategyInstance.learn`); the runner applies it in market time, at the slot's first price at least the
+strategy's `reaction_delay_ms` after it. A price that must see an outcome still on its way (the end of an
+immediate order decided a delay before it, `must_wait`) is parked, with every later price of that slot,
+until the outcome came; at most `market_settle_max_seconds` of wall clock (an order whose answer was lost
+would stall the slot for ever): then it is stepped on what has come, and a warning says so.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import time
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
 
 from agents.settings import get_agent_settings, get_strategies_config
 from agents.stage import Batch, Item, Stage, register
-from schemas import OrdersDecidedThrough, PricesThrough, PriceUpdated
-from strategies.runner import Roster, StrategySlot, slot_key
-from topics import StateChangelogs, Topics
+from schemas import (
+    Event,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
+    OrderExecuted,
+    OrderExpired,
+    OrderRejected,
+    OrdersDecidedThrough,
+    OrderTriggered,
+    PricesThrough,
+    PriceUpdated,
+    StrategyOrderUpdate,
+)
+from strategies.runner import Roster, StrategySlot, order_update, slot_key
+from topics import KafkaTopic, StateChangelogs, Topics
 from trading.ids import derived_id
 
-roster = Roster(get_strategies_config())
+log = logging.getLogger(__name__)
+
+roster = Roster(get_strategies_config(), engine=get_agent_settings().paper_engine)
+
+_waiting_since: dict[tuple[str, int], float] = {}  # (slot key, price offset) -> when (monotonic) it parked
+
+
+def _waits(key: str, item: Item, waiting: bool) -> bool:
+    """Whether the price waits on for the slot: while an outcome it must see is on its way, at most
+    `market_settle_max_seconds` of wall clock."""
+    mark = (key, item.offset)
+    if not waiting:
+        _waiting_since.pop(mark, None)
+        return False
+    first = _waiting_since.setdefault(mark, time.monotonic())
+    if time.monotonic() - first < get_agent_settings().market_settle_max_seconds:
+        return True
+    del _waiting_since[mark]
+    log.warning("strategy slot %s stops waiting at offset %d: an order's end never came", key, item.offset)
+    return False
 
 
 class Progress:
@@ -38,26 +84,44 @@ class Progress:
         self.partitions = partitions
         self._last: dict[tuple[int, str], int] = {}  # (partition, symbol) -> offset of its last price
         self._through: dict[tuple[int, str], datetime] = {}
+        # The earliest price of the batch a strategy slot parked (it waits for its order's outcome): its
+        # orders are not decided yet, so the declaration stays just before it. Declaring past it would let
+        # the engine match beyond orders still to come; holding the whole symbol would deadlock the slot,
+        # whose outcome needs the engine to pass the price its order was decided on.
+        self._held: dict[tuple[int, str], datetime] = {}
 
     async def prepare(self, items: list[Item], batch: Batch[StrategySlot]) -> None:
         self.plan(items)
 
     def plan(self, items: list[Item]) -> None:
         self._through.clear()
+        self._held.clear()
         self._last = {
             (item.partition, item.event.symbol): item.offset
             for item in items
             if isinstance(item.event, PriceUpdated | PricesThrough) and item.event.symbol in self.symbols
         }
 
-    def decided(self, item: Item, price: PriceUpdated | PricesThrough) -> list[OrdersDecidedThrough]:
+    def decided(
+        self, item: Item, price: PriceUpdated | PricesThrough, parked: bool = False
+    ) -> list[OrdersDecidedThrough]:
         """After `price`'s orders: at the symbol's last price of the batch, the declaration for each order
-        stage partition; before it, nothing. A copy (redelivered) price counts: it was decided before."""
+        stage partition; before it, nothing. A copy (redelivered) price counts: it was decided before. A
+        price some slot `parked` is not decided: the declaration stays below it."""
         lane = (item.partition, price.symbol)
         if lane not in self._last:
             return []
-        through = self._through[lane] = max(self._through.get(lane, price.market_time), price.market_time)
+        if parked:
+            self._held[lane] = min(self._held.get(lane, price.market_time), price.market_time)
+        else:
+            self._through[lane] = max(self._through.get(lane, price.market_time), price.market_time)
         if self._last[lane] != item.offset:
+            return []
+        through = self._through.get(lane)
+        if lane in self._held:
+            below = self._held[lane] - timedelta(microseconds=1)
+            through = below if through is None else min(through, below)
+        if through is None:
             return []
         return [
             price.caused(
@@ -84,30 +148,96 @@ def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
         batch.publish(progress.decided(item, price))
         return
     assert isinstance(price, PriceUpdated)
+    parked = False
     try:
         for instance in roster.for_price(price):
             key = slot_key(instance.spec.id, price.symbol)
-            stepped = instance.step(batch.get(item, key), price, item.offset)
+            slot = batch.get(item, key)
+            if batch.is_parked(key):
+                batch.park(item, key)  # behind an earlier price of this slot
+                parked = True
+                continue
+            waiting = instance.must_wait(slot, price, item.offset)
+            if _waits(key, item, waiting):
+                batch.park(item, key)  # this slot's later prices wait behind it; the others go on
+                parked = True
+                continue
+            if waiting and slot is not None:
+                slot = instance.stop_waiting(slot, price)  # bounded: not deterministic, and said so
+            stepped = instance.step(slot, price, item.offset)
             if stepped is None:
                 continue  # a redelivery: applied, and its orders published, before
             slot, orders = stepped
             batch.publish(orders)
             batch.put(item, key, slot)
     finally:  # a price whose strategy raised is dead-lettered: decided (on nothing) all the same
-        batch.publish(progress.decided(item, price))
+        batch.publish(progress.decided(item, price, parked=parked))
 
 
-# A worker without strategies reads no prices for them (decoding each one for nothing).
+def _on_update(item: Item, batch: Batch[StrategySlot]) -> None:
+    update = item.event
+    assert isinstance(update, StrategyOrderUpdate)
+    instance = roster.hearing.get(update.strategy_id or "")
+    if instance is None:
+        return  # a strategy another worker's configuration runs (the relay copies only its own)
+    key = slot_key(instance.spec.id, update.symbol)
+    if batch.applied(item, key):
+        return
+    learned = instance.learn(batch.get(item, key), update)
+    if learned is not None:
+        batch.put(item, key, learned)
+
+
+def _on_item(item: Item, batch: Batch[StrategySlot]) -> None:
+    if isinstance(item.event, StrategyOrderUpdate):
+        _on_update(item, batch)
+    else:
+        _on_price(item, batch)
+
+
+def _relay(item: Item, batch: Batch[BaseModel]) -> None:
+    """An outcome of a configured strategy's order, as its update keyed by symbol."""
+    update = order_update(item.event)
+    if update is not None and update.strategy_id in roster.hearing:
+        batch.publish([update])
+
+
+INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
+    Topics.PRICES: (PriceUpdated,),
+    Topics.STRATEGY_ORDER_UPDATES: (StrategyOrderUpdate,),
+}
+RELAY_INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {
+    Topics.ORDERS_EXECUTED: (OrderExecuted,),
+    Topics.ORDERS_ACCEPTED: (OrderAccepted, OrderTriggered, OrderAmended),
+    Topics.ORDERS_CANCELED: (OrderCanceled, OrderExpired),
+    Topics.ORDERS_REJECTED: (OrderRejected,),
+}
+
+# A worker without strategies reads no prices for them (decoding each one for nothing); without a strategy
+# that hears of its own orders (the example kinds without the engine), no order updates either: the stage
+# is as it was before strategies heard of their orders.
 stage: Stage[StrategySlot] | None = None
+relay: Stage[BaseModel] | None = None
 if roster.instances:
+    inputs = INPUTS if roster.hearing else {Topics.PRICES: INPUTS[Topics.PRICES]}
+    if progress.symbols:  # the ticks that moved no price, for the order watermark
+        inputs = {**inputs, Topics.PRICES: (PriceUpdated, PricesThrough)}
     stage = register(
         Stage(
             "strategies",
-            {Topics.PRICES: (PriceUpdated, PricesThrough) if progress.symbols else (PriceUpdated,)},
-            _on_price,
+            inputs,
+            _on_item,
             state=StrategySlot,
             changelog=StateChangelogs.STRATEGIES,
             dedupe=False,
             prepare=progress.prepare,
+        )
+    )
+if roster.hearing:
+    relay = register(
+        Stage(
+            "strategy_updates",
+            RELAY_INPUTS,
+            _relay,
         )
     )

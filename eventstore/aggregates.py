@@ -49,6 +49,7 @@ from schemas import (
     PriceUpdated,
     QuoteTick,
     RiskBreached,
+    StrategyOrderUpdate,
     SubmitPaperOrder,
     TradeTick,
 )
@@ -106,6 +107,7 @@ _AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
     **dict.fromkeys(MARKET_EVENTS, _market),
     **dict.fromkeys(PAPER_COMMANDS, _order),
     **dict.fromkeys((PaperOrdersThrough, OrdersDecidedThrough, PricesThrough), _watermark),
+    StrategyOrderUpdate: _order,  # a copy of one of the order's events, for its strategy
     PositionUpdated: _position,
     PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",
     RiskBreached: lambda event: f"risk/{event.account_id}",

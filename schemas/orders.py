@@ -148,8 +148,9 @@ class RejectReason(StrEnum):
     VENUE_REJECTED = "venue_rejected"  # the venue refused it, or stayed unreachable through every retry
     STALE_BOOK = "stale_book"  # the venue's book was older than the configured age: no book at all
     POST_ONLY_WOULD_TAKE = "post_only_would_take"  # a post-only order crossed the book on arrival
-    # An order type or instruction the pipeline does not execute yet (stops, post-only, reduce-only,
-    # expiry): refused rather than executed as something else.
+    REDUCE_ONLY = "reduce_only"  # a reduce-only order with no position (left) to reduce
+    # An order type or instruction the pipeline does not execute without the paper matching engine (stops,
+    # post-only, reduce-only, expiry): refused rather than executed as something else.
     UNSUPPORTED_ORDER = "unsupported_order"
 
 
@@ -460,3 +461,34 @@ class OrdersDecidedThrough(Event):
     symbol: Symbol
     through: AwareDatetime
     partition: int = Field(ge=0)  # the orders.requested partition this copy is for
+
+
+# --- what a strategy hears of its own orders ----------------------------------------------------------
+
+
+class OrderUpdateKind(StrEnum):
+    ACCEPTED = "accepted"  # it rests on the book (or waits for its stop)
+    FILLED = "filled"  # a fill: `fill_quantity` at `fill_price`; `remaining_quantity` says if more may come
+    CANCELED = "canceled"  # ended with a remainder: on request, an IOC remainder
+    EXPIRED = "expired"  # ended at its expire_at
+    REJECTED = "rejected"  # refused (risk, routing, the venue or the engine on arrival)
+
+
+class StrategyOrderUpdate(_OrderFields):
+    """What happened to a strategy's order, copied from the order's event (`source_event_id`) and keyed
+    by symbol: the strategies stage keeps each strategy's state per symbol on market.prices' partitions,
+    and the order's events are keyed by account. `ended`: nothing more will come of the order."""
+
+    EVENT_TYPE = "strategy.order_update"
+
+    kind: OrderUpdateKind
+    source_event_id: UUID
+    ended: bool
+    # When it happened on the market's clock (the engine's; for an immediate fill or a rejection, which
+    # carry none, None: the strategy then takes its order's own market time).
+    market_time: AwareDatetime | None = None
+    fill_quantity: NonNegativeQuantity = Decimal(0)
+    fill_price: Price | None = None
+    cumulative_quantity: NonNegativeQuantity = Decimal(0)
+    remaining_quantity: NonNegativeQuantity = Decimal(0)
+    detail: str = Field(default="", max_length=1000)

@@ -37,6 +37,10 @@ class StrategySpec(BaseModel):
     account: Identifier
     symbols: tuple[Symbol, ...] = Field(min_length=1)
     venue: Venue | None = None  # None: prices of every venue drive it, and the router picks the venue
+    # How long after an outcome of its orders (a fill, a cancel) the strategy sees it, in market time: it
+    # is applied at the strategy's first price at least this much later. Above 0: a price at t cannot wait
+    # for an outcome of t itself (the engine makes that outcome only once the strategy has decided t).
+    reaction_delay_ms: int = Field(default=100, gt=0)
     parameters: dict[str, Any] = {}
     _params: Params = PrivateAttr()
 
@@ -55,8 +59,12 @@ class StrategySpec(BaseModel):
             raise ValueError(f"strategy {self.id!r} ({self.kind}) parameters: {problems}") from None
         return self
 
-    def build(self) -> Strategy[Any, Any]:
-        return KINDS[self.kind](self._params)
+    def build(self, *, engine: bool = False) -> Strategy[Any, Any]:
+        """The kind with these parameters; `engine`: GTC limit orders rest (ZVT_PAPER_ENGINE)."""
+        strategy = KINDS[self.kind](self._params)
+        strategy.engine = engine
+        strategy.check_engine()
+        return strategy
 
 
 class StrategiesConfig(BaseModel):

@@ -33,6 +33,7 @@ from schemas import (
     OrdersDecidedThrough,
     OrderStatus,
     OrderTriggered,
+    OrderUpdateKind,
     OrderValidated,
     PaperOrdersThrough,
     PortfolioRebalanced,
@@ -44,6 +45,7 @@ from schemas import (
     RejectReason,
     RiskBreached,
     RouteLeg,
+    StrategyOrderUpdate,
     SubmitPaperOrder,
     TradeTick,
     VenueScore,
@@ -332,6 +334,21 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         OrdersDecidedThrough,
         st.fixed_dictionaries(
             {"symbol": symbols, "through": timestamps, "partition": st.integers(min_value=0, max_value=5)}
+        ),
+    ),
+    StrategyOrderUpdate: event_of(
+        StrategyOrderUpdate,
+        _with(
+            order_fields(),
+            kind=st.sampled_from(OrderUpdateKind),
+            source_event_id=st.uuids(),
+            ended=st.booleans(),
+            market_time=st.none() | timestamps,
+            fill_quantity=non_negative,
+            fill_price=st.none() | positive,
+            cumulative_quantity=non_negative,
+            remaining_quantity=non_negative,
+            detail=st.text(max_size=100),
         ),
     ),
     PaperOrdersThrough: event_of(

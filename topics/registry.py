@@ -41,6 +41,7 @@ from schemas import (
     PriceUpdated,
     QuoteTick,
     RiskBreached,
+    StrategyOrderUpdate,
     SubmitPaperOrder,
     TradeTick,
 )
@@ -247,6 +248,14 @@ class Topics:
         "Commands to the paper venue stage, keyed by symbol like market.ticks (co-partitioned): routed "
         "paper orders, forwarded cancels and amends, and each order stage partition's order watermark.",
     )
+    STRATEGY_ORDER_UPDATES = KafkaTopic(
+        "strategies.order_updates",
+        6,  # as market.prices: partition p of both goes to one strategies stage member
+        ("symbol",),
+        (StrategyOrderUpdate,),
+        "What happened to each strategy's orders (accepted, fills, cancels, expiries, rejections), "
+        "copied from the order topics, keyed by symbol like market.prices (where strategies keep state).",
+    )
     POSITIONS = KafkaTopic(
         "positions.updated",
         6,
@@ -320,6 +329,7 @@ LIVE_AGENT_INPUTS = (Topics.ORDERS_ROUTED, Topics.ORDERS_REJECTED)
 # it forwards to the engine.
 PAPER_AGENT_INPUTS = (
     Topics.PAPER_COMMANDS,
+    Topics.ORDERS_ACCEPTED,
     Topics.ORDERS_REJECTED,
     Topics.ORDERS_CANCELED,
     Topics.ORDER_CHANGES_REQUESTED,
@@ -331,6 +341,13 @@ PAPER_AGENT_INPUTS = (
 OWN_GROUPS: dict[str, tuple[KafkaTopic, ...]] = {
     "portfolio": (Topics.ORDERS_EXECUTED,),
     "paper_venue": (Topics.MARKET_TICKS, Topics.PAPER_COMMANDS),
+    # the outcomes of the strategies' orders, which the order stage reads too with the engine
+    "strategy_updates": (
+        Topics.ORDERS_EXECUTED,
+        Topics.ORDERS_ACCEPTED,
+        Topics.ORDERS_CANCELED,
+        Topics.ORDERS_REJECTED,
+    ),
 }
 
 
@@ -339,19 +356,37 @@ def stage_group(stage: str) -> str:
     return f"{AGENTS_GROUP}.{stage}" if stage in OWN_GROUPS else AGENTS_GROUP
 
 
-def agent_groups(paper_engine: bool = False) -> list[tuple[str, tuple[KafkaTopic, ...]]]:
+def agent_groups(
+    paper_engine: bool = False, strategies_hear: bool = False
+) -> list[tuple[str, tuple[KafkaTopic, ...]]]:
     """Each consumer group of the agents with the topics it reads: the pipeline has drained when every
     group has committed past the end of its topics (`zvt session`)."""
     own = {topic for topics in OWN_GROUPS.values() for topic in topics}
     shared = [topic for topic in AGENT_INPUTS if topic not in own or topic is Topics.MARKET_TICKS]
     groups = [(AGENTS_GROUP, tuple(shared)), (stage_group("portfolio"), OWN_GROUPS["portfolio"])]
     if paper_engine:  # the order stage reads what the engines decide; the paper venue stage its inputs
-        outcomes = (Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED, Topics.ORDERS_CANCELED)
+        outcomes = (
+            Topics.ORDERS_EXECUTED,
+            Topics.ORDERS_ACCEPTED,
+            Topics.ORDERS_REJECTED,
+            Topics.ORDERS_CANCELED,
+        )
         groups[0] = (AGENTS_GROUP, (*groups[0][1], *outcomes, Topics.ORDER_CHANGES_REQUESTED))
         groups.append((stage_group("paper_venue"), OWN_GROUPS["paper_venue"]))
+    if strategies_hear:  # the strategies' own orders, relayed to them by symbol (agents/strategies.py)
+        groups[0] = (AGENTS_GROUP, (*groups[0][1], Topics.STRATEGY_ORDER_UPDATES))
+        groups.append((stage_group("strategy_updates"), OWN_GROUPS["strategy_updates"]))
     return groups
 
 
+# Read as well where strategies are configured: the outcomes of the strategies' orders, which the
+# `strategy_updates` stage copies, keyed by symbol, to the strategies stage (agents/strategies.py).
+STRATEGY_AGENT_INPUTS = (
+    Topics.ORDERS_ACCEPTED,
+    Topics.ORDERS_CANCELED,
+    Topics.ORDERS_REJECTED,
+    Topics.STRATEGY_ORDER_UPDATES,
+)
 # The sources of the order watermark on paper.commands: one per order stage partition (an account's
 # orders all come from its partition).
 ORDER_WATERMARK_SOURCES = tuple(f"orders.{p}" for p in range(Topics.ORDERS_REQUESTED.partitions))
@@ -421,9 +456,10 @@ class Streams:
     )
     ORDER_EXECUTIONS = RedisStream(
         "zvt.orders.executed",
-        (OrderExecuted, OrderRejected),
-        "Fills and rejections forwarded from Kafka, awaited by the place_order workflow.",
-        from_topics=(Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED),
+        (OrderExecuted, OrderRejected, OrderCanceled, OrderExpired),
+        "Fills, rejections, cancels and expiries forwarded from Kafka, awaited by the place_order workflow "
+        "(an order ends with one of them).",
+        from_topics=(Topics.ORDERS_EXECUTED, Topics.ORDERS_REJECTED, Topics.ORDERS_CANCELED),
     )
     RISK_BREACHES = RedisStream(
         "zvt.risk.breaches",

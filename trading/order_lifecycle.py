@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 from uuid import UUID
 
 from schemas import (
@@ -64,6 +64,46 @@ class OrderState(StrEnum):
 
 TERMINAL: Final = frozenset({OrderState.REJECTED, OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED})
 WORKING: Final = frozenset({OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED})
+
+
+OrderEnd = OrderRejected | OrderCanceled | OrderExpired | OrderExecuted
+
+
+def ends_order(event: Event) -> TypeGuard[OrderEnd]:
+    """Whether `event` is its order's terminal event: a rejection (by risk, or after validation: routing,
+    the venue, the engine on arrival), a cancel or expiry (a partly filled IOC order ends with
+    `order.canceled` `unfilled_remainder`), or a fill that leaves nothing working (`filled`, or the older
+    venue's `canceled` status: a fill and its cancel at once). What every consumer waiting for an order's
+    end (the place_order workflow, the session report, `zvt demo`, the risk state) asks."""
+    if isinstance(event, OrderRejected | OrderCanceled | OrderExpired):
+        return True
+    return isinstance(event, OrderExecuted) and event.status is not OrderStatus.PARTIALLY_FILLED
+
+
+def order_ended(events: Iterable[Event]) -> bool:
+    """Whether an order's end and every fill before it are among its `events`. They come on different
+    topics (orders.executed, orders.canceled, orders.rejected), so a cancel may be read before the fill
+    that preceded it: the end says how much had filled (`cumulative_quantity`), and the fills read must add
+    up to it."""
+    seen = list(events)
+    end = next((event for event in seen if ends_order(event)), None)
+    if end is None:
+        return False
+    if isinstance(end, OrderRejected):
+        return True
+    filled = sum((e.fill_quantity for e in seen if isinstance(e, OrderExecuted)), ZERO)
+    return filled >= end.cumulative_quantity
+
+
+def outcome_of(events: Iterable[Event]) -> str | None:
+    """The end of an order from its events, in words (`filled`, `canceled`, `expired`, `rejected`), or
+    None while it has not ended."""
+    end = next((event for event in events if ends_order(event)), None)
+    if end is None:
+        return None
+    if isinstance(end, OrderExecuted):
+        return end.status.value
+    return str(end.EVENT_TYPE).removeprefix("order.")
 
 # Which state may follow which. A state may follow itself where an event changes the order without moving
 # it on (routed, triggered, amended, a further partial fill).

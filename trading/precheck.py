@@ -5,6 +5,10 @@ order rate); this check refuses early, without a round trip through Kafka, what 
 make valid: a halted account, an unlisted or inactive market, a size or price no venue accepts, an order
 above the notional limit. Without a reference price (a market order placed with no price at hand) only the
 rules that need none are checked.
+
+`engine` is the order stage's setting (`ZVT_PAPER_ENGINE`): with it, stops, post-only and good-till
+orders pass here as they pass there; without it they are refused `unsupported_order` before they reach
+Kafka. Reduce-only is capped to the position by the order stage alone (an empty account has none).
 """
 
 from __future__ import annotations
@@ -15,24 +19,36 @@ from schemas import OrderRequested, OrderValidated, RejectReason
 from trading.config import RiskLimits
 from trading.ids import derived_id
 from trading.markets import MarketCatalog
-from trading.risk import AccountRiskState, Rejection, check_order, eligible_venues
+from trading.risk import AccountRiskState, Rejection, check_order, eligible_venues, not_executable_yet
 
 
 def pre_trade_check(
-    request: OrderRequested, catalog: MarketCatalog, limits: RiskLimits, reference_price: Decimal | None
+    request: OrderRequested,
+    catalog: MarketCatalog,
+    limits: RiskLimits,
+    reference_price: Decimal | None,
+    *,
+    engine: bool = False,
 ) -> OrderValidated | Rejection:
-    """`check_order` against an empty account at `reference_price` (the limit price when there is one)."""
+    """`check_order` against an empty account at `reference_price` (the limit price when there is one),
+    with the order stage's `engine` setting."""
     # Its own id: the agent's validation of the same request derives `validated`, and that event is the
     # one in Kafka; this one only lives in the workflow's step output.
     event_id = derived_id(request.event_id, "prechecked")
     reference = request.limit_price or reference_price
     if reference is not None:
-        decision = check_order(request, AccountRiskState(), catalog, {request.symbol: reference}, limits)
+        prices = {request.symbol: reference}
+        decision = check_order(
+            request, AccountRiskState(), catalog, prices, limits, engine=engine, account_known=False
+        )
         if isinstance(decision, Rejection):
             return decision
         return decision.model_copy(update={"event_id": event_id})
     if limits.kill_switch:
         return Rejection(RejectReason.KILL_SWITCH, f"kill switch on for {request.account_id}")
+    unsupported = not_executable_yet(request, engine)
+    if unsupported is not None:
+        return unsupported
     _, refusal = eligible_venues(catalog, request.symbol, request.venue, request.quantity, None)
     if refusal is not None:
         return refusal

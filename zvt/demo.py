@@ -28,12 +28,12 @@ from schemas import (
     OrderExecuted,
     OrderRejected,
     OrderRequested,
-    OrderStatus,
     PositionUpdated,
     QuoteTick,
 )
 from schemas.signing import verified_event
 from topics import Topics
+from trading.order_lifecycle import order_ended, outcome_of
 from zvt.clients import kafka_options
 from zvt.processes import background_process
 from zvt.publish import publish_events
@@ -116,17 +116,11 @@ class DemoResult:
 
     def done(self) -> bool:
         """Every order ended, and every fill's position update arrived."""
-        ended = all(any(_terminal(e) for e in self.outcomes.get(o.order_id, [])) for o in self.orders)
+        ended = all(order_ended(self.outcomes.get(o.order_id, [])) for o in self.orders)
         fills = {
             e.fill_id for events in self.outcomes.values() for e in events if isinstance(e, OrderExecuted)
         }
         return ended and fills <= self.position_fills
-
-
-def _terminal(event: Event) -> bool:
-    return isinstance(event, OrderRejected) or (
-        isinstance(event, OrderExecuted) and event.status is not OrderStatus.PARTIALLY_FILLED
-    )
 
 
 async def wait_for_books(web_port: int, books: set[str]) -> None:
@@ -144,7 +138,7 @@ async def wait_for_books(web_port: int, books: set[str]) -> None:
 async def _collect(settings: Settings, result: DemoResult) -> None:
     topics = [
         t.full_name(settings.topic_prefix)
-        for t in (Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.POSITIONS)
+        for t in (Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.ORDERS_CANCELED, Topics.POSITIONS)
     ]
     consumer = AIOKafkaConsumer(
         *topics, **kafka_options(settings), auto_offset_reset="latest"
@@ -190,10 +184,9 @@ def outcome_rows(result: DemoResult) -> Iterator[tuple[str, ...]]:
         events = result.outcomes.get(order.order_id, [])
         fills = [e for e in events if isinstance(e, OrderExecuted)]
         rejections = [e for e in events if isinstance(e, OrderRejected)]
-        if rejections:
-            outcome = f"rejected: {rejections[0].reason.value}"
-        else:
-            outcome = fills[-1].status.value if fills else "?"
+        # filled, canceled (a last fill so marked, or order.canceled after the fills), expired
+        ended = outcome_of(events) or "?"
+        outcome = f"rejected: {rejections[0].reason.value}" if rejections else ended
         filled = str(sum((f.fill_quantity for f in fills), Decimal(0))) if fills else ""
         price = str(fills[0].fill_price) if fills else ""
         fees = str(sum((f.fee for f in fills), Decimal(0))) if fills else ""

@@ -29,8 +29,11 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
+from agents.settings import get_agent_settings
 from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, PriceUpdated
 from schemas.signing import SignatureError, verified_event
+from strategies.config import StrategiesConfig
+from strategies.runner import Roster
 from topics import Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
 from topics.registry import agent_groups
@@ -61,6 +64,7 @@ COLLECTED = (
     Topics.ORDERS_REJECTED,
     Topics.ORDERS_ROUTED,
     Topics.ORDERS_EXECUTED,
+    Topics.ORDERS_CANCELED,
     Topics.POSITIONS,
 )
 WORKFLOW_WORKER = "zvt-session-workflows"
@@ -148,14 +152,24 @@ async def _collect(settings: Settings, collected: Collected) -> None:
         await consumer.stop()
 
 
+def strategies_config_path() -> Path:
+    """The strategies the session's workers run."""
+    return Path(os.environ.get("ZVT_STRATEGIES_CONFIG", str(STRATEGIES_CONFIG)))
+
+
+def session_roster(engine: bool) -> Roster:
+    """The session's strategies as its workers build them (some hear of their own orders)."""
+    return Roster(StrategiesConfig.from_toml(strategies_config_path()), engine=engine)
+
+
 async def _wait_drained(settings: Settings, collected: Collected, quiet: float) -> None:
     """Until the agents' groups have committed past every record of the topics they read, every fill's
     position update has arrived, and nothing new has come for `quiet` seconds. The lag matters while the
     worker is still starting: then nothing comes for a while, yet the replayed ticks wait unread."""
-    from agents.settings import get_agent_settings
 
     collected.last_new = time.monotonic()
-    groups = agent_groups(get_agent_settings().paper_engine)
+    engine = get_agent_settings().paper_engine
+    groups = agent_groups(engine, strategies_hear=engine and bool(session_roster(engine).hearing))
 
     async def busy() -> bool:
         if time.monotonic() - collected.last_new < quiet or not collected.fills <= collected.positioned:
@@ -297,7 +311,7 @@ async def run_session(
     env = os.environ | {
         "ZVT_TOPIC_PREFIX": prefix,
         "ZVT_MONITOR_CRON": "",  # no cron schedule left on the engine for a namespace nobody serves later
-        "ZVT_STRATEGIES_CONFIG": os.environ.get("ZVT_STRATEGIES_CONFIG", str(STRATEGIES_CONFIG)),
+        "ZVT_STRATEGIES_CONFIG": str(strategies_config_path()),
     }
     log_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     collected = Collected()

@@ -23,12 +23,12 @@ from schemas import (
     OrderExecuted,
     OrderRejected,
     OrderRequested,
-    OrderStatus,
     OrderValidated,
     PositionUpdated,
     PriceUpdated,
 )
 from trading.analytics import Basis, Performance, Trade, performance
+from trading.order_lifecycle import ends_order, outcome_of
 from trading.positions import Position
 from zvt.session_html import session_html
 
@@ -78,6 +78,7 @@ class SessionFigures:
     filled: int
     canceled: int
     rejected: dict[str, int]
+    expired: int
     pnl: list[StrategyPnl]
     latency_ms: dict[str, dict[str, float]]
     fill_event_ids: list[str]
@@ -96,6 +97,7 @@ class SessionFigures:
                 "requested": self.requested,
                 "filled": self.filled,
                 "canceled": self.canceled,
+                "expired": self.expired,
                 "rejected": sum(self.rejected.values()),
                 "rejections_by_reason": dict(sorted(self.rejected.items())),
                 "without_outcome": self.without_outcome,
@@ -307,13 +309,12 @@ def session_figures(prefix: str, events: Sequence[Event], basis: Basis | None = 
     for event in events:
         if isinstance(event, PriceUpdated):
             marks[event.venue, event.symbol] = event.price
-    terminal: dict[str, OrderStatus] = {}
-    for fill in fills:
-        if fill.status is not OrderStatus.PARTIALLY_FILLED:
-            terminal[fill.order_id] = fill.status
-    rejected = Counter(e.reason.value for e in events if isinstance(e, OrderRejected))
-    outcomes = Counter(fill.order_id for fill in fills if fill.status is not OrderStatus.PARTIALLY_FILLED)
-    outcomes.update(e.order_id for e in events if isinstance(e, OrderRejected))
+    # An order's end: its last fill (`filled`, or `canceled` with the remainder), or an order.canceled /
+    # order.expired after its fills (the engine's IOC remainder, a resting order), or a rejection.
+    ends = [e for e in events if ends_order(e)]
+    ended = {e.order_id: outcome_of([e]) for e in ends}
+    rejected = Counter(e.reason.value for e in ends if isinstance(e, OrderRejected))
+    outcomes = Counter(e.order_id for e in ends)
     filled: dict[str, Decimal] = {}
     for fill in fills:
         filled[fill.order_id] = filled.get(fill.order_id, Decimal(0)) + fill.fill_quantity
@@ -323,9 +324,10 @@ def session_figures(prefix: str, events: Sequence[Event], basis: Basis | None = 
         without_outcome=sorted(order for order in requests if outcomes[order] == 0),
         outcome_twice=sorted(order for order, count in outcomes.items() if count > 1),
         overfilled=sorted(o for o, q in filled.items() if o in requests and q > requests[o].quantity),
-        filled=sum(1 for s in terminal.values() if s is OrderStatus.FILLED),
-        canceled=sum(1 for s in terminal.values() if s is OrderStatus.CANCELED),
+        filled=sum(1 for s in ended.values() if s == "filled"),
+        canceled=sum(1 for s in ended.values() if s == "canceled"),
         rejected=dict(rejected),
+        expired=sum(1 for s in ended.values() if s == "expired"),
         pnl=pnl_by_strategy(fills, marks),
         latency_ms=step_latencies(events),
         fill_event_ids=[str(f.event_id) for f in fills],

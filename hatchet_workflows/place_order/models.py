@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict
 from schemas import (
     Event,
     ExchangeRouted,
+    OrderCanceled,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
     OrderStatus,
@@ -22,6 +24,7 @@ from schemas import (
 )
 from schemas.primitives import Identifier, OrderType, Price, Quantity, Side, Symbol, Venue
 from trading.ids import derived_id
+from trading.order_lifecycle import order_ended
 from trading.positions import Position
 
 # uuid5 namespace of workflow order requests: every attempt of a run's step sends the same event id.
@@ -31,12 +34,14 @@ RUN_TIMEOUT = timedelta(seconds=30)
 # Test-only: `pause-in-execute:<path>` makes execute_order, once it holds the terminal fill, touch <path>
 # and stall, so a test can SIGKILL the worker inside the step.
 FAILPOINT_ENV = "ZVT_WORKFLOW_FAILPOINT"
-TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELED)
 
 
 class OrderOutcome(StrEnum):
     FILLED = "filled"
-    CANCELED = "canceled"  # partly filled, the remainder canceled (immediate-or-cancel at the book)
+    # Its remainder canceled: immediate-or-cancel at the book (a last fill with status `canceled`, or
+    # the engine's fills and then `order.canceled` `unfilled_remainder`), or a resting order canceled.
+    CANCELED = "canceled"
+    EXPIRED = "expired"  # a good-till order reached its expire_at (with the engine), filled in part or not
     REJECTED = "rejected"  # refused by the agents: risk with the account's state, routing or the venue
 
 
@@ -79,6 +84,7 @@ class Routed(BaseModel):
 class Executed(BaseModel):
     fills: list[OrderExecuted] = []
     rejection: OrderRejected | None = None
+    ended: OrderCanceled | OrderExpired | None = None  # the order's end when it is not a fill or rejection
 
 
 class PlaceOrderResult(BaseModel):
@@ -126,8 +132,17 @@ def of_order(request: OrderRequested) -> Callable[[dict[str, Any]], bool]:
     return lambda body: body.get("order_id") == order_id and body.get("correlation_id") == correlation_id
 
 
-def is_terminal(event: Event) -> bool:
-    return isinstance(event, OrderRejected) or (isinstance(event, OrderExecuted) and event.status in TERMINAL)
+def is_terminal(events: Sequence[Event]) -> bool:
+    """The order's end and every fill before it have been read (in whatever order the topics gave them)."""
+    return order_ended(events)
+
+
+def executed(events: list[Event]) -> Executed:
+    """The order's fills and its end as read from the answer stream."""
+    rejection = next((e for e in events if isinstance(e, OrderRejected)), None)
+    ended = next((e for e in events if isinstance(e, OrderCanceled | OrderExpired)), None)
+    fills = [e for e in events if isinstance(e, OrderExecuted)]
+    return Executed(fills=fills, rejection=rejection, ended=ended)
 
 
 def settle(order: PlaceOrderInput, request: OrderRequested, executed: Executed) -> PlaceOrderResult:
@@ -140,7 +155,9 @@ def settle(order: PlaceOrderInput, request: OrderRequested, executed: Executed) 
     mark = executed.fills[-1].fill_price if executed.fills else None
     if executed.rejection is not None:
         outcome = OrderOutcome.REJECTED
-    elif executed.fills[-1].status is OrderStatus.FILLED:
+    elif isinstance(executed.ended, OrderExpired):
+        outcome = OrderOutcome.EXPIRED
+    elif executed.ended is None and executed.fills[-1].status is OrderStatus.FILLED:
         outcome = OrderOutcome.FILLED
     else:
         outcome = OrderOutcome.CANCELED

@@ -10,7 +10,8 @@ validate_risk -> create_order -> route_exchange -> execute_order -> update_posit
   an id it already holds, and the agents drop a repeated request by event and order id, so a retried step
   never submits the order twice.
 - route_exchange and execute_order read, from the positions noted, the agents' `exchange.routed` and then
-  the fills up to the terminal one (`filled`/`canceled`), or an `order.rejected`; a retry re-reads the same
+  the fills up to the order's end (`trading.order_lifecycle.ends_order`: a fill `filled`/`canceled`, an
+  `order.canceled` or `order.expired` after its fills, or an `order.rejected`); a retry re-reads the same
   entries and decides the same way.
 - update_positions applies the fills to the position held before (input) with the pure core.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from hatchet_sdk import Context, NonRetryableException
 
+from agents.settings import get_agent_settings
 from bridge.follow import collect, positions
 from hatchet_workflows.client import hatchet
 from hatchet_workflows.metrics import record_outcome
@@ -39,12 +41,13 @@ from hatchet_workflows.place_order.models import (
     RiskChecked,
     Routed,
     build_request,
+    executed,
     is_terminal,
     of_order,
     settle,
 )
 from hatchet_workflows.resources import market_catalog, stream_bus, trading_config
-from schemas import ExchangeRouted, OrderExecuted, OrderRejected
+from schemas import ExchangeRouted, OrderRejected
 from topics.registry import Streams
 from trading.precheck import pre_trade_check
 from trading.risk import Rejection
@@ -56,7 +59,8 @@ place_order_workflow = hatchet.workflow(name="trading.place_order", input_valida
 async def validate_risk(order: PlaceOrderInput, ctx: Context) -> RiskChecked:
     request = build_request(order, ctx.workflow_run_id)
     limits = trading_config().limits_for(request.account_id)
-    decision = pre_trade_check(request, market_catalog(), limits, order.reference_price)
+    engine = get_agent_settings().paper_engine  # as the order stage judges it
+    decision = pre_trade_check(request, market_catalog(), limits, order.reference_price, engine=engine)
     if isinstance(decision, Rejection):
         raise NonRetryableException(f"{decision.reason.value}: {decision.detail}")
     since = await positions(stream_bus(), (Streams.ORDER_ROUTES, Streams.ORDER_EXECUTIONS))
@@ -102,11 +106,10 @@ async def execute_order(order: PlaceOrderInput, ctx: Context) -> Executed:
         (Streams.ORDER_EXECUTIONS,),
         checked.since,
         of_order(checked.request),
-        lambda found: any(is_terminal(e) for e in found),
+        is_terminal,
     )
     await _failpoint()
-    rejection = next((e for e in events if isinstance(e, OrderRejected)), None)
-    return Executed(fills=[e for e in events if isinstance(e, OrderExecuted)], rejection=rejection)
+    return executed(events)
 
 
 @place_order_workflow.task(parents=[execute_order], execution_timeout=timedelta(seconds=5), retries=3)

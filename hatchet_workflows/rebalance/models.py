@@ -13,15 +13,15 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from hatchet_workflows.place_order.models import (
-    Executed,
     OrderOutcome,
     PlaceOrderInput,
     PlaceOrderResult,
     build_request,
+    executed,
     is_terminal,
     settle,
 )
-from schemas import Event, OrderExecuted, OrderRejected, OrderRequested, PortfolioRebalanced, RebalanceStatus
+from schemas import Event, OrderRequested, PortfolioRebalanced, RebalanceStatus
 from schemas.primitives import Identifier, NonNegativeMoney, Price, Symbol
 from trading.ids import derived_id
 from trading.rebalance import PlannedOrder, rebalance_orders, reversal
@@ -144,20 +144,19 @@ class LegRequest:
         return self.request.order_id, str(self.request.correlation_id)
 
 
+def _of_order(order_id: str, events: Sequence[Event]) -> list[Event]:
+    return [e for e in events if getattr(e, "order_id", None) == order_id]
+
+
 def answered(sent: Sequence[LegRequest], events: Sequence[Event]) -> bool:
-    """Every sent leg has its terminal answer (a fill that ends it, or a rejection)."""
-    done = {e.order_id for e in events if isinstance(e, OrderExecuted | OrderRejected) and is_terminal(e)}
-    return all(item.request.order_id in done for item in sent)
+    """Every sent leg has its end and the fills before it (as place_order waits for its order's)."""
+    return all(is_terminal(_of_order(item.request.order_id, events)) for item in sent)
 
 
 def leg_outcome(item: LegRequest, events: Sequence[Event]) -> LegOutcome:
     """The leg decided as place_order decides its order: fills applied with `settle`, or the rejection."""
-    mine = [e for e in events if getattr(e, "order_id", None) == item.request.order_id]
-    executed = Executed(
-        fills=[e for e in mine if isinstance(e, OrderExecuted)],
-        rejection=next((e for e in mine if isinstance(e, OrderRejected)), None),
-    )
-    return LegOutcome(leg=item.leg, result=settle(item.order, item.request, executed))
+    answer = executed(_of_order(item.request.order_id, events))
+    return LegOutcome(leg=item.leg, result=settle(item.order, item.request, answer))
 
 
 def failure_summary(error: BaseException) -> str:

@@ -41,7 +41,7 @@ from schemas import (
     SubmitPaperOrder,
 )
 from tests.unit.agents.test_stage import RecordingOutbox
-from tests.unit.trading.builders import T0, D, executed, request, routed, validated
+from tests.unit.trading.builders import T0, D, executed, ms, request, routed, validated
 from topics import Topics
 from trading.ids import derived_id
 from trading.risk import AccountRiskState
@@ -88,26 +88,33 @@ def _open(quantity: str) -> AccountRiskState:
 
 
 def test_engine_fills_count_until_the_order_ends_and_a_cancel_or_expiry_closes_it() -> None:
-    state = _apply_outcome(
-        _open("0.5"),
-        executed(
-            quantity="0.2",
-            price="100",
-            cumulative="0.2",
-            remaining="0.3",
-            status=OrderStatus.PARTIALLY_FILLED,
-        ),
-    )
-    assert state.positions == {"BTC/USDT": D("0.2")}
-    assert state.open_orders["ord-1"].signed_remaining == D("0.3")
+    """The engine's outcomes carry their market time: each counts for the checks of orders decided
+    after it (`as_of`), however early it arrived."""
+    fill = executed(quantity="0.2", price="100", cumulative="0.2", remaining="0.3",
+                    status=OrderStatus.PARTIALLY_FILLED, market_time=T0 + ms(10))  # fmt: skip
+    state = _apply_outcome(_open("0.5"), fill)
+    assert state.as_of(T0 + ms(10)).positions == {}  # not before a check after its time
+    after_fill = state.as_of(T0 + ms(11))
+    assert after_fill.positions == {"BTC/USDT": D("0.2")}
+    assert after_fill.open_orders["ord-1"].signed_remaining == D("0.3")
     fields = {"order_id": "ord-1", "account_id": "acct-1", "symbol": "BTC/USDT", "side": "buy"}
     canceled = OrderCanceled(
-        **fields, reason=CancelReason.REQUESTED, canceled_quantity=D("0.3"), cumulative_quantity=D("0.2")
+        **fields,
+        reason=CancelReason.REQUESTED,
+        canceled_quantity=D("0.3"),
+        cumulative_quantity=D("0.2"),
+        canceled_at=T0 + ms(20),
     )
-    assert _apply_outcome(state, canceled).open_orders == {}
-    expired = OrderExpired(**fields, expired_quantity=D("0.3"), cumulative_quantity=D("0.2"), expire_at=T0)
-    assert _apply_outcome(state, expired).open_orders == {}
-    assert _apply_outcome(state, expired).positions == {"BTC/USDT": D("0.2")}
+    assert set(_apply_outcome(state, canceled).as_of(T0 + ms(20)).open_orders) == {"ord-1"}
+    assert _apply_outcome(state, canceled).as_of(T0 + ms(21)).open_orders == {}
+    expired = OrderExpired(
+        **fields, expired_quantity=D("0.3"), cumulative_quantity=D("0.2"), expire_at=T0 + ms(30)
+    )
+    ended = _apply_outcome(state, expired).as_of(T0 + ms(31))
+    assert (ended.open_orders, ended.positions) == ({}, {"BTC/USDT": D("0.2")})
+    # Without a market time (a live venue's cancel) it is in force at once.
+    at_once = canceled.model_copy(update={"canceled_at": None})
+    assert _apply_outcome(_open("0.5"), at_once).open_orders == {}
 
 
 def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
@@ -122,6 +129,7 @@ def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
     assert orders._inputs()[Topics.ORDERS_REQUESTED] == (OrderRequested, OrdersDecidedThrough)
     assert set(orders._inputs()) == {
         Topics.ORDERS_REQUESTED,
+        Topics.ORDERS_ACCEPTED,
         Topics.ORDERS_EXECUTED,
         Topics.ORDERS_REJECTED,
         Topics.ORDERS_CANCELED,

@@ -281,3 +281,16 @@ def test_hostile_records_signed_or_not_are_decoded_or_dead_lettered_with_a_reaso
             assert all(letter["zvt-dlq-reason"] != b"bad_signature" for letter in letters)
 
     check()
+
+
+def test_an_item_parked_under_several_lanes_is_held_once() -> None:
+    """The strategies stage parks a price under each strategy slot that waits: it comes back once."""
+    batch, _ = batch_of(stage())
+    first, second = item(request(), 1), item(request(), 2)
+    batch.park(first, "slot-a")
+    batch.park(first, "slot-b")
+    batch.park(second, "slot-a")
+    assert batch.parked == [first, second]
+    assert batch.is_parked("slot-a")
+    assert batch.is_parked("slot-b")
+    assert not batch.is_parked("slot-c")

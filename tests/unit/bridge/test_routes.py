@@ -14,6 +14,7 @@ def test_every_registered_route_is_taken() -> None:
         (Topics.ORDERS_ROUTED, Streams.ORDER_ROUTES),
         (Topics.ORDERS_EXECUTED, Streams.ORDER_EXECUTIONS),
         (Topics.ORDERS_REJECTED, Streams.ORDER_EXECUTIONS),
+        (Topics.ORDERS_CANCELED, Streams.ORDER_EXECUTIONS),
         (Topics.RISK_BREACHES, Streams.RISK_BREACHES),
         (Topics.ALERTS, Streams.ALERTS),
     }
@@ -37,6 +38,7 @@ def test_by_topic_uses_the_prefixed_names() -> None:
     assert set(table) == {
         Topics.ORDERS_EXECUTED.full_name("desk-a."),
         Topics.ORDERS_REJECTED.full_name("desk-a."),
+        Topics.ORDERS_CANCELED.full_name("desk-a."),
     }
     assert {route.stream for route in table.values()} == {Streams.ORDER_EXECUTIONS}
 

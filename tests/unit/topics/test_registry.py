@@ -180,7 +180,7 @@ def test_no_two_stages_of_one_consumer_group_read_the_same_topic(monkeypatch: py
 
     for module in AGENT_MODULES.values():
         importlib.import_module(module)
-    from agents import orders, paper_venue
+    from agents import orders, paper_venue, strategies
     from agents.stage import STAGES
     from topics.registry import agent_groups, stage_group
 
@@ -190,13 +190,36 @@ def test_no_two_stages_of_one_consumer_group_read_the_same_topic(monkeypatch: py
     monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
     read = {stage.name: set(stage.inputs) for stage in STAGES}
     read |= {"orders": set(orders._inputs()), "paper_venue": set(paper_venue.INPUTS)}
-    read.setdefault("strategies", {Topics.PRICES})
+    read["strategies"] = {*read.get("strategies", {Topics.PRICES}), *strategies.INPUTS}
+    read["strategy_updates"] = set(strategies.RELAY_INPUTS)
     by_group: dict[str, list[str]] = {}
-    for name, topics in read.items():
-        for topic in topics:
+    for name, inputs in read.items():
+        for topic in inputs:
             by_group.setdefault(f"{stage_group(name)} {topic.name}", []).append(name)
     assert {key: names for key, names in by_group.items() if len(names) > 1} == {}
     # What `zvt session` waits for: each group's topics are those its stages read.
-    for group, topics in agent_groups(paper_engine=True):
+    for group, topics in agent_groups(paper_engine=True, strategies_hear=True):
         readers = {name for name in read if stage_group(name) == group}
         assert {t.name for t in topics} <= {t.name for name in readers for t in read[name]}, group
+
+
+def test_with_strategies_the_agents_read_the_registrys_strategy_inputs_too() -> None:
+    """What configured strategies add to what the agents read is in `STRATEGY_AGENT_INPUTS`, and their
+    updates are co-partitioned with the prices whose slots they reach."""
+    from agents import strategies
+    from schemas import PriceUpdated, StrategyOrderUpdate
+    from topics.registry import STRATEGY_AGENT_INPUTS
+
+    read = {topic.name for topic in (*strategies.INPUTS, *strategies.RELAY_INPUTS)}
+    known = {topic.name for topic in (*AGENT_INPUTS, *STRATEGY_AGENT_INPUTS)}
+    assert read <= known
+    assert {topic.name for topic in STRATEGY_AGENT_INPUTS} <= read
+    updates, prices = Topics.STRATEGY_ORDER_UPDATES, Topics.PRICES
+    assert updates.partitions == prices.partitions
+    at = datetime(2024, 8, 8, tzinfo=UTC)
+    price = PriceUpdated(venue="binance", symbol="BTC/USDT", price=Decimal(1), market_time=at)
+    update = StrategyOrderUpdate(
+        order_id="o", account_id="a", strategy_id="s", symbol="BTC/USDT", side="buy",
+        kind="accepted", source_event_id=price.event_id, ended=False,
+    )  # fmt: skip
+    assert updates.key_for(update) == prices.key_for(price) == b"BTC/USDT"

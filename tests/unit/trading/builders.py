@@ -8,8 +8,13 @@ from typing import Any
 
 from agents.settings import AgentSettings
 from schemas import (
+    CancelReason,
     ExchangeRouted,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
     OrderExecuted,
+    OrderExpired,
     OrderRequested,
     OrderStatus,
     OrderValidated,
@@ -112,6 +117,9 @@ def executed(
     symbol: str = "BTC/USDT",
     fee: str = "0",
     fill_id: str = "fill-1",
+    market_time: datetime | None = None,
+    account_id: str = "acct-1",
+    strategy_id: str | None = None,
 ) -> OrderExecuted:
     return OrderExecuted(
         order_id=order_id,
@@ -128,7 +136,74 @@ def executed(
         cumulative_quantity=D(cumulative),
         remaining_quantity=D(remaining),
         status=status,
+        market_time=market_time,
+        strategy_id=strategy_id,
     )
+
+
+def _ended_fields(order_id: str, side: Side, symbol: str, account_id: str, strategy_id: str | None) -> Any:
+    return {
+        "order_id": order_id,
+        "account_id": account_id,
+        "strategy_id": strategy_id,
+        "symbol": symbol,
+        "side": side,
+        "venue": "alpha",
+    }
+
+
+def canceled(
+    *,
+    canceled_quantity: str,
+    cumulative: str = "0",
+    at: datetime | None = T0,
+    reason: CancelReason = CancelReason.REQUESTED,
+    order_id: str = "ord-1",
+    side: Side = Side.BUY,
+    symbol: str = "BTC/USDT",
+    account_id: str = "acct-1",
+    strategy_id: str | None = None,
+) -> OrderCanceled:
+    return OrderCanceled(
+        **_ended_fields(order_id, side, symbol, account_id, strategy_id),
+        reason=reason,
+        canceled_quantity=D(canceled_quantity),
+        cumulative_quantity=D(cumulative),
+        canceled_at=at,
+    )
+
+
+def expired(
+    *,
+    expired_quantity: str,
+    cumulative: str = "0",
+    at: datetime = T0,
+    order_id: str = "ord-1",
+    side: Side = Side.BUY,
+    symbol: str = "BTC/USDT",
+    account_id: str = "acct-1",
+    strategy_id: str | None = None,
+) -> OrderExpired:
+    return OrderExpired(
+        **_ended_fields(order_id, side, symbol, account_id, strategy_id),
+        expired_quantity=D(expired_quantity),
+        cumulative_quantity=D(cumulative),
+        expire_at=at,
+    )
+
+
+def accepted(
+    *, resting: str, at: datetime = T0, limit_price: str = "100", **overrides: Any
+) -> OrderAccepted:
+    fields = _order_fields({"order_type": "limit", "limit_price": D(limit_price), **overrides})
+    return OrderAccepted(
+        **fields, venue="alpha", venue_order_id="paper-1", resting_quantity=D(resting), accepted_at=at
+    )
+
+
+def amended(*, cumulative: str, at: datetime = T0, **overrides: Any) -> OrderAmended:
+    fields = _order_fields({"order_type": "limit", "limit_price": D("100"), **overrides})
+    return OrderAmended(**fields, venue="alpha", cumulative_quantity=D(cumulative), amended_at=at)
 
 
 def routed(legs: dict[str, str], **overrides: Any) -> ExchangeRouted:

@@ -56,3 +56,19 @@ def test_refusals_that_no_account_state_could_change() -> None:
     below = pre_trade_check(request(quantity=D("0.0001")), CATALOG, RiskLimits(), D("60000"))
     assert isinstance(below, Rejection)
     assert below.reason is RejectReason.QUANTITY_BELOW_MIN
+
+
+def test_with_the_engine_resting_instructions_pass_as_they_pass_the_order_stage() -> None:
+    """The workflow's pre-check follows the order stage's `ZVT_PAPER_ENGINE`: a stop or post-only order
+    is refused early without it and passes with it; reduce-only is left to the stage (it knows the
+    position), so an empty account does not refuse it."""
+    stop = request(order_type="stop_market", stop_price=D("61000"))
+    post_only = request(limit_price=D("60000"), post_only=True)
+    reduce_only = request(reduce_only=True)
+    for order, price in ((stop, None), (stop, D("60000")), (post_only, None), (reduce_only, D("60000"))):
+        off = pre_trade_check(order, CATALOG, RiskLimits(), price)
+        assert isinstance(off, Rejection), order
+        assert off.reason is RejectReason.UNSUPPORTED_ORDER
+        on = pre_trade_check(order, CATALOG, RiskLimits(), price, engine=True)
+        assert isinstance(on, OrderValidated), (order, on)
+        assert on.quantity == order.quantity

@@ -370,7 +370,9 @@ def test_market_time_falls_back_to_the_request_timestamp() -> None:
 def test_accept_records_open_order_time_and_id() -> None:
     order = validated(order_id="o1", side=Side.SELL, quantity=D("0.5"))
     state = AccountRiskState().accept(order, D(60000), WINDOW)
-    assert state.open_orders == {"o1": OpenOrder(symbol=BTC, signed_remaining=D("-0.5"), price=D(60000))}
+    assert state.open_orders == {
+        "o1": OpenOrder(symbol=BTC, signed_remaining=D("-0.5"), price=D(60000), opened_at=T0)
+    }
     assert state.accepted_times == (T0,)
     assert state.projected(BTC) == D("-0.5")
     # a second accept two seconds later drops the first time from the window, not the order
@@ -489,10 +491,10 @@ def test_instructions_not_executed_yet_are_refused(overrides: dict[str, Any], na
         ({"limit_price": D(60000), "post_only": True}, True),
         ({"limit_price": D(60000), "expire_at": T0 + ms(1000)}, True),
         ({"order_type": "stop_market", "stop_price": D(61000)}, True),
-        ({"reduce_only": True}, False),  # needs the position check
+        ({"reduce_only": True}, False),  # nothing to reduce: no position
     ],
 )
-def test_with_the_paper_engine_resting_instructions_pass_and_the_rest_are_still_refused(
+def test_with_the_paper_engine_resting_instructions_pass_and_reduce_only_needs_a_position(
     overrides: dict[str, Any], executed: bool
 ) -> None:
     result = check_order(
@@ -501,7 +503,7 @@ def test_with_the_paper_engine_resting_instructions_pass_and_the_rest_are_still_
     assert isinstance(result, OrderValidated) is executed
     if not executed:
         assert isinstance(result, Rejection)
-        assert result.reason is RejectReason.UNSUPPORTED_ORDER
+        assert result.reason is RejectReason.REDUCE_ONLY
 
 
 def test_with_the_paper_engine_a_stop_limit_keeps_its_limit_and_its_stop() -> None:

@@ -14,9 +14,12 @@ from hatchet_workflows.place_order.models import (
     of_order,
     settle,
 )
-from schemas import OrderRejected, OrderStatus, RejectReason
+from hatchet_workflows.place_order.models import (
+    executed as executed_of,
+)
+from schemas import CancelReason, OrderRejected, OrderStatus, RejectReason
 from schemas.primitives import Side
-from tests.unit.trading.builders import executed
+from tests.unit.trading.builders import canceled, executed, expired
 from trading.positions import Position
 
 D = Decimal
@@ -58,8 +61,8 @@ def test_fills_become_the_outcome_and_the_position() -> None:
         executed(quantity="0.3", price="60010", cumulative="0.5", remaining="0",
                  status=OrderStatus.FILLED, fee="1.8", fill_id="f2"),
     ]  # fmt: skip
-    assert not is_terminal(fills[0])
-    assert is_terminal(fills[1])
+    assert not is_terminal(fills[:1])
+    assert is_terminal(fills)
     result = settle(ORDER.model_copy(update={"position": held}), request, Executed(fills=fills))
     assert result.outcome is OrderOutcome.FILLED
     assert result.filled_quantity == D("0.5")
@@ -78,8 +81,28 @@ def test_a_canceled_remainder_and_a_rejection() -> None:
     canceled = settle(ORDER, request, Executed(fills=[partial]))
     assert (canceled.outcome, canceled.filled_quantity) == (OrderOutcome.CANCELED, D("0.2"))
     rejection = OrderRejected.for_order(request, RejectReason.NO_LIQUIDITY, "empty book")
-    assert is_terminal(rejection)
+    assert is_terminal([rejection])
     rejected = settle(ORDER, request, Executed(rejection=rejection))
     assert rejected.outcome is OrderOutcome.REJECTED
     assert rejected.reason == "no_liquidity: empty book"
     assert (rejected.filled_quantity, rejected.average_price, rejected.position) == (D(0), None, Position())
+
+
+def test_an_engine_order_ends_with_its_cancel_or_expiry_after_its_fills() -> None:
+    """A partly filled IOC order (or a resting one canceled) ends with order.canceled after its fills;
+    the cancel comes on another topic, so it may be read first: the end waits for the fills it counts."""
+    request = build_request(ORDER, "run-1")
+    fill = executed(quantity="0.2", price="60000", cumulative="0.2", remaining="0.3",
+                    status=OrderStatus.PARTIALLY_FILLED, fill_id="f1")  # fmt: skip
+    cancel = canceled(canceled_quantity="0.3", cumulative="0.2", reason=CancelReason.UNFILLED_REMAINDER)
+    assert not is_terminal([fill])
+    assert not is_terminal([cancel])  # read before the fill it counts
+    assert is_terminal([cancel, fill])
+    result = settle(ORDER, request, executed_of([fill, cancel]))
+    assert (result.outcome, result.filled_quantity, result.average_price) == (
+        OrderOutcome.CANCELED, D("0.2"), D("60000"),
+    )  # fmt: skip
+    expiry = expired(expired_quantity="0.5")
+    assert is_terminal([expiry])
+    lapsed = settle(ORDER, request, executed_of([expiry]))
+    assert (lapsed.outcome, lapsed.filled_quantity, lapsed.fill_ids) == (OrderOutcome.EXPIRED, D(0), [])

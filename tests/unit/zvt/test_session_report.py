@@ -11,8 +11,11 @@ from uuid import uuid4
 import pytest
 
 from schemas import (
+    CancelReason,
     Event,
+    OrderCanceled,
     OrderExecuted,
+    OrderExpired,
     OrderRejected,
     OrderRequested,
     OrderStatus,
@@ -208,3 +211,32 @@ def test_capital_must_be_a_positive_finite_amount() -> None:
     for text in ("abc", "-5", "0", "nan", "inf"):
         with pytest.raises(ValueError, match="positive amount"):
             parse_capital(text)
+
+
+def test_an_order_canceled_or_expired_after_its_fills_ends_once() -> None:
+    """The engine ends a partly filled IOC order with order.canceled after its fill, and a good-till
+    order with order.expired: each is the order's one outcome, counted as canceled or expired."""
+    ioc = request("o-5", "grid", Side.BUY, "1", 5)
+    good_till = request("o-6", "grid", Side.SELL, "1", 6)
+    part = fill(ioc, "0.4", "102", "0.04", OrderStatus.PARTIALLY_FILLED, 3)
+    rest = ioc.caused(
+        OrderCanceled,
+        **ioc.order_fields(),
+        venue="binance",
+        reason=CancelReason.UNFILLED_REMAINDER,
+        canceled_quantity=D("0.6"),
+        cumulative_quantity=D("0.4"),
+        canceled_at=T0 + timedelta(seconds=5),
+    )
+    lapsed = good_till.caused(
+        OrderExpired,
+        **good_till.order_fields(),
+        expired_quantity=D(1),
+        cumulative_quantity=D(0),
+        expire_at=T0 + timedelta(seconds=9),
+    )
+    figures = session_figures("s.", [*EVENTS, ioc, part, rest, good_till, lapsed])
+    assert (figures.requested, figures.filled, figures.canceled, figures.expired) == (6, 2, 2, 1)
+    assert (figures.without_outcome, figures.outcome_twice) == ([], [])
+    assert figures.as_json()["orders"]["expired"] == 1
+    assert session_figures("s.", [*EVENTS, ioc, part]).without_outcome == ["o-5"]  # a fill is no end
