@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
@@ -72,6 +72,9 @@ class SymbolEngines:
         )
 
 
+JUST_BEFORE = timedelta(microseconds=1)
+
+
 class NotPaperVenue(ValueError):
     """A command for a venue this stage does not match (live, or not listing the symbol)."""
 
@@ -116,10 +119,10 @@ class PaperVenues:
         # Engines (partition, symbol, venue) whose commands wait only for a later tick, since when.
         self._waiting: dict[tuple[int, str, str], float] = {}
         self._behind_at = float("-inf")
-        # The offset of each (partition, symbol, topic)'s last record in the current batch: where its
-        # snapshot is taken. None (no plan): a snapshot after every record.
-        self._last: dict[tuple[int, str, str], int] | None = None
-        self._dirty: set[tuple[int, str, str]] = set()  # applied since the symbol's last snapshot
+        # Per batch: each (partition, symbol, topic)'s last record taken (applied, refused or a copy), and
+        # the symbols something was applied to: one snapshot per symbol at the batch's end.
+        self._last: dict[tuple[int, str, str], Item] = {}
+        self._dirty: set[tuple[int, str]] = set()
 
     # --- the stage's hooks ----------------------------------------------------------------------------
 
@@ -127,14 +130,8 @@ class PaperVenues:
         self.plan(items)
 
     def plan(self, items: Iterable[Item]) -> None:
-        """Note each symbol's last record per input topic in the batch: one snapshot per symbol and topic
-        per batch, not one per tick (each covers the offsets of its topic up to there)."""
-        last: dict[tuple[int, str, str], int] = {}
-        for item in items:
-            symbol = getattr(item.event, "symbol", None)
-            if isinstance(symbol, str):
-                last[(item.partition, symbol, item.topic.name)] = item.offset
-        self._last = last
+        """A new batch: nothing taken yet."""
+        self._last.clear()
         self._dirty.clear()
 
     async def forget(self, assigned: object) -> None:
@@ -147,20 +144,63 @@ class PaperVenues:
         event = item.event
         assert isinstance(event, PaperInput)
         symbol = event.symbol
-        lane = (item.partition, symbol, item.topic.name)
+        if isinstance(event, TradeTick | QuoteTick) and self._held(item, event, batch):
+            return
         if not batch.applied(item, symbol):
             engines = self._engines(item, batch, symbol)
             try:
                 batch.publish(self.apply(engines, event))
             except NotPaperVenue as exc:  # refused before any engine was touched; not raised on, so
-                batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # the put below runs
-            self._dirty.add(lane)
-        last = self._last is None or self._last.get(lane) == item.offset
-        if last and lane in self._dirty:
-            # Also when this last record itself was an upstream redo (dropped by its id): the records of
-            # its topic applied before it are in the engines, and their offsets must be recorded.
-            self._dirty.discard(lane)
-            batch.put(item, symbol, self.memory[(item.partition, symbol)].state())
+                batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # it is recorded
+            self._dirty.add((item.partition, symbol))
+            if isinstance(event, PaperOrdersThrough):  # the symbol's ticks held in this batch may pass now
+                self._release_held(symbol, batch)
+        if item.offset > batch.offset_of(item, symbol):
+            # Also an upstream redo (dropped by its id, at a new offset): the snapshot records its offset.
+            self._last[(item.partition, symbol, item.topic.name)] = item
+
+    def _held(self, item: Item, tick: TradeTick | QuoteTick, batch: Batch[PaperSymbolState]) -> bool:
+        """Park a tick the order watermark has not passed (less the latency), with every later tick of its
+        symbol: it is handed back with each batch until the watermark passes it, and its partition is
+        committed no further, so it is read again from `market.ticks` after a restart instead of being
+        kept in the snapshot. The engine learns that the ticks before it are all in (a command waiting
+        for them goes on)."""
+        lane = f"ticks:{tick.symbol}"
+        if batch.is_parked(lane):
+            batch.park(item, lane)
+            return True
+        if not self.watermarked(tick.symbol) or batch.applied(item, tick.symbol):
+            return False
+        engines = self._engines(item, batch, tick.symbol)
+        through = self._orders_through(engines, tick.symbol)
+        if through is not None and tick.market_time <= through + self.settings.latency:
+            return False
+        engine = self._engine(engines, tick.venue, tick.symbol)
+        if engine is not None:
+            engine.ticks_through(tick.market_time - JUST_BEFORE)
+            released = self._run([engine])
+            if released:
+                batch.publish(released)
+                self._dirty.add((item.partition, tick.symbol))
+        batch.park(item, lane)
+        return True
+
+    def _release_held(self, symbol: str, batch: Batch[PaperSymbolState]) -> None:
+        """Hand the ticks held in this batch back to `handle`, in order: those the watermark passed now
+        are applied; from the first it does not, they are held again."""
+        for held in batch.unpark(f"ticks:{symbol}"):
+            self.handle(held, batch)
+            if not batch.is_parked(f"ticks:{symbol}"):
+                batch.remember(held)
+
+    def snapshot(self, batch: Batch[PaperSymbolState]) -> None:
+        """At the batch's end, each symbol something was applied to: its engines' state, recording the
+        offset of its last record of each topic (one record per symbol per batch, not per tick)."""
+        for (partition, symbol, _), item in self._last.items():
+            if (partition, symbol) in self._dirty:
+                batch.put(item, symbol, self.memory[(partition, symbol)].state())
+        self._last.clear()
+        self._dirty.clear()
 
     # --- matching -------------------------------------------------------------------------------------
 
@@ -225,9 +265,11 @@ class PaperVenues:
     # --- quiet venues ---------------------------------------------------------------------------------
 
     def settle(self, batch: Batch[PaperSymbolState]) -> None:
-        """After each batch: a command that waits only for a later tick (the end of a recording, a quiet
-        venue) is released once this stage has had no backlog for `settle_seconds` since it began to
-        wait, as the order stage settles the market of an order's time (`ticks_through` at its time)."""
+        """After each batch: its snapshots; then a command that waits only for a later tick (the end of a
+        recording, a quiet venue) is released once this stage has had no backlog for `settle_seconds`
+        since it began to wait, as the order stage settles the market of an order's time (`ticks_through`
+        at its time)."""
+        self.snapshot(batch)
         now = self.clock()
         if self.behind():
             self._behind_at = now
