@@ -12,8 +12,9 @@ the feed has reached (`unsourced`). A command that waits only for a later tick (
 quiet venue) is released after `market_settle_seconds` in which this stage had no backlog.
 
 State: the engines of a symbol in process memory, and their snapshot (`trading.paper_state`) in the
-changelog once per symbol and input topic per batch, with the input offsets it covers; a worker that gets a
-partition without having held it rebuilds the engines from that snapshot.
+changelog once per symbol per batch, with the input offsets it covers; a worker that gets a partition
+without having held it rebuilds the engines from that snapshot. A tick the watermark has not passed is
+parked, not buffered in the engine: read again from `market.ticks` after a restart, never in a snapshot.
 
 Runs only with `ZVT_PAPER_ENGINE=true` (docs/order-lifecycle.md); off by default, so the pipeline is as it
 was: the order stage then fills paper orders immediate-or-cancel itself.
