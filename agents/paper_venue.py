@@ -23,6 +23,7 @@ was: the order stage then fills paper orders immediate-or-cancel itself.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -124,6 +125,8 @@ class PaperVenues:
         # the symbols something was applied to: one snapshot per symbol at the batch's end.
         self._last: dict[tuple[int, str, str], Item] = {}
         self._dirty: set[tuple[int, str]] = set()
+        # Ticks held behind the order watermark, per (partition, symbol), in arrival order (`_held`).
+        self._holding: dict[tuple[int, str], deque[Item]] = {}
 
     # --- the stage's hooks ----------------------------------------------------------------------------
 
@@ -140,6 +143,7 @@ class PaperVenues:
         exactly what the committed offsets cover."""
         self.memory.clear()
         self._waiting.clear()
+        self._holding.clear()  # read again from the committed offsets
 
     def handle(self, item: Item, batch: Batch[PaperSymbolState]) -> None:
         event = item.event
@@ -154,28 +158,45 @@ class PaperVenues:
             except NotPaperVenue as exc:  # refused before any engine was touched; not raised on, so
                 batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # it is recorded
             self._dirty.add((item.partition, symbol))
-            if isinstance(event, PaperOrdersThrough):  # the symbol's ticks held in this batch may pass now
-                self._release_held(symbol, batch)
+            if isinstance(event, PaperOrdersThrough):  # the symbol's held ticks may pass now
+                self._release((item.partition, symbol), batch)
         if item.offset > batch.offset_of(item, symbol):
             # Also an upstream redo (dropped by its id, at a new offset): the snapshot records its offset.
             self._last[(item.partition, symbol, item.topic.name)] = item
 
     def _held(self, item: Item, tick: TradeTick | QuoteTick, batch: Batch[PaperSymbolState]) -> bool:
-        """Park a tick the order watermark has not passed (less the latency), with every later tick of its
-        symbol: it is handed back with each batch until the watermark passes it, and its partition is
-        committed no further, so it is read again from `market.ticks` after a restart instead of being
-        kept in the snapshot. The engine learns that the ticks before it are all in (a command waiting
+        """Hold a tick the order watermark has not passed (plus the latency), with every later tick of its
+        symbol, in arrival order. The first held tick is parked (`Batch.park`), so its partition is
+        committed no further: after a restart the held ticks are read again from `market.ticks`, never
+        kept in a snapshot; the others wait here, not handed back with every batch (at full speed there
+        are thousands). The engine learns that the ticks before the first are all in (a command waiting
         for them goes on)."""
-        lane = f"ticks:{tick.symbol}"
-        if batch.is_parked(lane):
-            batch.park(item, lane)
+        slot = (item.partition, tick.symbol)
+        held = self._holding.get(slot)
+        if held:
+            if held[0] is item:  # the parked first one, handed back with a new batch
+                self._release(slot, batch)
+                return True
+            held.append(item)
+            batch.keep_back()
             return True
         if not self.watermarked(tick.symbol) or batch.applied(item, tick.symbol):
             return False
         engines = self._engines(item, batch, tick.symbol)
-        through = self._orders_through(engines, tick.symbol)
-        if through is not None and tick.market_time <= through + self.settings.latency:
+        if self._passed(engines, tick):
             return False
+        self._holding[slot] = deque([item])
+        self._hold_first(item, engines, batch)
+        return True
+
+    def _passed(self, engines: SymbolEngines, tick: TradeTick | QuoteTick) -> bool:
+        through = self._orders_through(engines, tick.symbol)
+        return through is not None and tick.market_time <= through + self.settings.latency
+
+    def _hold_first(self, item: Item, engines: SymbolEngines, batch: Batch[PaperSymbolState]) -> None:
+        tick = item.event
+        assert isinstance(tick, TradeTick | QuoteTick)
+        batch.park(item, f"ticks:{tick.symbol}")
         engine = self._engine(engines, tick.venue, tick.symbol)
         if engine is not None:
             engine.ticks_through(tick.market_time - JUST_BEFORE)
@@ -183,16 +204,33 @@ class PaperVenues:
             if released:
                 batch.publish(released)
                 self._dirty.add((item.partition, tick.symbol))
-        batch.park(item, lane)
-        return True
 
-    def _release_held(self, symbol: str, batch: Batch[PaperSymbolState]) -> None:
-        """Hand the ticks held in this batch back to `handle`, in order: those the watermark passed now
-        are applied; from the first it does not, they are held again."""
-        for held in batch.unpark(f"ticks:{symbol}"):
-            self.handle(held, batch)
-            if not batch.is_parked(f"ticks:{symbol}"):
-                batch.remember(held)
+    def _release(self, slot: tuple[int, str], batch: Batch[PaperSymbolState]) -> None:
+        """Apply the held ticks of `slot` the watermark has passed, in order; park the next first one."""
+        held = self._holding.get(slot)
+        if not held:
+            return
+        batch.unpark(f"ticks:{slot[1]}")  # the first one, if it was parked in this batch
+        engines = self.memory[slot]
+        while held:
+            item = held[0]
+            tick = item.event
+            assert isinstance(tick, TradeTick | QuoteTick)
+            if not self._passed(engines, tick):
+                self._hold_first(item, engines, batch)
+                return
+            held.popleft()
+            self._apply_held(item, batch)
+        del self._holding[slot]
+
+    def _apply_held(self, item: Item, batch: Batch[PaperSymbolState]) -> None:
+        symbol = item.event.symbol  # type: ignore[attr-defined]
+        if not batch.applied(item, symbol):
+            batch.publish(self.apply(self.memory[(item.partition, symbol)], item.event))  # type: ignore[arg-type]
+            self._dirty.add((item.partition, symbol))
+        if item.offset > batch.offset_of(item, symbol):
+            self._last[(item.partition, symbol, item.topic.name)] = item
+        batch.remember(item)
 
     def snapshot(self, batch: Batch[PaperSymbolState]) -> None:
         """At the batch's end, each symbol something was applied to: its engines' state, recording the

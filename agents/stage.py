@@ -138,6 +138,7 @@ class Batch(Generic[M]):
         self._undo: list[tuple[tuple[int, str], Stored[M] | None]] = []  # the current item's puts
         self._parked_lanes: set[str] = set()
         self._lane_items: dict[str, list[Item]] = {}
+        self.kept_back = False  # the current item was kept back by the handler (`keep_back`)
 
     def _stored(self, item: Item, key: str) -> Stored[M] | None:
         found = self.changed.get((item.partition, key))
@@ -232,6 +233,11 @@ class Batch(Generic[M]):
             taken = {id(item) for item in items}
             self.parked = [item for item in self.parked if id(item) not in taken]
         return items
+
+    def keep_back(self) -> None:
+        """The current item is not applied yet but kept by the handler (behind a parked one of its
+        lane): not counted as applied on its partition; the handler calls `remember` once it is."""
+        self.kept_back = True
 
     def remember(self, item: Item) -> None:
         """Count `item` as applied on its partition (the stage does this for what its handler took; an
@@ -640,6 +646,7 @@ class Stage(Generic[M]):
 
     def _apply(self, item: Item, batch: Batch[M]) -> None:
         parked_before = len(batch.parked)
+        batch.kept_back = False
         batch._begin_item()
         try:
             self.handle(item, batch)
@@ -647,7 +654,7 @@ class Stage(Generic[M]):
             log.exception("%s failed on %s", self.name, item.event.event_id)
             batch._undo_item()
             batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
-        if len(batch.parked) == parked_before:
+        if len(batch.parked) == parked_before and not batch.kept_back:
             self.remember(item)
 
     def remember(self, item: Item) -> None:
