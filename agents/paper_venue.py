@@ -12,8 +12,9 @@ the feed has reached (`unsourced`). A command that waits only for a later tick (
 quiet venue) is released after `market_settle_seconds` in which this stage had no backlog.
 
 State: the engines of a symbol in process memory, and their snapshot (`trading.paper_state`) in the
-changelog once per symbol and input topic per batch, with the input offsets it covers; a worker that gets a
-partition without having held it rebuilds the engines from that snapshot.
+changelog once per symbol per batch, with the input offsets it covers; a worker that gets a partition
+without having held it rebuilds the engines from that snapshot. A tick the watermark has not passed is
+parked, not buffered in the engine: read again from `market.ticks` after a restart, never in a snapshot.
 
 Runs only with `ZVT_PAPER_ENGINE=true` (docs/order-lifecycle.md); off by default, so the pipeline is as it
 was: the order stage then fills paper orders immediate-or-cancel itself.
@@ -22,9 +23,10 @@ was: the order stage then fills paper orders immediate-or-cancel itself.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
@@ -72,6 +74,9 @@ class SymbolEngines:
         )
 
 
+JUST_BEFORE = timedelta(microseconds=1)
+
+
 class NotPaperVenue(ValueError):
     """A command for a venue this stage does not match (live, or not listing the symbol)."""
 
@@ -116,10 +121,12 @@ class PaperVenues:
         # Engines (partition, symbol, venue) whose commands wait only for a later tick, since when.
         self._waiting: dict[tuple[int, str, str], float] = {}
         self._behind_at = float("-inf")
-        # The offset of each (partition, symbol, topic)'s last record in the current batch: where its
-        # snapshot is taken. None (no plan): a snapshot after every record.
-        self._last: dict[tuple[int, str, str], int] | None = None
-        self._dirty: set[tuple[int, str, str]] = set()  # applied since the symbol's last snapshot
+        # Per batch: each (partition, symbol, topic)'s last record taken (applied, refused or a copy), and
+        # the symbols something was applied to: one snapshot per symbol at the batch's end.
+        self._last: dict[tuple[int, str, str], Item] = {}
+        self._dirty: set[tuple[int, str]] = set()
+        # Ticks held behind the order watermark, per (partition, symbol), in arrival order (`_held`).
+        self._holding: dict[tuple[int, str], deque[Item]] = {}
 
     # --- the stage's hooks ----------------------------------------------------------------------------
 
@@ -127,14 +134,8 @@ class PaperVenues:
         self.plan(items)
 
     def plan(self, items: Iterable[Item]) -> None:
-        """Note each symbol's last record per input topic in the batch: one snapshot per symbol and topic
-        per batch, not one per tick (each covers the offsets of its topic up to there)."""
-        last: dict[tuple[int, str, str], int] = {}
-        for item in items:
-            symbol = getattr(item.event, "symbol", None)
-            if isinstance(symbol, str):
-                last[(item.partition, symbol, item.topic.name)] = item.offset
-        self._last = last
+        """A new batch: nothing taken yet."""
+        self._last.clear()
         self._dirty.clear()
 
     async def forget(self, assigned: object) -> None:
@@ -142,25 +143,103 @@ class PaperVenues:
         exactly what the committed offsets cover."""
         self.memory.clear()
         self._waiting.clear()
+        self._holding.clear()  # read again from the committed offsets
 
     def handle(self, item: Item, batch: Batch[PaperSymbolState]) -> None:
         event = item.event
         assert isinstance(event, PaperInput)
         symbol = event.symbol
-        lane = (item.partition, symbol, item.topic.name)
+        if isinstance(event, TradeTick | QuoteTick) and self._held(item, event, batch):
+            return
         if not batch.applied(item, symbol):
             engines = self._engines(item, batch, symbol)
             try:
                 batch.publish(self.apply(engines, event))
             except NotPaperVenue as exc:  # refused before any engine was touched; not raised on, so
-                batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # the put below runs
-            self._dirty.add(lane)
-        last = self._last is None or self._last.get(lane) == item.offset
-        if last and lane in self._dirty:
-            # Also when this last record itself was an upstream redo (dropped by its id): the records of
-            # its topic applied before it are in the engines, and their offsets must be recorded.
-            self._dirty.discard(lane)
-            batch.put(item, symbol, self.memory[(item.partition, symbol)].state())
+                batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # it is recorded
+            self._dirty.add((item.partition, symbol))
+            if isinstance(event, PaperOrdersThrough):  # the symbol's held ticks may pass now
+                self._release((item.partition, symbol), batch)
+        if item.offset > batch.offset_of(item, symbol):
+            # Also an upstream redo (dropped by its id, at a new offset): the snapshot records its offset.
+            self._last[(item.partition, symbol, item.topic.name)] = item
+
+    def _held(self, item: Item, tick: TradeTick | QuoteTick, batch: Batch[PaperSymbolState]) -> bool:
+        """Hold a tick the order watermark has not passed (plus the latency), with every later tick of its
+        symbol, in arrival order. The first held tick is parked (`Batch.park`), so its partition is
+        committed no further: after a restart the held ticks are read again from `market.ticks`, never
+        kept in a snapshot; the others wait here, not handed back with every batch (at full speed there
+        are thousands). The engine learns that the ticks before the first are all in (a command waiting
+        for them goes on)."""
+        slot = (item.partition, tick.symbol)
+        held = self._holding.get(slot)
+        if held:
+            if held[0] is item:  # the parked first one, handed back with a new batch
+                self._release(slot, batch)
+                return True
+            held.append(item)
+            batch.keep_back()
+            return True
+        if not self.watermarked(tick.symbol) or batch.applied(item, tick.symbol):
+            return False
+        engines = self._engines(item, batch, tick.symbol)
+        if self._passed(engines, tick):
+            return False
+        self._holding[slot] = deque([item])
+        self._hold_first(item, engines, batch)
+        return True
+
+    def _passed(self, engines: SymbolEngines, tick: TradeTick | QuoteTick) -> bool:
+        through = self._orders_through(engines, tick.symbol)
+        return through is not None and tick.market_time <= through + self.settings.latency
+
+    def _hold_first(self, item: Item, engines: SymbolEngines, batch: Batch[PaperSymbolState]) -> None:
+        tick = item.event
+        assert isinstance(tick, TradeTick | QuoteTick)
+        batch.park(item, f"ticks:{tick.symbol}")
+        engine = self._engine(engines, tick.venue, tick.symbol)
+        if engine is not None:
+            engine.ticks_through(tick.market_time - JUST_BEFORE)
+            released = self._run([engine])
+            if released:
+                batch.publish(released)
+                self._dirty.add((item.partition, tick.symbol))
+
+    def _release(self, slot: tuple[int, str], batch: Batch[PaperSymbolState]) -> None:
+        """Apply the held ticks of `slot` the watermark has passed, in order; park the next first one."""
+        held = self._holding.get(slot)
+        if not held:
+            return
+        batch.unpark(f"ticks:{slot[1]}")  # the first one, if it was parked in this batch
+        engines = self.memory[slot]
+        while held:
+            item = held[0]
+            tick = item.event
+            assert isinstance(tick, TradeTick | QuoteTick)
+            if not self._passed(engines, tick):
+                self._hold_first(item, engines, batch)
+                return
+            held.popleft()
+            self._apply_held(item, batch)
+        del self._holding[slot]
+
+    def _apply_held(self, item: Item, batch: Batch[PaperSymbolState]) -> None:
+        symbol = item.event.symbol  # type: ignore[attr-defined]
+        if not batch.applied(item, symbol):
+            batch.publish(self.apply(self.memory[(item.partition, symbol)], item.event))  # type: ignore[arg-type]
+            self._dirty.add((item.partition, symbol))
+        if item.offset > batch.offset_of(item, symbol):
+            self._last[(item.partition, symbol, item.topic.name)] = item
+        batch.remember(item)
+
+    def snapshot(self, batch: Batch[PaperSymbolState]) -> None:
+        """At the batch's end, each symbol something was applied to: its engines' state, recording the
+        offset of its last record of each topic (one record per symbol per batch, not per tick)."""
+        for (partition, symbol, _), item in self._last.items():
+            if (partition, symbol) in self._dirty:
+                batch.put(item, symbol, self.memory[(partition, symbol)].state())
+        self._last.clear()
+        self._dirty.clear()
 
     # --- matching -------------------------------------------------------------------------------------
 
@@ -225,9 +304,11 @@ class PaperVenues:
     # --- quiet venues ---------------------------------------------------------------------------------
 
     def settle(self, batch: Batch[PaperSymbolState]) -> None:
-        """After each batch: a command that waits only for a later tick (the end of a recording, a quiet
-        venue) is released once this stage has had no backlog for `settle_seconds` since it began to
-        wait, as the order stage settles the market of an order's time (`ticks_through` at its time)."""
+        """After each batch: its snapshots; then a command that waits only for a later tick (the end of a
+        recording, a quiet venue) is released once this stage has had no backlog for `settle_seconds`
+        since it began to wait, as the order stage settles the market of an order's time (`ticks_through`
+        at its time)."""
+        self.snapshot(batch)
         now = self.clock()
         if self.behind():
             self._behind_at = now

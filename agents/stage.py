@@ -137,6 +137,8 @@ class Batch(Generic[M]):
         self.parked: list[Item] = []
         self._undo: list[tuple[tuple[int, str], Stored[M] | None]] = []  # the current item's puts
         self._parked_lanes: set[str] = set()
+        self._lane_items: dict[str, list[Item]] = {}
+        self.kept_back = False  # the current item was kept back by the handler (`keep_back`)
 
     def _stored(self, item: Item, key: str) -> Stored[M] | None:
         found = self.changed.get((item.partition, key))
@@ -148,6 +150,11 @@ class Batch(Generic[M]):
         """The state of `key`, which lives on `item`'s partition, as this batch left it so far."""
         stored = self._stored(item, key)
         return stored.value if stored is not None else None
+
+    def offset_of(self, item: Item, key: str) -> int:
+        """The offset of `item`'s topic that `key`'s state records as applied (-1: none)."""
+        stored = self._stored(item, key)
+        return stored.offsets.get(item.topic.name, -1) if stored is not None else -1
 
     def applied(self, item: Item, key: str | None = None) -> bool:
         """Whether `item` was applied before: at or below `key`'s offset of its topic, or its event id among
@@ -213,9 +220,30 @@ class Batch(Generic[M]):
             self.parked.append(item)
         if lane is not None:
             self._parked_lanes.add(lane)
+            self._lane_items.setdefault(lane, []).append(item)
 
     def is_parked(self, lane: str) -> bool:
         return lane in self._parked_lanes
+
+    def unpark(self, lane: str) -> list[Item]:
+        """Take back what was parked in `lane` in this batch (what it waited for came in the same batch),
+        in order; the lane is free again. The handler handles them now (and may park them again)."""
+        items = self._lane_items.pop(lane, [])
+        self._parked_lanes.discard(lane)
+        if items:
+            taken = {id(item) for item in items}
+            self.parked = [item for item in self.parked if id(item) not in taken]
+        return items
+
+    def keep_back(self) -> None:
+        """The current item is not applied yet but kept by the handler (behind a parked one of its
+        lane): not counted as applied on its partition; the handler calls `remember` once it is."""
+        self.kept_back = True
+
+    def remember(self, item: Item) -> None:
+        """Count `item` as applied on its partition (the stage does this for what its handler took; an
+        item handled again after `unpark` is counted here)."""
+        self._stage.remember(item)
 
     def dead_letter(self, item: Item, reason: DeadLetterReason, error: str) -> None:
         stage = self._stage
@@ -619,6 +647,7 @@ class Stage(Generic[M]):
 
     def _apply(self, item: Item, batch: Batch[M]) -> None:
         parked_before = len(batch.parked)
+        batch.kept_back = False
         batch._begin_item()
         try:
             self.handle(item, batch)
@@ -626,7 +655,11 @@ class Stage(Generic[M]):
             log.exception("%s failed on %s", self.name, item.event.event_id)
             batch._undo_item()
             batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
-        if len(batch.parked) == parked_before and self.dedupe:
+        if len(batch.parked) == parked_before and not batch.kept_back:
+            self.remember(item)
+
+    def remember(self, item: Item) -> None:
+        if self.dedupe:
             window = self.windows.get((item.topic.name, item.partition))
             if window is None:
                 window = self.windows[(item.topic.name, item.partition)] = RecentKeys(self.window_capacity)

@@ -60,6 +60,7 @@ class Feed:
     def __init__(self, stage: Stage[PaperSymbolState], venues: PaperVenues) -> None:
         self.stage, self.venues = stage, venues
         self.offsets = {Topics.MARKET_TICKS.name: 0, Topics.PAPER_COMMANDS.name: 0}
+        self.parked: list[Item] = []  # handed back first with the next batch, as the stage does
 
     def items(self, *events: Event) -> list[Item]:
         items = []
@@ -73,13 +74,14 @@ class Feed:
     def batch(self, *events: Event, items: list[Item] | None = None) -> list[tuple[str, bytes, Any]]:
         """One batch: planned, applied, its state kept as the stage keeps it; the outputs (topic, key,
         event) in the order published."""
-        work = items if items is not None else self.items(*events)
+        work = [*self.parked, *(items if items is not None else self.items(*events))]
         outbox = RecordingOutbox()
         batch: Batch[PaperSymbolState] = Batch(self.stage, outbox)  # type: ignore[arg-type]
         self.venues.plan(work)
         for item in work:
             self.stage._apply(item, batch)
         self.stage._settle(batch)
+        self.parked = batch.parked
         assert self.stage.store is not None
         for (partition, key), stored in batch.changed.items():
             self.stage.store.partitions.setdefault(partition, {})[key] = stored
@@ -215,12 +217,22 @@ def test_one_snapshot_per_symbol_per_batch_covers_both_topics_offsets() -> None:
     feed.batch(
         quote(0, "99", "1", "101", "1"),
         submit("ord-1", "buy", "0.5", 10, limit_price=D("100")),
-        through(10),
-        trade(100, "100.5", "1"),
+        through(40),
+        trade(100, "100.5", "1"),  # past the watermark plus the latency: held, not in the snapshot
+        trade(110, "100.5", "1"),
     )
     (slot,) = feed.changed
     assert slot == (0, SYMBOL)
-    assert feed.changed[slot].offsets == {Topics.MARKET_TICKS.name: 1, Topics.PAPER_COMMANDS.name: 1}
+    assert feed.changed[slot].offsets == {Topics.MARKET_TICKS.name: 0, Topics.PAPER_COMMANDS.name: 1}
+    # The first held tick is parked (its partition committed no further: read again after a restart),
+    # the next waits behind it without being handed back with every batch.
+    assert [item.offset for item in feed.parked] == [1]
+    assert [item.offset for item in feed.venues._holding[slot]] == [1, 2]
+    feed.batch(through(55))
+    assert feed.changed[slot].offsets == {Topics.MARKET_TICKS.name: 1, Topics.PAPER_COMMANDS.name: 2}
+    assert [item.offset for item in feed.parked] == [2]
+    saved = feed.changed[slot].value.engines["alpha"]
+    assert saved.ticks == ()  # nothing pending is kept in the snapshot
 
 
 def test_a_worker_rebuilt_from_the_changelog_matches_on_exactly_as_the_first() -> None:
@@ -314,11 +326,13 @@ def test_a_tick_is_released_once_every_partition_passed_it_less_the_latency() ->
         trade(100, "99", "1"),
     )
     engine = feed.venues.memory[(0, SYMBOL)].engines["alpha"]
-    assert engine.pending_inputs == 1  # the trade at 100 waits: orders decided at 10..50 may still come
+    # The trade at 100 is held (parked): orders decided at 10..50 may still come.
+    assert [getattr(item.event, "market_time", None) for item in feed.parked] == [at(100)]
+    assert engine.pending_inputs == 0
     assert feed.batch(through(49, "orders.0"), through(49, "orders.1")) == []
     released = feed.batch(through(50, "orders.0"), through(50, "orders.1"))
     assert [e.event_type for _, _, e in released] == ["order.executed"]
-    assert engine.pending_inputs == 0
+    assert feed.parked == []
     assert engine.late_inputs == 0
 
 

@@ -198,9 +198,9 @@ def test_no_two_stages_of_one_consumer_group_read_the_same_topic(monkeypatch: py
             by_group.setdefault(f"{stage_group(name)} {topic.name}", []).append(name)
     assert {key: names for key, names in by_group.items() if len(names) > 1} == {}
     # What `zvt session` waits for: each group's topics are those its stages read.
-    for group, topics in agent_groups(paper_engine=True, strategies_hear=True):
+    for group, waited in agent_groups(paper_engine=True, strategies_hear=True):
         readers = {name for name in read if stage_group(name) == group}
-        assert {t.name for t in topics} <= {t.name for name in readers for t in read[name]}, group
+        assert {t.name for t in waited} <= {t.name for name in readers for t in read[name]}, group
 
 
 def test_with_strategies_the_agents_read_the_registrys_strategy_inputs_too() -> None:
