@@ -30,6 +30,19 @@ psql_admin() {
     as_owner "$PG_BIN/psql" -v ON_ERROR_STOP=1 -q -h "$PG_SOCKET_DIR" -p "$ZVT_PG_PORT" -U postgres -d postgres "$@"
 }
 
+# A cluster kept outside the run directory outlives it: a new checkout at the same path (a CI machine that
+# cleans only its work tree) finds the last one's files, whose passwords and Hatchet admin it does not know.
+# The run directory has no link to it, so nothing of this stack uses it: stop it if it runs, then remove it.
+discard_orphan_cluster() {
+    local orphan="$1"
+    [[ -e "$orphan" ]] || return 0
+    log "removing $orphan, left by an earlier run directory at this path"
+    if [[ -f "$orphan/data/postmaster.pid" ]]; then
+        as_owner "$PG_BIN/pg_ctl" -D "$orphan/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    fi
+    rm -rf -- "$orphan"
+}
+
 init_cluster() {
     [[ -f "$PG_DATA/PG_VERSION" ]] && return 0
     log "initialising cluster in $PG_DATA"
@@ -41,6 +54,7 @@ init_cluster() {
         if ! runuser -u postgres -- test -w "$PG_HOME"; then
             local private_dir="/var/lib/postgresql/zvt-$ZVT_PG_PORT-$(echo "$PG_HOME" | md5sum | cut -c1-8)"
             log "$PG_HOME is not reachable by user postgres; using $private_dir"
+            discard_orphan_cluster "$private_dir"
             mkdir -p "$private_dir" && chown postgres:postgres "$private_dir"
             PG_DIR="$private_dir"; PG_DATA="$private_dir/data"
             ln -sfn "$private_dir" "$PG_HOME/cluster"

@@ -119,3 +119,24 @@ async def test_restarted_engine_inherits_no_state_of_the_stopped_one(second_stac
     finally:
         await connection.close()
     assert stack(second_stack, "down").returncode == 0
+
+
+def test_new_run_directory_at_the_same_path_comes_up(second_stack: dict[str, str]) -> None:
+    """A CI machine that cleans only its work tree keeps a cluster stored outside it (postgres's home, when
+    the checkout is private): a new run directory must not adopt it with passwords it never made."""
+    run_dir = Path(second_stack["ZVT_RUN_DIR"])
+    assert stack(second_stack, "up").returncode == 0
+    cluster = run_dir / "postgres" / "cluster"
+    kept_outside = cluster.resolve() if cluster.is_symlink() else None
+    assert stack(second_stack, "down").returncode == 0
+    for entry in run_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    again = stack(second_stack, "up")
+    assert again.returncode == 0, again.stderr
+    if kept_outside is not None:
+        assert f"removing {kept_outside}" in again.stderr
+    assert "[hatchet] ready" in again.stderr
+    assert stack(second_stack, "down").returncode == 0
