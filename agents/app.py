@@ -20,9 +20,9 @@ from mode import Service
 
 from agents.settings import get_agent_settings
 from agents.stage import STAGES
+from runtime.clients import faust_credentials
+from runtime.settings import REPO_ROOT, get_settings
 from topics.registry import AGENTS_GROUP
-from zvt.clients import faust_credentials
-from zvt.settings import REPO_ROOT, get_settings
 
 # Pinned in pyproject.toml: the app relies on how this version starts services, timers and pages.
 FAUST_VERSION = "0.15.3"

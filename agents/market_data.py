@@ -20,13 +20,13 @@ from aiokafka import TopicPartition
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import Batch, Item, Stage, register
 from agents.tick_log import last_ticks_before, ticks_before
+from runtime.metrics import TICKS_QUARANTINED
 from schemas import Event, PricesThrough, PriceUpdated, QuoteTick, TradeTick
 from topics import Topics
 from topics.dead_letter import DeadLetterReason
 from trading.ids import derived_id
 from trading.market_state import VenueMarket, derive, state_from
 from trading.tick_guard import TickGuard
-from zvt.metrics import TICKS_QUARANTINED
 
 # Ticks before a partition's first record a worker reads that the guard is warmed up on (and the states
 # of the venues and symbols among them rebuilt from, skipping what the guard refuses).

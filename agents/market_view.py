@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents.app import app, settings
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import has_backlog
+from runtime.clients import kafka_security
 from schemas import OrderBookUpdated, PricesThrough, PriceUpdated
 from schemas.signing import KeyRing, SignatureError, keyring, signature_in
 from topics import Topics
@@ -35,7 +36,6 @@ from topics.registry import KafkaTopic
 from trading.books import BookHistory, BookTop, MarketHistory
 from trading.config import MarketClock
 from trading.tick_guard import VenueMedian, VenueWindow, reference_price
-from zvt.clients import kafka_security
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from agents.app import app, settings
 from agents.context import venue_health
 from agents.stage import STAGES
+from runtime.metrics import CIRCUIT_STATE, CONSUMER_LAG
 from trading.circuit import CircuitState
-from zvt.metrics import CIRCUIT_STATE, CONSUMER_LAG
 
 SAMPLE_INTERVAL_SECONDS = 5.0
 _lag_labels: set[tuple[str, str]] = set()  # the (topic, partition) lags this worker reports

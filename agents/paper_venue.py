@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from agents.context import catalog
 from agents.settings import get_agent_settings, get_strategies_config, get_trading_config
 from agents.stage import Batch, Item, Stage, register
+from runtime.metrics import PAPER_LATE_INPUTS, PAPER_PENDING
 from schemas import (
     AmendPaperOrder,
     CancelPaperOrder,
@@ -49,7 +50,6 @@ from trading.market_time import END_OF_TIME
 from trading.markets import MarketRules
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
 from trading.paper_state import EngineState, load, save
-from zvt.metrics import PAPER_LATE_INPUTS, PAPER_PENDING
 
 
 class PaperSymbolState(BaseModel):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.settings import REPO_ROOT, default_env_file
 from strategies.config import StrategiesConfig
 from trading.config import TradingConfig
-from zvt.settings import REPO_ROOT, default_env_file
 
 
 class Guarantee(StrEnum):

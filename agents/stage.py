@@ -41,14 +41,14 @@ from pydantic import BaseModel
 from agents.faults import CrashPoint, crash_if_asked
 from agents.outbox import Outbox
 from agents.settings import Guarantee, get_agent_settings
+from runtime.clients import kafka_options
+from runtime.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
+from runtime.settings import get_settings
 from schemas import CODEC, Event, EventDecodeError
 from schemas.signing import KeyRing, SignatureError, keyring, signature_in, verified_event
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic, stage_group
-from zvt.clients import kafka_options
-from zvt.metrics import BATCH_EVENTS, BATCH_SECONDS, DEAD_LETTERS, EVENTS
-from zvt.settings import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from runtime.clients import kafka_security
+from runtime.settings import get_settings
 from schemas import EventDecodeError, QuoteTick, TradeTick
 from schemas.signing import SignatureError, verified_event
-from zvt.clients import kafka_security
-from zvt.settings import get_settings
 
 CHUNK = 2_000  # records read per step back
 MAX_BACK = 200_000  # how far back a search goes before settling for what it found

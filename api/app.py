@@ -15,7 +15,7 @@ from api.routers import orders, portfolio, risk, stream
 from api.stream import StreamHub
 from api.tokens import TokensFile, tokens_path
 from eventstore.db import create_pool
-from zvt.settings import Settings
+from runtime.settings import Settings
 
 DESCRIPTION = """The operator's API over the zvt pipeline and its event store (docs/api.md).
 

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.tokens import Role, TokenFileError, read_tokens, tokens_path, write_tokens
-from zvt.settings import get_settings, select_process_kind
+from runtime.settings import get_settings, select_process_kind
 
 api_app = typer.Typer(help="The operator's REST/WebSocket API (docs/api.md).", invoke_without_command=True)
 tokens_app = typer.Typer(help="The API's users and their bearer tokens (stored hashed, 0600).")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.producer import SignedProducer, event_producer, send_event
+from runtime.settings import Settings
 from schemas import Event, OrderCancelRequested
-from zvt.publish import SignedProducer, event_producer, send_event
-from zvt.settings import Settings
 
 
 @dataclass(frozen=True)

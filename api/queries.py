@@ -14,9 +14,9 @@ import orjson
 from eventstore.projections import Position
 from eventstore.store import StoredEvent
 from eventstore.trace import TraceNode, build, describe, find
+from reports.session import TOTAL, analytics_by_strategy, equity_curves, pnl_by_strategy, unique
 from schemas import CODEC, Event, OrderExecuted, OrderRequested, PriceUpdated
 from trading.analytics import Basis
-from zvt.session_report import TOTAL, analytics_by_strategy, equity_curves, pnl_by_strategy, unique
 
 _POSITIONS = """
 SELECT account_id, symbol, quantity, average_cost, realized_pnl, unrealized_pnl, fees_paid, mark_price,

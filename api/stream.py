@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer
 
 from api.metrics import STREAM_CLIENTS, STREAM_EVENTS
+from runtime.clients import kafka_options
+from runtime.settings import Settings
 from schemas import EventDecodeError
 from schemas.signing import SignatureError, verified_event
 from topics import Topics
 from topics.registry import KafkaTopic
-from zvt.clients import kafka_options
-from zvt.settings import Settings
 
 log = logging.getLogger(__name__)
 

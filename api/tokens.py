@@ -23,8 +23,8 @@ from pathlib import Path
 import orjson
 from pydantic import SecretStr
 
+from runtime.settings import Settings, credentials_dir
 from schemas.signing import write_secret_file
-from zvt.settings import Settings, credentials_dir
 
 TOKEN_PREFIX = "zvt_"
 TOKEN_BYTES = 32

@@ -43,13 +43,13 @@ from rich.console import Console
 from rich.table import Table
 
 from api.tokens import EMPTY, Role, write_tokens
+from reports.session import percentile
+from runtime.processes import background_process, free_port
+from runtime.producer import event_producer, publish_events, send_event
+from runtime.settings import Settings, load_settings
 from schemas import OrderRequested, QuoteTick
 from topics.admin import delete_prefixed_topics, ensure_topics
 from zvt.demo import wait_for_books
-from zvt.processes import background_process, free_port
-from zvt.publish import event_producer, publish_events, send_event
-from zvt.session_report import percentile
-from zvt.settings import Settings, load_settings
 
 CONFIG = """
 [default_limits]

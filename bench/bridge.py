@@ -33,11 +33,11 @@ from bridge.consumer import ConsumerConfig, Delivery, StreamConsumer
 from bridge.entries import Envelope, checked_envelope, envelope
 from bridge.forward import BridgeStats, KafkaToRedis
 from bridge.routes import Routes
+from runtime.clients import kafka_options, redis_client
+from runtime.settings import Settings, load_settings
 from schemas import Event
 from schemas.signing import SIGNATURE_HEADER, keyring
 from topics import Streams, Topics
-from zvt.clients import kafka_options, redis_client
-from zvt.settings import Settings, load_settings
 
 console = Console(width=150)
 STREAM = Streams.ORDER_EXECUTIONS

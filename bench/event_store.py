@@ -27,7 +27,7 @@ from eventstore.migrate import migrate
 from eventstore.partitions import ensure_ahead
 from eventstore.replay import rebuild
 from eventstore.store import COLUMNS, NewEvent, StoredEvent, append
-from zvt.settings import load_settings
+from runtime.settings import load_settings
 
 console = Console()
 

@@ -54,8 +54,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pipeline import send_batches
-from zvt.clients import faust_credentials, kafka_security
-from zvt.settings import load_settings
+from runtime.clients import faust_credentials, kafka_security
+from runtime.settings import load_settings
 
 VARIANTS = ("faust_per_event", "faust_take_events", "faust_noack_take", "aiokafka_batch")
 PARTITIONS = 6

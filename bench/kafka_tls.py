@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pipeline import raw_batch
+from runtime.settings import load_settings, run_dir
 from topics.admin import delete_prefixed_topics, ensure_topics
-from zvt.settings import load_settings, run_dir
 
 
 def broker_cpu_seconds() -> float:

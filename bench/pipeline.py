@@ -43,15 +43,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
+from reports.session import percentile
+from runtime.clients import kafka_options
+from runtime.processes import background_process, free_port
+from runtime.settings import Settings, load_settings
 from schemas import CODEC, OrderRequested, QuoteTick, TradeTick
 from schemas.signing import keyring
 from topics import AGENTS_GROUP, Topics
 from topics.admin import delete_prefixed_topics, ensure_topics
 from topics.registry import KafkaTopic
-from zvt.clients import kafka_options
-from zvt.processes import background_process, free_port
-from zvt.session_report import percentile
-from zvt.settings import Settings, load_settings
 
 CONFIG = """
 [default_limits]

@@ -28,11 +28,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.pipeline import produce, rss_mb, ticks
+from runtime.clients import kafka_options
+from runtime.processes import background_process
+from runtime.settings import Settings, load_settings
 from topics import AGENTS_GROUP, Topics
 from topics.admin import ensure_topics
-from zvt.clients import kafka_options
-from zvt.processes import background_process
-from zvt.settings import Settings, load_settings
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")  # bench.pipeline.ticks alternates these two
 KINDS = (

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from rich.table import Table
 
-from zvt.session_report import percentile
+from reports.session import percentile
 
 WARM = 3  # runs first, not counted: connections and listeners warm up
 ENGINE = "engine: trigger, queueing between steps, scheduling, dispatch"

@@ -39,12 +39,12 @@ from rich.table import Table
 
 from bench.pipeline import CONFIG, books, produce
 from bench.workflow_breakdown import breakdown_table, measure_breakdown
+from reports.session import percentile
+from runtime.processes import background_process
+from runtime.settings import Settings, load_settings
 from schemas import CODEC, QuoteTick
 from topics import Topics
 from topics.admin import ensure_topics
-from zvt.processes import background_process
-from zvt.session_report import percentile
-from zvt.settings import Settings, load_settings
 
 ACCOUNTS = 24
 PARTS = ("orders", "rebalance", "breakdown")

@@ -29,10 +29,10 @@ from typing import Generic, TypeVar
 from bridge.bus import RawEntry, StreamBus, redis_retrying
 from bridge.dead_letter import StreamDeadLetter
 from bridge.entries import RejectedError, decode_event, entry_data
+from runtime.metrics import DEAD_LETTERS
 from schemas import Event
 from topics.dead_letter import DeadLetterReason
 from topics.registry import RedisStream
-from zvt.metrics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 

@@ -31,14 +31,14 @@ from bridge.bus import StreamBus, redis_retrying
 from bridge.consumer import ConsumerConfig, Delivery, StreamConsumer
 from bridge.entries import Envelope, RejectedError, checked_envelope, envelope
 from bridge.routes import InboundRoute, OutboundRoute, Routes
+from runtime.clients import kafka_options, redis_client
+from runtime.lag import KafkaLag, sample_every
+from runtime.metrics import DEAD_LETTERS, FORWARDED, STREAM_LAG
+from runtime.settings import Settings
 from schemas import Event
 from schemas.signing import SIGNATURE_HEADER, keyring, signature_in
 from topics.dead_letter import DeadLetter
 from topics.registry import BRIDGE_GROUP, KafkaTopic, RedisStream
-from zvt.clients import kafka_options, redis_client
-from zvt.lag import KafkaLag, sample_every
-from zvt.metrics import DEAD_LETTERS, FORWARDED, STREAM_LAG
-from zvt.settings import Settings
 
 log = logging.getLogger(__name__)
 

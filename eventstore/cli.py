@@ -12,7 +12,7 @@ from uuid import UUID
 import typer
 from rich.console import Console
 
-from zvt.settings import get_settings, select_process_kind
+from runtime.settings import get_settings, select_process_kind
 
 if TYPE_CHECKING:
     from eventstore.replay import TimeRange
@@ -50,7 +50,7 @@ def sink() -> None:
     """Store every event topic in the event store, effectively once, until SIGTERM."""
     select_process_kind("sink")
     from eventstore.sink import run_sink
-    from zvt.metrics import serve_metrics
+    from runtime.metrics import serve_metrics
 
     serve_metrics(get_settings().sink_metrics_port, get_settings().metrics_host)
     asyncio.run(run_sink(get_settings(), console))

@@ -30,15 +30,15 @@ from eventstore import projections, trading_events
 from eventstore.db import connect
 from eventstore.store import NewEvent, UnstorableEventError, append
 from eventstore.tracking import Partition, save_offsets, stored_offsets
+from runtime.clients import kafka_options
+from runtime.lag import KafkaLag, sample_every
+from runtime.metrics import DEAD_LETTERS, SINK_BATCH_SECONDS, STORED
+from runtime.settings import Settings
 from schemas import CODEC, EventDecodeError
 from schemas.signing import SignatureError, keyring, signature_in
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import SINK_CONSUMER, KafkaTopic
-from zvt.clients import kafka_options
-from zvt.lag import KafkaLag, sample_every
-from zvt.metrics import DEAD_LETTERS, SINK_BATCH_SECONDS, STORED
-from zvt.settings import Settings
 
 log = logging.getLogger(__name__)
 

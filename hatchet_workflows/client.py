@@ -5,7 +5,7 @@ from __future__ import annotations
 from hatchet_sdk import ClientConfig, Hatchet
 from hatchet_sdk.config import ClientTLSConfig
 
-from zvt.settings import Settings, get_settings
+from runtime.settings import Settings, get_settings
 
 
 class HatchetNotConfiguredError(RuntimeError):

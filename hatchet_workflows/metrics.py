@@ -24,7 +24,7 @@ from hatchet_sdk.runnables.types import StepType
 from hatchet_sdk.runnables.workflow import BaseWorkflow
 
 from hatchet_workflows.client import hatchet
-from zvt.metrics import TASK_SECONDS, WORKFLOW_OUTCOMES, WORKFLOW_RUNS
+from runtime.metrics import TASK_SECONDS, WORKFLOW_OUTCOMES, WORKFLOW_RUNS
 
 log = logging.getLogger(__name__)
 

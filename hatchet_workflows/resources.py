@@ -10,11 +10,11 @@ from functools import lru_cache
 
 from agents.settings import get_agent_settings, get_trading_config
 from bridge.bus import StreamBus
+from runtime.clients import redis_client
+from runtime.settings import get_settings
 from trading.config import TradingConfig
 from trading.markets import MarketCatalog
 from venues.catalog import load_catalog
-from zvt.clients import redis_client
-from zvt.settings import get_settings
 
 
 @lru_cache(maxsize=1)

@@ -191,7 +191,7 @@ async def fetch_run(run_id: str) -> V1WorkflowRunDetails | None:
     """The run's details from the engine; None when it has no such run or no client is configured."""
     from hatchet_sdk.clients.rest.exceptions import NotFoundException
 
-    from zvt.settings import get_settings
+    from runtime.settings import get_settings
 
     if not get_settings().hatchet_client_token.get_secret_value():
         return None

@@ -15,8 +15,8 @@ from hatchet_workflows.place_order.workflow import place_order_workflow
 from hatchet_workflows.rebalance.workflow import rebalance_workflow
 from hatchet_workflows.risk_monitor.workflow import monitor_workflow
 from hatchet_workflows.smoke.workflow import smoke_workflow
-from zvt.metrics import serve_metrics
-from zvt.settings import get_settings
+from runtime.metrics import serve_metrics
+from runtime.settings import get_settings
 
 ALL_WORKFLOWS: tuple[BaseWorkflow, ...] = (  # type: ignore[type-arg]
     smoke_workflow,

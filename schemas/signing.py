@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 KEYRING_VARIABLE = "ZVT_SIGNING_KEYRING"
 RELOAD_SECONDS = 1.0
 KEY_BYTES = 32
-# Signatures made, checked and refused by this process, whatever its keyring (zvt.metrics exports them as
+# Signatures made, checked and refused by this process, whatever its keyring (runtime.metrics exports them as
 # zvt_event_signatures_total): a dict increment, not a metric call, on a path taken several times per event.
 SIGNATURE_COUNTS = {"signed": 0, "verified": 0, "refused": 0}
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -208,7 +208,7 @@ def read_keyring(path: Path) -> KeyRing:
 
 def default_keyring_path() -> Path:
     """`ZVT_SIGNING_KEYRING` (the environment, then the stack's env file), else the stack's keyring."""
-    from zvt.settings import credentials_dir, get_settings
+    from runtime.settings import credentials_dir, get_settings
 
     configured = os.environ.get(KEYRING_VARIABLE) or get_settings().signing_keyring
     return Path(configured) if configured else credentials_dir() / "signing-keys.json"

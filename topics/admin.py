@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from runtime.clients import kafka_options
+from runtime.settings import Settings
 from topics.acls import grant_prefix, revoke_prefix
 from topics.registry import KafkaTopic, StateChangelogs, Topics
-from zvt.clients import kafka_options
-from zvt.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
 

@@ -1,7 +1,7 @@
 """Performance analytics of one strategy or account: the figures traders judge a strategy by.
 
 Pure and exact: Decimal throughout (square roots by `Decimal.sqrt` in a 28-digit context), no clock. The
-input is an equity curve in market time (net PnL after each event: `zvt.session_report.equity_curves`)
+input is an equity curve in market time (net PnL after each event: `reports.session.equity_curves`)
 and the fills behind it; returns are taken on a regular grid of `period` (the last value at or before each
 grid point, a step function as the curve is), relative to `capital` plus the PnL so far, so a strategy's
 figures do not depend on how many prices happened to move it.

@@ -16,11 +16,11 @@ from rich.table import Column, Table
 
 from api import cli as api_cli
 from eventstore import cli as eventstore_cli
+from runtime.metrics import serve_metrics
+from runtime.settings import ADMIN_KIND, REPO_ROOT, Settings, get_settings, process_kind, select_process_kind
 from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
-from zvt.metrics import serve_metrics
-from zvt.settings import ADMIN_KIND, REPO_ROOT, Settings, get_settings, process_kind, select_process_kind
 
 if TYPE_CHECKING:
     from trading.fill_audit import AuditFill
@@ -314,7 +314,7 @@ def smoke() -> None:
     """Send one event through every service (Kafka transaction, Redis group, PostgreSQL, Hatchet) and back."""
     select_process_kind("smoke")
     from hatchet_workflows.worker import worker_command
-    from zvt.processes import background_process
+    from runtime.processes import background_process
     from zvt.smoke import SMOKE_WORKER_NAME, run_smoke
 
     settings = get_settings()
@@ -339,7 +339,8 @@ app.add_typer(publish_app, name="publish")
 
 
 def _publish(events: list[Event]) -> None:
-    from zvt.publish import event_summary, publish_events
+    from runtime.producer import publish_events
+    from zvt.publish import event_summary
 
     select_process_kind("publisher")
     sent = asyncio.run(publish_events(get_settings(), events))
@@ -488,10 +489,10 @@ def _ask_for_change(
 
     from eventstore.db import connect
     from eventstore.trace import describe
+    from runtime.producer import publish_events
+    from runtime.settings import load_settings
     from schemas import OrderAmended, OrderCanceled
     from zvt.order_changes import load_order, wait_for_answer
-    from zvt.publish import publish_events
-    from zvt.settings import load_settings
 
     async def ask() -> Event | None:
         connection = await connect(get_settings().postgres_url())
@@ -734,9 +735,9 @@ def session(
     from datetime import timedelta
 
     from marketreplay.timeline import parse_speed
+    from reports.session import write_report
     from trading.analytics import Basis
     from zvt.session import DEFAULT_FILES, SessionRebalance, print_session, run_session
-    from zvt.session_report import write_report
 
     try:
         pace = parse_speed(speed)

@@ -23,6 +23,10 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 
 from agents.settings import AgentSettings
+from runtime.clients import kafka_options
+from runtime.processes import background_process
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from schemas import (
     Event,
     OrderExecuted,
@@ -34,10 +38,6 @@ from schemas import (
 from schemas.signing import verified_event
 from topics import Topics
 from trading.order_lifecycle import order_ended, outcome_of
-from zvt.clients import kafka_options
-from zvt.processes import background_process
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 BOOK_TICKERS = {
     "BTC/USDT": "binance_spot_btcusdt_bookticker_20240808T2354Z_20240809T0005Z.csv",

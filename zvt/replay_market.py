@@ -19,8 +19,8 @@ from typing import Any
 from marketreplay.readers import Tick, read_file
 from marketreplay.summary import ReplayStats
 from marketreplay.timeline import merge_by_market_time, send_offsets
-from zvt.publish import event_producer, send_event
-from zvt.settings import Settings
+from runtime.producer import event_producer, send_event
+from runtime.settings import Settings
 
 # Unacknowledged sends allowed in flight before waiting for the oldest: bounds memory at full speed.
 MAX_IN_FLIGHT = 5_000

@@ -5,7 +5,7 @@ runs never mix, it starts every process of the desk in the background: the agent
 strategies, the event store's sink, the Redis bridge and a workflow worker. It replays recorded market data
 into the tick topic, waits until the pipeline has been quiet for a few seconds, then runs one portfolio
 rebalance through Hatchet at the replay's last market time, waits again, waits until the sink has stored
-every fill, and computes the figures (`zvt.session_report`) from every order-flow event read back from Kafka.
+every fill, and computes the figures (`reports.session`) from every order-flow event read back from Kafka.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.settings import get_agent_settings
+from reports.session import TOTAL, SessionFigures, session_figures
+from runtime.clients import kafka_options
+from runtime.processes import background_process, free_port
+from runtime.settings import REPO_ROOT, Settings
 from schemas import Event, EventDecodeError, OrderExecuted, PositionUpdated, PriceUpdated
 from schemas.signing import SignatureError, verified_event
 from strategies.config import StrategiesConfig
@@ -38,12 +42,8 @@ from topics import Topics
 from topics.admin import delete_prefixed_topics, ensure_topics, group_lag
 from topics.registry import agent_groups
 from trading.analytics import Basis
-from zvt.clients import kafka_options
 from zvt.demo import wait_for_books
-from zvt.processes import background_process, free_port
 from zvt.replay_market import replay_market
-from zvt.session_report import TOTAL, SessionFigures, session_figures
-from zvt.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ import asyncpg
 import redis.asyncio as redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from runtime.clients import kafka_options, redis_client
+from runtime.settings import Settings
 from schemas import CODEC, AlertTriggered, Event
 from schemas.primitives import Severity
 from topics import Streams, Topics
 from topics.acls import SMOKE_TRANSACTIONS
 from topics.admin import ensure_topics
-from zvt.clients import kafka_options, redis_client
-from zvt.settings import Settings
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 

@@ -182,7 +182,7 @@ start() {
     env_file_set ZVT_KAFKA_SECURITY_PROTOCOL SASL_PLAINTEXT
     env_file_set ZVT_KAFKA_SASL_MECHANISM "$KAFKA_MECHANISM"
     env_file_set ZVT_KAFKA_SSL_CAFILE "$ZVT_TLS_DIR/ca.crt"
-    # What a process switches to with ZVT_TLS=1 (zvt/settings.py): the TLS listener, verified against the CA.
+    # What a process switches to with ZVT_TLS=1 (runtime/settings.py): the TLS listener, verified against the CA.
     tls_env_file_set ZVT_KAFKA_BOOTSTRAP "127.0.0.1:$ZVT_KAFKA_TLS_PORT"
     tls_env_file_set ZVT_KAFKA_SECURITY_PROTOCOL SASL_SSL
     local p

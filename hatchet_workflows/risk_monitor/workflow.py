@@ -38,10 +38,10 @@ from hatchet_workflows.risk_monitor.models import (
     track,
 )
 from hatchet_workflows.risk_monitor.store import load_state, read_snapshot, save_state
+from runtime.settings import get_settings
 from schemas import RiskBreached
 from topics.registry import Streams
 from trading.ids import derived_id
-from zvt.settings import get_settings
 
 monitor_workflow = hatchet.workflow(
     name="risk.monitor_portfolio",

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as redis
 
+from runtime import clients
+from runtime.settings import Settings, load_settings
 from topics.admin import delete_prefixed_topics, ensure_topics
-from zvt import clients
-from zvt.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import faust
 
+from runtime.clients import faust_credentials
+from runtime.settings import get_settings
 from schemas import CODEC, OrderRejected, OrderRequested, RejectReason
 from topics import Topics
-from zvt.clients import faust_credentials
-from zvt.settings import get_settings
 
 settings = get_settings()
 

@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from runtime.settings import REPO_ROOT
 from zvt.session import DEFAULT_FILES
-from zvt.settings import REPO_ROOT
 
 SESSION = [sys.executable, "-m", "zvt", "session"]
 

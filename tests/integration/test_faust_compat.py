@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from runtime.clients import kafka_options
+from runtime.processes import background_process
+from runtime.settings import Settings, load_settings
 from schemas import CODEC, OrderRejected, OrderRequested
 from topics import Topics
-from zvt.clients import kafka_options
-from zvt.processes import background_process
-from zvt.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from runtime.processes import background_process
 from schemas import CODEC, AlertTriggered
-from zvt.processes import background_process
 from zvt.smoke import smoke_event
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from runtime.clients import kafka_options
+from runtime.settings import Settings
 from schemas import CODEC, OrderRejected, OrderRequested, RejectReason
 from topics import Topics
-from zvt.clients import kafka_options
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

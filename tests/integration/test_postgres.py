@@ -8,8 +8,8 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from runtime.settings import Settings
 from schemas import CODEC, OrderRequested
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
+from runtime.settings import Settings
 from schemas import CODEC, Event, OrderRequested
 from topics import Streams
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from runtime.clients import kafka_options
+from runtime.settings import REPO_ROOT, Settings
 from topics import Topics
-from zvt.clients import kafka_options
-from zvt.settings import REPO_ROOT, Settings
 
 from .metrics import label_values, scrape_metrics
 from .sessions import fresh_sample_files, run_session, session_command

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from zvt.settings import Settings
+from runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from zvt.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

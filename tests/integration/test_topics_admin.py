@@ -9,10 +9,10 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from runtime.clients import kafka_options
+from runtime.settings import Settings
 from topics import StateChangelogs, Topics
 from topics.admin import TopicAction, delete_prefixed_topics, ensure_topics
-from zvt.clients import kafka_options
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

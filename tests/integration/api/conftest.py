@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from api.tokens import EMPTY, Role, write_tokens
+from runtime.processes import background_process, free_port
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from topics.admin import ensure_topics
-from zvt.processes import background_process, free_port
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 from ..pipeline.support import quote, start_worker, wait_for_books, worker_env, worker_log_tail
 from ..pipeline.test_pipeline import CONFIG  # its limits; its special accounts are not used here

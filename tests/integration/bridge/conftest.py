@@ -13,8 +13,8 @@ import pytest
 import redis.asyncio as redis
 
 from bridge.bus import StreamBus
-from zvt import clients
-from zvt.settings import REPO_ROOT, Settings
+from runtime import clients
+from runtime.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
 

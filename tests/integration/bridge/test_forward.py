@@ -24,6 +24,10 @@ from bridge.bus import StreamBus
 from bridge.dead_letter import StreamDeadLetter
 from bridge.forward import FAILPOINT_ENV
 from bridge.routes import Routes
+from runtime.clients import kafka_options
+from runtime.processes import background_process, free_port
+from runtime.producer import SignedProducer, publish_events
+from runtime.settings import Settings
 from schemas import CODEC, AlertTriggered, Event, OrderExecuted, OrderRejected, OrderRequested
 from schemas.signing import SIGNATURE_HEADER, keyring, signature_in
 from tests.integration.metrics import Samples, label_values, scrape_metrics, scrape_until, total
@@ -31,10 +35,6 @@ from topics import Streams, Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import BRIDGE_GROUP, KafkaTopic
-from zvt.clients import kafka_options
-from zvt.processes import background_process, free_port
-from zvt.publish import SignedProducer, publish_events
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

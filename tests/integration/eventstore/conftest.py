@@ -18,7 +18,7 @@ import pytest
 from eventstore.db import connect
 from eventstore.migrate import migrate
 from eventstore.partitions import ensure_ahead
-from zvt.settings import Settings
+from runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 from bench.flows import FlowGenerator
 from eventstore.projections import project
 from eventstore.store import NewEvent, append
-from zvt.settings import Settings
+from runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

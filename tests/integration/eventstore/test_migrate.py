@@ -11,8 +11,8 @@ import pytest
 
 from eventstore.db import connect
 from eventstore.migrate import MigrationError, discover, migrate
+from runtime.settings import Settings
 from tests.integration.eventstore.conftest import _create_database, _drop_database, with_database
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -22,6 +22,10 @@ from eventstore.db import connect
 from eventstore.projections import load
 from eventstore.replay import check, rebuild
 from eventstore.sink import FAILPOINT_ENV, Sink
+from runtime.clients import kafka_options
+from runtime.processes import background_process, free_port
+from runtime.producer import SignedProducer
+from runtime.settings import Settings
 from schemas import CODEC, AlertTriggered, Event
 from schemas.signing import keyring
 from tests.integration.metrics import Samples, label_values, scrape_until, total
@@ -29,10 +33,6 @@ from topics import Topics
 from topics.admin import ensure_topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import SINK_CONSUMER
-from zvt.clients import kafka_options
-from zvt.processes import background_process, free_port
-from zvt.publish import SignedProducer
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

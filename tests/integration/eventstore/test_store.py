@@ -11,7 +11,7 @@ import pytest
 from bench.flows import FlowGenerator
 from eventstore.db import connect
 from eventstore.store import ConcurrencyError, NewEvent, aggregate_version, append, read_aggregate, read_all
-from zvt.settings import Settings
+from runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from marketreplay.readers import Tick, read_file
 from marketreplay.timeline import merge_by_market_time
+from runtime.clients import kafka_options
+from runtime.settings import Settings
 from schemas import CODEC, QuoteTick, TradeTick
 from topics import Topics
-from zvt.clients import kafka_options
 from zvt.replay_market import replay_market
-from zvt.settings import Settings
 
 pytestmark = pytest.mark.integration
 

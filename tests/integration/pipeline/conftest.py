@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
+from runtime.settings import Settings
 from topics.admin import ensure_topics
-from zvt.settings import Settings
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from runtime.clients import kafka_options
+from runtime.processes import background_process
+from runtime.producer import SignedProducer
+from runtime.settings import Settings
 from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
 from topics.registry import KafkaTopic
-from zvt.clients import kafka_options
 from zvt.demo import wait_for_books as worker_books
-from zvt.processes import background_process
-from zvt.publish import SignedProducer
-from zvt.settings import Settings
 
 TERMINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED)
 # The risk limits of the pipeline tests' accounts (config/trading.toml's format): wide enough for any test

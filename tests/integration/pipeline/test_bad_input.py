@@ -10,14 +10,14 @@ from pathlib import Path
 import orjson
 import pytest
 
+from runtime.processes import free_port
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from schemas import CODEC, OrderExecuted, OrderRequested, TradeTick
 from tests.integration.metrics import scrape_metrics, total
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
-from zvt.processes import free_port
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,

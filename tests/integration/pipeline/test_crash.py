@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from agents.settings import AgentSettings
+from runtime.processes import free_port
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from schemas import OrderExecuted, OrderRequested, PositionUpdated
 from schemas.primitives import Side
 from topics import Topics
 from trading.positions import Position
 from venues.catalog import load_catalog
-from zvt.processes import free_port
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from runtime.clients import kafka_options
+from runtime.processes import free_port
+from runtime.producer import publish_events
+from runtime.settings import REPO_ROOT, Settings
 from schemas import OrderExecuted, OrderRequested
 from topics import Topics
-from zvt.clients import kafka_options
-from zvt.processes import free_port
-from zvt.publish import publish_events
-from zvt.settings import REPO_ROOT, Settings
 
 from .support import (
     names,

@@ -17,6 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runtime.clients import kafka_options
+from runtime.processes import free_port
+from runtime.producer import SignedProducer
+from runtime.settings import Settings
 from schemas import (
     CODEC,
     EventDecodeError,
@@ -34,10 +38,6 @@ from tests.integration.metrics import scrape_metrics, total
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
-from zvt.clients import kafka_options
-from zvt.processes import free_port
-from zvt.publish import SignedProducer
-from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,

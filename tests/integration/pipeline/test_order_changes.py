@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from runtime.processes import background_process, free_port
+from runtime.producer import publish_events
+from runtime.settings import REPO_ROOT, Settings
 from schemas import OrderRequested, TradeTick
-from zvt.processes import background_process, free_port
-from zvt.publish import publish_events
-from zvt.settings import REPO_ROOT, Settings
 
 from .support import DEFAULT_LIMITS, quote, start_worker, wait_for_books, worker_env, worker_log_tail
 

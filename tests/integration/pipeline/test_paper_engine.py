@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from agents.context import catalog
+from runtime.processes import free_port
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from schemas import (
     Event,
     OrderAccepted,
@@ -26,9 +29,6 @@ from schemas import (
     TradeTick,
 )
 from topics import Topics
-from zvt.processes import free_port
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from runtime.processes import free_port
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from schemas import (
     Event,
     OrderExecuted,
@@ -22,9 +25,6 @@ from schemas import (
 )
 from topics import Topics
 from trading.positions import Position
-from zvt.processes import free_port
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 from .support import (
     DEFAULT_LIMITS,

@@ -14,6 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from runtime.clients import kafka_options
+from runtime.processes import free_port
+from runtime.producer import SignedProducer, publish_events
+from runtime.settings import Settings
 from schemas import (
     CODEC,
     Event,
@@ -41,10 +45,6 @@ from schemas.signing import (
 from topics import Topics
 from topics.dead_letter import DeadLetter, DeadLetterReason
 from topics.registry import KafkaTopic
-from zvt.clients import kafka_options
-from zvt.processes import free_port
-from zvt.publish import SignedProducer, publish_events
-from zvt.settings import Settings
 
 from .support import (
     PipelineOutput,

@@ -14,14 +14,14 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from runtime.clients import kafka_options
+from runtime.processes import free_port
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from schemas import CODEC, OrderExecuted, OrderRejected, OrderRequested, OrderStatus, QuoteTick
 from strategies.runner import VenueMark
 from topics import StateChangelogs, Topics
 from topics.registry import KafkaTopic
-from zvt.clients import kafka_options
-from zvt.processes import free_port
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 from .support import (
     names,

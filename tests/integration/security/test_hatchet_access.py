@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from zvt.settings import Settings, credentials_dir, run_dir
+from runtime.settings import Settings, credentials_dir, run_dir
 
 pytestmark = pytest.mark.integration
 

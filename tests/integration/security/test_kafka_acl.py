@@ -13,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
+from runtime.clients import kafka_options
+from runtime.settings import Settings, load_settings
 from topics import Topics
 from topics.registry import KafkaTopic
-from zvt.clients import kafka_options
-from zvt.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from zvt.settings import credentials_dir, default_env_file, run_dir
+from runtime.settings import credentials_dir, default_env_file, run_dir
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from datetime import date
 import asyncpg
 import pytest
 
-from zvt.settings import Settings, load_settings
+from runtime.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 

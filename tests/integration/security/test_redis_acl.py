@@ -10,11 +10,11 @@ import redis.asyncio as redis
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from bridge.bus import StreamBus
+from runtime.clients import redis_client
+from runtime.settings import Settings, load_settings
 from schemas import AlertTriggered
 from tests.integration.test_redis import order
 from topics import Streams
-from zvt.clients import redis_client
-from zvt.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 

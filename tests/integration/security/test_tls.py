@@ -18,10 +18,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from runtime.clients import kafka_options, kafka_ssl_context
+from runtime.settings import Settings, load_settings, run_dir
 from tests.tls import make_ca
 from topics import Topics
-from zvt.clients import kafka_options, kafka_ssl_context
-from zvt.settings import Settings, load_settings, run_dir
 
 pytestmark = pytest.mark.integration
 

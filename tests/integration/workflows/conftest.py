@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from runtime.processes import background_process, free_port
+from runtime.producer import publish_events
+from runtime.settings import Settings
 from tests.integration.pipeline.support import (
     PipelineOutput,
     names,
@@ -26,9 +29,6 @@ from tests.integration.pipeline.support import (
 )
 from topics import Topics
 from topics.admin import ensure_topics
-from zvt.processes import background_process, free_port
-from zvt.publish import publish_events
-from zvt.settings import Settings
 
 # Read by the Hatchet client of this process and inherited by the workers started here: workflow names are
 # namespaced, so another worker on the shared engine never takes these runs.

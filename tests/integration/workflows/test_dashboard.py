@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runtime.settings import Settings, credentials_dir
 from tests.integration.browser import chromium
-from zvt.settings import Settings, credentials_dir
 
 from .conftest import Flow, serving, workflow_worker
 

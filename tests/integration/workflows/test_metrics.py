@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from hatchet_workflows.metrics import COMPLETED, FAILED, RETRIED
+from runtime.processes import background_process, free_port
 from schemas import CODEC
 from tests.integration.metrics import Samples, scrape_until, total
-from zvt.processes import background_process, free_port
 from zvt.smoke import smoke_event
 
 from .conftest import serving

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from eventstore.db import connect
+from runtime.processes import background_process, free_port
+from runtime.settings import Settings
 from tests.integration.eventstore.conftest import store_settings, template_database  # noqa: F401 (fixtures)
-from zvt.processes import background_process, free_port
-from zvt.settings import Settings
 
 from .conftest import Flow, serving, workflow_worker
 

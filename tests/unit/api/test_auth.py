@@ -16,8 +16,8 @@ from api import deps
 from api.app import create_app
 from api.publishing import Published
 from api.tokens import EMPTY, Role, write_tokens
+from runtime.settings import Settings
 from schemas import Event, OrderRequested
-from zvt.settings import Settings
 
 
 class RecordingPublisher:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from api.stream import QUEUE_LENGTH, StreamHub, Subscriber
-from zvt.settings import Settings
+from runtime.settings import Settings
 
 
 def test_each_subscriber_gets_its_channels_and_account_as_published() -> None:

@@ -11,8 +11,8 @@ import typer
 import yaml
 
 from agents.settings import AgentSettings
+from runtime.settings import REPO_ROOT, Settings
 from zvt.cli import app
-from zvt.settings import REPO_ROOT, Settings
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 

@@ -135,7 +135,7 @@ def test_a_running_process_picks_up_a_rotated_keyring_without_a_restart(
 def test_signatures_are_counted_and_exported_as_a_metric() -> None:
     from prometheus_client import REGISTRY
 
-    import zvt.metrics  # noqa: F401  (registers the collector)
+    import runtime.metrics  # noqa: F401  (registers the collector)
 
     def exported(operation: str) -> float:
         value = REGISTRY.get_sample_value("zvt_event_signatures_total", {"operation": operation})

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from runtime.settings import REPO_ROOT
 from strategies import KINDS, StrategiesConfig
 from strategies.mean_reversion import MeanReversionParams
-from zvt.settings import REPO_ROOT
 
 
 def load(text: str, tmp_path: Path) -> StrategiesConfig:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+from runtime.settings import REPO_ROOT
 from topics import Topics
 from topics.acls import INPUT_TOPICS, OPERATOR_TOPICS, Operation, Pattern, Resource, acls_for_prefix
 from topics.registry import DEAD_LETTER_SUFFIX
-from zvt.settings import REPO_ROOT
 
 PREFIX = "desk-1."
 

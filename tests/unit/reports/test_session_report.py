@@ -10,6 +10,15 @@ from uuid import uuid4
 
 import pytest
 
+from reports.html import session_html
+from reports.session import (
+    TOTAL,
+    equity_curves,
+    percentile,
+    session_figures,
+    step_latencies,
+    write_report,
+)
 from schemas import (
     CancelReason,
     Event,
@@ -26,15 +35,6 @@ from schemas import (
 from schemas.primitives import Liquidity, OrderType, Side
 from trading.analytics import Basis
 from zvt.cli import parse_capital
-from zvt.session_html import session_html
-from zvt.session_report import (
-    TOTAL,
-    equity_curves,
-    percentile,
-    session_figures,
-    step_latencies,
-    write_report,
-)
 
 D = Decimal
 T0 = datetime(2024, 8, 8, 23, 54, 14, tzinfo=UTC)

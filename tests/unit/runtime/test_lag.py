@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
-from zvt.lag import KafkaLag
+from runtime.lag import KafkaLag
 
 PREFIX = "lagtest."
 A, B = TopicPartition(f"{PREFIX}orders.requested", 0), TopicPartition(f"{PREFIX}orders.requested", 1)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from zvt.processes import ProcessDidNotStopError, background_process
+from runtime.processes import ProcessDidNotStopError, background_process
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 STUBBORN = [

@@ -12,9 +12,9 @@ from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import SecretStr
 
+from runtime.clients import faust_credentials, kafka_options
+from runtime.settings import Settings, load_settings
 from tests.tls import make_ca
-from zvt.clients import faust_credentials, kafka_options
-from zvt.settings import Settings, load_settings
 
 SECRET = "kafka-pw-1"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError
 
-from zvt.metrics import CONSUMER_LAG
+from runtime.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from reports.html import session_html
 from schemas import (
     Event,
     ExchangeRouted,
@@ -30,7 +31,6 @@ from schemas import (
 from trading.analytics import Basis, Performance, Trade, performance
 from trading.order_lifecycle import ends_order, outcome_of
 from trading.positions import Position
-from zvt.session_html import session_html
 
 STEPS = (
     ("requested", "validated"),

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     # SASL_PLAINTEXT with a SCRAM principal on the local stack (SASL_SSL on its TLS listener); PLAINTEXT (and
     # no principal) talks to a broker without authentication. Every client gets these through
-    # zvt.clients.kafka_options.
+    # runtime.clients.kafka_options.
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = "SCRAM-SHA-512"
     # With SSL or SASL_SSL: the CA bundle (PEM) the broker's certificate must chain to; empty: the system's.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from zvt.clients import kafka_options
-from zvt.settings import Settings
+from runtime.clients import kafka_options
+from runtime.settings import Settings
 
 SECRETS = {"kafka": "kafka-pw-1", "redis": "redis-pw-2", "postgres": "pg-pw-3", "token": "ey.token.4"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import redis.asyncio as redis
 from aiokafka.helpers import create_ssl_context
 
-from zvt.settings import Settings
+from runtime.settings import Settings
 
 TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
 
