@@ -294,3 +294,54 @@ def test_an_item_parked_under_several_lanes_is_held_once() -> None:
     assert batch.is_parked("slot-a")
     assert batch.is_parked("slot-b")
     assert not batch.is_parked("slot-c")
+
+
+class RebalancedConsumer:
+    """A consumer whose partitions were revoked and assigned again: where the stage seeks it."""
+
+    def __init__(self, assigned: set[TopicPartition], committed: dict[TopicPartition, int | None]) -> None:
+        self._assigned = assigned
+        self._committed = committed
+        self.seeks: list[tuple[str, TopicPartition]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return self._assigned
+
+    async def committed(self, tp: TopicPartition) -> None:
+        return None  # the dedupe window's rebuild on assignment: nothing to read back here
+
+    async def seek_to_committed(self, *tps: TopicPartition) -> dict[TopicPartition, int | None]:
+        self.seeks.extend(("committed", tp) for tp in tps)
+        return {tp: self._committed.get(tp) for tp in tps}
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        self.seeks.extend(("beginning", tp) for tp in tps)
+
+
+async def test_a_fetch_from_before_a_rebalance_is_not_applied_its_partitions_are_read_again() -> None:
+    """The lost order of a rebalance: an account's order parked at offset 5, the rest of the partition
+    fetched (6..9) while the group rebalanced and gave the partition straight back. Applied, those would
+    go before the parked order, which the rebalance dropped from memory, and commit past it."""
+    s = stage()
+    name = Topics.ORDERS_REQUESTED.full_name(s.prefix)
+    p0, p1, gone = TopicPartition(name, 0), TopicPartition(name, 1), TopicPartition(name, 2)
+    consumer = RebalancedConsumer({p0, p1}, {p0: 5, p1: None})
+    s.consumer = consumer  # type: ignore[assignment]
+    assert s.store is not None
+    s.store.partitions = {0: {}, 1: {}}
+    s.parked = [item(request(order_id="o-parked"), 5)]
+    later = [object()] * 4
+    fetched = {p0: later, p1: [object()], gone: [object()]}
+
+    fetched_in = s.generation
+    await s.revoked({p0, p1, gone})
+    await s.assigned({p0, p1})
+    assert await s._take(fetched, fetched_in, consumer) is None  # type: ignore[arg-type]
+    assert s.parked == []
+    assert consumer.seeks == [("committed", p0), ("committed", p1), ("beginning", p1)]
+    assert s.stats.stale_fetches == 6
+
+    consumer.seeks.clear()
+    taken = await s._take(fetched, s.generation, consumer)  # type: ignore[arg-type]
+    assert taken == {p0: later, p1: fetched[p1]}  # fetched since: applied, but for a partition not ours
+    assert consumer.seeks == []
