@@ -326,7 +326,7 @@ async def test_a_fetch_from_before_a_rebalance_is_not_applied_its_partitions_are
     name = Topics.ORDERS_REQUESTED.full_name(s.prefix)
     p0, p1, gone = TopicPartition(name, 0), TopicPartition(name, 1), TopicPartition(name, 2)
     consumer = RebalancedConsumer({p0, p1}, {p0: 5, p1: None})
-    s.consumer = consumer  # type: ignore[assignment]
+    s.consumer = consumer
     assert s.store is not None
     s.store.partitions = {0: {}, 1: {}}
     s.parked = [item(request(order_id="o-parked"), 5)]
@@ -336,12 +336,12 @@ async def test_a_fetch_from_before_a_rebalance_is_not_applied_its_partitions_are
     fetched_in = s.generation
     await s.revoked({p0, p1, gone})
     await s.assigned({p0, p1})
-    assert await s._take(fetched, fetched_in, consumer) is None  # type: ignore[arg-type]
+    assert await s._take(fetched, fetched_in, consumer) is None
     assert s.parked == []
     assert consumer.seeks == [("committed", p0), ("committed", p1), ("beginning", p1)]
     assert s.stats.stale_fetches == 6
 
     consumer.seeks.clear()
-    taken = await s._take(fetched, s.generation, consumer)  # type: ignore[arg-type]
+    taken = await s._take(fetched, s.generation, consumer)
     assert taken == {p0: later, p1: fetched[p1]}  # fetched since: applied, but for a partition not ours
     assert consumer.seeks == []
