@@ -1,6 +1,6 @@
 """Debian's headless Chromium driven over the DevTools protocol with aiohttp's websocket client: enough to
-open a page, run a script in it, wait for what it shows and take a screenshot. No browser download and no
-driver package: the protocol is JSON over one websocket."""
+open a page, fill in and click what it shows, run a script in it, wait for what it shows and take a
+screenshot. No browser download and no driver package: the protocol is JSON over one websocket."""
 
 from __future__ import annotations
 
@@ -64,6 +64,24 @@ class Page:
             raise RuntimeError(f"{expression[:80]}: {answer['exceptionDetails']}")
         return answer["result"].get("value")
 
+    async def set_value(self, selector: str, value: str) -> None:
+        """Put `value` in the input or select at `selector`, with the events typing or choosing fires."""
+        await self.evaluate(
+            f"(() => {{ const field = {_found(selector)}; field.value = {json.dumps(value)};"
+            " for (const kind of ['input', 'change'])"
+            " field.dispatchEvent(new Event(kind, {bubbles: true})); })()"
+        )
+
+    async def click(self, selector: str) -> None:
+        await self.evaluate(f"{_found(selector)}.click()")
+
+    async def texts(self, selector: str) -> list[str]:
+        """The text of each element at `selector` (the cells of a row: `tr[...] td`)."""
+        found = await self.evaluate(
+            f"Array.from(document.querySelectorAll({json.dumps(selector)}), node => node.textContent)"
+        )
+        return [str(text) for text in found]
+
     async def text(self) -> str:
         return str(await self.evaluate("document.body ? document.body.innerText : ''"))
 
@@ -90,6 +108,12 @@ class Page:
         shot = await self.send("Page.captureScreenshot", format="png")
         await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
         return path
+
+
+def _found(selector: str) -> str:
+    """A script expression for the element at `selector`, which throws (a RuntimeError here) if none is."""
+    quoted = json.dumps(selector)
+    return f"(document.querySelector({quoted}) || (() => {{ throw new Error('nothing at ' + {quoted}); }})())"
 
 
 async def _debugger_url(profile: Path, within: float = 30) -> str:
