@@ -104,8 +104,14 @@ class Page:
         )
         return await self.text()
 
-    async def screenshot(self, path: Path) -> Path:
-        shot = await self.send("Page.captureScreenshot", format="png")
+    async def screenshot(self, path: Path, *, full_page: bool = False) -> Path:
+        """A PNG of the window, or with `full_page` of the whole page however long it scrolls."""
+        options: dict[str, Any] = {"format": "png"}
+        if full_page:
+            size = (await self.send("Page.getLayoutMetrics"))["cssContentSize"]
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+            options |= {"clip": clip, "captureBeyondViewport": True}
+        shot = await self.send("Page.captureScreenshot", **options)
         await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
         return path
 

@@ -34,8 +34,14 @@
     const at = new Date(iso);
     return Number.isNaN(at.getTime()) ? text(iso) : at.toISOString().replace("T", " ").slice(0, 23) + "Z";
   };
-  const signed = (value) => {
+  // An exact decimal string without the trailing zeros of its fraction ("60001.000" -> "60001"): the
+  // same value, shorter; anything else as it is.
+  const num = (value) => {
     const shown = text(value);
+    return /^-?\d+\.\d+$/.test(shown) ? shown.replace(/\.?0+$/, "") : shown;
+  };
+  const signed = (value) => {
+    const shown = num(value);
     return el("td", { class: shown.startsWith("-") ? "negative" : /^[0.]*$/.test(shown) ? null : "positive" }, shown);
   };
   const cell = (value, attributes = {}) => el("td", attributes, text(value));
@@ -46,10 +52,15 @@
 
   function notice(message) { $("notice").textContent = message || ""; }
 
+  const now = () => time(new Date().toISOString()).slice(11);
   function activity(message, data = {}) {
-    const item = el("li", { data }, `${time(new Date().toISOString()).slice(11)} ${message}`);
+    const item = el("li", { data }, `${now()} ${message}`);
     $("activity").prepend(item);
     return item;
+  }
+  function settle(item, outcome, message) {
+    item.dataset.outcome = outcome;
+    item.textContent = `${now()} ${message}`;
   }
 
   // ---- the API ----
@@ -112,8 +123,8 @@
     const rows = [...state.positions.values()]
       .sort((a, b) => `${a.p.account_id} ${a.p.symbol}`.localeCompare(`${b.p.account_id} ${b.p.symbol}`))
       .map(({ p, source }) => el("tr", { data: { account: p.account_id, symbol: p.symbol, source }, class: source === "stream" ? "fresh" : null },
-        cell(p.account_id), cell(p.symbol), cell(p.quantity), cell(p.average_cost), cell(p.mark_price),
-        signed(p.realized_pnl), signed(p.unrealized_pnl), cell(p.fees_paid), cell(time(p.updated_at || p.timestamp))));
+        cell(p.account_id), cell(p.symbol), cell(num(p.quantity)), cell(num(p.average_cost)), cell(num(p.mark_price)),
+        signed(p.realized_pnl), signed(p.unrealized_pnl), cell(num(p.fees_paid)), cell(time(p.updated_at || p.timestamp))));
     fill($("positions").tBodies[0], rows, "no positions");
   }
 
@@ -126,9 +137,9 @@
   async function loadPnl() {
     const found = await api(`/pnl${query()}`);
     const rows = found.by_strategy.map((line) => el("tr", { data: { strategy: line.strategy_id, account: line.account_id } },
-      cell(line.strategy_id), cell(line.account_id), cell(line.symbol), cell(line.fills), cell(line.quantity),
-      cell(line.average_cost), cell(line.mark), signed(line.realized_pnl), signed(line.unrealized_pnl),
-      cell(line.fees), signed(line.net_pnl)));
+      cell(line.strategy_id), cell(line.account_id), cell(line.symbol), cell(line.fills), cell(num(line.quantity)),
+      cell(num(line.average_cost)), cell(num(line.mark)), signed(line.realized_pnl), signed(line.unrealized_pnl),
+      cell(num(line.fees)), signed(line.net_pnl)));
     fill($("pnl").tBodies[0], rows, "no fills in the window");
   }
 
@@ -165,7 +176,7 @@
     chart.append(svg("path", { class: "curve", d: path }));
     const last = xs.length - 1;
     chart.append(svg("circle", { class: "point", cx: x(xs[last]), cy: y(ys[last]), r: 3.5 }));
-    box.replaceChildren(chart, el("p", {}, `last: ${points[last][1]} at ${time(points[last][0])} (${points.length} points)`));
+    box.replaceChildren(chart, el("p", {}, `last: ${num(points[last][1])} at ${time(points[last][0])} (${points.length} points)`));
   }
 
   async function loadEquity() {
@@ -185,12 +196,12 @@
     const trader = state.role === "trader";
     const openRows = open.map((o) => el("tr", { data: { orderId: o.order_id, state: o.state } },
       cell(o.order_id), cell(o.account_id), cell(o.symbol), cell(o.side), cell(o.order_type),
-      cell(o.limit_price ?? o.stop_price), cell(o.quantity), cell(o.filled), cell(o.state, { class: `state-${o.state}` }),
+      cell(num(o.limit_price ?? o.stop_price)), cell(num(o.quantity)), cell(num(o.filled)), cell(o.state, { class: `state-${o.state}` }),
       cell(o.venue), el("td", {}, trader && OPEN_STATES.has(o.state) ? cancelButton(o) : "")));
     fill($("open-orders").tBodies[0], openRows, "no open orders");
     const recentRows = recent.map((o) => el("tr", { data: { orderId: o.order_id, status: o.status } },
       cell(time(o.requested_at)), cell(o.order_id), cell(o.account_id), cell(o.strategy_id), cell(o.symbol),
-      cell(o.side), cell(o.order_type), cell(o.limit_price), cell(o.quantity), cell(o.filled),
+      cell(o.side), cell(o.order_type), cell(num(o.limit_price)), cell(num(o.quantity)), cell(num(o.filled)),
       cell(o.status, { class: `state-${o.status}` })));
     fill($("orders").tBodies[0], recentRows, "no orders in the window");
   }
@@ -198,14 +209,14 @@
   function renderFills() {
     const rows = state.fills.map(({ f, source }) => el("tr", { data: { orderId: f.order_id, fillId: f.fill_id, source }, class: source === "stream" ? "fresh" : null },
       cell(time(f.timestamp)), cell(f.order_id), cell(f.account_id), cell(f.strategy_id), cell(f.symbol), cell(f.side),
-      cell(f.fill_quantity), cell(f.fill_price), cell(f.fee), cell(f.venue), cell(f.liquidity), cell(f.status, { class: `state-${f.status}` })));
+      cell(num(f.fill_quantity)), cell(num(f.fill_price)), cell(num(f.fee)), cell(f.venue), cell(f.liquidity), cell(f.status, { class: `state-${f.status}` })));
     fill($("fills").tBodies[0], rows, "no fills in the window");
   }
 
   function renderAlerts() {
     const rows = state.alerts.map(({ kind, e, source }) => el("tr", { data: { kind, source } },
       cell(time(e.timestamp)), cell(kind), cell(e.severity, { class: `severity-${e.severity}` }), cell(e.account_id),
-      cell(kind === "breach" ? `${e.rule}${e.symbol ? ` ${e.symbol}` : ""}: ${e.observed} over ${e.limit}` : `${e.source}: ${e.message}`)));
+      cell(kind === "breach" ? `${e.rule}${e.symbol ? ` ${e.symbol}` : ""}: ${num(e.observed)} over ${num(e.limit)}` : `${e.source}: ${e.message}`, { class: "what" })));
     fill($("alerts").tBodies[0], rows, "no alerts or breaches in the window");
   }
 
@@ -275,16 +286,14 @@
         const answer = asked && descendants(asked.children).find((node) => node.event_type === "order.canceled" || node.event_type === "order.cancel_rejected");
         if (answer) {
           const done = answer.event_type === "order.canceled";
-          entry.dataset.outcome = done ? "done" : "refused";
-          entry.textContent = `${done ? "canceled" : "cancel refused"}: ${answer.summary}`;
+          settle(entry, done ? "done" : "refused", `${done ? "canceled" : "cancel refused"}: ${answer.summary}`);
           refresh("orders", loadOrders);
           return;
         }
       }
-      entry.dataset.outcome = "unanswered";
-      entry.textContent = `cancel of ${orderId}: no answer in ${ANSWER_WAIT_MS / 1000} s (the order stage answers cancels only with ZVT_PAPER_ENGINE; see its trace)`;
+      settle(entry, "unanswered", `cancel of ${orderId}: no answer in ${ANSWER_WAIT_MS / 1000} s (the order stage answers cancels only with ZVT_PAPER_ENGINE; see its trace)`);
     } catch (error) {
-      if (entry) { entry.dataset.outcome = "refused"; entry.textContent = `cancel of ${orderId}: ${error.message}`; }
+      if (entry) settle(entry, "refused", `cancel of ${orderId}: ${error.message}`);
       else activity(`cancel of ${orderId} refused: ${error.message}`, { orderId, action: "cancel", outcome: "refused" });
     } finally {
       state.cancelling.delete(orderId);
@@ -388,6 +397,9 @@
     sessionStorage.removeItem(TOKEN_KEY);
     Object.assign(state, { token: null, user: null, role: null, positions: new Map(), fills: [], alerts: [] });
     $("panels").hidden = true;
+    for (const table of document.querySelectorAll("#panels tbody")) table.replaceChildren(); // not the next user's
+    $("activity").replaceChildren();
+    $("equity").replaceChildren();
     $("login").hidden = false;
     $("filter").hidden = true;
     $("sign-out").hidden = true;

@@ -51,11 +51,12 @@ async def wait_healthy(url: str, within: float = 90) -> None:
 
 @contextlib.asynccontextmanager
 async def api_stack(
-    settings: Settings, tmp_path: Path, *, paper_engine: bool = False
+    settings: Settings, tmp_path: Path, *, paper_engine: bool = False, more_config: str = ""
 ) -> AsyncIterator[RunningApi]:
     """An agent worker, the sink and `zvt api` on a prefix of their own, with a token per role and a book
     of BTC/USDT on binance. `paper_engine`: the worker runs `ZVT_PAPER_ENGINE=true` (GTC limit orders rest,
-    cancels are answered) and the book is quoted again every half second for the engine's clock."""
+    cancels are answered) and the book is quoted again every half second for the engine's clock.
+    `more_config`: more of config/trading.toml after the pipeline tests' limits."""
     own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uuid.uuid4().hex[:6]}."})
     await ensure_topics(own, own.topic_prefix)  # and every principal's ACLs on them, the api's too
     ring, tokens = EMPTY, {}
@@ -65,7 +66,7 @@ async def api_stack(
     tokens_file = tmp_path / "api-tokens.json"
     write_tokens(tokens_file, ring)
     config = tmp_path / "trading.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG + more_config)
     web_port, api_port = free_port(), free_port()
     env = worker_env(own, config, web_port) | ({"ZVT_PAPER_ENGINE": "true"} if paper_engine else {})
     api_env = os.environ | {"ZVT_TOPIC_PREFIX": own.topic_prefix, "ZVT_API_TOKENS_FILE": str(tokens_file)}
