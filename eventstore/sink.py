@@ -227,7 +227,9 @@ class Sink:
             isolation_level="read_committed",
             max_poll_records=self.max_records,
         )
-        producer = AIOKafkaProducer(**kafka_options(self.settings), acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(
+            **kafka_options(self.settings), acks="all", enable_idempotence=True
+        )
         in_use = asyncio.Lock()
         listener = _SeekToTracked(consumer, connection, self.consumer_name, in_use)
         consumer.subscribe(list(topics), listener=listener)

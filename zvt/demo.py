@@ -140,7 +140,9 @@ async def _collect(settings: Settings, result: DemoResult) -> None:
         t.full_name(settings.topic_prefix)
         for t in (Topics.ORDERS_REJECTED, Topics.ORDERS_EXECUTED, Topics.ORDERS_CANCELED, Topics.POSITIONS)
     ]
-    consumer = AIOKafkaConsumer(*topics, **kafka_options(settings), auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(
+        *topics, **kafka_options(settings), auto_offset_reset="latest"
+    )
     await consumer.start()
     ids = {order.order_id for order in result.orders}
     try:

@@ -1,6 +1,6 @@
 // The zvt dashboard: reads the API with the user's bearer token (kept in sessionStorage for this tab only)
 // and follows the /stream WebSocket. Everything shown comes from outside the page, so it is only ever set
-// as text (textContent, Node.append of strings, setAttribute): never innerHTML. No framework, no build.
+// as text (textContent, Node.append of strings, setAttribute), never parsed as markup. No framework, no build.
 "use strict";
 
 (() => {
