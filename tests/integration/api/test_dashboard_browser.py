@@ -8,6 +8,7 @@ the page is saved."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from api.tokens import Role
-from runtime.settings import Settings
+from runtime.settings import Settings, run_dir
 from tests.integration.browser import Page, chromium
 
 from .conftest import RunningApi, api_stack
@@ -189,4 +190,7 @@ async def test_the_dashboard_places_an_order_shows_it_live_and_cancels_a_resting
     assert f"canceled: {resting} canceled 0.1: requested" in shown_text
     assert "no open orders" in shown_text
     assert shot.stat().st_size > 20_000, f"a near-empty screenshot: {shot}"
-    print(f"screenshot of the dashboard: {shot}")
+    kept = run_dir() / "screenshots" / "dashboard.png"  # the last run's, past pytest's tmp dir rotation
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, kept)
+    print(f"screenshot of the dashboard: {shot} (and {kept})")
