@@ -15,19 +15,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.dashboard.reads import decided_by_hand_at_request, thinned
 from api.dashboard.router import STATIC
-from api.tokens import EMPTY, Role, write_tokens
+from api.tokens import Role
 from runtime.settings import Settings
 from tests.unit.trading.builders import T0, request
-
-
-@pytest.fixture
-def tokens(tmp_path: Path) -> dict[Role, str]:
-    ring, issued = EMPTY, {}
-    for role in Role:
-        ring, token = ring.with_user(f"user-{role.value}", role)
-        issued[role] = token.get_secret_value()
-    write_tokens(tmp_path / "tokens.json", ring)
-    return issued
 
 
 @pytest.fixture
@@ -56,7 +46,7 @@ def test_what_the_page_reads_needs_a_token(client: TestClient, tokens: dict[Role
     for path in ("/whoami", "/orders/open", "/latency", "/equity"):
         assert client.get(path).status_code == 401, path
     me = client.get("/whoami", headers={"Authorization": f"Bearer {tokens[Role.VIEWER]}"})
-    assert me.json() == {"user": "user-viewer", "role": "viewer"}
+    assert me.json() == {"user": "viewer", "role": "viewer"}
 
 
 def test_the_script_never_parses_html_nor_runs_strings() -> None:
