@@ -35,22 +35,45 @@ FLAGS = (
 
 
 class Page:
-    """One tab: each call sends a command and waits for its answer (protocol events are skipped)."""
+    """One tab: each call sends a command and waits for its answer. Protocol events are skipped, but for
+    the page's errors once `watch_errors` is called: uncaught exceptions and console errors (a
+    Content-Security-Policy violation among them), collected in `errors` as they are read."""
 
     def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
         self._socket = socket
         self._ids = itertools.count(1)
+        self.errors: list[str] = []
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         call = next(self._ids)
         await self._socket.send_str(json.dumps({"id": call, "method": method, "params": params}))
         async for message in self._socket:
             answer = json.loads(message.data)
+            self._note_error(answer)
             if answer.get("id") == call:
                 if "error" in answer:
                     raise RuntimeError(f"{method}: {answer['error']}")
                 return dict(answer["result"])
         raise RuntimeError(f"{method}: the browser closed the connection")
+
+    async def watch_errors(self) -> None:
+        await self.send("Runtime.enable")
+        await self.send("Log.enable")
+
+    def _note_error(self, message: dict[str, Any]) -> None:
+        params = message.get("params", {})
+        if message.get("method") == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            self.errors.append(str(details.get("exception", {}).get("description") or details.get("text")))
+        elif message.get("method") == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            self.errors.append(
+                " ".join(str(arg.get("value", arg.get("description"))) for arg in params["args"])
+            )
+        elif message.get("method") == "Log.entryAdded" and params["entry"]["level"] == "error":
+            entry = params["entry"]
+            # A refused request (a 401 a test asks for) is the network's report, not the page's error.
+            if entry.get("source") != "network":
+                self.errors.append(f"{entry.get('source')}: {entry.get('text')}")
 
     async def goto(self, url: str) -> None:
         await self.send("Page.navigate", url=url)

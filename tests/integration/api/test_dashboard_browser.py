@@ -86,6 +86,7 @@ async def test_the_dashboard_places_an_order_shows_it_live_and_cancels_a_resting
     account = f"acct-dash-{uuid.uuid4().hex[:6]}"
     tokens = paper_api.tokens
     async with chromium(tmp_path) as page:
+        await page.watch_errors()
         await page.goto(f"{paper_api.url}/dashboard")
         await page.wait_until("document.readyState === 'complete'", within=30)
 
@@ -185,6 +186,7 @@ async def test_the_dashboard_places_an_order_shows_it_live_and_cancels_a_resting
         )
         await page.wait_until(f"!({present(open_row)})", within=WITHIN)
         shown_text = await page.text()
+        assert page.errors == [], page.errors  # no script error, no policy violation
         shot = await page.screenshot(tmp_path / "dashboard.png", full_page=True)
 
     assert f"canceled: {resting} canceled 0.1: requested" in shown_text
