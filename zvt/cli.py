@@ -23,8 +23,9 @@ from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
 
 if TYPE_CHECKING:
+    from eventstore.orders import OrderView
     from trading.fill_audit import AuditFill
-    from zvt.order_changes import ChangeAt, OrderView
+    from zvt.order_changes import ChangeAt
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka and the Hatchet engine.")
@@ -488,11 +489,12 @@ def _ask_for_change(
     from pydantic import ValidationError
 
     from eventstore.db import connect
+    from eventstore.orders import load_order
     from eventstore.trace import describe
     from runtime.producer import publish_events
     from runtime.settings import load_settings
     from schemas import OrderAmended, OrderCanceled
-    from zvt.order_changes import load_order, wait_for_answer
+    from zvt.order_changes import wait_for_answer
 
     async def ask() -> Event | None:
         connection = await connect(get_settings().postgres_url())
@@ -602,7 +604,7 @@ def orders(
     import orjson
 
     from eventstore.db import connect
-    from zvt.order_changes import open_orders
+    from eventstore.orders import open_orders
 
     async def load() -> list[OrderView]:
         connection = await connect(get_settings().postgres_url())
