@@ -376,7 +376,9 @@ _issued = {"issued_by": operators, "reason": reasons}
 # A limit change: a count is whole, every other amount any positive decimal below 1e15.
 _WHOLE = {LimitName.MAX_OPEN_ORDERS, LimitName.MAX_ORDERS_PER_WINDOW}
 limit_changes = st.dictionaries(
-    st.sampled_from(LimitName), decimals_between("0.00001", "99999999999998", places=5), max_size=len(LimitName)
+    st.sampled_from(LimitName),
+    decimals_between("0.00001", "99999999999998", places=5),
+    max_size=len(LimitName),
 ).map(lambda found: {n: v.to_integral_value() + 1 if n in _WHOLE else v for n, v in found.items()})
 
 
