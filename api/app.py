@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.metrics import MetricsMiddleware
 from api.publishing import Publisher
-from api.routers import orders, portfolio, risk, stream
+from api.routers import controls, orders, portfolio, risk, stream
 from api.stream import StreamHub
 from api.tokens import TokensFile, tokens_path
 from eventstore.db import create_pool
@@ -45,7 +45,7 @@ def create_app(settings: Settings, tokens: Path | None = None, *, stream_events:
     app = FastAPI(title="zvt", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.tokens = TokensFile(tokens or tokens_path(settings))
     app.add_middleware(MetricsMiddleware)
-    for router in (orders.router, portfolio.router, risk.router, stream.router):
+    for router in (orders.router, portfolio.router, risk.router, stream.router, controls.router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["service"])

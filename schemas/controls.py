@@ -47,6 +47,8 @@ MAX_LIMIT = Decimal(10) ** 15
 def limit_value(name: str, value: object) -> tuple[LimitName, Decimal]:
     """`name=value` as a limit change, or a ValueError that says what is wrong with it: an unknown limit,
     a value that is not a decimal number, not above 0, too large, or not whole where a count is asked."""
+    if name == "kill_switch":
+        raise ValueError("the kill switch has a command of its own (zvt control kill-switch)")
     try:
         limit = LimitName(name)
     except ValueError:
