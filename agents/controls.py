@@ -50,7 +50,8 @@ class ControlView:
         try:
             command = control_command(data, signature)
         except NotAControlCommand as exc:
-            return self._refuse(str(exc))
+            self._refuse(str(exc))
+            return None
         self.state = self.state.apply(command)
         CONTROL_COMMANDS.labels("applied").inc()
         self._export()
@@ -63,7 +64,6 @@ class ControlView:
         self.refused += 1
         CONTROL_COMMANDS.labels("refused").inc()
         log.error("control command refused: %s", why)
-        return None
 
     def _export(self) -> None:
         state = self.state
@@ -104,7 +104,7 @@ class ControlView:
             self._export()
             while True:
                 if not self._caught_up.is_set() and all(
-                    await consumer.position(tp) >= ends[tp] for tp in partitions
+                    [await consumer.position(tp) >= ends[tp] for tp in partitions]
                 ):
                     log.info("control state caught up: %d commands", self.state.applied)
                     self._caught_up.set()
