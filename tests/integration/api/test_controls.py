@@ -9,11 +9,12 @@ the ack, is measured and printed (never asserted): `pytest -s` shows it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +27,22 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from api.tokens import EMPTY, Role, write_tokens
+from runtime.clients import kafka_options
 from runtime.processes import background_process, free_port
-from runtime.producer import publish_events
+from runtime.producer import SignedProducer, publish_events
 from runtime.settings import Settings
-from schemas import OrderExecuted, OrderRejected, OrderRequested, OrderValidated, QuoteTick, RejectReason
-from topics import Topics
+from schemas import (
+    CODEC,
+    Event,
+    KillSwitchSet,
+    OrderExecuted,
+    OrderRejected,
+    OrderRequested,
+    OrderValidated,
+    QuoteTick,
+    RejectReason,
+)
+from topics import KafkaTopic, Topics
 from topics.admin import ensure_topics
 
 from ..pipeline.support import (
@@ -78,6 +90,7 @@ ORDER = {"symbol": "BTC/USDT", "side": "buy", "quantity": "0.25"}  # 15000 at th
 
 class Desk(RunningApi):
     web_ports: list[int]
+    worker_env: dict[str, str]
 
 
 @pytest.fixture
@@ -110,7 +123,7 @@ async def desk(settings: Settings, tmp_path: Path) -> AsyncIterator[Desk]:
         background_process(api, env=api_env, log_path=tmp_path / "api.log"),
     ):
         running = Desk(own, f"http://127.0.0.1:{api_port}", tokens, tmp_path)
-        running.web_ports = ports
+        running.web_ports, running.worker_env = ports, envs[0]
         try:
             await wait_healthy(running.url)
         except TimeoutError:
@@ -160,6 +173,19 @@ def one_account_per_partition(tag: str) -> list[str]:
         if len(found) == len(partitions):
             return [found[p] for p in partitions]
     raise AssertionError("no account for some partition")
+
+
+async def controls_once(
+    port: int, wanted: Callable[[dict[str, Any]], bool], within: float = 90
+) -> dict[str, Any]:
+    """The worker's control state (its web page) once `wanted` holds of it."""
+    async with asyncio.timeout(within):
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                found = await worker_page(port, "controls")
+                if wanted(found):
+                    return found
+            await asyncio.sleep(0.1)
 
 
 async def all_workers_show(ports: list[int], applied: int) -> float:
@@ -216,6 +242,15 @@ async def until_decided(output: PipelineOutput, order_ids: dict[str, str], since
         while len(outcomes(output, set(order_ids))) < len(order_ids):  # noqa: ASYNC110 - another task's
             await asyncio.sleep(0.01)
     return time.monotonic() - since
+
+
+async def publish_unsigned(settings: Settings, topic: KafkaTopic, event: Event) -> None:
+    producer = SignedProducer(**kafka_options(settings))
+    await producer.start()
+    try:  # headers of its own: the producer does not sign
+        await producer.send_and_wait(topic.full_name(settings.topic_prefix), CODEC.encode(event), headers=[])
+    finally:
+        await producer.stop()
 
 
 def report(what: str, seconds: float) -> None:
@@ -304,6 +339,23 @@ async def test_kill_switch_limits_and_who_may_use_them(desk: Desk) -> None:
         (other,) = await place(client, desk, [accounts[1]])  # another account keeps its configured limit
         await wait_until(lambda: other in outcomes(output, {other}), 60, desk.log_tails)
         assert isinstance(outcomes(output, {other})[other], OrderValidated)
+
+    # An unsigned record on the control topic: refused by every worker, dead-lettered by the sink.
+    dead = names(desk.settings, Topics.CONTROL_COMMANDS.dead_letter)  # type: ignore[arg-type]
+    async with read_topics(desk.settings, dead) as dead_letters:
+        forged = KillSwitchSet(engaged=True, issued_by="mallory", reason="forged")
+        await publish_unsigned(desk.settings, Topics.CONTROL_COMMANDS, forged)
+        await wait_until(lambda: bool(dead_letters.records), 30, desk.log_tails)
+    for port in desk.web_ports:
+        seen = await controls_once(port, lambda found: found["refused"] >= 1)
+        assert seen["global_kill"]["on"] is False
+
+    # A worker started now replays the whole topic before it decides anything: it knows the state.
+    port = free_port()
+    with start_worker(desk.worker_env | {"ZVT_WEB_PORT": str(port)}, desk.logs / "worker-3.log"):
+        replayed = await controls_once(port, lambda found: found["caught_up"])
+    assert (replayed["applied"], replayed["refused"], replayed["global_kill"]["on"]) == (3, 1, False)
+    assert replayed["limits"][account]["max_order_notional"]["value"] == "1000"
 
 
 def eth_quotes(start: datetime) -> list[QuoteTick]:
