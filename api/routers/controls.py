@@ -16,7 +16,7 @@ from api.auth import Reader, require
 from api.deps import PublisherDep
 from api.tokens import Permission, User
 from runtime.controls import read_control_log
-from schemas import AccountLimitsSet, ControlCommand, Event, KillSwitchSet, LimitName, StrategyHaltSet
+from schemas import AccountLimitsSet, ControlCommand, KillSwitchSet, LimitName, StrategyHaltSet
 from schemas.controls import Reason
 from schemas.primitives import Identifier
 
@@ -56,31 +56,25 @@ class CommandAccepted(BaseModel):
     scope: str
 
 
-def _command(kind: type[ControlCommand], **fields: Any) -> ControlCommand:
-    """The command, or a 422 that says what is wrong (an unknown limit, a value not above 0, ...)."""
+async def _issue(
+    publisher: PublisherDep, kind: type[ControlCommand], user: User, body: Why, **fields: Any
+) -> dict[str, Any]:
+    """The command by `user` for the body's reason, published; a 422 that says what is wrong with it (an
+    unknown limit, a value not above 0, ...) and nothing published."""
     try:
-        return kind(**fields)
+        command = kind(issued_by=user.name, reason=body.reason, **fields)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
-
-
-async def _publish(publisher: PublisherDep, command: Event) -> dict[str, Any]:
     published = await publisher.publish(command)
-    assert isinstance(command, ControlCommand)
     return published.as_json() | {"scope": command.scope}
 
 
 @router.post("/controls/kill-switch", status_code=202, response_model=CommandAccepted)
 async def kill_switch(body: KillSwitch, user: Controller, publisher: PublisherDep) -> dict[str, Any]:
     """Engage or release the global kill switch, or one account's."""
-    command = _command(
-        KillSwitchSet,
-        engaged=body.engaged,
-        account_id=body.account_id,
-        issued_by=user.name,
-        reason=body.reason,
+    return await _issue(
+        publisher, KillSwitchSet, user, body, engaged=body.engaged, account_id=body.account_id
     )
-    return await _publish(publisher, command)
 
 
 @router.post("/controls/strategies/{strategy_id}/halt", status_code=202, response_model=CommandAccepted)
@@ -88,10 +82,7 @@ async def halt_strategy(
     strategy_id: IdentifierPath, body: Why, user: Controller, publisher: PublisherDep
 ) -> dict[str, Any]:
     """Halt a strategy: it decides on no more prices, so it sends no orders, until resumed."""
-    command = _command(
-        StrategyHaltSet, strategy_id=strategy_id, halted=True, issued_by=user.name, reason=body.reason
-    )
-    return await _publish(publisher, command)
+    return await _issue(publisher, StrategyHaltSet, user, body, strategy_id=strategy_id, halted=True)
 
 
 @router.post("/controls/strategies/{strategy_id}/resume", status_code=202, response_model=CommandAccepted)
@@ -99,10 +90,7 @@ async def resume_strategy(
     strategy_id: IdentifierPath, body: Why, user: Controller, publisher: PublisherDep
 ) -> dict[str, Any]:
     """Resume a halted strategy, from the next price on."""
-    command = _command(
-        StrategyHaltSet, strategy_id=strategy_id, halted=False, issued_by=user.name, reason=body.reason
-    )
-    return await _publish(publisher, command)
+    return await _issue(publisher, StrategyHaltSet, user, body, strategy_id=strategy_id, halted=False)
 
 
 @router.post("/controls/accounts/{account_id}/limits", status_code=202, response_model=CommandAccepted)
@@ -110,15 +98,8 @@ async def set_limits(
     account_id: IdentifierPath, body: Limits, user: Controller, publisher: PublisherDep
 ) -> dict[str, Any]:
     """Change some of an account's risk limits at runtime, or reset them to the configured value."""
-    command = _command(
-        AccountLimitsSet,
-        account_id=account_id,
-        limits=body.limits,
-        reset=tuple(body.reset),
-        issued_by=user.name,
-        reason=body.reason,
-    )
-    return await _publish(publisher, command)
+    fields = {"account_id": account_id, "limits": body.limits, "reset": tuple(body.reset)}
+    return await _issue(publisher, AccountLimitsSet, user, body, **fields)
 
 
 @router.get("/controls")

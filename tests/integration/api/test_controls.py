@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import httpx
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from api.tokens import EMPTY, Role, write_tokens
+from api.tokens import Role
 from runtime.clients import kafka_options
 from runtime.processes import background_process, free_port
 from runtime.producer import SignedProducer, publish_events
@@ -56,26 +55,16 @@ from ..pipeline.support import (
     wait_until,
     worker_env,
 )
-from .conftest import RunningApi, wait_healthy
+from ..pipeline.test_strategies import quotes
+from .conftest import RunningApi, user_of_every_role, wait_healthy
 
 pytestmark = pytest.mark.integration
 
-STRATEGIES = """
+STRATEGY = """
 [[strategies]]
-id = "ma-halted"
+id = "{id}"
 kind = "ma_crossover"
-account = "acct-ma-halted"
-symbols = ["ETH/USDT"]
-venue = "binance"
-[strategies.parameters]
-fast = 2
-slow = 3
-quantity = "0.01"
-
-[[strategies]]
-id = "ma-running"
-kind = "ma_crossover"
-account = "acct-ma-running"
+account = "acct-{id}"
 symbols = ["ETH/USDT"]
 venue = "binance"
 [strategies.parameters]
@@ -83,8 +72,8 @@ fast = 2
 slow = 3
 quantity = "0.01"
 """
-# As tests/integration/pipeline/test_strategies.py: a fast-over-slow crossing at the fifth quote (a buy).
-BIDS = ["3000", "2990", "2980", "2990", "3010", "3020"]
+# Twins on the same prices: one is halted, the other shows when they decided.
+STRATEGIES = STRATEGY.format(id="ma-halted") + STRATEGY.format(id="ma-running")
 ORDER = {"symbol": "BTC/USDT", "side": "buy", "quantity": "0.25"}  # 15000 at the book's 60001
 
 
@@ -98,12 +87,7 @@ async def desk(settings: Settings, tmp_path: Path) -> AsyncIterator[Desk]:
     """Own topics; two agent workers (strategies too) in one group, the sink and `zvt api`."""
     own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uuid.uuid4().hex[:6]}."})
     await ensure_topics(own, own.topic_prefix)
-    ring, tokens = EMPTY, {}
-    for role in Role:
-        ring, token = ring.with_user(f"test-{role.value}", role)
-        tokens[role] = token.get_secret_value()
-    tokens_file = tmp_path / "api-tokens.json"
-    write_tokens(tokens_file, ring)
+    tokens_file, tokens = user_of_every_role(tmp_path)
     (tmp_path / "trading.toml").write_text(DEFAULT_LIMITS + '\n[paper]\nlatency_ms = "50"\n')
     (tmp_path / "strategies.toml").write_text(STRATEGIES)
     ports, api_port = [free_port(), free_port()], free_port()
@@ -359,17 +343,12 @@ async def test_kill_switch_limits_and_who_may_use_them(desk: Desk) -> None:
 
 
 def eth_quotes(start: datetime) -> list[QuoteTick]:
+    """test_strategies' quotes (a crossing at the fifth), on ETH/USDT: the BTC/USDT book is at wall time."""
     return [
-        QuoteTick(
-            venue="binance",
-            symbol="ETH/USDT",
-            bid_price=Decimal(bid),
-            ask_price=Decimal(bid) + 1,
-            bid_size=Decimal(5),
-            ask_size=Decimal(5),
-            market_time=start + timedelta(seconds=second),
+        QuoteTick.model_validate(
+            tick.model_dump(exclude={"event_id", "correlation_id"}) | {"symbol": "ETH/USDT"}
         )
-        for second, bid in enumerate(BIDS)
+        for tick in quotes(start)
     ]
 
 
