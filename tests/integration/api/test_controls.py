@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -389,3 +390,37 @@ async def test_a_halted_strategy_sends_no_orders_until_resumed(desk: Desk) -> No
             60,
             desk.log_tails,
         )
+
+
+def zvt_control(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"ZVT_TOPIC_PREFIX": settings.topic_prefix, "COLUMNS": "200"}
+    command = [sys.executable, "-m", "zvt", "control", *arguments]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+async def test_the_cli_issues_validates_and_shows_the_controls(settings: Settings) -> None:
+    own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uuid.uuid4().hex[:6]}."})
+    await ensure_topics(own, own.topic_prefix)
+
+    async def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(zvt_control, own, *arguments)
+
+    engaged = await run("kill-switch", "on", "--account", "acct-cli", "--reason", "cli test", "--by", "ops-1")
+    assert engaged.returncode == 0, engaged.stderr
+    assert "control.kill_switch_set account:acct-cli by ops-1" in engaged.stdout
+    bad = await run("limits", "acct-cli", "max_open_orders=2.5", "--reason", "x")
+    assert bad.returncode == 2
+    assert "whole number" in bad.stdout
+    assert (await run("kill-switch", "maybe", "--reason", "x")).returncode == 2
+    changed = await run(
+        "limits", "acct-cli", "max_order_notional=750", "--reason", "smaller", "--by", "ops-2"
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert (await run("halt", "ma-cli", "--reason", "paused", "--by", "ops-1")).returncode == 0
+    shown = await run("show")
+    assert shown.returncode == 0, shown.stderr
+    assert "Control state (3 commands)" in shown.stdout
+    for line in ("kill switch acct-cli", "strategy ma-cli", "acct-cli max_order_notional"):
+        assert line in shown.stdout
+    assert "750" in shown.stdout
+    assert "HALTED" in shown.stdout
