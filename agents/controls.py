@@ -32,7 +32,7 @@ from schemas.controls import GLOBAL_SCOPE, ControlCommand
 from schemas.signing import signature_in
 from topics import Topics
 from trading.config import RiskLimits
-from trading.controls import ControlState, effective_limits
+from trading.controls import ControlState, effective_limits, kill_switch_detail
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ class ControlView:
     def limits_for(self, account_id: str) -> RiskLimits:
         """The account's limits as risk checks them now: configured, with the runtime controls applied."""
         return effective_limits(get_trading_config().limits_for(account_id), self.state, account_id)
+
+    def kill_switch_detail(self, account_id: str) -> str | None:
+        return kill_switch_detail(self.state, account_id)
 
     def halted(self, strategy_id: str) -> bool:
         return self.state.halted(strategy_id)

@@ -333,8 +333,11 @@ def handle_request(
     prices = market_view.risk_prices(symbols, request.market_time, order_market_time(request))
     decision = check_order(request, state, catalog(), prices, limits, used_order_ids=used, engine=engine)
     if isinstance(decision, Rejection):
+        detail = decision.detail
+        if decision.reason is RejectReason.KILL_SWITCH:  # who engaged it, and why, when it was at runtime
+            detail = control_view.kill_switch_detail(request.account_id) or detail
         rejected = OrderRejected.for_order(
-            request, decision.reason, decision.detail, event_id=derived_id(request.event_id, "rejected")
+            request, decision.reason, detail, event_id=derived_id(request.event_id, "rejected")
         )
         return state, [rejected]
     price = decision.limit_price or prices.get(request.symbol)

@@ -121,6 +121,20 @@ class ControlState(BaseModel):
         return {str(name): setting.value for name, setting in self.limits.get(account_id, {}).items()}
 
 
+def kill_switch_detail(state: ControlState, account_id: str) -> str | None:
+    """Which runtime switch refuses the account's orders, who engaged it, when and why: the detail of a
+    `kill_switch` rejection (None: no runtime switch is on; the configured one, if any, refused it)."""
+    own = state.account_kills.get(account_id)
+    if state.global_kill is not None and state.global_kill.on:
+        which, setting = "global kill switch", state.global_kill
+    elif own is not None and own.on:
+        which, setting = f"kill switch of {account_id}", own
+    else:
+        return None
+    at = setting.at.isoformat(timespec="seconds")
+    return f"{which} engaged by {setting.issued_by} at {at}: {setting.reason}"
+
+
 def fold(commands: list[ControlCommand], state: ControlState | None = None) -> ControlState:
     """The state after every command, in order."""
     state = state or ControlState()

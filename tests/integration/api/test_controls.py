@@ -277,6 +277,8 @@ async def test_kill_switch_limits_and_who_may_use_them(desk: Desk) -> None:
             rejected = decided[order_id]
             assert isinstance(rejected, OrderRejected), rejected
             assert rejected.reason is RejectReason.KILL_SWITCH, rejected
+            assert "global kill switch engaged by test-risk_officer" in rejected.detail
+            assert rejected.detail.endswith("stop everything")
         state = (await client.get("/controls", headers=viewer)).json()
         assert state["global_kill"]["on"] is True
         assert state["global_kill"]["issued_by"] == "test-risk_officer"

@@ -12,7 +12,7 @@ from schemas import CODEC, AccountLimitsSet, KillSwitchSet, LimitName, StrategyH
 from schemas.controls import WHOLE_LIMITS, limit_value
 from topics import Topics
 from trading.config import RiskLimits
-from trading.controls import ControlState, effective_limits, fold
+from trading.controls import ControlState, effective_limits, fold, kill_switch_detail
 
 WHO = {"issued_by": "alice@desk", "reason": "testing"}
 
@@ -140,3 +140,15 @@ def test_the_fold_is_ordered_and_a_redelivered_command_counts_once() -> None:
     twice = fold([on, on])
     assert twice.applied == 1
     assert twice.last_event_id == on.event_id
+
+
+def test_a_kill_switch_refusal_says_who_engaged_which_switch_and_why() -> None:
+    assert kill_switch_detail(ControlState(), "a") is None  # the configured switch: risk's own detail
+    own = kill(True, "a")
+    state = fold([own])
+    at = own.timestamp.isoformat(timespec="seconds")
+    assert kill_switch_detail(state, "a") == f"kill switch of a engaged by alice@desk at {at}: testing"
+    assert kill_switch_detail(state, "b") is None
+    assert (kill_switch_detail(state.apply(kill(True)), "b") or "").startswith(
+        "global kill switch engaged by"
+    )
