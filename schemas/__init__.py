@@ -5,6 +5,7 @@ Where an event is defined: `schemas/<domain>.py`. Which topic carries it: `topic
 
 from schemas.base import Event
 from schemas.codec import EventCodec, EventDecodeError
+from schemas.controls import AccountLimitsSet, ControlCommand, KillSwitchSet, LimitName, StrategyHaltSet
 from schemas.market import BookLevel, OrderBookUpdated, PricesThrough, PriceUpdated, QuoteTick, TradeTick
 from schemas.orders import (
     AmendPaperOrder,
@@ -71,6 +72,9 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     OrderBookUpdated,
     TradeTick,
     QuoteTick,
+    KillSwitchSet,
+    StrategyHaltSet,
+    AccountLimitsSet,
 )
 
 EVENT_REGISTRY = EventRegistry(ALL_EVENT_TYPES)
@@ -80,16 +84,20 @@ __all__ = [
     "ALL_EVENT_TYPES",
     "CODEC",
     "EVENT_REGISTRY",
+    "AccountLimitsSet",
     "AlertTriggered",
     "AmendPaperOrder",
     "BookLevel",
     "CancelPaperOrder",
     "CancelReason",
+    "ControlCommand",
     "Event",
     "EventCodec",
     "EventDecodeError",
     "EventRegistry",
     "ExchangeRouted",
+    "KillSwitchSet",
+    "LimitName",
     "ModifyRejectReason",
     "OrderAccepted",
     "OrderAmendRejected",
@@ -119,6 +127,7 @@ __all__ = [
     "RejectReason",
     "RiskBreached",
     "RouteLeg",
+    "StrategyHaltSet",
     "StrategyOrderUpdate",
     "SubmitPaperOrder",
     "TradeTick",

@@ -21,6 +21,7 @@ from runtime.settings import ADMIN_KIND, REPO_ROOT, Settings, get_settings, proc
 from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
+from zvt.control import control_app
 
 if TYPE_CHECKING:
     from eventstore.orders import OrderView
@@ -41,6 +42,7 @@ app.command("sink")(eventstore_cli.sink)
 app.command("trace")(eventstore_cli.trace)
 app.command("replay")(eventstore_cli.replay)
 app.add_typer(api_cli.api_app, name="api")
+app.add_typer(control_app, name="control")
 
 console = Console()
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"

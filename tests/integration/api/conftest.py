@@ -49,6 +49,17 @@ async def wait_healthy(url: str, within: float = 90) -> None:
             await asyncio.sleep(0.3)
 
 
+def user_of_every_role(tmp_path: Path) -> tuple[Path, dict[Role, str]]:
+    """A tokens file with one user of each role (`test-<role>`), and their tokens."""
+    ring, tokens = EMPTY, {}
+    for role in Role:
+        ring, token = ring.with_user(f"test-{role.value}", role)
+        tokens[role] = token.get_secret_value()
+    tokens_file = tmp_path / "api-tokens.json"
+    write_tokens(tokens_file, ring)
+    return tokens_file, tokens
+
+
 @contextlib.asynccontextmanager
 async def api_stack(
     settings: Settings, tmp_path: Path, *, paper_engine: bool = False, more_config: str = ""
@@ -59,12 +70,7 @@ async def api_stack(
     `more_config`: more of config/trading.toml after the pipeline tests' limits."""
     own = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{uuid.uuid4().hex[:6]}."})
     await ensure_topics(own, own.topic_prefix)  # and every principal's ACLs on them, the api's too
-    ring, tokens = EMPTY, {}
-    for role in Role:
-        ring, token = ring.with_user(f"test-{role.value}", role)
-        tokens[role] = token.get_secret_value()
-    tokens_file = tmp_path / "api-tokens.json"
-    write_tokens(tokens_file, ring)
+    tokens_file, tokens = user_of_every_role(tmp_path)
     config = tmp_path / "trading.toml"
     config.write_text(CONFIG + more_config)
     web_port, api_port = free_port(), free_port()

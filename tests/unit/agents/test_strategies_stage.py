@@ -110,3 +110,22 @@ def test_a_price_that_must_wait_is_parked_with_the_slots_later_prices(
     assert batch.parked == [waiting, later]
     assert isinstance(waiting.event, PriceUpdated)
     assert len(outbox.records) == 2  # only the first price's orders
+
+
+def test_a_halted_strategy_is_not_stepped_until_resumed(
+    roster: Roster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.controls import control_view
+    from schemas import StrategyHaltSet
+
+    def halt(halted: bool) -> None:
+        command = StrategyHaltSet(strategy_id="grid", halted=halted, issued_by="alice", reason="test")
+        monkeypatch.setattr(control_view, "state", control_view.state.apply(command))
+
+    halt(True)
+    batch, outbox, _ = _batch(stage_module._on_item)
+    stage_module._on_item(_item(price("100", 0), 0), batch)
+    assert [e for _, _, e in outbox.records if isinstance(e, OrderRequested)] == []
+    halt(False)
+    stage_module._on_item(_item(price("100", 1), 1), batch)
+    assert len([e for _, _, e in outbox.records if isinstance(e, OrderRequested)]) == 2  # the grid's pair
