@@ -1,5 +1,6 @@
-"""A workflow run as `zvt trace <run id>` shows it: the run's steps with the engine's own timestamps, and the
-causal tree of the events its orders made, in one tree.
+"""A workflow run as `zvt trace <run id>` shows it: the run's steps with the engine's own timestamps, the
+stages recorded inside a step (place_order's five, `hatchet_workflows.stages`), and the causal tree of the
+events its orders made, in one tree.
 
 The engine records, per task, when it queued it, when the worker started it and when it finished; the gap
 from the parents' end to the start is the engine's (dispatch) and the run time is the step's own work. The
@@ -18,10 +19,12 @@ from uuid import UUID
 
 from hatchet_sdk.clients.rest.models.v1_task_event_type import V1TaskEventType
 from hatchet_sdk.clients.rest.models.v1_workflow_run_details import V1WorkflowRunDetails
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.tree import Tree
 
 from eventstore.trace import TraceNode, add_nodes
+from hatchet_workflows.stages import StageSpan
 
 ENDED = (
     V1TaskEventType.FINISHED,
@@ -42,6 +45,7 @@ class Step:
     parents: tuple[str, ...]  # the names of the steps it waited for
     assigned_at: datetime | None = None  # the scheduler gave it a worker slot (last attempt)
     sent_at: datetime | None = None  # the dispatcher sent it to the worker (last attempt)
+    stages: tuple[StageSpan, ...] = ()  # recorded inside the step, in the attempt that completed
 
     @property
     def ran(self) -> timedelta | None:
@@ -86,6 +90,16 @@ def correlations(values: Iterable[Any]) -> list[UUID]:
     return list(found)
 
 
+def stages_of(output: Any) -> tuple[StageSpan, ...]:
+    """The stage spans a task put in its output (`stages`), in start order; none if it has none."""
+    raw = output.get("stages") if isinstance(output, dict) else None
+    try:
+        spans = [StageSpan.model_validate(item) for item in raw] if isinstance(raw, list) else []
+    except ValidationError:  # another shape under that name: not ours to draw
+        return ()
+    return tuple(sorted(spans, key=lambda span: span.started_at))
+
+
 def run_view(details: V1WorkflowRunDetails) -> RunView:
     """Pure: the steps of a run (names from its shape, times from its task events)."""
     names = {item.task_external_id: item.task_name for item in details.shape}
@@ -116,6 +130,7 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
                 parents=tuple(parents_of.get(step_ids.get(task.task_external_id, ""), ())),
                 assigned_at=assigned[-1] if assigned else None,
                 sent_at=sent[-1] if sent else None,
+                stages=stages_of(task.output),
             )
         )
     run = details.run
@@ -135,7 +150,8 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
 def phases(view: RunView) -> dict[str, float]:
     """Pure: where a run's time went, in ms, from the engine's task events: per step, the hop from its
     parents' end (or the trigger) to the engine queueing it, the scheduler's assignment, the dispatch to the
-    worker, the worker starting it (the SDK's listener process hands it to the task) and its own run."""
+    worker, the worker starting it (the SDK's listener process hands it to the task) and its own run; and
+    each stage recorded inside a step (`<step> / <stage> stage`: part of the step's run, not added to it)."""
     found: dict[str, float] = {}
 
     def span(label: str, start: datetime | None, end: datetime | None) -> None:
@@ -150,6 +166,8 @@ def phases(view: RunView) -> dict[str, float]:
         span(f"{step.name} sent", step.assigned_at, step.sent_at)
         span(f"{step.name} started", step.sent_at, step.started_at)
         span(f"{step.name} ran", step.started_at, step.ended_at)
+        for stage in step.stages:
+            span(f"{step.name} / {stage.name} stage", stage.started_at, stage.ended_at)
     return found
 
 
@@ -170,13 +188,17 @@ def render_run(view: RunView, events: Sequence[TraceNode]) -> Tree:
     last = f" (last step ended at +{_ms(max(ends) - view.created_at)})" if ends else ""
     tree = Tree(escape(f"workflow run {view.run_id} {view.workflow}: {view.status}{took}{last}"))
     steps = tree.add(
-        f"{len(view.steps)} steps (created {view.created_at.isoformat(timespec='milliseconds')})"
+        f"{len(view.steps)} step{'' if len(view.steps) == 1 else 's'} "
+        f"(created {view.created_at.isoformat(timespec='milliseconds')})"
     )
     for step in view.steps:
         stamp = step.started_at.isoformat(timespec="milliseconds") if step.started_at else "not started"
         retried = f", {step.attempts} attempts" if step.attempts > 1 else ""
         timing = f"engine {_ms(view.waited(step))}, ran {_ms(step.ran)}{retried}"
-        steps.add(escape(f"{stamp} {step.name} {step.status} [{timing}]"))
+        node = steps.add(escape(f"{stamp} {step.name} {step.status} [{timing}]"))
+        for stage in step.stages:
+            offset = stage.started_at - step.stages[0].started_at
+            node.add(escape(f"+{_ms(offset)} {stage.name} {stage.outcome} [ran {_ms(stage.ran)}]"))
     count = sum(_size(node) for node in events)
     ids = ", ".join(map(str, view.correlation_ids)) or "none"
     add_nodes(tree.add(escape(f"{count} events (correlation {ids})")), events)

@@ -10,7 +10,7 @@ from typing import Any
 from hatchet_sdk.clients.rest.models.v1_workflow_run_details import V1WorkflowRunDetails
 from rich.console import Console
 
-from hatchet_workflows.trace import correlations, render_run, run_view
+from hatchet_workflows.trace import correlations, phases, render_run, run_view, stages_of
 
 T0 = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
 TENANT = str(uuid.uuid4())
@@ -92,3 +92,36 @@ def test_the_rendered_run_puts_steps_and_events_under_one_root() -> None:
         "(last step ended at +323.0 ms)"  # fmt: skip
     assert "create_order COMPLETED [engine 99.0 ms, ran 10.0 ms, 2 attempts]" in lines[3]
     assert lines[-1].endswith("0 events (correlation 8ca141d2-0177-5651-87ed-f5405a337c5a)")
+
+
+def staged() -> V1WorkflowRunDetails:
+    """One task (place_order's shape) whose output records its stages, given out of order."""
+    spans = [("create_order", 4, 6), ("validate_risk", 1, 3), ("execute_order", 7, 19)]
+    stages = [{"name": name, "started_at": at(25 + start), "ended_at": at(25 + end)} for name, start, end in spans]
+    return details([
+        ("place_order", [], {"QUEUED": 20, "STARTED": 25, "FINISHED": 50},
+         {"result": {"correlation_id": "8ca141d2-0177-5651-87ed-f5405a337c5a"}, "stages": stages}),
+    ])  # fmt: skip
+
+
+def test_stages_recorded_in_a_tasks_output_are_drawn_under_it_in_start_order() -> None:
+    view = run_view(staged())
+    (step,) = view.steps
+    assert [stage.name for stage in step.stages] == ["validate_risk", "create_order", "execute_order"]
+    out = io.StringIO()
+    Console(file=out, width=200).print(render_run(view, []))
+    lines = out.getvalue().splitlines()
+    assert "1 step (created" in lines[1]
+    assert "place_order COMPLETED [engine 25.0 ms, ran 25.0 ms]" in lines[2]
+    assert lines[3].endswith("+0.0 ms validate_risk completed [ran 2.0 ms]"), lines
+    assert lines[4].endswith("+3.0 ms create_order completed [ran 2.0 ms]"), lines
+    assert lines[5].endswith("+6.0 ms execute_order completed [ran 12.0 ms]"), lines
+    assert len(lines[3]) - len(lines[3].lstrip(" │├└─")) > len(lines[2]) - len(lines[2].lstrip(" │├└─"))
+    assert phases(view)["place_order / execute_order stage"] == 12.0
+
+
+def test_an_output_without_stages_or_with_another_shape_under_the_name_draws_none() -> None:
+    assert stages_of({"stages": [{"name": "x"}]}) == ()
+    assert stages_of({"stages": "many"}) == ()
+    assert stages_of([1, 2]) == ()
+    assert run_view(chain()).steps[0].stages == ()
