@@ -138,7 +138,7 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
     steps.sort(key=lambda s: (s.started_at is None, s.started_at or s.queued_at or created))  # unrun last
     return RunView(
         run_id=run.metadata.id,
-        workflow=_workflow_name(run.display_name),
+        workflow=workflow_name(details),
         status=run.status.value,
         created_at=created,
         ended_at=run.finished_at,
@@ -171,10 +171,15 @@ def phases(view: RunView) -> dict[str, float]:
     return found
 
 
-def _workflow_name(display_name: str) -> str:
-    """`trading.place_order-1796322903599` -> `trading.place_order` (the engine appends a timestamp)."""
-    head, _, tail = display_name.rpartition("-")
-    return head if head and tail.isdigit() else display_name
+def workflow_name(details: V1WorkflowRunDetails) -> str:
+    """The workflow's name from its configuration; else from the run's display name, `trading.place_order-
+    1796322903599` -> `trading.place_order` (the engine appends a timestamp; a one-task workflow's run is
+    displayed under its task's name)."""
+    configured = (details.workflow_config or {}).get("Name")
+    if isinstance(configured, str) and configured:
+        return configured
+    head, _, tail = details.run.display_name.rpartition("-")
+    return head if head and tail.isdigit() else details.run.display_name
 
 
 def _ms(span: timedelta | None) -> str:

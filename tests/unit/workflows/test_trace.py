@@ -20,7 +20,11 @@ def at(ms: float) -> str:
     return (T0 + timedelta(milliseconds=ms)).isoformat()
 
 
-def details(steps: list[tuple[str, list[str], dict[str, float], dict[str, Any]]]) -> V1WorkflowRunDetails:
+def details(
+    steps: list[tuple[str, list[str], dict[str, float], dict[str, Any]]],
+    display_name: str = "ns_trading.place_order-1796323178349",
+    config: dict[str, Any] | None = None,
+) -> V1WorkflowRunDetails:
     """A run whose steps are (name, children, {event type: ms after T0}, output), as the engine answers."""
     ids = {name: (str(uuid.uuid4()), str(uuid.uuid4())) for name, *_ in steps}  # task id, step id
     run_id = str(uuid.uuid4())
@@ -42,9 +46,9 @@ def details(steps: list[tuple[str, list[str], dict[str, float], dict[str, Any]]]
         })  # fmt: skip
     run = {"metadata": {"id": run_id, "createdAt": at(0), "updatedAt": at(0)}, "status": "COMPLETED",
            "createdAt": at(40), "finishedAt": at(900), "tenantId": TENANT, "workflowId": run_id, "input": {},
-           "displayName": "ns_trading.place_order-1796323178349", "output": {}}  # fmt: skip
+           "displayName": display_name, "output": {}}  # fmt: skip
     return V1WorkflowRunDetails.model_validate(
-        {"run": run, "taskEvents": events, "shape": shape, "tasks": tasks}
+        {"run": run, "taskEvents": events, "shape": shape, "tasks": tasks, "workflowConfig": config}
     )
 
 
@@ -101,12 +105,13 @@ def staged() -> V1WorkflowRunDetails:
     return details([
         ("place_order", [], {"QUEUED": 20, "STARTED": 25, "FINISHED": 50},
          {"result": {"correlation_id": "8ca141d2-0177-5651-87ed-f5405a337c5a"}, "stages": stages}),
-    ])  # fmt: skip
+    ], display_name="place_order-1796323178349", config={"Name": "ns_trading.place_order"})  # fmt: skip
 
 
 def test_stages_recorded_in_a_tasks_output_are_drawn_under_it_in_start_order() -> None:
     view = run_view(staged())
     (step,) = view.steps
+    assert view.workflow == "ns_trading.place_order"  # a one-task run is displayed under its task's name
     assert [stage.name for stage in step.stages] == ["validate_risk", "create_order", "execute_order"]
     out = io.StringIO()
     Console(file=out, width=200).print(render_run(view, []))
