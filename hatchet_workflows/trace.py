@@ -150,7 +150,8 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
 def phases(view: RunView) -> dict[str, float]:
     """Pure: where a run's time went, in ms, from the engine's task events: per step, the hop from its
     parents' end (or the trigger) to the engine queueing it, the scheduler's assignment, the dispatch to the
-    worker, the worker starting it (the SDK's listener process hands it to the task) and its own run; and
+    worker, the worker starting it (the SDK's listener process hands it to the task) and its own run (a run
+    whose engine gives no task events: the hop to its start whole, `<step> engine`); and
     each stage recorded inside a step (`<step> / <stage> stage`: part of the step's run, not added to it)."""
     found: dict[str, float] = {}
 
@@ -161,6 +162,8 @@ def phases(view: RunView) -> dict[str, float]:
     for step in view.steps:
         ends = [s.ended_at for s in view.steps if s.name in step.parents and s.ended_at]
         since = max(ends) if ends else view.created_at
+        if step.queued_at is None:  # no task events (a one-task run has none here): the engine's part whole
+            span(f"{step.name} engine", since, step.started_at)
         span(f"{step.name} queued", since, step.queued_at)
         span(f"{step.name} assigned", step.queued_at, step.assigned_at)
         span(f"{step.name} sent", step.assigned_at, step.sent_at)

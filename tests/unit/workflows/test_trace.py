@@ -130,3 +130,13 @@ def test_an_output_without_stages_or_with_another_shape_under_the_name_draws_non
     assert stages_of({"stages": "many"}) == ()
     assert stages_of([1, 2]) == ()
     assert run_view(chain()).steps[0].stages == ()
+
+
+def test_a_run_without_task_events_is_timed_from_the_tasks_own_start_and_end() -> None:
+    run = details([("place_order", [], {}, {})], display_name="place_order-1796323178349")
+    run.tasks[0].started_at, run.tasks[0].finished_at = T0 + timedelta(milliseconds=30), T0 + timedelta(
+        milliseconds=45
+    )
+    view = run_view(run)
+    assert view.workflow == "place_order"  # no configuration: the display name's
+    assert phases(view) == {"place_order engine": 30.0, "place_order ran": 15.0}
