@@ -24,12 +24,16 @@ START = "0-0"
 
 
 async def positions(bus: StreamBus, streams: Sequence[RedisStream]) -> dict[str, str]:
-    """The id of the newest entry of each stream (registry name -> id; `0-0` for an empty stream)."""
-    found: dict[str, str] = {}
+    """The id of the newest entry of each stream (registry name -> id; `0-0` for an empty stream), asked in
+    one round trip (a pipeline, not a transaction: each stream's newest id is all that is read)."""
+    pipeline = bus.client.pipeline(transaction=False)
     for stream in streams:
-        newest: Any = await bus.client.xrevrange(bus.name(stream), count=1)
-        found[stream.name] = newest[0][0].decode() if newest else START
-    return found
+        pipeline.xrevrange(bus.name(stream), count=1)
+    replies: list[Any] = await pipeline.execute()
+    return {
+        stream.name: newest[0][0].decode() if newest else START
+        for stream, newest in zip(streams, replies, strict=True)
+    }
 
 
 async def noted_positions(
