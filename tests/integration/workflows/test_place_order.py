@@ -1,5 +1,6 @@
-"""trading.place_order on the real engine, Redis, Kafka and agents: the events of a run, in causal order,
-and a worker SIGKILLed inside execute_order whose run still ends with exactly one fill."""
+"""trading.place_order on the real engine, Redis, Kafka and agents: the events of a run, in causal order, its
+five stages timed on the worker's /metrics, and a worker SIGKILLed inside the execute_order stage whose run
+still ends with exactly one fill."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from schemas import (
     OrderValidated,
     PositionUpdated,
 )
+from runtime.processes import free_port
+from tests.integration.metrics import scrape_until, total
 from tests.integration.pipeline.support import wait_until, worker_log_tail
 
 from .conftest import Flow, run_command, serving, workflow_worker
@@ -45,12 +48,12 @@ def kill_tree(pid: int) -> None:
 
 
 async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flow) -> None:
-    from hatchet_workflows.place_order.models import OrderOutcome, PlaceOrderInput
+    from hatchet_workflows.place_order.models import STAGES, OrderOutcome, PlaceOrderInput
     from hatchet_workflows.place_order.trigger import place_order
     from hatchet_workflows.place_order.workflow import place_order_workflow
 
-    name = f"wf-{uuid.uuid4().hex[:6]}"
-    with workflow_worker(flow, name):
+    name, port = f"wf-{uuid.uuid4().hex[:6]}", free_port()
+    with workflow_worker(flow, name, ZVT_WORKFLOWS_METRICS_PORT=str(port)):
         await serving(place_order_workflow, name)
         order_id = f"po-{uuid.uuid4().hex[:8]}"
         result = await place_order(
@@ -68,6 +71,16 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
                             order_id=order_id),
             budget=timedelta(seconds=60),
         )  # fmt: skip
+        metrics = await scrape_until(
+            port,
+            lambda m: total(m, "zvt_workflow_stage_seconds_count", stage=STAGES[-1]) == 2,
+            10,
+            "both runs' last stage timed",
+        )
+
+    for stage in STAGES:  # each stage of both runs, under the workflow's name without the namespace
+        assert total(metrics, "zvt_workflow_stage_seconds_count", workflow="trading.place_order", stage=stage,
+                     outcome="completed") == 2, stage  # fmt: skip
 
     assert reused.outcome is OrderOutcome.REJECTED
     assert reused.reason is not None
