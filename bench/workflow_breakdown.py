@@ -1,13 +1,15 @@
 """Where a place_order run's time goes, from the engine's own task events (`hatchet_workflows.trace.phases`)
 and the caller's clock, over runs one after another (`python -m bench.workflows --only breakdown`).
 
-Per task (place_order has one now, of five stages): its parents' end -> queued (the engine handles the finished task and creates the next, through
-its PostgreSQL message queue), queued -> assigned (scheduler), assigned -> sent (dispatcher), sent ->
-started (the worker: the SDK's action-listener process hands it to the task), started -> ended (the task),
-and inside it each stage's own time (`place_order / <stage> stage`, from the spans the task records).
-Around them: trigger -> the run's creation, the last step's end -> the caller holding the result. And the
-order's own round trip: the create_order stage's Redis entry (its id is the publish time) -> the fill's timestamp
-(bridge, Kafka, the risk, router and execution agents, the paper venue). One clock: everything runs here.
+Per task (place_order has one now, of five stages): its parents' end -> queued (the engine handles the
+finished task and creates the next, through its PostgreSQL message queue), queued -> assigned (scheduler),
+assigned -> sent (dispatcher), sent -> started (the worker: the SDK's action-listener process hands it to
+the task), started -> ended (the task); a run whose engine gives no task events (a one-task run) has the
+hop to the task's start whole instead (`<task> engine`). Inside the task, each stage's own time
+(`place_order / <stage> stage`, from the spans the task records). Around them: trigger -> the run's
+creation, the last step's end -> the caller holding the result. And the order's own round trip: the
+create_order stage's Redis entry (its id is the publish time) -> the fill's timestamp (bridge, Kafka, the
+risk, router and execution agents, the paper venue). One clock: everything runs here.
 """
 
 from __future__ import annotations

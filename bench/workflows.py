@@ -4,7 +4,8 @@
 Starts, on fresh topics, streams and a Hatchet namespace of its own: the agents (`zvt worker`), the bridge
 and a workflow worker. Then, for the empty workflow (`zvt.noop`, the baseline: the engine's own trigger ->
 run -> result round trip) and for `trading.place_order` (one task of five stages, the order through
-Redis, the bridge, Kafka and the agents and back): latency p50/p99 of runs one after another, and runs/s with many at once.
+Redis, the bridge, Kafka and the agents and back): latency p50/p99 of runs one after another, and runs/s
+with many at once.
 Then `portfolio.rebalance` of `--legs` legs (50 by default; one synthetic spot market per leg, listed for
 the run in a copy of the market data beside the real ones), from the trigger to its result, a few times.
 
@@ -314,8 +315,9 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
     if args.json:
         print(json.dumps(keys(args, figures)))
     console.print(
-        "place_order (one task): trigger -> validate_risk -> create_order (Redis) -> bridge -> Kafka -> risk, "
-        "router, execution agents -> bridge -> route_exchange / execute_order (Redis) -> update_positions -> result"
+        "place_order (one task): trigger -> validate_risk -> create_order (Redis) -> bridge -> Kafka -> "
+        "risk, router, execution agents -> bridge -> route_exchange / execute_order (Redis) -> "
+        "update_positions -> result"
     )
 
 

@@ -49,10 +49,10 @@ def stage_line(span: StageSpan, attempt: int) -> str:
 
 
 class StageRecorder:
-    """Times the stages of one task attempt: `async with stages("name", timeout=s): ...`.
+    """Times the stages of one task attempt: `async with stage("name", within=s): ...`.
 
     `log` sends a line to the engine (the task context's `log`, which queues it: no wait on the network).
-    A stage over its `timeout` raises `TimeoutError`, which fails the attempt as a task timeout would.
+    A stage past `within` seconds raises `TimeoutError`, which fails the attempt as a task timeout would.
     """
 
     def __init__(self, workflow: str, attempt: int, log: Callable[[str], Any]) -> None:
@@ -60,11 +60,11 @@ class StageRecorder:
         self.spans: list[StageSpan] = []
 
     @asynccontextmanager
-    async def __call__(self, name: str, timeout: float | None = None) -> AsyncIterator[None]:
+    async def __call__(self, name: str, within: float | None = None) -> AsyncIterator[None]:
         started_at, started = datetime.now(UTC), time.perf_counter()
         error: BaseException | None = None
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 yield
         except BaseException as exc:
             error = exc

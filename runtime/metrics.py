@@ -27,6 +27,7 @@ _TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 # A stage inside a task: a millisecond of pure work up to the seconds an order's answer may take.
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
 
+
 class _SignatureCollector(Collector):
     """zvt_event_signatures_total from schemas.signing's counts, read at scrape time."""
 

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from hatchet_workflows.stages import StageSpan
 from schemas import (
     Event,
     ExchangeRouted,
@@ -25,7 +26,6 @@ from schemas import (
 from schemas.primitives import Identifier, OrderType, Price, Quantity, Side, Symbol, Venue
 from trading.ids import derived_id
 from trading.order_lifecycle import order_ended
-from hatchet_workflows.stages import StageSpan
 from trading.positions import Position
 
 # uuid5 namespace of workflow order requests: every attempt of a run's step sends the same event id.

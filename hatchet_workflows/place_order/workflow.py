@@ -44,8 +44,8 @@ from hatchet_workflows.place_order.models import (
     STAGES,
     Executed,
     OrderSent,
-    PlaceOrderInput,
     PlacedOrder,
+    PlaceOrderInput,
     RiskChecked,
     Routed,
     build_request,
@@ -104,7 +104,7 @@ async def _failpoint() -> None:
         paused = Path(path)
         await asyncio.to_thread(paused.touch)
         async with asyncio.timeout(60):
-            while await asyncio.to_thread(paused.exists):
+            while await asyncio.to_thread(paused.exists):  # noqa: ASYNC110 (another process removes it)
                 await asyncio.sleep(0.1)
 
 
@@ -126,9 +126,9 @@ async def place_order_task(order: PlaceOrderInput, ctx: Context) -> PlacedOrder:
         checked = await validate_risk(order, ctx.workflow_run_id)
     async with stage(CREATE):
         sent = await create_order(checked)
-    async with stage(ROUTE, timeout=10):
+    async with stage(ROUTE, within=10):
         routed = await route_exchange(checked)
-    async with stage(EXECUTE, timeout=15):
+    async with stage(EXECUTE, within=15):
         done = await execute_order(checked, routed)
     async with stage(UPDATE):
         result = settle(order, checked.request, done)

@@ -56,7 +56,7 @@ async def finished_run(run_id: str, within: float) -> Any:
         while True:
             try:
                 details = await hatchet.runs.aio_get(run_id)
-            except Exception:  # noqa: BLE001 (the engine's API still coming up)
+            except Exception:
                 details = None
             if details is not None and details.run.status.value in TERMINAL:
                 return details
@@ -66,13 +66,22 @@ async def finished_run(run_id: str, within: float) -> Any:
 async def test_engine_killed_mid_run_the_run_completes_with_one_order_and_one_fill(
     flow: Flow, tmp_path: Path
 ) -> None:
-    from hatchet_workflows.place_order.models import FAILPOINT_ENV, OrderOutcome, PlacedOrder, PlaceOrderInput
+    from hatchet_workflows.place_order.models import (
+        FAILPOINT_ENV,
+        OrderOutcome,
+        PlacedOrder,
+        PlaceOrderInput,
+    )
     from hatchet_workflows.place_order.workflow import place_order_task, place_order_workflow
 
     paused = tmp_path / "paused-in-execute"
     order_id = f"engine-crash-{uuid.uuid4().hex[:8]}"
     order = PlaceOrderInput(
-        account_id="acct-engine-crash", symbol="XRP/USDT", side="buy", quantity=Decimal("100"), order_id=order_id
+        account_id="acct-engine-crash",
+        symbol="XRP/USDT",
+        side="buy",
+        quantity=Decimal(100),
+        order_id=order_id,
     )
     name = f"wf-e-{uuid.uuid4().hex[:6]}"
     log = flow.logs / f"{name}.log"

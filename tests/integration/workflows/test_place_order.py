@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.processes import free_port
 from schemas import (
     Event,
     ExchangeRouted,
@@ -23,7 +24,6 @@ from schemas import (
     OrderValidated,
     PositionUpdated,
 )
-from runtime.processes import free_port
 from tests.integration.metrics import scrape_until, total
 from tests.integration.pipeline.support import wait_until, worker_log_tail
 

@@ -27,7 +27,8 @@ async def test_each_stage_is_spanned_logged_and_counted_in_order() -> None:
     first, second = stage.spans
     assert first.ran.total_seconds() >= 0.01
     assert second.started_at >= first.ended_at
-    assert lines[0].startswith("stage first completed in ") and lines[0].endswith(" ms (attempt 2)")
+    assert lines[0].startswith("stage first completed in ")
+    assert lines[0].endswith(" ms (attempt 2)")
     assert samples("unit.staged", "first", COMPLETED) == 1
 
 
@@ -38,7 +39,7 @@ async def test_a_failing_or_overrunning_stage_is_recorded_and_raises() -> None:
         async with stage("broken"):
             raise ValueError("bad")
     with pytest.raises(TimeoutError):
-        async with stage("slow", timeout=0.01):
+        async with stage("slow", within=0.01):
             await asyncio.sleep(1)
     assert [(s.name, s.outcome) for s in stage.spans] == [("broken", FAILED), ("slow", FAILED)]
     assert samples("unit.failing", "slow", FAILED) == 1

@@ -101,7 +101,7 @@ def test_the_rendered_run_puts_steps_and_events_under_one_root() -> None:
 def staged() -> V1WorkflowRunDetails:
     """One task (place_order's shape) whose output records its stages, given out of order."""
     spans = [("create_order", 4, 6), ("validate_risk", 1, 3), ("execute_order", 7, 19)]
-    stages = [{"name": name, "started_at": at(25 + start), "ended_at": at(25 + end)} for name, start, end in spans]
+    stages = [{"name": n, "started_at": at(25 + start), "ended_at": at(25 + end)} for n, start, end in spans]
     return details([
         ("place_order", [], {"QUEUED": 20, "STARTED": 25, "FINISHED": 50},
          {"result": {"correlation_id": "8ca141d2-0177-5651-87ed-f5405a337c5a"}, "stages": stages}),
@@ -134,8 +134,9 @@ def test_an_output_without_stages_or_with_another_shape_under_the_name_draws_non
 
 def test_a_run_without_task_events_is_timed_from_the_tasks_own_start_and_end() -> None:
     run = details([("place_order", [], {}, {})], display_name="place_order-1796323178349")
-    run.tasks[0].started_at, run.tasks[0].finished_at = T0 + timedelta(milliseconds=30), T0 + timedelta(
-        milliseconds=45
+    run.tasks[0].started_at, run.tasks[0].finished_at = (
+        T0 + timedelta(milliseconds=30),
+        T0 + timedelta(milliseconds=45),
     )
     view = run_view(run)
     assert view.workflow == "place_order"  # no configuration: the display name's
