@@ -19,18 +19,13 @@ from typing import Any
 import pytest
 
 from runtime.settings import REPO_ROOT, run_dir
-from schemas import Event, OrderExecuted, OrderRequested
 from tests.integration.pipeline.support import wait_until, worker_log_tail
 
-from .conftest import Flow, serving, workflow_worker
+from .conftest import Flow, assert_placed_once, serving, workflow_worker
 
 pytestmark = pytest.mark.integration
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
-
-
-def of_order(flow: Flow, kind: type[Event], order_id: str) -> list[Event]:
-    return [e for e in flow.output.of_type(kind) if getattr(e, "order_id", None) == order_id]
 
 
 def kill_engine() -> int:
@@ -103,12 +98,4 @@ async def test_engine_killed_mid_run_the_run_completes_with_one_order_and_one_fi
     assert placed.result.outcome is OrderOutcome.FILLED, placed.result
     assert placed.result.filled_quantity == Decimal("100")
     assert [stage.name for stage in placed.stages][-1] == "update_positions"
-
-    def fills() -> list[Event]:
-        return of_order(flow, OrderExecuted, order_id)
-
-    await wait_until(lambda: len(fills()) >= 1, 30, lambda: "no fill in orders.executed")
-    await asyncio.sleep(2)  # a second fill, if the order had been placed twice, would be here by now
-    assert len(fills()) == 1, fills()
-    assert len(of_order(flow, OrderRequested, order_id)) == 1
-    assert placed.result.fill_ids == [fills()[0].fill_id]  # type: ignore[attr-defined]
+    await assert_placed_once(flow, order_id, placed.result.fill_ids)

@@ -27,13 +27,9 @@ from schemas import (
 from tests.integration.metrics import scrape_until, total
 from tests.integration.pipeline.support import wait_until, worker_log_tail
 
-from .conftest import Flow, run_command, serving, workflow_worker
+from .conftest import Flow, assert_placed_once, of_order, run_command, serving, workflow_worker
 
 pytestmark = pytest.mark.integration
-
-
-def of_order(flow: Flow, kind: type[Event], order_id: str) -> list[Event]:
-    return [e for e in flow.output.of_type(kind) if getattr(e, "order_id", None) == order_id]
 
 
 def position_after(flow: Flow, fill: OrderExecuted) -> list[PositionUpdated]:
@@ -137,16 +133,7 @@ async def test_worker_killed_inside_execute_order_still_fills_once(flow: Flow, t
 
     assert result.outcome is OrderOutcome.FILLED, result
     assert result.filled_quantity == Decimal("3")
-
-    def fills() -> list[Event]:
-        return of_order(flow, OrderExecuted, order_id)
-
-    await wait_until(lambda: len(fills()) >= 1, 30, lambda: "no fill in orders.executed")
-    await asyncio.sleep(2)  # a second fill, if the order had been placed twice, would be here by now
-    assert len(fills()) == 1, fills()  # distinct event ids
-    assert len({e.fill_id for e in fills() if isinstance(e, OrderExecuted)}) == 1
-    assert len(of_order(flow, OrderRequested, order_id)) == 1
-    assert result.fill_ids == [fills()[0].fill_id]  # type: ignore[attr-defined]
+    await assert_placed_once(flow, order_id, result.fill_ids)
 
 
 async def test_the_command_line_places_an_order_and_prints_the_outcome(flow: Flow) -> None:
