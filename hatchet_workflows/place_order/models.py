@@ -33,8 +33,8 @@ ORDER_REQUEST_NAMESPACE = UUID("5b0f6a52-5d8e-4c1e-9f0a-6c1f1e3a9d21")
 # The whole run's budget (the caller cancels a run that takes longer; see `trigger.place_order`).
 RUN_TIMEOUT = timedelta(seconds=30)
 # Test-only: `pause-in-execute:<path>` makes the execute_order stage, once it holds the terminal fill, touch
-# <path> and hold until <path> is removed (at most a minute), so a test can SIGKILL the worker or the engine
-# inside the stage.
+# <path> and hold until <path> is removed (at most the stage's 15 s), so a test can SIGKILL the worker or the
+# engine inside the stage.
 FAILPOINT_ENV = "ZVT_WORKFLOW_FAILPOINT"
 # The task's stages, in order: the five tasks place_order had, each now recorded inside one task.
 STAGES = ("validate_risk", "create_order", "route_exchange", "execute_order", "update_positions")
