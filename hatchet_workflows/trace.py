@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -46,6 +46,8 @@ class Step:
     assigned_at: datetime | None = None  # the scheduler gave it a worker slot (last attempt)
     sent_at: datetime | None = None  # the dispatcher sent it to the worker (last attempt)
     stages: tuple[StageSpan, ...] = ()  # recorded inside the step, in the attempt that completed
+    task_id: str = ""  # the engine's task (external) id
+    earlier: tuple[str, ...] = ()  # what the step's earlier attempts logged (their stages), oldest first
 
     @property
     def ran(self) -> timedelta | None:
@@ -123,7 +125,9 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
             Step(
                 name=names.get(task.task_external_id, task.display_name),
                 status=task.status.value,
-                attempts=max([task.attempt or 1, *(e.attempt or 1 for e in events)]),
+                attempts=max(
+                    [task.attempt or 1, (task.retry_count or 0) + 1, *(e.attempt or 1 for e in events)]
+                ),
                 queued_at=queued[0] if queued else None,
                 started_at=started[-1] if started else task.started_at,
                 ended_at=ended[-1] if ended else task.finished_at,
@@ -131,6 +135,7 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
                 assigned_at=assigned[-1] if assigned else None,
                 sent_at=sent[-1] if sent else None,
                 stages=stages_of(task.output),
+                task_id=task.task_external_id,
             )
         )
     run = details.run
@@ -145,6 +150,23 @@ def run_view(details: V1WorkflowRunDetails) -> RunView:
         steps=steps,
         correlation_ids=correlations(task.output for task in details.tasks),
     )
+
+
+def with_earlier_attempts(view: RunView, logs: dict[str, list[tuple[int, str]]]) -> RunView:
+    """Pure: the view with each retried step's log lines of its attempts before the last (task id ->
+    (attempt, line) as the engine keeps them): what a killed or failed attempt got done, stage by stage."""
+    steps = [
+        replace(
+            step,
+            earlier=tuple(
+                f"attempt {n}: {line}" for n, line in logs.get(step.task_id, []) if n < step.attempts
+            ),
+        )
+        if step.attempts > 1
+        else step
+        for step in view.steps
+    ]
+    return replace(view, steps=steps)
 
 
 def phases(view: RunView) -> dict[str, float]:
@@ -204,6 +226,8 @@ def render_run(view: RunView, events: Sequence[TraceNode]) -> Tree:
         retried = f", {step.attempts} attempts" if step.attempts > 1 else ""
         timing = f"engine {_ms(view.waited(step))}, ran {_ms(step.ran)}{retried}"
         node = steps.add(escape(f"{stamp} {step.name} {step.status} [{timing}]"))
+        for line in step.earlier:
+            node.add(escape(line))
         for stage in step.stages:
             offset = stage.started_at - step.stages[0].started_at
             node.add(escape(f"+{_ms(offset)} {stage.name} {stage.outcome} [ran {_ms(stage.ran)}]"))
@@ -231,3 +255,18 @@ async def fetch_run(run_id: str) -> V1WorkflowRunDetails | None:
         return await hatchet.runs.aio_get(run_id)
     except NotFoundException:
         return None
+
+
+async def fetch_earlier_attempts(view: RunView) -> RunView:
+    """`with_earlier_attempts` with the log lines of the run's retried steps, from the engine."""
+    from hatchet_workflows.client import hatchet
+
+    logs: dict[str, list[tuple[int, str]]] = {}
+    for step in view.steps:
+        if step.attempts > 1 and step.task_id:
+            found = (await hatchet.logs.aio_list(step.task_id)).rows or []
+            lines = sorted(found, key=lambda line: line.created_at)
+            logs[step.task_id] = [
+                (line.attempt or (line.retry_count or 0) + 1, line.message) for line in lines
+            ]
+    return with_earlier_attempts(view, logs)

@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -28,6 +29,9 @@ from tests.integration.metrics import scrape_until, total
 from tests.integration.pipeline.support import wait_until, worker_log_tail
 
 from .conftest import Flow, assert_placed_once, of_order, run_command, serving, workflow_worker
+
+if TYPE_CHECKING:
+    from hatchet_workflows.trace import Step
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +117,7 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
 
 
 async def test_worker_killed_inside_execute_order_still_fills_once(flow: Flow, tmp_path: Path) -> None:
-    from hatchet_workflows.place_order.models import FAILPOINT_ENV, OrderOutcome, PlaceOrderInput
+    from hatchet_workflows.place_order.models import FAILPOINT_ENV, STAGES, OrderOutcome, PlaceOrderInput
     from hatchet_workflows.place_order.trigger import place_order
     from hatchet_workflows.place_order.workflow import place_order_workflow
 
@@ -134,6 +138,27 @@ async def test_worker_killed_inside_execute_order_still_fills_once(flow: Flow, t
     assert result.outcome is OrderOutcome.FILLED, result
     assert result.filled_quantity == Decimal("3")
     await assert_placed_once(flow, order_id, result.fill_ids)
+
+    # The killed attempt's record: the stages it finished, as it logged them to the engine.
+    (request,) = of_order(flow, OrderRequested, order_id)
+    step = await retried_step(str(request.metadata["workflow_run_id"]))
+    assert step.attempts == 2
+    assert [line.split()[3] for line in step.earlier] == ["validate_risk", "create_order", "route_exchange"]
+    assert [stage.name for stage in step.stages] == list(STAGES)  # the attempt that completed
+
+
+async def retried_step(run_id: str) -> Step:
+    """The run's one step once the engine holds its earlier attempt's three stage lines (logs are written
+    through the engine's buffers)."""
+    from hatchet_workflows.client import hatchet
+    from hatchet_workflows.trace import fetch_earlier_attempts, run_view
+
+    async with asyncio.timeout(30):
+        while True:
+            view = await fetch_earlier_attempts(run_view(await hatchet.runs.aio_get(run_id)))
+            if len(view.steps[0].earlier) >= 3:
+                return view.steps[0]
+            await asyncio.sleep(0.5)
 
 
 async def test_the_command_line_places_an_order_and_prints_the_outcome(flow: Flow) -> None:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import io
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hatchet_sdk.clients.rest.models.v1_workflow_run_details import V1WorkflowRunDetails
 from rich.console import Console
 
-from hatchet_workflows.trace import correlations, phases, render_run, run_view, stages_of
+from hatchet_workflows.trace import (
+    correlations,
+    phases,
+    render_run,
+    run_view,
+    stages_of,
+    with_earlier_attempts,
+)
 
 T0 = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
 TENANT = str(uuid.uuid4())
@@ -141,3 +149,27 @@ def test_a_run_without_task_events_is_timed_from_the_tasks_own_start_and_end() -
     view = run_view(run)
     assert view.workflow == "place_order"  # no configuration: the display name's
     assert phases(view) == {"place_order engine": 30.0, "place_order ran": 15.0}
+
+
+def test_a_retried_steps_earlier_attempts_show_what_they_logged_before_its_stages() -> None:
+    view = run_view(staged())
+    (step,) = view.steps
+    logs = {
+        step.task_id: [
+            (1, "stage validate_risk completed in 1.0 ms (attempt 1)"),
+            (1, "stage create_order completed in 0.5 ms (attempt 1)"),
+            (2, "stage validate_risk completed in 0.9 ms (attempt 2)"),
+        ]
+    }
+    assert with_earlier_attempts(view, logs).steps[0].earlier == ()  # one attempt: its stages say it all
+    retried = with_earlier_attempts(replace(view, steps=[replace(step, attempts=2)]), logs)
+    assert retried.steps[0].earlier == (
+        "attempt 1: stage validate_risk completed in 1.0 ms (attempt 1)",
+        "attempt 1: stage create_order completed in 0.5 ms (attempt 1)",
+    )
+    out = io.StringIO()
+    Console(file=out, width=200).print(render_run(retried, []))
+    lines = out.getvalue().splitlines()
+    assert "2 attempts]" in lines[2]
+    assert lines[3].endswith("attempt 1: stage validate_risk completed in 1.0 ms (attempt 1)"), lines
+    assert lines[5].endswith("+0.0 ms validate_risk completed [ran 2.0 ms]"), lines
