@@ -1,5 +1,5 @@
 """The Hatchet engine itself SIGKILLed in the middle of a place_order run, and started again: the run still
-completes, with exactly one order and one fill.
+completes, with exactly one order and one fill, and a caller that was waiting for its result gets it.
 
 This restarts the engine of this checkout's stack (`deploy/local/hatchet.sh start`), the one every workflow
 test uses: a module of its own, so no other test's run is in flight when it happens.
@@ -83,12 +83,15 @@ async def test_engine_killed_mid_run_the_run_completes_with_one_order_and_one_fi
     with workflow_worker(flow, name, **{FAILPOINT_ENV: f"pause-in-execute:{paused}"}):
         await serving(place_order_workflow, name)
         ref = await place_order_workflow.aio_run(order, wait_for_result=False)
+        listening = asyncio.create_task(ref.aio_result())  # a caller waiting through the restart
         await wait_until(paused.exists, 60, lambda: worker_log_tail(log))
         engine = kill_engine()
         await wait_until(lambda: not Path(f"/proc/{engine}").exists(), 10, lambda: "the engine still runs")
         paused.unlink()  # the stage ends, and its task with it, while the engine is down
         await asyncio.to_thread(start_engine)
         details = await finished_run(ref.workflow_run_id, within=240)
+        async with asyncio.timeout(60):
+            heard = await listening
         print(worker_log_tail(log))  # shown on failure: how the worker saw the engine go and come back
 
     (task,) = details.tasks
@@ -98,4 +101,5 @@ async def test_engine_killed_mid_run_the_run_completes_with_one_order_and_one_fi
     assert placed.result.outcome is OrderOutcome.FILLED, placed.result
     assert placed.result.filled_quantity == Decimal("100")
     assert [stage.name for stage in placed.stages][-1] == "update_positions"
+    assert PlacedOrder.model_validate(heard[place_order_task.name]) == placed  # the waiting caller's result
     await assert_placed_once(flow, order_id, placed.result.fill_ids)
