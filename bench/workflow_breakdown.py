@@ -1,12 +1,15 @@
 """Where a place_order run's time goes, from the engine's own task events (`hatchet_workflows.trace.phases`)
 and the caller's clock, over runs one after another (`python -m bench.workflows --only breakdown`).
 
-Per step: its parents' end -> queued (the engine handles the finished task and creates the next, through
-its PostgreSQL message queue), queued -> assigned (scheduler), assigned -> sent (dispatcher), sent ->
-started (the worker: the SDK's action-listener process hands it to the task), started -> ended (the step).
-Around them: trigger -> the run's creation, the last step's end -> the caller holding the result. And the
-order's own round trip: create_order's Redis entry (its id is the publish time) -> the fill's timestamp
-(bridge, Kafka, the risk, router and execution agents, the paper venue). One clock: everything runs here.
+Per task (place_order has one now, of five stages): its parents' end -> queued (the engine handles the
+finished task and creates the next, through its PostgreSQL message queue), queued -> assigned (scheduler),
+assigned -> sent (dispatcher), sent -> started (the worker: the SDK's action-listener process hands it to
+the task), started -> ended (the task); a run whose engine gives no task events (a one-task run) has the
+hop to the task's start whole instead (`<task> engine`). Inside the task, each stage's own time
+(`place_order / <stage> stage`, from the spans the task records). Around them: trigger -> the run's
+creation, the last step's end -> the caller holding the result. And the order's own round trip: the
+create_order stage's Redis entry (its id is the publish time) -> the fill's timestamp (bridge, Kafka, the
+risk, router and execution agents, the paper venue). One clock: everything runs here.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from reports.session import percentile
 WARM = 3  # runs first, not counted: connections and listeners warm up
 ENGINE = "engine: trigger, queueing between steps, scheduling, dispatch"
 WORKER = "worker: the SDK hands the task over"
-STEPS = "steps' own work (route_exchange, execute_order: waiting for the agents)"
+STEPS = "the task's own work (its stages; route_exchange, execute_order: waiting for the agents)"
 CALLER = "result back to the caller"
 TRIGGER = "trigger -> run created"
 RESULT = "last step ended -> caller has the result"
@@ -34,7 +37,7 @@ ROUND_TRIP = "order: Redis publish -> fill (bridge, Kafka, agents; inside the st
 def group_of(label: str) -> str | None:
     """Which of the few numbers a phase adds to (the order's round trip overlaps them: none)."""
     last = label.split()[-1]
-    if label == TRIGGER or last in ("queued", "assigned", "sent"):
+    if label == TRIGGER or last in ("queued", "assigned", "sent", "engine"):
         return ENGINE
     return {"started": WORKER, "ran": STEPS}.get(last) or (CALLER if label == RESULT else None)
 
@@ -46,8 +49,8 @@ def _ms(start: datetime, end: datetime) -> float:
 async def measure_breakdown(count: int) -> tuple[dict[str, float], dict[str, float]]:
     """Medians (ms) over `count` runs: each phase, and the groups of phases (`GROUPS`) with the total."""
     from hatchet_workflows.client import hatchet
-    from hatchet_workflows.place_order.models import Executed, OrderSent, PlaceOrderInput
-    from hatchet_workflows.place_order.workflow import create_order, execute_order, place_order_workflow
+    from hatchet_workflows.place_order.models import PlacedOrder, PlaceOrderInput
+    from hatchet_workflows.place_order.workflow import place_order_task, place_order_workflow
     from hatchet_workflows.trace import phases, run_view
 
     done = []
@@ -68,8 +71,9 @@ async def measure_breakdown(count: int) -> tuple[dict[str, float], dict[str, flo
         found[TRIGGER] = _ms(triggered, view.created_at)
         last = max(step.ended_at for step in view.steps if step.ended_at)
         found[RESULT] = _ms(last, returned)
-        published = int((OrderSent.model_validate(result[create_order.name]).entry_id or "0").split("-")[0])
-        fill = Executed.model_validate(result[execute_order.name]).fills[-1]
+        placed = PlacedOrder.model_validate(result[place_order_task.name])
+        published = int((placed.sent.entry_id or "0").split("-")[0])
+        fill = placed.executed.fills[-1]
         found[ROUND_TRIP] = fill.timestamp.timestamp() * 1000 - published
         sums: dict[str, float] = defaultdict(float)
         for label, value in found.items():

@@ -3,8 +3,9 @@
 `python -m bench.workflows`.
 Starts, on fresh topics, streams and a Hatchet namespace of its own: the agents (`zvt worker`), the bridge
 and a workflow worker. Then, for the empty workflow (`zvt.noop`, the baseline: the engine's own trigger ->
-run -> result round trip) and for `trading.place_order` (five tasks, the order through Redis, the bridge,
-Kafka and the agents and back): latency p50/p99 of runs one after another, and runs/s with many at once.
+run -> result round trip) and for `trading.place_order` (one task of five stages, the order through
+Redis, the bridge, Kafka and the agents and back): latency p50/p99 of runs one after another, and runs/s
+with many at once.
 Then `portfolio.rebalance` of `--legs` legs (50 by default; one synthetic spot market per leg, listed for
 the run in a copy of the market data beside the real ones), from the trigger to its result, a few times.
 
@@ -314,8 +315,9 @@ async def run(args: argparse.Namespace, workdir: Path, console: Console) -> None
     if args.json:
         print(json.dumps(keys(args, figures)))
     console.print(
-        "place_order: trigger -> validate_risk -> create_order (Redis) -> bridge -> Kafka -> risk, router, "
-        "execution agents -> bridge -> route_exchange / execute_order (Redis) -> update_positions -> result"
+        "place_order (one task): trigger -> validate_risk -> create_order (Redis) -> bridge -> Kafka -> "
+        "risk, router, execution agents -> bridge -> route_exchange / execute_order (Redis) -> "
+        "update_positions -> result"
     )
 
 
@@ -323,7 +325,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100, help="sequential runs per workflow (latency)")
     parser.add_argument("--burst", type=int, default=200, help="runs per workflow for runs/s")
-    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=50, help="runs at a time for runs/s")
     parser.add_argument("--slots", type=int, default=100, help="workflow worker slots")
     parser.add_argument("--web-port", type=int, default=6068)
     parser.add_argument("--legs", type=int, default=50, help="legs of each measured rebalance")

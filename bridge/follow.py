@@ -3,9 +3,9 @@ agents' answer to its own order.
 
 Why not a consumer group: a group hands each entry to one of its consumers, but every concurrent run must
 see every entry to find its own order's; and a retried step must read the same entries again, which an
-acknowledged group entry no longer allows. A position taken before the order is sent (and kept by Hatchet
-as a step output) makes the read repeatable: a retry after a crash sees what the first attempt saw, plus
-what came since, and decides the same way.
+acknowledged group entry no longer allows. A position taken before the order is sent (and kept: by Hatchet
+as a step output, or in Redis under a key of the order's own, `noted_positions`) makes the read repeatable:
+a retry after a crash sees what the first attempt saw, plus what came since, and decides the same way.
 """
 
 from __future__ import annotations
@@ -24,12 +24,27 @@ START = "0-0"
 
 
 async def positions(bus: StreamBus, streams: Sequence[RedisStream]) -> dict[str, str]:
-    """The id of the newest entry of each stream (registry name -> id; `0-0` for an empty stream)."""
-    found: dict[str, str] = {}
+    """The id of the newest entry of each stream (registry name -> id; `0-0` for an empty stream), asked in
+    one round trip (a pipeline, not a transaction: each stream's newest id is all that is read)."""
+    pipeline = bus.client.pipeline(transaction=False)
     for stream in streams:
-        newest: Any = await bus.client.xrevrange(bus.name(stream), count=1)
-        found[stream.name] = newest[0][0].decode() if newest else START
-    return found
+        pipeline.xrevrange(bus.name(stream), count=1)
+    replies: list[Any] = await pipeline.execute()
+    return {
+        stream.name: newest[0][0].decode() if newest else START
+        for stream, newest in zip(streams, replies, strict=True)
+    }
+
+
+async def noted_positions(
+    bus: StreamBus, streams: Sequence[RedisStream], key: str, keep_seconds: int
+) -> dict[str, str]:
+    """The streams' positions as first noted under `key`: the first call notes the current ones, every
+    later call (a retried task) gets those back, so a read from them still starts before anything an
+    earlier attempt caused. One `SET NX GET`: the check and the note are one atomic command."""
+    found = await positions(bus, streams)
+    earlier: Any = await bus.client.set(key, orjson.dumps(found), nx=True, get=True, ex=keep_seconds)
+    return found if earlier is None else dict(orjson.loads(earlier))
 
 
 async def collect(

@@ -60,13 +60,13 @@ async def _trace(dsn: str, reference: str) -> bool:
     from eventstore.db import connect
     from eventstore.store import read_correlations
     from eventstore.trace import build, find, render
-    from hatchet_workflows.trace import fetch_run, render_run, run_view
+    from hatchet_workflows.trace import fetch_earlier_attempts, fetch_run, render_run, run_view
 
     run = await fetch_run(reference) if _is_uuid(reference) else None
     connection = await connect(dsn)
     try:
         if run is not None:  # a workflow run: its steps, then its orders' events
-            view = run_view(run)
+            view = await fetch_earlier_attempts(run_view(run))
             console.print(render_run(view, build(await read_correlations(connection, view.correlation_ids))))
             return True
         events = await find(connection, reference)

@@ -24,6 +24,9 @@ _BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 _BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # A workflow task takes from a millisecond (noop) to minutes (a step waiting for its child runs).
 _TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# A stage inside a task: a millisecond of pure work up to the seconds an order's answer may take.
+_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
+
 
 class _SignatureCollector(Collector):
     """zvt_event_signatures_total from schemas.signing's counts, read at scrape time."""
@@ -128,6 +131,12 @@ TASK_SECONDS = Histogram(
     "One attempt of a workflow task, by outcome (completed, retried, failed or cancelled).",
     ["workflow", "task", "outcome"],
     buckets=_TASK_BUCKETS,
+)
+STAGE_SECONDS = Histogram(
+    "zvt_workflow_stage_seconds",
+    "One stage inside a workflow task (place_order's validate_risk ... update_positions), by outcome.",
+    ["workflow", "stage", "outcome"],
+    buckets=_STAGE_BUCKETS,
 )
 
 

@@ -465,7 +465,7 @@ class Streams:
     ORDER_ROUTES = RedisStream(
         "zvt.orders.routed",
         (ExchangeRouted,),
-        "Routing decisions forwarded from Kafka, awaited by the place_order workflow's route_exchange step.",
+        "Routing decisions forwarded from Kafka, awaited by the place_order workflow's route_exchange stage.",
         from_topics=(Topics.ORDERS_ROUTED,),
     )
     ORDER_EXECUTIONS = RedisStream(

@@ -11,7 +11,7 @@ cat >/data/users.acl <<ACL
 user default off resetpass ~* &* +@all
 user admin on #$(digest "$ZVT_REDIS_ADMIN_PASSWORD") ~* &* +@all
 user bridge on #$(digest "$ZVT_REDIS_BRIDGE_PASSWORD") $keys $connect $publish $groups
-user workflows on #$(digest "$ZVT_REDIS_WORKFLOWS_PASSWORD") $keys $connect $publish +xread +xrevrange
+user workflows on #$(digest "$ZVT_REDIS_WORKFLOWS_PASSWORD") $keys $connect $publish +xread +xrevrange +set
 user smoke on #$(digest "$ZVT_REDIS_SMOKE_PASSWORD") resetkeys ~zvt.alerts ~*.zvt.alerts resetchannels $connect +xadd +xgroup|create +xreadgroup +xack +xpending
 ACL
 exec redis-server --appendonly yes --appendfsync always --save "" --aclfile /data/users.acl

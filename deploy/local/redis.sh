@@ -26,8 +26,9 @@ declare -A ACL_RULES=(
     # Kafka <-> Redis: publishes into streams, reads, acknowledges and reclaims in consumer groups
     [bridge]="$STREAM_KEYS $CONNECT $PUBLISH +multi +exec +discard +xreadgroup +xread +xrevrange +xack
         +xautoclaim +xpending +xgroup|create +xinfo|groups +xlen"
-    # Hatchet workflows: publish their outcomes, follow the streams they await (no groups, no deletes)
-    [workflows]="$STREAM_KEYS $CONNECT $PUBLISH +xread +xrevrange"
+    # Hatchet workflows: publish their outcomes, follow the streams they await, note where they started
+    # reading (SET NX of place_order's positions, under zvt.*); no groups, no deletes
+    [workflows]="$STREAM_KEYS $CONNECT $PUBLISH +xread +xrevrange +set"
     # `zvt smoke`: one entry through a consumer group of the alerts stream
     [smoke]="resetkeys ~zvt.alerts ~*.zvt.alerts resetchannels $CONNECT +xadd +xgroup|create +xreadgroup
         +xack +xpending"
@@ -90,6 +91,9 @@ CONF
 start() {
     install
     ensure_running redis launch
+    # A Redis already running takes the users' current rules too (a rule added since it started).
+    local acl; acl="$(service_dir redis)/users.acl"
+    write_acl "$acl" && [[ "$(cli_admin acl load)" == "OK" ]] || die "redis did not load $acl"
     env_file_set ZVT_REDIS_URL "redis://127.0.0.1:$ZVT_REDIS_PORT/0"
     local u
     for u in "${REDIS_USERS[@]}"; do credentials_login "$u" ZVT_REDIS_USERNAME ZVT_REDIS_PASSWORD "$u" "redis-$u"; done

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from hatchet_workflows.stages import StageSpan
 from schemas import (
     Event,
     ExchangeRouted,
@@ -31,9 +32,14 @@ from trading.positions import Position
 ORDER_REQUEST_NAMESPACE = UUID("5b0f6a52-5d8e-4c1e-9f0a-6c1f1e3a9d21")
 # The whole run's budget (the caller cancels a run that takes longer; see `trigger.place_order`).
 RUN_TIMEOUT = timedelta(seconds=30)
-# Test-only: `pause-in-execute:<path>` makes execute_order, once it holds the terminal fill, touch <path>
-# and stall, so a test can SIGKILL the worker inside the step.
+# Test-only: `pause-in-execute:<path>` makes the execute_order stage, once it holds the terminal fill, touch
+# <path> and hold until <path> is removed (at most the stage's 15 s), so a test can SIGKILL the worker or the
+# engine inside the stage.
 FAILPOINT_ENV = "ZVT_WORKFLOW_FAILPOINT"
+# The task's stages, in order: the five tasks place_order had, each now recorded inside one task.
+STAGES = ("validate_risk", "create_order", "route_exchange", "execute_order", "update_positions")
+# How long the answer streams' positions noted for a request stay in Redis: far past any retry of its run.
+POSITIONS_KEPT = 24 * 3600
 
 
 class OrderOutcome(StrEnum):
@@ -99,6 +105,23 @@ class PlaceOrderResult(BaseModel):
     position: Position
     mark_price: Decimal | None
     unrealized_pnl: Decimal
+
+
+class PlacedOrder(BaseModel):
+    """The task's output: the result, what each stage produced (the per-stage record five tasks' outputs
+    used to be) and each stage's span in the attempt that completed."""
+
+    result: PlaceOrderResult
+    checked: RiskChecked
+    sent: OrderSent
+    routed: Routed
+    executed: Executed
+    stages: list[StageSpan]
+
+
+def positions_key(prefix: str, request: OrderRequested) -> str:
+    """The Redis key under which the answer streams' positions are noted for this request (once)."""
+    return f"{prefix}zvt.place_order.positions:{request.event_id}"
 
 
 def build_request(order: PlaceOrderInput, run_id: str) -> OrderRequested:

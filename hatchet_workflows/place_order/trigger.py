@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hatchet_workflows.client import hatchet
-from hatchet_workflows.place_order.models import RUN_TIMEOUT, PlaceOrderInput, PlaceOrderResult
-from hatchet_workflows.place_order.workflow import place_order_workflow, update_positions
+from hatchet_workflows.place_order.models import RUN_TIMEOUT, PlacedOrder, PlaceOrderInput, PlaceOrderResult
+from hatchet_workflows.place_order.workflow import place_order_task, place_order_workflow
 
 
 class RunTimedOutError(TimeoutError):
@@ -20,6 +20,11 @@ class RunTimedOutError(TimeoutError):
 
 async def place_order(order: PlaceOrderInput, budget: timedelta = RUN_TIMEOUT) -> PlaceOrderResult:
     """Run the workflow to its end; a run past `budget` is cancelled, so it cannot act later unseen."""
+    return (await place_order_run(order, budget)).result
+
+
+async def place_order_run(order: PlaceOrderInput, budget: timedelta = RUN_TIMEOUT) -> PlacedOrder:
+    """`place_order` with the whole task output (each stage's product and span)."""
     ref = await place_order_workflow.aio_run(order, wait_for_result=False)
     try:
         async with asyncio.timeout(budget.total_seconds()):
@@ -29,7 +34,7 @@ async def place_order(order: PlaceOrderInput, budget: timedelta = RUN_TIMEOUT) -
         raise RunTimedOutError(
             f"place_order run {ref.workflow_run_id} unfinished after {budget}; cancelled"
         ) from None
-    return PlaceOrderResult.model_validate(result[update_positions.name])
+    return PlacedOrder.model_validate(result[place_order_task.name])
 
 
 def result_table(result: PlaceOrderResult) -> Table:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bridge.bus import StreamBus
-from bridge.follow import START, collect, positions
+from bridge.follow import START, collect, noted_positions, positions
 from schemas import Event, OrderExecuted, OrderRejected, OrderStatus, RejectReason
 from tests.unit.trading.builders import executed, request
 from topics.registry import Streams
@@ -63,3 +63,19 @@ async def test_reads_from_the_position_only_this_orders_events_and_again_on_retr
     assert rejected == [other]
     assert isinstance(found[1], OrderExecuted)
     assert found[1].fill_quantity == Decimal("1")
+
+
+async def test_positions_noted_under_a_key_are_the_first_ones_for_every_later_attempt(bus: StreamBus) -> None:
+    both = (Streams.ORDER_ROUTES, Streams.ORDER_EXECUTIONS)
+    key = f"{bus.prefix}zvt.place_order.positions:test"
+    first = await noted_positions(bus, both, key, keep_seconds=60)
+    assert first == await positions(bus, both)  # both streams, in one round trip
+    fill = executed(quantity="1", price="10", cumulative="1", remaining="0", status=OrderStatus.FILLED,
+                    order_id="n", fill_id="n1")  # fmt: skip
+    await bus.publish(Streams.ORDER_EXECUTIONS, fill)  # the first attempt's answer
+    again = await noted_positions(bus, both, key, keep_seconds=60)  # a retried attempt
+    assert again == first != await positions(bus, both)
+    async with asyncio.timeout(10):
+        found = await collect(bus, both, again, of("n"), terminal, block_ms=100)
+    assert [e.event_id for e in found] == [fill.event_id]
+    assert 0 < await bus.client.ttl(key) <= 60

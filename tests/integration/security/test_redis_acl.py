@@ -10,6 +10,7 @@ import redis.asyncio as redis
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from bridge.bus import StreamBus
+from bridge.follow import noted_positions
 from runtime.clients import redis_client
 from runtime.settings import Settings, load_settings
 from schemas import AlertTriggered
@@ -77,6 +78,12 @@ async def test_workflows_publish_and_follow_but_cannot_consume_in_groups_or_dele
         await bus.ensure_group(stream, "acl-test")
     with pytest.raises(NoPermissionError):
         await clients["workflows"].delete(bus.name(stream))
+    key = f"{own.topic_prefix}zvt.place_order.positions:acl-test"
+    noted = await noted_positions(bus, (stream,), key, keep_seconds=60)  # place_order notes where it reads
+    assert await bus.publish(stream, alert()) is not None
+    assert await noted_positions(bus, (stream,), key, keep_seconds=60) == noted  # not the newer entry's
+    with pytest.raises(NoPermissionError):  # a key outside the streams' names
+        await clients["workflows"].set("elsewhere", "v")
 
 
 async def test_smoke_uses_the_alerts_stream_only(own: Settings, clients: dict[str, redis.Redis]) -> None:

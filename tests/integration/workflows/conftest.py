@@ -18,6 +18,7 @@ import pytest
 from runtime.processes import background_process, free_port
 from runtime.producer import publish_events
 from runtime.settings import Settings
+from schemas import Event, OrderExecuted, OrderRequested
 from tests.integration.pipeline.support import (
     PipelineOutput,
     names,
@@ -25,6 +26,7 @@ from tests.integration.pipeline.support import (
     read_topics,
     start_worker,
     wait_for_books,
+    wait_until,
     worker_env,
 )
 from topics import Topics
@@ -122,6 +124,24 @@ async def run_command(flow: Flow, workflow: object, *args: str) -> str:
     out = done.stdout.decode()
     assert done.returncode == 0, out + done.stderr.decode()[-2000:]
     return out
+
+
+def of_order(flow: Flow, kind: type[Event], order_id: str) -> list[Event]:
+    return [e for e in flow.output.of_type(kind) if getattr(e, "order_id", None) == order_id]
+
+
+async def assert_placed_once(flow: Flow, order_id: str, fill_ids: list[str]) -> None:
+    """Kafka holds exactly one request and one fill of the order, the fill the run reported."""
+
+    def fills() -> list[OrderExecuted]:
+        return [e for e in of_order(flow, OrderExecuted, order_id) if isinstance(e, OrderExecuted)]
+
+    await wait_until(lambda: len(fills()) >= 1, 30, lambda: "no fill in orders.executed")
+    await asyncio.sleep(2)  # a second fill, if the order had been placed twice, would be here by now
+    assert len(fills()) == 1, fills()  # distinct event ids
+    assert len({e.fill_id for e in fills()}) == 1
+    assert len(of_order(flow, OrderRequested, order_id)) == 1
+    assert fill_ids == [fills()[0].fill_id]
 
 
 async def serving(workflow: object, name: str) -> None:

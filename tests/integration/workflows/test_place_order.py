@@ -1,5 +1,6 @@
-"""trading.place_order on the real engine, Redis, Kafka and agents: the events of a run, in causal order,
-and a worker SIGKILLed inside execute_order whose run still ends with exactly one fill."""
+"""trading.place_order on the real engine, Redis, Kafka and agents: the events of a run, in causal order, its
+five stages timed on the worker's /metrics, and a worker SIGKILLed inside the execute_order stage whose run
+still ends with exactly one fill."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from runtime.processes import free_port
 from schemas import (
     Event,
     ExchangeRouted,
@@ -22,15 +25,15 @@ from schemas import (
     OrderValidated,
     PositionUpdated,
 )
+from tests.integration.metrics import scrape_until, total
 from tests.integration.pipeline.support import wait_until, worker_log_tail
 
-from .conftest import Flow, run_command, serving, workflow_worker
+from .conftest import Flow, assert_placed_once, of_order, run_command, serving, workflow_worker
+
+if TYPE_CHECKING:
+    from hatchet_workflows.trace import Step
 
 pytestmark = pytest.mark.integration
-
-
-def of_order(flow: Flow, kind: type[Event], order_id: str) -> list[Event]:
-    return [e for e in flow.output.of_type(kind) if getattr(e, "order_id", None) == order_id]
 
 
 def position_after(flow: Flow, fill: OrderExecuted) -> list[PositionUpdated]:
@@ -45,12 +48,12 @@ def kill_tree(pid: int) -> None:
 
 
 async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flow) -> None:
-    from hatchet_workflows.place_order.models import OrderOutcome, PlaceOrderInput
+    from hatchet_workflows.place_order.models import STAGES, OrderOutcome, PlaceOrderInput
     from hatchet_workflows.place_order.trigger import place_order
     from hatchet_workflows.place_order.workflow import place_order_workflow
 
-    name = f"wf-{uuid.uuid4().hex[:6]}"
-    with workflow_worker(flow, name):
+    name, port = f"wf-{uuid.uuid4().hex[:6]}", free_port()
+    with workflow_worker(flow, name, ZVT_WORKFLOWS_METRICS_PORT=str(port)):
         await serving(place_order_workflow, name)
         order_id = f"po-{uuid.uuid4().hex[:8]}"
         result = await place_order(
@@ -68,6 +71,16 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
                             order_id=order_id),
             budget=timedelta(seconds=60),
         )  # fmt: skip
+        metrics = await scrape_until(
+            port,
+            lambda m: total(m, "zvt_workflow_stage_seconds_count", stage=STAGES[-1]) == 2,
+            10,
+            "both runs' last stage timed",
+        )
+
+    for stage in STAGES:  # each stage of both runs, under the workflow's name without the namespace
+        assert total(metrics, "zvt_workflow_stage_seconds_count", workflow="trading.place_order", stage=stage,
+                     outcome="completed") == 2, stage  # fmt: skip
 
     assert reused.outcome is OrderOutcome.REJECTED
     assert reused.reason is not None
@@ -104,7 +117,7 @@ async def test_a_run_places_one_order_and_its_events_follow_each_other(flow: Flo
 
 
 async def test_worker_killed_inside_execute_order_still_fills_once(flow: Flow, tmp_path: Path) -> None:
-    from hatchet_workflows.place_order.models import FAILPOINT_ENV, OrderOutcome, PlaceOrderInput
+    from hatchet_workflows.place_order.models import FAILPOINT_ENV, STAGES, OrderOutcome, PlaceOrderInput
     from hatchet_workflows.place_order.trigger import place_order
     from hatchet_workflows.place_order.workflow import place_order_workflow
 
@@ -124,16 +137,28 @@ async def test_worker_killed_inside_execute_order_still_fills_once(flow: Flow, t
 
     assert result.outcome is OrderOutcome.FILLED, result
     assert result.filled_quantity == Decimal("3")
+    await assert_placed_once(flow, order_id, result.fill_ids)
 
-    def fills() -> list[Event]:
-        return of_order(flow, OrderExecuted, order_id)
+    # The killed attempt's record: the stages it finished, as it logged them to the engine.
+    (request,) = of_order(flow, OrderRequested, order_id)
+    step = await retried_step(str(request.metadata["workflow_run_id"]))
+    assert step.attempts == 2
+    assert [line.split()[3] for line in step.earlier] == ["validate_risk", "create_order", "route_exchange"]
+    assert [stage.name for stage in step.stages] == list(STAGES)  # the attempt that completed
 
-    await wait_until(lambda: len(fills()) >= 1, 30, lambda: "no fill in orders.executed")
-    await asyncio.sleep(2)  # a second fill, if the order had been placed twice, would be here by now
-    assert len(fills()) == 1, fills()  # distinct event ids
-    assert len({e.fill_id for e in fills() if isinstance(e, OrderExecuted)}) == 1
-    assert len(of_order(flow, OrderRequested, order_id)) == 1
-    assert result.fill_ids == [fills()[0].fill_id]  # type: ignore[attr-defined]
+
+async def retried_step(run_id: str) -> Step:
+    """The run's one step once the engine holds its earlier attempt's three stage lines (logs are written
+    through the engine's buffers)."""
+    from hatchet_workflows.client import hatchet
+    from hatchet_workflows.trace import fetch_earlier_attempts, run_view
+
+    async with asyncio.timeout(30):
+        while True:
+            view = await fetch_earlier_attempts(run_view(await hatchet.runs.aio_get(run_id)))
+            if len(view.steps[0].earlier) >= 3:
+                return view.steps[0]
+            await asyncio.sleep(0.5)
 
 
 async def test_the_command_line_places_an_order_and_prints_the_outcome(flow: Flow) -> None:

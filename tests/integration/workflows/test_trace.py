@@ -1,5 +1,5 @@
-"""`zvt trace <workflow run id>` on a real place_order run: the run's five steps, with the engine's timings,
-and the order's events from the event store (filled by a real sink), in one tree."""
+"""`zvt trace <workflow run id>` on a real place_order run: the run's task with the engine's timings, its five
+stages under it, and the order's events from the event store (filled by a real sink), in one tree."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .conftest import Flow, serving, workflow_worker
 
 pytestmark = pytest.mark.integration
 
-STEPS = ["validate_risk", "create_order", "route_exchange", "execute_order", "update_positions"]
+STAGES = ["validate_risk", "create_order", "route_exchange", "execute_order", "update_positions"]
 EVENTS = ["order.requested", "order.validated", "exchange.routed", "order.created", "order.executed"]
 
 
@@ -55,8 +55,8 @@ async def test_trace_of_a_run_shows_its_steps_and_its_orders_events(
     tmp_path: Path,
 ) -> None:
     from hatchet_workflows.client import hatchet
-    from hatchet_workflows.place_order.models import PlaceOrderInput, PlaceOrderResult
-    from hatchet_workflows.place_order.workflow import place_order_workflow, update_positions
+    from hatchet_workflows.place_order.models import PlacedOrder, PlaceOrderInput
+    from hatchet_workflows.place_order.workflow import place_order_task, place_order_workflow
 
     env = flow.env | {"ZVT_POSTGRES_DSN": store_settings.postgres_dsn}
     sink = [sys.executable, "-m", "zvt", "sink"]
@@ -69,7 +69,7 @@ async def test_trace_of_a_run_shows_its_steps_and_its_orders_events(
         )
         ref = await place_order_workflow.aio_run(order, wait_for_result=False)
         async with asyncio.timeout(timedelta(seconds=60).total_seconds()):
-            result = PlaceOrderResult.model_validate((await ref.aio_result())[update_positions.name])
+            result = PlacedOrder.model_validate((await ref.aio_result())[place_order_task.name]).result
         await stored(store_settings, result.correlation_id, "position.updated", within=60)
 
     traced = await asyncio.to_thread(zvt, env, "trace", ref.workflow_run_id)
@@ -78,9 +78,13 @@ async def test_trace_of_a_run_shows_its_steps_and_its_orders_events(
     workflow = hatchet.config.apply_namespace(place_order_workflow.name)
     assert lines[0].startswith(f"workflow run {ref.workflow_run_id} {workflow}: COMPLETED in "), lines[0]
 
-    step_lines = [line for line in lines if "COMPLETED [engine " in line]
-    assert [next(s for s in STEPS if f" {s} COMPLETED" in line) for line in step_lines] == STEPS
-    assert len({indent(line) for line in step_lines}) == 1  # siblings under the run's "steps" branch
+    (step_line,) = [line for line in lines if "COMPLETED [engine " in line]
+    assert " place_order COMPLETED [engine " in step_line
+    stage_lines = [line for line in lines if " completed [ran " in line]
+    assert [next(s for s in STAGES if f" {s} completed" in line) for line in stage_lines] == STAGES
+    assert len({indent(line) for line in stage_lines}) == 1  # siblings
+    assert indent(stage_lines[0]) > indent(step_line)  # under the task they ran in
+    assert lines.index(step_line) < lines.index(stage_lines[0])
 
     order_id = f"wf-{ref.workflow_run_id}"  # the run's default order id
     event_lines = [line for line in lines if order_id in line]

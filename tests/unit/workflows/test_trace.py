@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import io
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hatchet_sdk.clients.rest.models.v1_workflow_run_details import V1WorkflowRunDetails
 from rich.console import Console
 
-from hatchet_workflows.trace import correlations, render_run, run_view
+from hatchet_workflows.trace import (
+    correlations,
+    phases,
+    render_run,
+    run_view,
+    stages_of,
+    with_earlier_attempts,
+)
 
 T0 = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
 TENANT = str(uuid.uuid4())
@@ -20,7 +28,11 @@ def at(ms: float) -> str:
     return (T0 + timedelta(milliseconds=ms)).isoformat()
 
 
-def details(steps: list[tuple[str, list[str], dict[str, float], dict[str, Any]]]) -> V1WorkflowRunDetails:
+def details(
+    steps: list[tuple[str, list[str], dict[str, float], dict[str, Any]]],
+    display_name: str = "ns_trading.place_order-1796323178349",
+    config: dict[str, Any] | None = None,
+) -> V1WorkflowRunDetails:
     """A run whose steps are (name, children, {event type: ms after T0}, output), as the engine answers."""
     ids = {name: (str(uuid.uuid4()), str(uuid.uuid4())) for name, *_ in steps}  # task id, step id
     run_id = str(uuid.uuid4())
@@ -42,9 +54,9 @@ def details(steps: list[tuple[str, list[str], dict[str, float], dict[str, Any]]]
         })  # fmt: skip
     run = {"metadata": {"id": run_id, "createdAt": at(0), "updatedAt": at(0)}, "status": "COMPLETED",
            "createdAt": at(40), "finishedAt": at(900), "tenantId": TENANT, "workflowId": run_id, "input": {},
-           "displayName": "ns_trading.place_order-1796323178349", "output": {}}  # fmt: skip
+           "displayName": display_name, "output": {}}  # fmt: skip
     return V1WorkflowRunDetails.model_validate(
-        {"run": run, "taskEvents": events, "shape": shape, "tasks": tasks}
+        {"run": run, "taskEvents": events, "shape": shape, "tasks": tasks, "workflowConfig": config}
     )
 
 
@@ -92,3 +104,72 @@ def test_the_rendered_run_puts_steps_and_events_under_one_root() -> None:
         "(last step ended at +323.0 ms)"  # fmt: skip
     assert "create_order COMPLETED [engine 99.0 ms, ran 10.0 ms, 2 attempts]" in lines[3]
     assert lines[-1].endswith("0 events (correlation 8ca141d2-0177-5651-87ed-f5405a337c5a)")
+
+
+def staged() -> V1WorkflowRunDetails:
+    """One task (place_order's shape) whose output records its stages, given out of order."""
+    spans = [("create_order", 4, 6), ("validate_risk", 1, 3), ("execute_order", 7, 19)]
+    stages = [{"name": n, "started_at": at(25 + start), "ended_at": at(25 + end)} for n, start, end in spans]
+    return details([
+        ("place_order", [], {"QUEUED": 20, "STARTED": 25, "FINISHED": 50},
+         {"result": {"correlation_id": "8ca141d2-0177-5651-87ed-f5405a337c5a"}, "stages": stages}),
+    ], display_name="place_order-1796323178349", config={"Name": "ns_trading.place_order"})  # fmt: skip
+
+
+def test_stages_recorded_in_a_tasks_output_are_drawn_under_it_in_start_order() -> None:
+    view = run_view(staged())
+    (step,) = view.steps
+    assert view.workflow == "ns_trading.place_order"  # a one-task run is displayed under its task's name
+    assert [stage.name for stage in step.stages] == ["validate_risk", "create_order", "execute_order"]
+    out = io.StringIO()
+    Console(file=out, width=200).print(render_run(view, []))
+    lines = out.getvalue().splitlines()
+    assert "1 step (created" in lines[1]
+    assert "place_order COMPLETED [engine 25.0 ms, ran 25.0 ms]" in lines[2]
+    assert lines[3].endswith("+0.0 ms validate_risk completed [ran 2.0 ms]"), lines
+    assert lines[4].endswith("+3.0 ms create_order completed [ran 2.0 ms]"), lines
+    assert lines[5].endswith("+6.0 ms execute_order completed [ran 12.0 ms]"), lines
+    assert len(lines[3]) - len(lines[3].lstrip(" │├└─")) > len(lines[2]) - len(lines[2].lstrip(" │├└─"))
+    assert phases(view)["place_order / execute_order stage"] == 12.0
+
+
+def test_an_output_without_stages_or_with_another_shape_under_the_name_draws_none() -> None:
+    assert stages_of({"stages": [{"name": "x"}]}) == ()
+    assert stages_of({"stages": "many"}) == ()
+    assert stages_of([1, 2]) == ()
+    assert run_view(chain()).steps[0].stages == ()
+
+
+def test_a_run_without_task_events_is_timed_from_the_tasks_own_start_and_end() -> None:
+    run = details([("place_order", [], {}, {})], display_name="place_order-1796323178349")
+    run.tasks[0].started_at, run.tasks[0].finished_at = (
+        T0 + timedelta(milliseconds=30),
+        T0 + timedelta(milliseconds=45),
+    )
+    view = run_view(run)
+    assert view.workflow == "place_order"  # no configuration: the display name's
+    assert phases(view) == {"place_order engine": 30.0, "place_order ran": 15.0}
+
+
+def test_a_retried_steps_earlier_attempts_show_what_they_logged_before_its_stages() -> None:
+    view = run_view(staged())
+    (step,) = view.steps
+    logs = {
+        step.task_id: [
+            (1, "stage validate_risk completed in 1.0 ms (attempt 1)"),
+            (1, "stage create_order completed in 0.5 ms (attempt 1)"),
+            (2, "stage validate_risk completed in 0.9 ms (attempt 2)"),
+        ]
+    }
+    assert with_earlier_attempts(view, logs).steps[0].earlier == ()  # one attempt: its stages say it all
+    retried = with_earlier_attempts(replace(view, steps=[replace(step, attempts=2)]), logs)
+    assert retried.steps[0].earlier == (
+        "attempt 1: stage validate_risk completed in 1.0 ms (attempt 1)",
+        "attempt 1: stage create_order completed in 0.5 ms (attempt 1)",
+    )
+    out = io.StringIO()
+    Console(file=out, width=200).print(render_run(retried, []))
+    lines = out.getvalue().splitlines()
+    assert "2 attempts]" in lines[2]
+    assert lines[3].endswith("attempt 1: stage validate_risk completed in 1.0 ms (attempt 1)"), lines
+    assert lines[5].endswith("+0.0 ms validate_risk completed [ran 2.0 ms]"), lines
