@@ -445,18 +445,15 @@ class Stage(Generic[M]):
         assignment = consumer.assignment()
         if fetched_in == self.generation:
             return {tp: fetched for tp, fetched in records.items() if tp in assignment}
-        self.stats.stale_fetches += sum(len(fetched) for fetched in records.values())
+        stale = sum(len(fetched) for fetched in records.values())
+        self.stats.stale_fetches += stale
         again = [tp for tp in records if tp in assignment]
         if again:
             committed = await consumer.seek_to_committed(*again)
             never = [tp for tp, offset in committed.items() if not offset]  # aiokafka seeks only past 0
             if never:
                 await consumer.seek_to_beginning(*never)
-        log.info(
-            "%s: %d records fetched before a rebalance, read again from the commit",
-            self.name,
-            self.stats.stale_fetches,
-        )
+        log.info("%s: %d records fetched before a rebalance, read again from the commit", self.name, stale)
         return None
 
     def behind(self) -> bool:
@@ -760,6 +757,7 @@ class Stage(Generic[M]):
             )
             kept, self._kept = self._kept, {}
             kept_windows, self._kept_windows = self._kept_windows, {}
+            await self._resume_from_commits(assigned)
             if self.store is not None:
                 missing = partitions - set(kept)
                 self.store.partitions = {p: states for p, states in kept.items() if p in partitions}
@@ -774,6 +772,17 @@ class Stage(Generic[M]):
                     self.windows[(name, tp.partition)] = window
             if self.on_assigned is not None:
                 await self.on_assigned(assigned)
+
+    async def _resume_from_commits(self, assigned: set[TopicPartition]) -> None:
+        """Count each assigned partition as taken up to its commit, where the consumer resumes. Without it a
+        partition with nothing new after a rebalance counted as behind by all it held (`has_backlog`, from
+        offset 0) until a record came: the order stage then waited out `market_settle_max_seconds` for
+        every order decided on the market, as if the feed were still on its way."""
+        assert self.consumer is not None
+        for tp in assigned:
+            committed = await self.consumer.committed(tp)
+            if committed:
+                self._next_offsets[tp] = self._committed[tp] = committed
 
     async def _recover_state(self, partitions: set[int]) -> None:
         assert self.store is not None

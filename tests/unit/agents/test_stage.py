@@ -12,7 +12,17 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.outbox import partition_for
-from agents.stage import Batch, Item, RecentKeys, Stage, StateStore, Stored, _Tail, offsets_to_commit
+from agents.stage import (
+    Batch,
+    Item,
+    RecentKeys,
+    Stage,
+    StateStore,
+    Stored,
+    _Tail,
+    has_backlog,
+    offsets_to_commit,
+)
 from schemas import CODEC, OrderRequested
 from schemas.signing import keyring, signature_in
 from topics import StateChangelogs, Topics
@@ -345,3 +355,37 @@ async def test_a_fetch_from_before_a_rebalance_is_not_applied_its_partitions_are
     taken = await s._take(fetched, s.generation, consumer)
     assert taken == {p0: later, p1: fetched[p1]}  # fetched since: applied, but for a partition not ours
     assert consumer.seeks == []
+
+
+class ResumingConsumer(RebalancedConsumer):
+    """Assigned partitions with commits and ends: what `has_backlog` reads."""
+
+    def __init__(self, committed: dict[TopicPartition, int | None], ends: dict[TopicPartition, int]) -> None:
+        super().__init__(set(committed), committed)
+        self.ends = ends
+
+    async def committed(self, tp: TopicPartition) -> int | None:  # type: ignore[override]
+        return self._committed.get(tp)
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return self.ends[tp]
+
+
+async def test_after_a_rebalance_a_partition_with_nothing_new_is_not_behind() -> None:
+    """A partition read up to its commit before a rebalance, with nothing after it: the stage is caught up
+    there (the order stage waited the full settle maximum per order while its market data stage counted
+    such a partition behind from offset 0)."""
+    s: Stage[Any] = Stage(
+        "test", {Topics.ORDERS_REQUESTED: (OrderRequested,)}, lambda item, batch: None, dedupe=False
+    )
+    name = Topics.ORDERS_REQUESTED.full_name(s.prefix)
+    read, fresh = TopicPartition(name, 0), TopicPartition(name, 1)
+    consumer = ResumingConsumer({read: 7, fresh: None}, {read: 7, fresh: 0})
+    s.consumer = consumer
+    await s.revoked({read, fresh})
+    await s.assigned({read, fresh})
+    assert not has_backlog(consumer, s._next_offsets)
+    consumer.ends[read] = 9  # two records after the commit: behind until they are taken
+    assert has_backlog(consumer, s._next_offsets)
+    consumer.ends[read], consumer.ends[fresh] = 7, 3  # never committed, records there: behind
+    assert has_backlog(consumer, s._next_offsets)
