@@ -29,12 +29,17 @@ SELECT portfolio_id, currency, total_value, realized_pnl, unrealized_pnl, fees_p
 FROM portfolio_projections WHERE ($1::text IS NULL OR portfolio_id = $1) ORDER BY portfolio_id, currency
 """
 # The order flows (one correlation each, rooted at its order.requested), newest first, with their status
-# from the read model and what has filled, from the flattened trading_events.
+# from the read model, what has filled, from the flattened trading_events, and a rejected one's reason.
 _ORDERS = """
 SELECT c.status, c.last_event_at, e.event_data,
        (SELECT coalesce(sum(t.quantity), 0) FROM trading_events t
         WHERE t.order_id = e.aggregate_id AND t.event_type = 'order.executed'
-          AND t."timestamp" >= c.started_at) AS filled
+          AND t."timestamp" >= c.started_at) AS filled,
+       CASE WHEN c.status = 'rejected' THEN
+         (SELECT r.event_data->>'reason' || ': ' || (r.event_data->>'detail') FROM event_store r
+          WHERE r.correlation_id = c.correlation_id AND r.event_type = 'order.rejected'
+          ORDER BY r.position LIMIT 1)
+       END AS rejection
 FROM event_correlations c JOIN event_store e ON e.event_id = c.correlation_id
 WHERE c.flow_type = 'order' AND c.started_at >= $1 AND e.event_type = 'order.requested'
   AND ($2::text IS NULL OR e.event_data->>'account_id' = $2)
@@ -74,7 +79,12 @@ async def orders(
         request = orjson.loads(row["event_data"])
         found.append(
             request
-            | {"status": row["status"], "filled": str(row["filled"]), "last_event_at": row["last_event_at"]}
+            | {
+                "status": row["status"],
+                "filled": str(row["filled"]),
+                "last_event_at": row["last_event_at"],
+                "rejection": row["rejection"],
+            }
         )
     return found
 

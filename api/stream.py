@@ -1,4 +1,6 @@
-"""The WebSocket stream: fills, positions, breaches and alerts as the pipeline publishes them.
+"""The WebSocket stream: fills, positions, breaches and alerts as the pipeline publishes them, and the
+control commands as the risk officers give them (every subscriber of `controls` gets each, whatever its
+account: a global switch concerns every account, and the dashboard reloads the whole state on each).
 
 One Kafka reader per API process (no consumer group: it commits nothing, and every API process sees every
 event), positioned at the end of its topics when the API starts, reading committed transactions only (the
@@ -33,7 +35,10 @@ CHANNELS: dict[str, KafkaTopic] = {
     "positions": Topics.POSITIONS,
     "breaches": Topics.RISK_BREACHES,
     "alerts": Topics.ALERTS,
+    "controls": Topics.CONTROL_COMMANDS,
 }
+# Channels streamed to every subscriber of them, whichever account it narrowed the stream to.
+EVERY_ACCOUNT = frozenset({"controls"})
 QUEUE_LENGTH = 1000
 
 
@@ -45,7 +50,9 @@ class Subscriber:
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wants(self, channel: str, account_id: str | None) -> bool:
-        return channel in self.channels and (self.account_id is None or account_id in (None, self.account_id))
+        return channel in self.channels and (
+            self.account_id is None or channel in EVERY_ACCOUNT or account_id in (None, self.account_id)
+        )
 
     def offer(self, message: bytes) -> None:
         try:

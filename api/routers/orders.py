@@ -88,6 +88,9 @@ class OrderLine(BaseModel):
         description="open, filled, canceled, expired or rejected (the order flow's read model)."
     )
     filled: Decimal
+    rejection: str | None = Field(
+        None, description="A rejected order's reason and detail (`kill_switch: global kill switch ...`)."
+    )
     requested_at: datetime
     last_event_at: datetime
 

@@ -1,4 +1,4 @@
-"""`/stream`: the WebSocket of fills, positions, breaches and alerts (see api.stream)."""
+"""`/stream`: the WebSocket of fills, positions, breaches, alerts and control commands (see api.stream)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ TOO_SLOW = 1013  # "try again later": this client did not keep up with its queue
 async def stream(
     websocket: WebSocket, channels: str = ",".join(CHANNELS), account_id: str | None = None
 ) -> None:
-    """Each message: `{"channel": "fills" | "positions" | "breaches" | "alerts", "event": {...}}`, the event
-    as published. `channels` (comma-separated) and `account_id` narrow it. The first message,
-    `{"channel": "ready", ...}`, says the stream is live: what is published after it is streamed."""
+    """Each message: `{"channel": "fills" | "positions" | "breaches" | "alerts" | "controls", "event":
+    {...}}`, the event as published. `channels` (comma-separated) and `account_id` narrow it (but
+    `controls`: every command, whichever account). The first message, `{"channel": "ready", ...}`, says
+    the stream is live: what is published after it is streamed."""
     user = websocket_user(websocket)
     wanted = frozenset(name.strip() for name in channels.split(",") if name.strip())
     if user is None:

@@ -127,10 +127,18 @@ class Page:
         )
         return await self.text()
 
-    async def screenshot(self, path: Path, *, full_page: bool = False) -> Path:
-        """A PNG of the window, or with `full_page` of the whole page however long it scrolls."""
+    async def screenshot(self, path: Path, *, full_page: bool = False, selector: str | None = None) -> Path:
+        """A PNG of the window, or with `full_page` of the whole page however long it scrolls, or of the
+        element at `selector` only (a panel)."""
         options: dict[str, Any] = {"format": "png"}
-        if full_page:
+        if selector is not None:
+            box = await self.evaluate(
+                f"(() => {{ const r = {_found(selector)}.getBoundingClientRect();"
+                " return {x: r.left + window.scrollX, y: r.top + window.scrollY,"
+                " width: r.width, height: r.height}; })()"
+            )
+            options |= {"clip": box | {"scale": 1}, "captureBeyondViewport": True}
+        elif full_page:
             size = (await self.send("Page.getLayoutMetrics"))["cssContentSize"]
             clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
             options |= {"clip": clip, "captureBeyondViewport": True}

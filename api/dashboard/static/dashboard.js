@@ -12,7 +12,7 @@
 
   const state = {
     token: null, user: null, role: null, account: "",
-    socket: null, retryMs: 1000, reconnect: null, timers: [], pending: {}, cancelling: new Set(),
+    socket: null, retryMs: 1000, reconnect: null, timers: [], pending: {}, cancelling: new Set(), controlsAt: 0,
     positions: new Map(), fills: [], alerts: [],
   };
   const $ = (id) => document.getElementById(id);
@@ -202,7 +202,7 @@
     const recentRows = recent.map((o) => el("tr", { data: { orderId: o.order_id, status: o.status } },
       cell(time(o.requested_at)), cell(o.order_id), cell(o.account_id), cell(o.strategy_id), cell(o.symbol),
       cell(o.side), cell(o.order_type), cell(num(o.limit_price)), cell(num(o.quantity)), cell(num(o.filled)),
-      cell(o.status, { class: `state-${o.status}` })));
+      cell(o.status, { class: `state-${o.status}` }), cell(o.rejection, { class: "what" })));
     fill($("orders").tBodies[0], recentRows, "no orders in the window");
   }
 
@@ -231,8 +231,76 @@
     renderAlerts();
   }
 
+  // ---- runtime controls: the state every worker applies, and for risk officers the commands ----
+  function settingRow(scope, setting, onLabel, offLabel) {
+    const on = Boolean(setting && setting.on);
+    return el("tr", { data: { scope, on: String(on) }, class: on ? "engaged" : null },
+      cell(scope), cell(setting ? (on ? onLabel : offLabel) : `${offLabel} (never set)`, { class: on ? "control-on" : "control-off" }),
+      cell(setting && setting.issued_by), cell(setting && setting.reason, { class: "what" }), cell(setting ? time(setting.at) : ""));
+  }
+
+  async function loadControls() {
+    const found = await api("/controls");
+    state.controlsAt = Date.now();
+    const byName = (entries) => Object.entries(entries || {}).sort(([a], [b]) => a.localeCompare(b));
+    const rows = [
+      settingRow("global", found.global_kill, "ON", "off"),
+      ...byName(found.account_kills).map(([account, s]) => settingRow(`account:${account}`, s, "ON", "off")),
+      ...byName(found.strategy_halts).map(([strategy, s]) => settingRow(`strategy:${strategy}`, s, "HALTED", "running")),
+    ];
+    fill($("controls").tBodies[0], rows, "no control command given");
+    const limits = byName(found.limits).flatMap(([account, changed]) => byName(changed).map(([name, s]) =>
+      el("tr", { data: { account, limit: name } }, cell(account), cell(name), cell(num(s.value)), cell(s.issued_by),
+        cell(s.reason, { class: "what" }), cell(time(s.at)))));
+    fill($("control-limits").tBodies[0], limits, "no limit changed at runtime: the configured ones apply");
+    const refused = found.refused || [];
+    const summary = $("controls-summary");
+    summary.dataset.applied = String(found.applied);
+    summary.textContent = `${found.applied} command(s) applied, read at ${now()}` +
+      (refused.length ? `; ${refused.length} record(s) refused: ${refused.join("; ")}` : "");
+  }
+
+  // One command from a form: its answer (202 with the offset, or the refusal and why) in the activity.
+  async function command(what, path, body) {
+    try {
+      const sent = await api(path, { method: "POST", body });
+      activity(`${what} sent (${sent.scope}, offset ${sent.offset}): ${body.reason}`, { action: "control", scope: sent.scope, outcome: "sent" });
+    } catch (error) {
+      activity(`${what} refused: ${error.message}`, { action: "control", outcome: "refused" });
+    }
+    refresh("controls", loadControls);
+  }
+
+  function formData(event) {
+    event.preventDefault();
+    const data = Object.fromEntries([...new FormData(event.target).entries()].map(([k, v]) => [k, String(v).trim()]));
+    return { data, choice: event.submitter ? event.submitter.value : "" };
+  }
+
+  function killSwitch(event) {
+    const { data, choice } = formData(event);
+    const engaged = choice === "on";
+    const body = { engaged, reason: data.reason };
+    if (data.account_id) body.account_id = data.account_id;
+    command(`${data.account_id ? `kill switch of ${data.account_id}` : "global kill switch"} ${engaged ? "ON" : "off"}`, "/controls/kill-switch", body);
+  }
+
+  function haltOrResume(event) {
+    const { data, choice } = formData(event);
+    const verb = choice === "resume" ? "resume" : "halt";
+    command(`${verb} ${data.strategy_id}`, `/controls/strategies/${encodeURIComponent(data.strategy_id)}/${verb}`, { reason: data.reason });
+  }
+
+  function setLimit(event) {
+    const { data, choice } = formData(event);
+    const reset = choice === "reset";
+    const body = reset ? { reset: [data.limit], reason: data.reason } : { limits: { [data.limit]: data.value }, reason: data.reason };
+    command(`${data.account_id} ${data.limit} ${reset ? "reset" : `= ${data.value}`}`, `/controls/accounts/${encodeURIComponent(data.account_id)}/limits`, body);
+  }
+
   const loaders = {
     positions: loadPositions, pnl: loadPnl, equity: loadEquity, latency: loadLatency, orders: loadOrders, feeds: loadFeeds,
+    controls: loadControls,
   };
   function loadAll() { for (const [name, load] of Object.entries(loaders)) refresh(name, load); }
   function afterFill() {
@@ -331,9 +399,14 @@
   }
 
   function onStream({ channel, event }) {
-    if (channel === "ready") { state.retryMs = 1000; streamStatus("live", "stream live"); return; }
+    if (channel === "ready") {
+      // What was given before the stream was live is in the state read now; what comes after, streamed.
+      state.retryMs = 1000; streamStatus("live", "stream live"); refresh("controls", loadControls); return;
+    }
     if (!event || typeof event !== "object") return;
-    if (channel === "fills") {
+    if (channel === "controls") {
+      refresh("controls", loadControls); // the whole state, as every worker folds it
+    } else if (channel === "fills") {
       if (state.fills.some(({ f }) => f.event_id === event.event_id)) return;
       state.fills = [{ f: event, source: "stream" }, ...state.fills].slice(0, KEPT_ROWS);
       renderFills();
@@ -367,6 +440,7 @@
     $("sign-out").hidden = false;
     $("panels").hidden = false;
     $("ticket-panel").hidden = state.role !== "trader";
+    $("control-forms").hidden = state.role !== "risk_officer";
     $("who").textContent = `${state.user} (${state.role})`;
     $("who").dataset.role = state.role;
     start();
@@ -379,6 +453,10 @@
       setInterval(() => refresh("orders", loadOrders), 3000),
       setInterval(() => refresh("latency", loadLatency), 10000),
       setInterval(() => { refresh("pnl", loadPnl); refresh("equity", loadEquity); }, 15000),
+      // Commands come over the stream; without it live, the state is read every 2 s (and every 30 s anyway).
+      setInterval(() => {
+        if ($("stream-status").dataset.state !== "live" || Date.now() - state.controlsAt > 30000) refresh("controls", loadControls);
+      }, 2000),
     ];
   }
 
@@ -400,6 +478,8 @@
     for (const table of document.querySelectorAll("#panels tbody")) table.replaceChildren(); // not the next user's
     $("activity").replaceChildren();
     $("equity").replaceChildren();
+    $("controls-summary").replaceChildren();
+    $("control-forms").hidden = true;
     $("login").hidden = false;
     $("filter").hidden = true;
     $("sign-out").hidden = true;
@@ -421,6 +501,9 @@
     });
     $("sign-out").addEventListener("click", () => signOut(""));
     $("ticket").addEventListener("submit", place);
+    $("kill-switch-form").addEventListener("submit", killSwitch);
+    $("halt-form").addEventListener("submit", haltOrResume);
+    $("limits-form").addEventListener("submit", setLimit);
     const kept = sessionStorage.getItem(TOKEN_KEY);
     if (kept) signIn(kept);
   });

@@ -3,16 +3,24 @@ paper matching engine, the sink, the API): a made-up token is refused; a trader 
 from the page's ticket and sees its fill and position arrive on the WebSocket, its PnL line, the equity
 curve and the step latencies; places a GTC limit order under the ask, which rests; a viewer sees it with
 no ticket and no cancel button; the trader cancels it from the page and sees it canceled. A screenshot of
-the page is saved."""
+the page is saved.
+
+The Controls panel: a risk officer engages the global kill switch from the page with a reason, sets a
+limit (a bad one refused with why) and halts a strategy, and the panel shows each with who and why; a
+trader's order from the page is then rejected `kill_switch`, on the page and in `GET /orders`; a viewer
+sees the state and no control button; the risk officer releases the switch, the panel shows it off, and
+the next order fills. A screenshot of the panel is saved."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.tokens import Role
@@ -192,7 +200,147 @@ async def test_the_dashboard_places_an_order_shows_it_live_and_cancels_a_resting
     assert f"canceled: {resting} canceled 0.1: requested" in shown_text
     assert "no open orders" in shown_text
     assert shot.stat().st_size > 20_000, f"a near-empty screenshot: {shot}"
-    kept = run_dir() / "screenshots" / "dashboard.png"  # the last run's, past pytest's tmp dir rotation
+    print(f"screenshot of the dashboard: {shot} (and {keep_screenshot(shot, 'dashboard.png')})")
+
+
+def keep_screenshot(shot: Path, name: str) -> Path:
+    """A copy of the last run's screenshot in the run directory, past pytest's tmp dir rotation."""
+    kept = run_dir() / "screenshots" / name
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, kept)
-    print(f"screenshot of the dashboard: {shot} (and {kept})")
+    return kept
+
+
+async def control(page: Page, form: str, button: str, **fields: str) -> str:
+    """Fill in a control form, press `button` and return the activity's answer: the text of the entry."""
+    before = await page.evaluate("document.querySelectorAll('#activity li[data-action=\"control\"]').length")
+    for name, value in fields.items():
+        await page.set_value(f'{form} [name="{name}"]', value)
+    await page.click(button)
+    await page.wait_until(
+        f"document.querySelectorAll('#activity li[data-action=\"control\"]').length > {before}", WITHIN
+    )
+    return str(
+        await page.evaluate("document.querySelector('#activity li[data-action=\"control\"]').textContent")
+    )
+
+
+async def order_line(api: RunningApi, account: str, order_id: str, status: str) -> dict[str, object]:
+    """The order's line in `GET /orders` once it has `status`."""
+    async with httpx.AsyncClient(base_url=api.url, headers=api.headers(Role.VIEWER)) as client:
+        async with asyncio.timeout(WITHIN):
+            while True:
+                found = (await client.get("/orders", params={"account_id": account})).json()
+                line = next((o for o in found if o["order_id"] == order_id), None)
+                if line is not None and line["status"] == status:
+                    return dict(line)
+                await asyncio.sleep(0.5)
+
+
+NO_CONTROL_BUTTON = (
+    "!Array.from(document.querySelectorAll('#controls-panel button')).some(b => b.checkVisibility())"
+)
+
+
+async def test_the_controls_panel_engages_and_releases_the_kill_switch_and_shows_who_and_why(
+    running_api: RunningApi, tmp_path: Path
+) -> None:
+    account = f"acct-ctl-{uuid.uuid4().hex[:6]}"
+    engaged, released = f"venue outage {uuid.uuid4().hex[:6]}", f"venue back {uuid.uuid4().hex[:6]}"
+    tokens = running_api.tokens
+    switch = '#controls tr[data-scope="global"]'
+    async with chromium(tmp_path) as page:
+        await page.watch_errors()
+        await page.goto(f"{running_api.url}/dashboard")
+        await page.wait_until("document.readyState === 'complete'", within=30)
+
+        # The risk officer: the state (nothing given yet on the test's own topics), and the forms.
+        await sign_in(page, tokens[Role.RISK_OFFICER])
+        assert await page.texts("#who") == ["test-risk_officer (risk_officer)"]
+        assert await page.evaluate(visible("#control-forms"))
+        assert not await page.evaluate(visible("#ticket-panel"))
+        await page.wait_until(present(f'{switch}[data-on="false"]'), within=WITHIN)
+        assert (await page.texts(f"{switch} td"))[:3] == ["global", "off (never set)", ""]
+
+        answer = await control(page, "#kill-switch-form", "#kill-on", account_id="", reason=engaged)
+        assert answer.endswith(f"global kill switch ON sent (global, offset 0): {engaged}"), answer
+        await page.wait_until(present(f'{switch}[data-on="true"]'), within=WITHIN)
+        assert (await page.texts(f"{switch} td"))[:4] == ["global", "ON", "test-risk_officer", engaged]
+
+        refused = await control(
+            page,
+            "#limits-form",
+            "#set-limit",
+            account_id=account,
+            limit="max_open_orders",
+            value="2.5",
+            reason="too many",
+        )
+        assert "refused: 422" in refused, refused
+        assert "max_open_orders is a count" in refused, refused
+        await control(page, "#limits-form", "#set-limit", value="3")
+        limit_row = f'#control-limits tr[data-account="{account}"][data-limit="max_open_orders"]'
+        await page.wait_until(present(limit_row), within=WITHIN)
+        limit_shown = await page.texts(f"{limit_row} td")
+        assert limit_shown[:5] == [account, "max_open_orders", "3", "test-risk_officer", "too many"], (
+            limit_shown
+        )
+        await control(page, "#halt-form", "#halt", strategy_id="ma-dash", reason="misbehaving")
+        halt_row = '#controls tr[data-scope="strategy:ma-dash"]'
+        await page.wait_until(present(f'{halt_row}[data-on="true"]'), within=WITHIN)
+        assert (await page.texts(f"{halt_row} td"))[:4] == [
+            "strategy:ma-dash",
+            "HALTED",
+            "test-risk_officer",
+            "misbehaving",
+        ]
+        shot = await page.screenshot(tmp_path / "dashboard-controls.png", selector="#controls-panel")
+        await sign_out(page)
+
+        # A trader sees the state, gives no command, and its order is rejected by the switch.
+        await sign_in(page, tokens[Role.TRADER])
+        await show_account(page, account)
+        await page.wait_until(present(f'{switch}[data-on="true"]'), within=WITHIN)
+        assert await page.evaluate(NO_CONTROL_BUTTON)
+        stopped = await place(page, account_id=account, order_type="market", quantity="0.25", limit_price="")
+        rejected_row = f'#orders tr[data-order-id="{stopped}"][data-status="rejected"]'
+        await page.wait_until(present(rejected_row), within=WITHIN)
+        rejection = (await page.texts(f"{rejected_row} td"))[11]
+        assert rejection.startswith("kill_switch: global kill switch engaged by test-risk_officer at "), (
+            rejection
+        )
+        assert rejection.endswith(f": {engaged}"), rejection
+        line = await order_line(running_api, account, stopped, "rejected")
+        assert line["rejection"] == rejection, line
+        await sign_out(page)
+
+        # A viewer sees the state, with who and why, and no control button.
+        await sign_in(page, tokens[Role.VIEWER])
+        await page.wait_until(present(f'{switch}[data-on="true"]'), within=WITHIN)
+        assert (await page.texts(f"{switch} td"))[:4] == ["global", "ON", "test-risk_officer", engaged]
+        assert await page.evaluate(NO_CONTROL_BUTTON)
+        assert not await page.evaluate(visible("#control-forms"))
+        await sign_out(page)
+
+        # The risk officer releases it; the panel shows it off, by whom and why.
+        await sign_in(page, tokens[Role.RISK_OFFICER])
+        answer = await control(page, "#kill-switch-form", "#kill-off", account_id="", reason=released)
+        assert answer.endswith(f"global kill switch off sent (global, offset 3): {released}"), answer
+        await page.wait_until(present(f'{switch}[data-on="false"]'), within=WITHIN)
+        assert (await page.texts(f"{switch} td"))[:4] == ["global", "off", "test-risk_officer", released]
+        summary = await page.texts("#controls-summary")
+        assert summary[0].startswith("4 command(s) applied, read at "), summary
+        assert page.errors == [], page.errors
+
+    # Released: the trader's next order fills.
+    async with httpx.AsyncClient(
+        base_url=running_api.url, headers=running_api.headers(Role.TRADER)
+    ) as client:
+        placed = await client.post(
+            "/orders", json={"account_id": account, "symbol": "BTC/USDT", "side": "buy", "quantity": "0.25"}
+        )
+        assert placed.status_code == 202, placed.text
+    filled = await order_line(running_api, account, placed.json()["order_id"], "filled")
+    assert filled["rejection"] is None, filled
+    assert shot.stat().st_size > 10_000, f"a near-empty screenshot: {shot}"
+    print(f"screenshot of the controls panel: {shot} (and {keep_screenshot(shot, 'dashboard-controls.png')})")

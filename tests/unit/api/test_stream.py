@@ -30,3 +30,15 @@ def test_a_client_that_falls_behind_is_flagged_not_silently_skipped() -> None:
     assert not slow.overflowed.is_set()
     slow.offer(b"{}")
     assert slow.overflowed.is_set()
+
+
+def test_control_commands_reach_every_subscriber_of_the_channel_whatever_its_account() -> None:
+    hub = StreamHub(Settings())
+    narrowed = Subscriber(frozenset({"controls", "fills"}), "acct-1")
+    other = Subscriber(frozenset({"fills"}), None)
+    hub.subscribers |= {narrowed, other}
+    hub.publish("controls", "acct-2", b'{"event_type":"control.kill_switch_set","account_id":"acct-2"}')
+    hub.publish("fills", "acct-2", b"{}")
+    assert orjson.loads(narrowed.queue.get_nowait())["channel"] == "controls"
+    assert narrowed.queue.empty()
+    assert orjson.loads(other.queue.get_nowait())["channel"] == "fills"
