@@ -449,6 +449,19 @@ class PaperOrdersThrough(Event):
     through: AwareDatetime
 
 
+class PaperOutcomesThrough(Event):
+    """The outcome watermark: the paper venue stage has made and published every outcome (acceptance,
+    fill, cancel, expiry, rejection) of `symbol`'s paper engines, on every paper venue, of market time at
+    or before `through`. Sent on strategies.order_updates after the strategies' updates it covers (same
+    partition, in sequence), so a strategy deciding at t once it is past t - its reaction delay has heard
+    every outcome it must, at any replay speed. Only with `ZVT_PAPER_ENGINE` (docs/order-lifecycle.md)."""
+
+    EVENT_TYPE = "paper.outcomes_through"
+
+    symbol: Symbol
+    through: AwareDatetime
+
+
 class OrdersDecidedThrough(Event):
     """The strategies stage has published every order it decided on the prices of `symbol` at or before
     `through` (market time). Sent once per batch to each partition of orders.requested (`partition`),

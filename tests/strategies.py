@@ -36,6 +36,7 @@ from schemas import (
     OrderUpdateKind,
     OrderValidated,
     PaperOrdersThrough,
+    PaperOutcomesThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PricesThrough,
@@ -350,6 +351,9 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
             remaining_quantity=non_negative,
             detail=st.text(max_size=100),
         ),
+    ),
+    PaperOutcomesThrough: event_of(
+        PaperOutcomesThrough, st.fixed_dictionaries({"symbol": symbols, "through": timestamps})
     ),
     PaperOrdersThrough: event_of(
         PaperOrdersThrough,

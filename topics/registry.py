@@ -35,6 +35,7 @@ from schemas import (
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
+    PaperOutcomesThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PricesThrough,
@@ -252,9 +253,11 @@ class Topics:
         "strategies.order_updates",
         6,  # as market.prices: partition p of both goes to one strategies stage member
         ("symbol",),
-        (StrategyOrderUpdate,),
+        (StrategyOrderUpdate, PaperOutcomesThrough),
         "What happened to each strategy's orders (accepted, fills, cancels, expiries, rejections), "
-        "copied from the order topics, keyed by symbol like market.prices (where strategies keep state).",
+        "copied from the order topics, keyed by symbol like market.prices (where strategies keep state); "
+        "with the paper engine, its outcomes and after them its outcome watermark, from the paper venue "
+        "stage.",
     )
     POSITIONS = KafkaTopic(
         "positions.updated",
