@@ -46,10 +46,10 @@ from schemas import (
     SubmitPaperOrder,
     TradeTick,
 )
+from strategies.runner import Roster, order_update
 from topics import KafkaTopic, StateChangelogs, Topics
 from topics.dead_letter import DeadLetterReason
 from topics.registry import ORDER_WATERMARK_SOURCES
-from strategies.runner import Roster, order_update
 from trading.ids import derived_id
 from trading.market_time import BEGINNING, END_OF_TIME
 from trading.markets import MarketRules

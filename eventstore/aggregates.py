@@ -9,7 +9,7 @@
 | alert.triggered | `alerts/<source>` |
 | market data (ticks, prices, books) | `<event_type>/<venue>/<symbol>` |
 | paper.submit_order, paper.cancel_order, paper.amend_order (commands to the paper venue) | the order id |
-| paper.orders_through, paper.outcomes_through, orders.decided_through, market.prices_through (the watermarks) | `paper/<symbol>` |
+| paper.orders_through, paper.outcomes_through, orders.decided_through, market.prices_through | `paper/<sym>` |
 
 The ids never collide: identifiers cannot contain `/`, symbols always do, so an order id has no `/`,
 a position id has a `:` before its first `/`, and every other kind has a `/` before any `:`.
@@ -107,7 +107,9 @@ _AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
     **dict.fromkeys(ORDER_CHANGE_EVENTS, _order),
     **dict.fromkeys(MARKET_EVENTS, _market),
     **dict.fromkeys(PAPER_COMMANDS, _order),
-    **dict.fromkeys((PaperOrdersThrough, PaperOutcomesThrough, OrdersDecidedThrough, PricesThrough), _watermark),
+    **dict.fromkeys(
+        (PaperOrdersThrough, PaperOutcomesThrough, OrdersDecidedThrough, PricesThrough), _watermark
+    ),
     StrategyOrderUpdate: _order,  # a copy of one of the order's events, for its strategy
     PositionUpdated: _position,
     PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",

@@ -5,6 +5,7 @@ Venue `alpha` (maker 0.0002, taker 0.001, latency 50 ms); times in ms after T0 (
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from schemas import (
     SubmitPaperOrder,
     TradeTick,
 )
+from strategies.runner import order_update
 from tests.unit.agents.test_stage import RecordingOutbox
 from tests.unit.trading.builders import D, routed
 from tests.unit.trading.matching_builders import RULES, SETTINGS, at, quote, trade
@@ -402,3 +404,33 @@ def test_a_good_till_time_is_no_reason_to_release_by_quiet() -> None:
     clock.now = 10.0
     assert feed.batch() == []  # its expiry at 60 s waits for a tick past it
     assert not feed.venues.settling()
+
+
+def test_the_outcome_watermark_follows_the_strategy_updates_it_covers() -> None:
+    """A symbol a hearing strategy trades: the engine's outcomes, then their strategies' updates (on
+    strategies.order_updates, keyed by symbol), then `paper.outcomes_through` when it moved: the commands
+    through 1050 bound it while no order lives, the ticks (another may come at 500) while one rests."""
+    feed = Feed(*new_stage(heard=SYMBOL.__eq__, update_of=order_update))
+    prefix = feed.stage.prefix
+    first = feed.batch(quote(0, "99", "1", "101", "1"), through(0))
+    assert outputs(prefix, first) == ["strategies.order_updates BTC/USDT paper.outcomes_through "]
+    assert first[0][2].through == at(50)  # no order lives: only an order arriving after 50 ms can act
+    rested = feed.batch(
+        submit("ord-1", "buy", "0.5", 10, limit_price=D("100"), strategy_id="grid"),
+        through(1000),
+        trade(500, "100", "3"),
+    )
+    assert outputs(prefix, rested) == [
+        "orders.accepted acct-1 order.accepted ord-1",
+        "strategies.order_updates BTC/USDT strategy.order_update ord-1",
+        "strategies.order_updates BTC/USDT paper.outcomes_through ",
+    ]
+    assert rested[2][2].through == at(500) - timedelta(microseconds=1)
+    assert feed.batch(through(1000, "orders.0")) == []  # nothing moved: nothing declared again
+    filled = feed.batch(trade(900, "99", "1"))
+    assert outputs(prefix, filled) == [
+        "orders.executed acct-1 order.executed ord-1",
+        "strategies.order_updates BTC/USDT strategy.order_update ord-1",
+        "strategies.order_updates BTC/USDT paper.outcomes_through ",
+    ]
+    assert filled[2][2].through == at(1050)  # filled: the commands bound it again

@@ -100,7 +100,8 @@ def test_orders_out_updates_relayed_by_symbol_and_learnt_into_the_slot(roster: R
     horizon = later.market_time - instance.delay
     stage_module._on_item(_item(PaperOutcomesThrough(symbol="BTC/USDT", through=horizon), 1), batch)
     slot = batch.get(_item(price("1", 0), 0), "grid|BTC/USDT")
-    assert slot is not None and slot.outcomes_through == horizon
+    assert slot is not None
+    assert slot.outcomes_through == horizon
     assert not instance.must_wait(slot, later, 1)
     stage_module._on_item(_item(later, 1), batch)
     after = [event for _, _, event in outbox.records[2:] if isinstance(event, OrderRequested)]
@@ -135,7 +136,8 @@ def test_with_the_engine_the_relay_leaves_the_engines_outcomes_to_the_paper_venu
                            status=OrderStatus.FILLED, market_time=START, **mine)  # fmt: skip
     pass_fill = executed(quantity="0.1", price="90", cumulative="0.1", remaining="0",
                          status=OrderStatus.FILLED, **mine)  # fmt: skip
-    assert stage_module.made_by_engine(engine_fill) and not stage_module.made_by_engine(pass_fill)
+    assert stage_module.made_by_engine(engine_fill)
+    assert not stage_module.made_by_engine(pass_fill)
     stage_module._relay(_item(engine_fill, 0), relay_batch)
     stage_module._relay(_item(pass_fill, 1), relay_batch)
     assert [update.source_event_id for _, _, update in relayed.records] == [pass_fill.event_id]

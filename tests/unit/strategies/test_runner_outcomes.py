@@ -260,7 +260,7 @@ def test_a_slot_stops_waiting_for_an_order_whose_end_never_came() -> None:
     assert "given_up" not in driver.slot.model_dump_json()  # left out while false
 
 
-def test_with_a_resting_order_a_price_waits_for_the_engines_outcome_watermark_past_its_time_less_the_delay() -> None:
+def test_a_resting_order_holds_a_price_until_the_outcome_watermark_passes_its_time_less_the_delay() -> None:
     """The acceptance of a GTC order decided at 0 s can come at any time: the price at 1 s is stepped only
     once the paper engines declared every outcome through 0.5 s (1 s less the delay), and hears what came."""
     driver = Driver(instance(), keeping_up=False)
