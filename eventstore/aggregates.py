@@ -9,7 +9,7 @@
 | alert.triggered | `alerts/<source>` |
 | market data (ticks, prices, books) | `<event_type>/<venue>/<symbol>` |
 | paper.submit_order, paper.cancel_order, paper.amend_order (commands to the paper venue) | the order id |
-| paper.orders_through and outcomes_through, orders.decided_through, market.prices_through | `paper/<symbol>` |
+| paper.orders_through, paper.outcomes_through, orders.decided_through, prices_through | `paper/<symbol>` |
 
 The ids never collide: identifiers cannot contain `/`, symbols always do, so an order id has no `/`,
 a position id has a `:` before its first `/`, and every other kind has a `/` before any `:`.
