@@ -125,10 +125,12 @@ class Progress:
             through = below if through is None else min(through, below)
         if through is None:
             return []
+        # The id names the time: a parked price handed back declares again, further (its slot's wait is
+        # over, or the engines' outcomes need the progress up to it), and must not be dropped as a copy.
         return [
             price.caused(
                 OrdersDecidedThrough,
-                event_id=derived_id(price.event_id, f"decided_through|{partition}"),
+                event_id=derived_id(price.event_id, f"decided_through|{partition}|{through.isoformat()}"),
                 symbol=price.symbol,
                 through=through,
                 partition=partition,
