@@ -41,6 +41,7 @@ from schemas import (
     Event,
     PaperOrdersThrough,
     PaperOutcomesThrough,
+    PaperRiskOutcomesThrough,
     QuoteTick,
     StrategyOrderUpdate,
     SubmitPaperOrder,
@@ -55,6 +56,7 @@ from trading.market_time import BEGINNING, END_OF_TIME
 from trading.markets import MarketRules
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
 from trading.paper_state import EngineState, load, save
+from trading.risk import risk_outcome
 
 
 class PaperSymbolState(BaseModel):
@@ -314,6 +316,7 @@ class PaperVenues:
         strategies.order_updates, ahead of the outcome watermark that covers them)."""
         batch.publish(events)
         batch.publish([update for event in events if (update := self.update_of(event)) is not None])
+        batch.publish([outcome for event in events if (outcome := risk_outcome(event)) is not None])
 
     def declare_outcomes(self, batch: Batch[PaperSymbolState]) -> None:
         """After a batch's outcomes: each symbol some hearing strategy trades, the market time through
@@ -321,17 +324,30 @@ class PaperVenues:
         deciding at t waits for it to pass t less its reaction delay, and the engines pass that as soon as
         the strategies have decided through it: no cycle while delay plus latency is above zero."""
         for (_, symbol), engines in self.memory.items():
-            if not engines.engines or not self.heard(symbol):
+            heard = self.heard(symbol)
+            ordered = any(engine.has_had_orders for engine in engines.engines.values())
+            if not engines.engines or not (heard or ordered):
                 continue
             through = min(engine.outcomes_through(engines.ticks_fed) for engine in engines.engines.values())
             if through <= engines.outcomes_declared:
                 continue
             engines.outcomes_declared = through
             label = f"{symbol}|{through.isoformat()}"
-            mark = PaperOutcomesThrough(
-                event_id=derived_id(OUTCOMES_THROUGH_IDS, label), symbol=symbol, through=through
-            )
-            batch.publish([mark])
+            if heard:
+                mark = PaperOutcomesThrough(
+                    event_id=derived_id(OUTCOMES_THROUGH_IDS, label), symbol=symbol, through=through
+                )
+                batch.publish([mark])
+            if ordered:  # the order stage's risk waits for it only where an account has an order
+                batch.publish(
+                    PaperRiskOutcomesThrough(
+                        event_id=derived_id(OUTCOMES_THROUGH_IDS, f"{label}|{partition}"),
+                        symbol=symbol,
+                        through=through,
+                        partition=partition,
+                    )
+                    for partition in range(Topics.PAPER_OUTCOMES.partitions)
+                )
 
     def _run(self, engines: Iterable[PaperMatchingEngine]) -> list[Event]:
         """What `engines` release now; their inputs taken at another time than their own counted."""

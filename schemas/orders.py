@@ -25,6 +25,7 @@ from schemas.primitives import (
     Quantity,
     Ratio,
     Side,
+    SignedQuantity,
     Symbol,
     TimeInForce,
     TriggerSource,
@@ -460,6 +461,47 @@ class PaperOutcomesThrough(Event):
 
     symbol: Symbol
     through: AwareDatetime
+
+
+class RiskOutcomeKind(StrEnum):
+    """What an engine outcome does to an account's risk state (trading.risk applies them in this order at
+    equal times)."""
+
+    ACCEPTED = "accepted"
+    FILL = "fill"
+    AMENDED = "amended"
+    ENDED = "ended"  # canceled or expired
+
+
+class PaperRiskOutcome(Event):
+    """One outcome of the paper matching engine (an order's acceptance, fill, amend, cancel or expiry) as
+    the order stage's risk counts it, keyed by account on `paper.outcomes`, ahead of the outcome watermark
+    that covers it there (`PaperRiskOutcomesThrough`): a risk check at t then has every outcome before t,
+    at any replay speed. `source_event_id`: the engine's event on the order topics."""
+
+    EVENT_TYPE = "paper.risk_outcome"
+
+    account_id: Identifier
+    order_id: Identifier
+    symbol: Symbol
+    kind: RiskOutcomeKind
+    at: AwareDatetime  # its market time: it counts for checks after it
+    cumulative: NonNegativeQuantity  # the order's filled quantity with it
+    signed_fill: SignedQuantity = Decimal(0)  # a fill: what it adds to the position
+    price: Price | None = None  # a fill's price; an acceptance's or amend's limit
+    signed_remaining: SignedQuantity | None = None  # what is left of the order after it
+    source_event_id: UUID
+
+
+class PaperRiskOutcomesThrough(Event):
+    """The outcome watermark for the order stage: every `PaperRiskOutcome` of `symbol` of market time at
+    or before `through` is on `partition` of paper.outcomes before this copy (one copy per partition)."""
+
+    EVENT_TYPE = "paper.risk_outcomes_through"
+
+    symbol: Symbol
+    through: AwareDatetime
+    partition: int = Field(ge=0)
 
 
 class OrdersDecidedThrough(Event):

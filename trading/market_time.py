@@ -131,6 +131,9 @@ class MarketTimeMerger(Generic[T]):
     def pending(self) -> int:
         return len(self._ticks) + len(self._commands)
 
+    def pending_commands(self) -> int:
+        return len(self._commands)
+
     def waiting_for_ticks(self) -> datetime | None:
         """The latest time of an order, amend or cancel that the commands' watermark has released but the
         ticks' has not (no later tick yet: the end of a recording, a quiet venue); None if none waits.

@@ -151,6 +151,12 @@ class PaperMatchingEngine:
         changes nothing else); `ticks_fed`: how far the caller knows the ticks complete."""
         return self._merger.complete_through(ticks_matter=bool(self._orders), ticks_fed=ticks_fed)
 
+    @property
+    def has_had_orders(self) -> bool:
+        """Whether an order was ever sent here (working, ended and remembered, or on its way in the merge):
+        an account's risk may then wait for this engine's outcome watermark."""
+        return bool(self._orders or self._ended) or self._merger.pending_commands() > 0
+
     def waiting_for_ticks(self) -> datetime | None:
         """How far the ticks must be declared for the commands waiting only for them (a quiet venue)."""
         return self._merger.waiting_for_ticks()

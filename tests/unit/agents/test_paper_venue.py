@@ -88,10 +88,14 @@ class Feed:
         for (partition, key), stored in batch.changed.items():
             self.stage.store.partitions.setdefault(partition, {})[key] = stored
         self.changed = batch.changed
-        return [
+        published = [
             (topic, key or b"", CODEC.decode(value) if value else None)
             for topic, key, value, _ in outbox.records  # a dead letter keeps the (here empty) bytes
         ]
+        # What goes to the order stage's risk on paper.outcomes, apart (its own test below).
+        risk = Topics.PAPER_OUTCOMES.full_name(self.stage.prefix)
+        self.risk = [(key, event) for topic, key, event in published if topic == risk]
+        return [record for record in published if record[0] != risk]
 
 
 _IDS = iter(range(1, 10**9))
@@ -414,6 +418,7 @@ def test_the_outcome_watermark_follows_the_strategy_updates_it_covers() -> None:
     prefix = feed.stage.prefix
     first = feed.batch(quote(0, "99", "1", "101", "1"), through(0))
     assert outputs(prefix, first) == ["strategies.order_updates BTC/USDT paper.outcomes_through "]
+    assert feed.risk == []  # no order yet: no account's risk waits for it
     assert first[0][2].through == at(50)  # no order lives: only an order arriving after 50 ms can act
     rested = feed.batch(
         submit("ord-1", "buy", "0.5", 10, limit_price=D("100"), strategy_id="grid"),
@@ -426,6 +431,14 @@ def test_the_outcome_watermark_follows_the_strategy_updates_it_covers() -> None:
         "strategies.order_updates BTC/USDT paper.outcomes_through ",
     ]
     assert rested[2][2].through == at(500) - timedelta(microseconds=1)
+    # For the order stage's risk, on paper.outcomes: the outcome keyed by account, then the watermark, a
+    # copy to each partition (the symbol has had an order now; before, none was sent).
+    assert [(key, getattr(event, "event_type", None)) for key, event in feed.risk[:2]] == [
+        (b"acct-1", "paper.risk_outcome"),
+        (b"BTC/USDT", "paper.risk_outcomes_through"),
+    ]
+    copies = [(getattr(e, "partition", None), getattr(e, "through", None)) for _, e in feed.risk[1:]]
+    assert copies == [(partition, at(500) - timedelta(microseconds=1)) for partition in range(6)]
     assert feed.batch(through(1000, "orders.0")) == []  # nothing moved: nothing declared again
     filled = feed.batch(trade(900, "99", "1"))
     assert outputs(prefix, filled) == [

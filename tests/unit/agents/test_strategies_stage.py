@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from pydantic import BaseModel
@@ -131,13 +132,14 @@ def test_with_the_engine_the_relay_leaves_the_engines_outcomes_to_the_paper_venu
     relayed = Outbox()
     relay: Stage[BaseModel] = Stage("strategy_updates", stage_module.RELAY_INPUTS, stage_module._relay)
     relay_batch: Batch[BaseModel] = Batch(relay, relayed)  # type: ignore[arg-type]
-    mine = {"order_id": "grid-1", "account_id": "acct-g", "strategy_id": "grid"}
     engine_fill = executed(quantity="0.1", price="90", cumulative="0.1", remaining="0",
-                           status=OrderStatus.FILLED, market_time=START, **mine)  # fmt: skip
-    pass_fill = executed(quantity="0.1", price="90", cumulative="0.1", remaining="0",
-                         status=OrderStatus.FILLED, **mine)  # fmt: skip
+                           status=OrderStatus.FILLED, market_time=START, order_id="grid-1",
+                           account_id="acct-g", strategy_id="grid")  # fmt: skip
+    pass_fill = engine_fill.model_copy(update={"market_time": None, "event_id": uuid4()})
     assert stage_module.made_by_engine(engine_fill)
     assert not stage_module.made_by_engine(pass_fill)
     stage_module._relay(_item(engine_fill, 0), relay_batch)
     stage_module._relay(_item(pass_fill, 1), relay_batch)
-    assert [update.source_event_id for _, _, update in relayed.records] == [pass_fill.event_id]
+    assert [getattr(update, "source_event_id", None) for _, _, update in relayed.records] == [
+        pass_fill.event_id
+    ]
