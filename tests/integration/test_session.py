@@ -79,6 +79,14 @@ def test_the_whole_sample_twice_at_full_speed_gives_identical_fills_and_pnl(
         assert "order_rate" not in run["orders"]["rejections_by_reason"]
 
 
+def test_the_paper_engines_took_no_input_late_in_a_replay(report_dir: Path) -> None:
+    """With truthful watermarks every input reaches its engine before the market time it is matched at:
+    `zvt_paper_late_inputs_total{kind="late"}`, read from the worker's metrics once the session drained,
+    stays 0 (a late input's outcome would depend on arrival)."""
+    report = json.loads((report_dir / "session.json").read_text())
+    assert report["paper_late_inputs"] == 0  # None: the worker's metrics were not read
+
+
 def test_the_report_and_chart_are_written(report_dir: Path) -> None:
     report = json.loads((report_dir / "session.json").read_text())
     assert report["orders"]["requested"] > 0

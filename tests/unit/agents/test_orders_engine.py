@@ -121,6 +121,10 @@ def test_engine_fills_count_until_the_order_ends_and_a_cancel_or_expiry_closes_i
 def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    class Off:
+        paper_engine = False
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: Off())
     assert set(orders._inputs()) == {Topics.ORDERS_REQUESTED}  # off: as before (no live venues here)
 
     class On:

@@ -304,10 +304,12 @@ def test_a_command_for_a_venue_that_is_not_paper_is_dead_lettered_and_touches_no
     assert feed.changed[(0, SYMBOL)].offsets[Topics.PAPER_COMMANDS.name] == 1
 
 
-def test_the_stage_is_off_unless_the_setting_turns_it_on() -> None:
+def test_the_stage_runs_as_the_setting_says_on_by_default() -> None:
     import agents.paper_venue
+    from agents.settings import AgentSettings, get_agent_settings
 
-    assert agents.paper_venue.stage is None
+    assert AgentSettings.model_fields["paper_engine"].default is True
+    assert (agents.paper_venue.stage is not None) == get_agent_settings().paper_engine
     # Its engines keep few ended orders: they are in every snapshot, under the broker's message size.
     module = agents.paper_venue
     assert module.paper_venues.settings.terminal_orders_kept == module.ENDED_ORDERS_KEPT == 500

@@ -68,7 +68,11 @@ def _item(event: Event, offset: int) -> Item:
     return Item(topic, 0, offset, topic.key_for(event), b"", event)
 
 
-def test_orders_out_updates_relayed_by_symbol_and_learnt_into_the_slot(roster: Roster) -> None:
+def test_orders_out_updates_relayed_by_symbol_and_learnt_into_the_slot(
+    roster: Roster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The relay's path; with the engine on, the paper venue stage sends the engine's fills itself (below).
+    monkeypatch.setattr(stage_module, "ENGINE", False)
     batch, outbox, _ = _batch(stage_module._on_item)
     stage_module._on_item(_item(price("100", 0), 0), batch)
     orders = [event for _, _, event in outbox.records if isinstance(event, OrderRequested)]
