@@ -168,29 +168,29 @@ def risk_outcome(event: Event) -> PaperRiskOutcome | None:
         PaperRiskOutcome,
         event_id=derived_id(event.event_id, "risk_outcome"),
         account_id=event.account_id,  # type: ignore[attr-defined]
-        order_id=pending.order_id,
-        symbol=pending.symbol,
         kind=RiskOutcomeKind(pending.kind.name.lower()),
-        at=pending.at,
-        cumulative=pending.cumulative,
-        signed_fill=pending.signed_fill,
-        price=pending.price,
-        signed_remaining=pending.signed_remaining,
         source_event_id=event.event_id,
+        **{name: getattr(pending, name) for name in _SHARED_OUTCOME_FIELDS},
     )
+
+
+# What a pending outcome and its copy on paper.outcomes (`PaperRiskOutcome`) both say, under one name.
+_SHARED_OUTCOME_FIELDS = (
+    "at",
+    "cumulative",
+    "order_id",
+    "symbol",
+    "signed_fill",
+    "price",
+    "signed_remaining",
+)
 
 
 def _from_risk_outcome(outcome: PaperRiskOutcome) -> PendingOutcome:
     return PendingOutcome(
-        at=outcome.at,
-        cumulative=outcome.cumulative,
         kind=OutcomeKind[outcome.kind.name],
         event_id=outcome.source_event_id,
-        order_id=outcome.order_id,
-        symbol=outcome.symbol,
-        signed_fill=outcome.signed_fill,
-        price=outcome.price,
-        signed_remaining=outcome.signed_remaining,
+        **{name: getattr(outcome, name) for name in _SHARED_OUTCOME_FIELDS},
     )
 
 

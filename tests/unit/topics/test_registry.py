@@ -126,9 +126,8 @@ def test_agent_inputs_are_the_topics_the_agents_read() -> None:
 
     for module in AGENT_MODULES.values():
         importlib.import_module(module)
-    from agents.stage import STAGES
-
     from agents.settings import get_agent_settings
+    from agents.stage import STAGES
     from topics.registry import PAPER_AGENT_INPUTS
 
     read = {topic.name for stage in STAGES for topic in stage.inputs}
