@@ -39,6 +39,7 @@ from agents.context import catalog, venue_health, venues
 from agents.market_view import market_view
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import STAGES, Batch, Item, RecentKeys, Stage, register
+from agents.waits import BoundedWaits
 from schemas import (
     AmendPaperOrder,
     CancelPaperOrder,
@@ -219,7 +220,7 @@ def _should_wait(request: OrderRequested) -> bool:
 # (partition, symbol) -> the engines' outcome watermark read on that partition of paper.outcomes (memory: a
 # worker that takes the partition over waits for the next copy, at most `market_settle_max_seconds`).
 _outcomes_through: dict[tuple[int, str], datetime] = {}
-_outcomes_waiting: dict[str, float] = {}  # request event id -> when (monotonic) it began to wait
+_outcomes_waiting = BoundedWaits()  # request event id -> since when it waits
 
 
 def learn_outcomes_through(mark: PaperRiskOutcomesThrough, partition: int) -> None:
@@ -239,15 +240,10 @@ def waits_for_outcomes(request: OrderRequested, state: AccountRiskState, partiti
     wall clock (a lost watermark must not stall the account for ever: then judged on what came)."""
     if request.market_time is None:
         return False  # placed by hand: judged on what the state holds, as it comes
-    key = str(request.event_id)
     marks = {symbol: at for (p, symbol), at in _outcomes_through.items() if p == partition}
-    if not state.outcomes_missing(request.market_time, marks):
-        _outcomes_waiting.pop(key, None)
-        return False
-    first = _outcomes_waiting.setdefault(key, time.monotonic())
-    if time.monotonic() - first < get_agent_settings().market_settle_max_seconds:
-        return True
-    del _outcomes_waiting[key]
+    missing = bool(state.outcomes_missing(request.market_time, marks))
+    if _outcomes_waiting.waits(str(request.event_id), missing) or not missing:
+        return missing
     log.warning("order %s judged without the engines' outcomes before its time", request.order_id)
     return False
 

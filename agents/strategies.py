@@ -28,13 +28,13 @@ would stall the slot for ever): then it is stepped on what has come, and a warni
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
 from agents.settings import get_agent_settings, get_strategies_config
 from agents.stage import Batch, Item, Stage, register
+from agents.waits import BoundedWaits
 from schemas import (
     Event,
     OrderAccepted,
@@ -59,20 +59,14 @@ log = logging.getLogger(__name__)
 ENGINE = get_agent_settings().paper_engine
 roster = Roster(get_strategies_config(), engine=ENGINE)
 
-_waiting_since: dict[tuple[str, int], float] = {}  # (slot key, price offset) -> when (monotonic) it parked
+_waiting = BoundedWaits()  # (slot key, price offset) -> since when it waits
 
 
 def _waits(key: str, item: Item, waiting: bool) -> bool:
     """Whether the price waits on for the slot: while an outcome it must see is on its way, at most
     `market_settle_max_seconds` of wall clock."""
-    mark = (key, item.offset)
-    if not waiting:
-        _waiting_since.pop(mark, None)
-        return False
-    first = _waiting_since.setdefault(mark, time.monotonic())
-    if time.monotonic() - first < get_agent_settings().market_settle_max_seconds:
-        return True
-    del _waiting_since[mark]
+    if _waiting.waits((key, item.offset), waiting) or not waiting:
+        return waiting
     log.warning("strategy slot %s stops waiting at offset %d: an order's end never came", key, item.offset)
     return False
 
