@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from agents import waits
 from agents.waits import BoundedWaits
 
 
@@ -12,7 +13,7 @@ def test_a_wait_goes_on_once_the_bound_passed_and_starts_again_after_it_ended(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr(waits.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     bounded = BoundedWaits(lambda: 30.0)
     assert bounded.waits("a", True)
     now[0] = 129.9
