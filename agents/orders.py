@@ -22,6 +22,10 @@ filled here as before. The strategies' progress (`orders.decided_through`, read 
 partition's orders) is forwarded as this partition's order watermark (`paper.orders_through`), held
 before any parked order.
 
+Risk checks each request against the account's configured limits with the runtime controls applied (the
+kill switches and limits an operator set on `control.commands`, which every worker reads whole:
+agents/controls.py); the stage starts only once it has read every command there is.
+
 An order decided on market data (it has a market time) waits until this worker's market view holds the
 market of that time — the price it was decided on, and the books it meets on arrival — at most
 `market_settle_seconds`; while it waits it is parked, with every later event of its account, and the stage
@@ -36,6 +40,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from agents.context import catalog, venue_health, venues
+from agents.controls import control_view, wait_market_and_controls
 from agents.market_view import market_view
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import STAGES, Batch, Item, RecentKeys, Stage, register
@@ -361,14 +366,18 @@ def handle_request(
     With the paper matching engine on, a resting order goes to the paper venue stage instead; its outcome
     comes back on orders.executed / orders.rejected / orders.canceled."""
     engine = get_agent_settings().paper_engine
-    limits = get_trading_config().limits_for(request.account_id)
+    # The configured limits with the runtime controls (kill switches, limits changed) this worker has read.
+    limits = control_view.limits_for(request.account_id)
     # The order's symbol and the account's at reference prices, which one venue's outlier cannot move.
     symbols = {request.symbol, *state.positions, *(o.symbol for o in state.open_orders.values())}
     prices = market_view.risk_prices(symbols, request.market_time, order_market_time(request))
     decision = check_order(request, state, catalog(), prices, limits, used_order_ids=used, engine=engine)
     if isinstance(decision, Rejection):
+        detail = decision.detail
+        if decision.reason is RejectReason.KILL_SWITCH:  # who engaged it, and why, when it was at runtime
+            detail = control_view.kill_switch_detail(request.account_id) or detail
         rejected = OrderRejected.for_order(
-            request, decision.reason, decision.detail, event_id=derived_id(request.event_id, "rejected")
+            request, decision.reason, detail, event_id=derived_id(request.event_id, "rejected")
         )
         return state, [rejected]
     price = decision.limit_price or prices.get(request.symbol)
@@ -572,7 +581,7 @@ stage: Stage[AccountRiskState] = register(
         state=AccountRiskState,
         changelog=StateChangelogs.ORDERS,
         window_keys=_window_keys,
-        ready=market_view.wait_caught_up,
+        ready=wait_market_and_controls,
         on_assigned=_forget_parked,
     )
 )

@@ -300,6 +300,7 @@ class StageStats:
     published: int = 0
     dead_lettered: int = 0
     parked: int = 0
+    stale_fetches: int = 0  # records fetched before a rebalance and left to the new assignment to read again
     rebalances: int = 0
     last_batch_ms: float = 0.0
     max_records: int = 0
@@ -367,6 +368,7 @@ class Stage(Generic[M]):
         self._kept_windows: dict[tuple[str, int], RecentKeys] = {}
         self._tails: deque[_Tail] = deque()  # batches whose acknowledgements, state or commit are pending
         self._stopping = False
+        self.generation = 0  # rebalances seen (revocations)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -410,14 +412,14 @@ class Stage(Generic[M]):
             consumer.subscribe(list(self._by_name), listener=_Listener(self))
             while not self._stopping:
                 limit = self._batch_limit()
+                fetched_in = self.generation
                 records = await consumer.getmany(timeout_ms=5 if self.parked else 100, max_records=limit)
                 if not records and not self.parked and not (self.settling and self.settling()):
                     continue
                 async with self._lock:
-                    # aiokafka returns records of the current assignment only; one revoked while this task
-                    # waited for the lock is its next owner's (from the last commit).
-                    assignment = consumer.assignment()
-                    await self._process({tp: r for tp, r in records.items() if tp in assignment})
+                    taken = await self._take(records, fetched_in, consumer)
+                    if taken is not None:
+                        await self._process(taken)
         finally:
             await self._drain(raise_errors=False)
             await consumer.stop()
@@ -429,6 +431,30 @@ class Stage(Generic[M]):
 
     def stop(self) -> None:
         self._stopping = True
+
+    async def _take(
+        self, records: Mapping[TopicPartition, list[Any]], fetched_in: int, consumer: AIOKafkaConsumer
+    ) -> dict[TopicPartition, list[Any]] | None:
+        """What of a fetch this stage applies: the records of partitions still assigned (one revoked while
+        this task waited for the lock is its next owner's), or None when a rebalance came between the
+        fetch and the lock. Records fetched before it lie past the parked records the rebalance dropped
+        from memory: applied now, even on a partition that came straight back, they would go before
+        those, record offsets past them in their keys' state (which then skips them as copies) and commit
+        past them. Records the new assignment handed out already are behind its consumed position. Either
+        way the partitions they came from are read again from their commit, in order."""
+        assignment = consumer.assignment()
+        if fetched_in == self.generation:
+            return {tp: fetched for tp, fetched in records.items() if tp in assignment}
+        stale = sum(len(fetched) for fetched in records.values())
+        self.stats.stale_fetches += stale
+        again = [tp for tp in records if tp in assignment]
+        if again:
+            committed = await consumer.seek_to_committed(*again)
+            never = [tp for tp, offset in committed.items() if not offset]  # aiokafka seeks only past 0
+            if never:
+                await consumer.seek_to_beginning(*never)
+        log.info("%s: %d records fetched before a rebalance, read again from the commit", self.name, stale)
+        return None
 
     def behind(self) -> bool:
         """Whether a partition of this stage has records its last fetch saw but the stage has not taken."""
@@ -627,9 +653,7 @@ class Stage(Generic[M]):
             event = CODEC.decode(value)
         except EventDecodeError as exc:
             reason = DeadLetterReason.UNDECODABLE if exc.event_type is None else DeadLetterReason.INVALID
-            self.dead_letter(
-                outbox, topic, partition, record.offset, record.key, value, reason, exc.reason
-            )
+            self.dead_letter(outbox, topic, partition, record.offset, record.key, value, reason, exc.reason)
             return None
         if not isinstance(event, accepted):
             self.dead_letter(
@@ -713,6 +737,7 @@ class Stage(Generic[M]):
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             self.stats.rebalances += 1
+            self.generation += 1  # what was fetched before this is not applied (`_still_assigned`)
             await self._drain(raise_errors=False)  # the batches' state and commits land first
             # Parked records are refetched from the committed offsets, wherever their partition goes.
             self.parked = []
@@ -732,6 +757,7 @@ class Stage(Generic[M]):
             )
             kept, self._kept = self._kept, {}
             kept_windows, self._kept_windows = self._kept_windows, {}
+            await self._resume_from_commits(assigned)
             if self.store is not None:
                 missing = partitions - set(kept)
                 self.store.partitions = {p: states for p, states in kept.items() if p in partitions}
@@ -746,6 +772,17 @@ class Stage(Generic[M]):
                     self.windows[(name, tp.partition)] = window
             if self.on_assigned is not None:
                 await self.on_assigned(assigned)
+
+    async def _resume_from_commits(self, assigned: set[TopicPartition]) -> None:
+        """Count each assigned partition as taken up to its commit, where the consumer resumes. Without it a
+        partition with nothing new after a rebalance counted as behind by all it held (`has_backlog`, from
+        offset 0) until a record came: the order stage then waited out `market_settle_max_seconds` for
+        every order decided on the market, as if the feed were still on its way."""
+        assert self.consumer is not None
+        for tp in assigned:
+            committed = await self.consumer.committed(tp)
+            if committed:
+                self._next_offsets[tp] = self._committed[tp] = committed
 
     async def _recover_state(self, partitions: set[int]) -> None:
         assert self.store is not None

@@ -23,6 +23,12 @@ strategy's `reaction_delay_ms` after it. A price that must see an outcome still 
 immediate order decided a delay before it, `must_wait`) is parked, with every later price of that slot,
 until the outcome came; at most `market_settle_max_seconds` of wall clock (an order whose answer was lost
 would stall the slot for ever): then it is stepped on what has come, and a warning says so.
+
+**Halted.** A strategy an operator halted (`zvt control halt`, agents/controls.py) is not stepped on any
+price until it is resumed: it sends no orders, and its state stays as it was at the halt (its indicators
+skip the prices in between). What happens to its orders still working is learnt as before; a halt cancels
+none of them. The halt is wall-clock operator action: a replay of the same prices with a halt at another
+moment decides differently.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from agents.controls import control_view
 from agents.settings import get_agent_settings, get_strategies_config
 from agents.stage import Batch, Item, Stage, register
 from agents.waits import BoundedWaits
@@ -149,6 +156,8 @@ def _on_price(item: Item, batch: Batch[StrategySlot]) -> None:
     parked = False
     try:
         for instance in roster.for_price(price):
+            if control_view.halted(instance.spec.id):
+                continue  # halted by an operator: it decides on no price, so it sends no order, until resumed
             key = slot_key(instance.spec.id, price.symbol)
             slot = batch.get(item, key)
             if batch.is_parked(key):
@@ -264,6 +273,7 @@ if roster.instances:
             changelog=StateChangelogs.STRATEGIES,
             dedupe=False,
             prepare=progress.prepare,
+            ready=control_view.wait_caught_up,  # a halted strategy must not decide before the replay says so
         )
     )
 if roster.hearing:

@@ -9,9 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.dashboard import router as dashboard
 from api.metrics import MetricsMiddleware
 from api.publishing import Publisher
-from api.routers import orders, portfolio, risk, stream
+from api.routers import controls, orders, portfolio, risk, stream
 from api.stream import StreamHub
 from api.tokens import TokensFile, tokens_path
 from eventstore.db import create_pool
@@ -45,7 +46,14 @@ def create_app(settings: Settings, tokens: Path | None = None, *, stream_events:
     app = FastAPI(title="zvt", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.tokens = TokensFile(tokens or tokens_path(settings))
     app.add_middleware(MetricsMiddleware)
-    for router in (orders.router, portfolio.router, risk.router, stream.router):
+    for router in (
+        orders.router,
+        portfolio.router,
+        risk.router,
+        stream.router,
+        controls.router,
+        dashboard.router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["service"])

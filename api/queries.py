@@ -119,18 +119,27 @@ async def trace(connection: asyncpg.Connection, reference: str) -> list[dict[str
 _PNL_TYPES: list[type[Event]] = [OrderRequested, OrderExecuted, PriceUpdated]
 
 
-async def pnl(
-    connection: asyncpg.Connection, *, since: datetime, account_id: str | None, basis: Basis, limit: int
-) -> dict[str, Any]:
-    """PnL per strategy (and account and symbol), and each strategy's performance figures, from the
-    window's stored orders, fills and prices: the same computation as `zvt session`'s report. An order
-    requested before the window is left out of the curves (its market time is not known)."""
+async def pnl_window(
+    connection: asyncpg.Connection, *, since: datetime, account_id: str | None, limit: int
+) -> tuple[list[Event], list[Event]]:
+    """The window's stored orders, fills and prices (newest first, as read) and, oldest first and each
+    once, those of `account_id` (every price: any account's position is marked by them)."""
     found = await events(connection, _PNL_TYPES, since=since, account_id=None, limit=limit)
     window = unique(reversed(found))
     if account_id is not None:
         window = [
             e for e in window if isinstance(e, PriceUpdated) or getattr(e, "account_id", None) == account_id
         ]
+    return found, window
+
+
+async def pnl(
+    connection: asyncpg.Connection, *, since: datetime, account_id: str | None, basis: Basis, limit: int
+) -> dict[str, Any]:
+    """PnL per strategy (and account and symbol), and each strategy's performance figures, from the
+    window's stored orders, fills and prices: the same computation as `zvt session`'s report. An order
+    requested before the window is left out of the curves (its market time is not known)."""
+    found, window = await pnl_window(connection, since=since, account_id=account_id, limit=limit)
     fills = [event for event in window if isinstance(event, OrderExecuted)]
     marks = {(e.venue, e.symbol): e.price for e in window if isinstance(e, PriceUpdated)}
     curves = equity_curves(window)

@@ -10,6 +10,7 @@
 | market data (ticks, prices, books) | `<event_type>/<venue>/<symbol>` |
 | paper.submit_order, paper.cancel_order, paper.amend_order (commands), paper.risk_outcome | the order id |
 | paper.orders_through, paper.outcomes_through, orders.decided_through, prices_through | `paper/<symbol>` |
+| control.* (runtime controls: kill switches, strategy halts, limits) | `control/<scope>` (`control/global`) |
 
 The ids never collide: identifiers cannot contain `/`, symbols always do, so an order id has no `/`,
 a position id has a `:` before its first `/`, and every other kind has a `/` before any `:`.
@@ -56,6 +57,7 @@ from schemas import (
     SubmitPaperOrder,
     TradeTick,
 )
+from schemas.controls import CONTROL_COMMANDS
 
 ORDER_EVENTS: tuple[type[Event], ...] = (
     OrderRequested,
@@ -125,6 +127,7 @@ _AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
     PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",
     RiskBreached: lambda event: f"risk/{event.account_id}",
     AlertTriggered: lambda event: f"alerts/{event.source}",
+    **dict.fromkeys(CONTROL_COMMANDS, lambda event: f"control/{event.scope}"),
 }
 
 

@@ -25,7 +25,14 @@ import orjson
 
 from eventstore.aggregates import MARKET_EVENTS
 from eventstore.store import StoredEvent
-from schemas import OrderExecuted, OrderRejected, PortfolioRebalanced, PositionUpdated
+from schemas import (
+    OrderCanceled,
+    OrderExecuted,
+    OrderExpired,
+    OrderRejected,
+    PortfolioRebalanced,
+    PositionUpdated,
+)
 
 POSITION_TYPE = PositionUpdated.EVENT_TYPE
 # Events whose `status` field ends (or advances) the flow they belong to.
@@ -37,6 +44,9 @@ OPEN = "open"
 # The status of a flow after an event of this type (with this `status` field), when that ends it.
 TERMINAL: Mapping[tuple[str, str | None], str] = {
     (OrderRejected.EVENT_TYPE, None): "rejected",
+    # A resting order's end on the paper matching engine (or an IOC remainder's, as its own event).
+    (OrderCanceled.EVENT_TYPE, None): "canceled",
+    (OrderExpired.EVENT_TYPE, None): "expired",
     (OrderExecuted.EVENT_TYPE, "filled"): "filled",
     (OrderExecuted.EVENT_TYPE, "canceled"): "canceled",
     **{

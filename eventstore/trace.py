@@ -16,8 +16,11 @@ from rich.tree import Tree
 
 from eventstore.store import StoredEvent, read_correlations
 from schemas import (
+    AccountLimitsSet,
+    ControlCommand,
     Event,
     ExchangeRouted,
+    KillSwitchSet,
     OrderAccepted,
     OrderAmended,
     OrderAmendRejected,
@@ -33,6 +36,7 @@ from schemas import (
     OrderTriggered,
     OrderValidated,
     PositionUpdated,
+    StrategyHaltSet,
 )
 
 
@@ -100,7 +104,19 @@ def describe(event: Event) -> str:
                 f"{event.account_id} {event.symbol} quantity {event.quantity} avg {event.average_cost} "
                 f"realized {event.realized_pnl}"
             )
+        case ControlCommand():
+            return f"{event.scope} {_control_change(event)} by {event.issued_by}: {event.reason}"
     return ""
+
+
+def _control_change(command: ControlCommand) -> str:
+    if isinstance(command, KillSwitchSet):
+        return "kill switch " + ("ON" if command.engaged else "off")
+    if isinstance(command, StrategyHaltSet):
+        return "halted" if command.halted else "resumed"
+    assert isinstance(command, AccountLimitsSet)
+    changes = [f"{name}={value}" for name, value in command.limits.items()]
+    return "limits " + " ".join(changes + [f"{name} reset" for name in command.reset])
 
 
 def _label(node: TraceNode) -> str:

@@ -84,6 +84,19 @@ CONSUMER_LAG = Gauge(
 CIRCUIT_STATE = Gauge(
     "zvt_circuit_state", "A venue's circuit breaker: 0 closed, 1 half open, 2 open.", ["venue"]
 )
+KILL_SWITCH = Gauge(
+    "zvt_kill_switch",
+    "A kill switch as this worker applies it (1 engaged, 0 released): scope global, or account:<id> for "
+    "each account a runtime command named (agents/controls.py).",
+    ["scope"],
+)
+CONTROL_COMMANDS = Counter(
+    "zvt_control_commands",
+    "Control commands this worker read from control.commands, by outcome: applied, or refused (unsigned, "
+    "undecodable, not a control command: the sink dead-letters those).",
+    ["outcome"],
+)
+STRATEGIES_HALTED = Gauge("zvt_strategies_halted", "Strategies halted in this worker's control state.")
 STREAM_LAG = Gauge(
     "zvt_stream_lag",
     "Entries of a Redis stream this process's consumer group has not acknowledged (undelivered + pending).",

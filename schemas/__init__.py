@@ -5,6 +5,7 @@ Where an event is defined: `schemas/<domain>.py`. Which topic carries it: `topic
 
 from schemas.base import Event
 from schemas.codec import EventCodec, EventDecodeError
+from schemas.controls import AccountLimitsSet, ControlCommand, KillSwitchSet, LimitName, StrategyHaltSet
 from schemas.market import BookLevel, OrderBookUpdated, PricesThrough, PriceUpdated, QuoteTick, TradeTick
 from schemas.orders import (
     AmendPaperOrder,
@@ -78,6 +79,9 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     OrderBookUpdated,
     TradeTick,
     QuoteTick,
+    KillSwitchSet,
+    StrategyHaltSet,
+    AccountLimitsSet,
 )
 
 EVENT_REGISTRY = EventRegistry(ALL_EVENT_TYPES)
@@ -87,16 +91,20 @@ __all__ = [
     "ALL_EVENT_TYPES",
     "CODEC",
     "EVENT_REGISTRY",
+    "AccountLimitsSet",
     "AlertTriggered",
     "AmendPaperOrder",
     "BookLevel",
     "CancelPaperOrder",
     "CancelReason",
+    "ControlCommand",
     "Event",
     "EventCodec",
     "EventDecodeError",
     "EventRegistry",
     "ExchangeRouted",
+    "KillSwitchSet",
+    "LimitName",
     "ModifyRejectReason",
     "OrderAccepted",
     "OrderAmendRejected",
@@ -130,6 +138,7 @@ __all__ = [
     "RiskBreached",
     "RiskOutcomeKind",
     "RouteLeg",
+    "StrategyHaltSet",
     "StrategyOrderUpdate",
     "SubmitPaperOrder",
     "TradeTick",

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from schemas import (
+    AccountLimitsSet,
     AlertTriggered,
     AmendPaperOrder,
     BookLevel,
@@ -16,6 +17,8 @@ from schemas import (
     CancelReason,
     Event,
     ExchangeRouted,
+    KillSwitchSet,
+    LimitName,
     ModifyRejectReason,
     OrderAccepted,
     OrderAmended,
@@ -49,6 +52,7 @@ from schemas import (
     RiskBreached,
     RiskOutcomeKind,
     RouteLeg,
+    StrategyHaltSet,
     StrategyOrderUpdate,
     SubmitPaperOrder,
     TradeTick,
@@ -394,6 +398,43 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
 }
 
 
+operators = st.text(_ALNUM + "._@:-", min_size=1, max_size=64)
+reasons = st.text(min_size=1, max_size=500).filter(str.strip)
+_issued = {"issued_by": operators, "reason": reasons}
+# A limit change: a count is whole, every other amount any positive decimal below 1e15.
+_WHOLE = {LimitName.MAX_OPEN_ORDERS, LimitName.MAX_ORDERS_PER_WINDOW}
+limit_changes = st.dictionaries(
+    st.sampled_from(LimitName),
+    decimals_between("0.00001", "99999999999998", places=5),
+    max_size=len(LimitName),
+).map(lambda found: {n: v.to_integral_value() + 1 if n in _WHOLE else v for n, v in found.items()})
+
+
+def _limits_body(changes: dict[LimitName, Decimal], reset: list[LimitName]) -> dict[str, Any]:
+    reset = [name for name in reset if name not in changes] or ([] if changes else [LimitName.PRICE_COLLAR])
+    return {"limits": changes, "reset": tuple(dict.fromkeys(reset))}
+
+
+CONTROL_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
+    KillSwitchSet: event_of(
+        KillSwitchSet,
+        st.fixed_dictionaries({**_issued, "account_id": st.none() | identifiers, "engaged": st.booleans()}),
+    ),
+    StrategyHaltSet: event_of(
+        StrategyHaltSet,
+        st.fixed_dictionaries({**_issued, "strategy_id": identifiers, "halted": st.booleans()}),
+    ),
+    AccountLimitsSet: event_of(
+        AccountLimitsSet,
+        st.builds(
+            lambda issued, account, body: {**issued, "account_id": account, **body},
+            st.fixed_dictionaries(_issued),
+            identifiers,
+            st.builds(_limits_body, limit_changes, st.lists(st.sampled_from(LimitName), max_size=3)),
+        ),
+    ),
+}
+
 EVENT_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
     **LIFECYCLE_STRATEGIES,
     OrderRequested: event_of(
@@ -506,4 +547,5 @@ EVENT_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         ),
     ),
     QuoteTick: event_of(QuoteTick, quote_body()),
+    **CONTROL_STRATEGIES,
 }

@@ -39,6 +39,10 @@ SMOKE_TRANSACTIONS = "zvt-smoke-"  # zvt/smoke.py's transactional ids, after the
 INPUT_TOPICS = (Topics.MARKET_TICKS, Topics.ORDERS_REQUESTED, Topics.ORDER_CHANGES_REQUESTED)
 # The input topics a person writes through `zvt api`: orders and changes to them, never market data.
 OPERATOR_TOPICS = (Topics.ORDERS_REQUESTED, Topics.ORDER_CHANGES_REQUESTED)
+# Runtime controls (kill switches, halts, limits): written by `zvt api` (its risk officers) and the CLI
+# operator (`zvt control`, as admin, a super user); read by every agent worker. The agents' grant on the
+# whole prefix is denied here: a pipeline process cannot issue an operator's command.
+CONTROL_TOPICS = (Topics.CONTROL_COMMANDS,)
 
 
 class Resource(IntEnum):
@@ -59,6 +63,7 @@ class Operation(IntEnum):
 
 
 ALLOW = 3
+DENY = 2
 
 
 class AclError(RuntimeError):
@@ -72,6 +77,7 @@ class Acl:
     name: str
     operation: Operation
     pattern: Pattern = Pattern.LITERAL
+    permission: int = ALLOW  # DENY wins over any ALLOW of the same principal (Kafka's rule)
 
     def fields(self) -> tuple[int, str, int, str, str, int, int]:
         return (
@@ -81,7 +87,7 @@ class Acl:
             f"User:{self.principal}",
             "*",
             self.operation,
-            ALLOW,
+            self.permission,
         )
 
 
@@ -131,7 +137,8 @@ def acls_for_prefix(prefix: str) -> list[Acl]:
     acls += _prefixed("monitor", group, prefix, describe)
     # api (`zvt api`): the orders and cancels operators place, and reads everything for its WebSocket stream
     # without a group (it commits nothing)
-    acls += _topics("api", _names(prefix, OPERATOR_TOPICS), write)
+    acls += _topics("api", _names(prefix, (*OPERATOR_TOPICS, *CONTROL_TOPICS)), write)
+    acls += [Acl("agents", topic, name, write, permission=DENY) for name in _names(prefix, CONTROL_TOPICS)]
     acls += _prefixed("api", topic, prefix, read)
     # smoke: one transaction on the alerts topic
     acls += _topics("smoke", _names(prefix, [Topics.ALERTS]), read, write)
@@ -144,16 +151,15 @@ def writers(topic: KafkaTopic, prefix: str = "") -> set[str]:
     """The principals that may write `topic` (literally or through a prefix grant): for the input topics,
     who may bring events in from outside (each must also hold the signing keyring, docs/signed-events.md)."""
     name = topic.full_name(prefix)
-    return {
-        acl.principal
-        for acl in acls_for_prefix(prefix)
-        if acl.resource == Resource.TOPIC
-        and acl.operation == Operation.WRITE
-        and (
-            acl.name in (name, "*")
-            or (acl.pattern == Pattern.PREFIXED and name.startswith(acl.name))
-        )
-    }
+    granted: dict[int, set[str]] = {ALLOW: set(), DENY: set()}
+    for acl in acls_for_prefix(prefix):
+        if (
+            acl.resource == Resource.TOPIC
+            and acl.operation == Operation.WRITE
+            and (acl.name in (name, "*") or (acl.pattern == Pattern.PREFIXED and name.startswith(acl.name)))
+        ):
+            granted[acl.permission].add(acl.principal)
+    return granted[ALLOW] - granted[DENY]
 
 
 class _CreateAcls(CreateAclsRequest):  # type: ignore[misc]

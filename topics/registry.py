@@ -13,11 +13,13 @@ from enum import StrEnum
 from typing import Final
 
 from schemas import (
+    AccountLimitsSet,
     AlertTriggered,
     AmendPaperOrder,
     CancelPaperOrder,
     Event,
     ExchangeRouted,
+    KillSwitchSet,
     OrderAccepted,
     OrderAmended,
     OrderAmendRejected,
@@ -44,12 +46,14 @@ from schemas import (
     PriceUpdated,
     QuoteTick,
     RiskBreached,
+    StrategyHaltSet,
     StrategyOrderUpdate,
     SubmitPaperOrder,
     TradeTick,
 )
 
 DAY_MS: Final = 24 * 60 * 60 * 1000
+FOREVER: Final = -1  # retention.ms of a topic whose every record is kept
 DEAD_LETTER_SUFFIX: Final = ".dead-letter"
 PUBLISHED_IDS_SUFFIX: Final = ".published-ids"
 
@@ -298,6 +302,16 @@ class Topics:
         (AlertTriggered,),
         "Alerts for people.",
         retention_ms=30 * DAY_MS,
+    )
+    CONTROL_COMMANDS = KafkaTopic(
+        "control.commands",
+        1,  # a handful a day: one partition keeps them in one order, which every worker replays alike
+        ("scope",),
+        (KillSwitchSet, StrategyHaltSet, AccountLimitsSet),
+        "Runtime controls from operators (kill switches, strategy halts, limits), who and why; every "
+        "agent worker reads all of it from the start, outside any group (agents/controls.py). Kept for ever: "
+        "the current state is the fold of every command.",
+        retention_ms=FOREVER,
     )
 
     @classmethod

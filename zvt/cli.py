@@ -21,10 +21,12 @@ from runtime.settings import ADMIN_KIND, REPO_ROOT, Settings, get_settings, proc
 from schemas import Event
 from topics import Streams, Topics
 from topics.registry import DEAD_LETTER_SUFFIX
+from zvt.control import control_app
 
 if TYPE_CHECKING:
+    from eventstore.orders import OrderView
     from trading.fill_audit import AuditFill
-    from zvt.order_changes import ChangeAt, OrderView
+    from zvt.order_changes import ChangeAt
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka and the Hatchet engine.")
@@ -40,6 +42,7 @@ app.command("sink")(eventstore_cli.sink)
 app.command("trace")(eventstore_cli.trace)
 app.command("replay")(eventstore_cli.replay)
 app.add_typer(api_cli.api_app, name="api")
+app.add_typer(control_app, name="control")
 
 console = Console()
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"
@@ -488,11 +491,12 @@ def _ask_for_change(
     from pydantic import ValidationError
 
     from eventstore.db import connect
+    from eventstore.orders import load_order
     from eventstore.trace import describe
     from runtime.producer import publish_events
     from runtime.settings import load_settings
     from schemas import OrderAmended, OrderCanceled
-    from zvt.order_changes import load_order, wait_for_answer
+    from zvt.order_changes import wait_for_answer
 
     async def ask() -> Event | None:
         connection = await connect(get_settings().postgres_url())
@@ -602,7 +606,7 @@ def orders(
     import orjson
 
     from eventstore.db import connect
-    from zvt.order_changes import open_orders
+    from eventstore.orders import open_orders
 
     async def load() -> list[OrderView]:
         connection = await connect(get_settings().postgres_url())

@@ -17,122 +17,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
-from uuid import UUID
 
 import asyncpg
 
+from eventstore.orders import OrderView
 from eventstore.store import StoredEvent, read_aggregate
 from schemas import (
     Event,
-    ExchangeRouted,
-    OrderAccepted,
     OrderAmended,
     OrderAmendRejected,
     OrderAmendRequested,
     OrderCanceled,
     OrderCancelRejected,
     OrderCancelRequested,
-    OrderExecuted,
-    OrderExpired,
-    OrderRejected,
-    OrderRequested,
-    OrderStatus,
-    OrderTriggered,
-    OrderValidated,
 )
 from trading.ids import derived_id
 
-ZERO = Decimal(0)
-ENDING_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED)
-# The events an order's state is read from (the paper venue commands and change requests are not).
-_TERMS = (OrderRequested, OrderValidated, ExchangeRouted, OrderAccepted, OrderAmended)
-_LIFECYCLE = (*_TERMS, OrderExecuted, OrderTriggered, OrderRejected, OrderCanceled, OrderExpired)
 ANSWERS = (OrderCanceled, OrderAmended, OrderCancelRejected, OrderAmendRejected)
-# Open on the event store's word: validated (risk passed it) and nothing that ended it since.
-OPEN_STATES = ("validated", "accepted", "partially_filled")
-
-
-@dataclass(frozen=True)
-class OrderView:
-    """One order as its stored events describe it; tolerant of the order the sink stored them in (the
-    events of one order come over several topics), so nothing here assumes a causal order of rows."""
-
-    order_id: str
-    account_id: str
-    strategy_id: str | None
-    symbol: str
-    side: str
-    order_type: str
-    quantity: Decimal
-    limit_price: Decimal | None
-    stop_price: Decimal | None
-    venue: str | None
-    filled: Decimal
-    state: str
-    requested_at: datetime
-    correlation_id: UUID
-    last_event_id: UUID  # the latest lifecycle event: what a change request is caused by
-    last_market_time: datetime | None  # the latest market time any of its events names
-
-
-def _market_times(event: Event) -> list[datetime]:
-    names = ("market_time", "accepted_at", "triggered_at", "amended_at", "expire_at")
-    found = [getattr(event, name, None) for name in names]
-    return [moment for moment in found if isinstance(moment, datetime)]
-
-
-def _state(events: Sequence[Event], filled: Decimal, quantity: Decimal) -> str:
-    ends = {OrderRejected: "rejected", OrderCanceled: "canceled", OrderExpired: "expired"}
-    for event in events:
-        if type(event) in ends:
-            return ends[type(event)]
-        if isinstance(event, OrderExecuted) and event.status in ENDING_STATUSES:
-            return "filled" if event.status is OrderStatus.FILLED else "canceled"
-    if any(isinstance(e, OrderAccepted) for e in events) or filled > 0:
-        return "partially_filled" if 0 < filled < quantity else "accepted"
-    if any(isinstance(e, OrderValidated | ExchangeRouted) for e in events):
-        return "validated"
-    return "requested"
-
-
-def order_view(stored: Sequence[StoredEvent]) -> OrderView | None:
-    """Pure: the order of one aggregate's stored events, or None when it has no request or validation."""
-    rows = sorted((s for s in stored if s.event_type.startswith(("order.", "exchange."))), key=_row_order)
-    events = [event for event in (row.event() for row in rows) if isinstance(event, _LIFECYCLE)]
-    terms = [event for event in events if isinstance(event, _TERMS)]
-    if not terms:
-        return None
-    first, last_terms = terms[0], terms[-1]
-    fills = {event.event_id: event for event in events if isinstance(event, OrderExecuted)}
-    filled = sum((fill.fill_quantity for fill in fills.values()), ZERO)
-    venue = next((e.venue for e in reversed(events) if isinstance(e, OrderAccepted | OrderExecuted)), None)
-    moments = [moment for event in events for moment in _market_times(event)]
-    return OrderView(
-        order_id=first.order_id,
-        account_id=first.account_id,
-        strategy_id=first.strategy_id,
-        symbol=first.symbol,
-        side=str(first.side),
-        order_type=str(last_terms.order_type),
-        quantity=last_terms.quantity,
-        limit_price=last_terms.limit_price,
-        stop_price=last_terms.stop_price,
-        venue=venue,
-        filled=filled,
-        state=_state(events, filled, last_terms.quantity),
-        requested_at=first.timestamp,
-        correlation_id=first.correlation_id,
-        last_event_id=events[-1].event_id,
-        last_market_time=max(moments, default=None),
-    )
-
-
-def _row_order(row: StoredEvent) -> tuple[datetime, int]:
-    return row.timestamp, row.position
 
 
 ChangeAt = Literal["now", "order"]
@@ -183,10 +86,6 @@ def answer_of(stored: Sequence[StoredEvent], request: Event) -> Event | None:
     return None
 
 
-async def load_order(connection: asyncpg.Connection, order_id: str) -> OrderView | None:
-    return order_view(await read_aggregate(connection, order_id))
-
-
 async def wait_for_answer(
     connection: asyncpg.Connection, request: Event, order_id: str, within: float
 ) -> Event | None:
@@ -200,32 +99,3 @@ async def wait_for_answer(
                 await asyncio.sleep(0.25)
     except TimeoutError:
         return None
-
-
-_OPEN_ORDERS = """
-SELECT aggregate_id FROM event_store
-WHERE "timestamp" >= $1 AND event_type = ANY($2::text[])
-  AND ($3::text IS NULL OR event_data->>'account_id' = $3)
-GROUP BY aggregate_id
-HAVING bool_or(event_type = 'order.validated')
-   AND NOT bool_or(event_type = ANY($4::text[])
-                   OR (event_type = 'order.executed' AND event_data->>'status' = ANY($5::text[])))
-"""
-
-
-async def open_orders(
-    connection: asyncpg.Connection, *, since: datetime, account_id: str | None = None
-) -> list[OrderView]:
-    """Orders validated at or after `since` with no terminal event in the store, oldest first."""
-    ended = [OrderRejected.EVENT_TYPE, OrderCanceled.EVENT_TYPE, OrderExpired.EVENT_TYPE]
-    rows = await connection.fetch(
-        _OPEN_ORDERS,
-        since,
-        [kind.EVENT_TYPE for kind in _LIFECYCLE],
-        account_id,
-        ended,
-        [status.value for status in ENDING_STATUSES],
-    )
-    views = [await load_order(connection, row[0]) for row in rows]
-    found = [view for view in views if view is not None and view.state in OPEN_STATES]
-    return sorted(found, key=lambda view: (view.requested_at, view.order_id))

@@ -84,7 +84,9 @@ class OrderLine(BaseModel):
     order_type: str
     quantity: Decimal
     limit_price: Decimal | None
-    status: str = Field(description="open, filled, canceled or rejected (the order flow's read model).")
+    status: str = Field(
+        description="open, filled, canceled, expired or rejected (the order flow's read model)."
+    )
     filled: Decimal
     requested_at: datetime
     last_event_at: datetime
@@ -139,7 +141,9 @@ async def list_orders(
     connection: Connection,
     since: Since,
     account_id: Account = None,
-    state: Annotated[Literal["open", "filled", "canceled", "rejected"] | None, Query(alias="status")] = None,
+    state: Annotated[
+        Literal["open", "filled", "canceled", "expired", "rejected"] | None, Query(alias="status")
+    ] = None,
     limit: Limit = 200,
 ) -> list[dict[str, Any]]:
     """Orders requested since `since`, newest first, with their status and filled quantity."""

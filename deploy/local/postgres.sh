@@ -33,6 +33,9 @@ psql_admin() {
 # A cluster kept outside the run directory outlives it: a new checkout at the same path (a CI machine that
 # cleans only its work tree) finds the last one's files, whose passwords and Hatchet admin it does not know.
 # The run directory has no link to it, so nothing of this stack uses it: stop it if it runs, then remove it.
+# Where the cluster of a run directory that 'postgres' cannot reach lives (linked as $PG_HOME/cluster).
+private_cluster_dir() { echo "/var/lib/postgresql/zvt-$ZVT_PG_PORT-$(echo "$PG_HOME" | md5sum | cut -c1-8)"; }
+
 discard_orphan_cluster() {
     local orphan="$1"
     [[ -e "$orphan" ]] || return 0
@@ -52,7 +55,7 @@ init_cluster() {
         # A checkout under a private home (e.g. /root) is not reachable by 'postgres':
         # keep the cluster's files in its own home then, linked from the run directory.
         if ! runuser -u postgres -- test -w "$PG_HOME"; then
-            local private_dir="/var/lib/postgresql/zvt-$ZVT_PG_PORT-$(echo "$PG_HOME" | md5sum | cut -c1-8)"
+            local private_dir; private_dir="$(private_cluster_dir)"
             log "$PG_HOME is not reachable by user postgres; using $private_dir"
             discard_orphan_cluster "$private_dir"
             mkdir -p "$private_dir" && chown postgres:postgres "$private_dir"
@@ -167,6 +170,9 @@ SQL
 
 start() {
     install
+    if healthy && ! pid_alive postgres && [[ ! -L "$PG_HOME/cluster" && -f "$(private_cluster_dir)/data/postmaster.pid" ]]; then
+        discard_orphan_cluster "$(private_cluster_dir)"   # still running: its run directory was removed under it
+    fi
     if healthy; then
         pid_alive postgres || die "port $ZVT_PG_PORT answers but is not this stack's cluster"
         log "already running"

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from runtime.clients import kafka_options
 from runtime.processes import background_process
-from runtime.producer import SignedProducer
+from runtime.producer import SignedProducer, publish_events
 from runtime.settings import Settings
 from schemas import CODEC, Event, EventDecodeError, OrderExecuted, OrderRejected, OrderStatus, QuoteTick
 from topics.registry import KafkaTopic
@@ -90,6 +90,25 @@ def quote(venue: str, symbol: str, bid: str, ask: str, bid_size: str, ask_size: 
         ask_size=Decimal(ask_size),
         market_time=datetime.now(UTC),
     )
+
+
+async def keep_quoting(settings: Settings) -> None:
+    """The book, again every half second: the paper engine's tick stream moves on past every command."""
+    while True:
+        await publish_events(settings, [quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5")])
+        await asyncio.sleep(0.5)
+
+
+@contextlib.asynccontextmanager
+async def quoting(settings: Settings) -> AsyncIterator[None]:
+    """`keep_quoting` for the duration of the block."""
+    task = asyncio.create_task(keep_quoting(settings))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class PipelineOutput:

@@ -24,7 +24,14 @@ from runtime.producer import publish_events
 from runtime.settings import REPO_ROOT, Settings
 from schemas import OrderRequested, TradeTick
 
-from .support import DEFAULT_LIMITS, quote, start_worker, wait_for_books, worker_env, worker_log_tail
+from .support import (
+    DEFAULT_LIMITS,
+    quoting,
+    start_worker,
+    wait_for_books,
+    worker_env,
+    worker_log_tail,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,13 +76,6 @@ def sink(env: dict[str, str], log: Path) -> Iterator[None]:
         yield
 
 
-async def keep_quoting(settings: Settings) -> None:
-    """The book, again every half second: the engine's tick stream moves on past every command."""
-    while True:
-        await publish_events(settings, [quote("binance", "BTC/USDT", "60000", "60001", "1", "0.5")])
-        await asyncio.sleep(0.5)
-
-
 @pytest.fixture
 async def stack(pipeline_topics: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
     config = tmp_path / "trading.toml"
@@ -84,14 +84,9 @@ async def stack(pipeline_topics: Settings, tmp_path: Path) -> AsyncIterator[Stac
     env = worker_env(pipeline_topics, config, port) | {"ZVT_PAPER_ENGINE": "true"}
     logs = [tmp_path / "worker.log", tmp_path / "sink.log"]
     with start_worker(env, logs[0]), sink(env, logs[1]):
-        quoting = asyncio.create_task(keep_quoting(pipeline_topics))
-        try:
+        async with quoting(pipeline_topics):
             await wait_for_books(port, {"binance:BTC/USDT"})
             yield Stack(pipeline_topics, env, logs)
-        finally:
-            quoting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await quoting
 
 
 def buy(account: str, price: str | None, quantity: str = "0.1") -> OrderRequested:

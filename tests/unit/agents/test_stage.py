@@ -12,7 +12,17 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.outbox import partition_for
-from agents.stage import Batch, Item, RecentKeys, Stage, StateStore, Stored, _Tail, offsets_to_commit
+from agents.stage import (
+    Batch,
+    Item,
+    RecentKeys,
+    Stage,
+    StateStore,
+    Stored,
+    _Tail,
+    has_backlog,
+    offsets_to_commit,
+)
 from schemas import CODEC, OrderRequested
 from schemas.signing import keyring, signature_in
 from topics import StateChangelogs, Topics
@@ -294,3 +304,88 @@ def test_an_item_parked_under_several_lanes_is_held_once() -> None:
     assert batch.is_parked("slot-a")
     assert batch.is_parked("slot-b")
     assert not batch.is_parked("slot-c")
+
+
+class RebalancedConsumer:
+    """A consumer whose partitions were revoked and assigned again: where the stage seeks it."""
+
+    def __init__(self, assigned: set[TopicPartition], committed: dict[TopicPartition, int | None]) -> None:
+        self._assigned = assigned
+        self._committed = committed
+        self.seeks: list[tuple[str, TopicPartition]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return self._assigned
+
+    async def committed(self, tp: TopicPartition) -> None:
+        return None  # the dedupe window's rebuild on assignment: nothing to read back here
+
+    async def seek_to_committed(self, *tps: TopicPartition) -> dict[TopicPartition, int | None]:
+        self.seeks.extend(("committed", tp) for tp in tps)
+        return {tp: self._committed.get(tp) for tp in tps}
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        self.seeks.extend(("beginning", tp) for tp in tps)
+
+
+async def test_a_fetch_from_before_a_rebalance_is_not_applied_its_partitions_are_read_again() -> None:
+    """The lost order of a rebalance: an account's order parked at offset 5, the rest of the partition
+    fetched (6..9) while the group rebalanced and gave the partition straight back. Applied, those would
+    go before the parked order, which the rebalance dropped from memory, and commit past it."""
+    s = stage()
+    name = Topics.ORDERS_REQUESTED.full_name(s.prefix)
+    p0, p1, gone = TopicPartition(name, 0), TopicPartition(name, 1), TopicPartition(name, 2)
+    consumer = RebalancedConsumer({p0, p1}, {p0: 5, p1: None})
+    s.consumer = consumer
+    assert s.store is not None
+    s.store.partitions = {0: {}, 1: {}}
+    s.parked = [item(request(order_id="o-parked"), 5)]
+    later = [object()] * 4
+    fetched = {p0: later, p1: [object()], gone: [object()]}
+
+    fetched_in = s.generation
+    await s.revoked({p0, p1, gone})
+    await s.assigned({p0, p1})
+    assert await s._take(fetched, fetched_in, consumer) is None
+    assert s.parked == []
+    assert consumer.seeks == [("committed", p0), ("committed", p1), ("beginning", p1)]
+    assert s.stats.stale_fetches == 6
+
+    consumer.seeks.clear()
+    taken = await s._take(fetched, s.generation, consumer)
+    assert taken == {p0: later, p1: fetched[p1]}  # fetched since: applied, but for a partition not ours
+    assert consumer.seeks == []
+
+
+class ResumingConsumer(RebalancedConsumer):
+    """Assigned partitions with commits and ends: what `has_backlog` reads."""
+
+    def __init__(self, committed: dict[TopicPartition, int | None], ends: dict[TopicPartition, int]) -> None:
+        super().__init__(set(committed), committed)
+        self.ends = ends
+
+    async def committed(self, tp: TopicPartition) -> int | None:  # type: ignore[override]
+        return self._committed.get(tp)
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return self.ends[tp]
+
+
+async def test_after_a_rebalance_a_partition_with_nothing_new_is_not_behind() -> None:
+    """A partition read up to its commit before a rebalance, with nothing after it: the stage is caught up
+    there (the order stage waited the full settle maximum per order while its market data stage counted
+    such a partition behind from offset 0)."""
+    s: Stage[Any] = Stage(
+        "test", {Topics.ORDERS_REQUESTED: (OrderRequested,)}, lambda item, batch: None, dedupe=False
+    )
+    name = Topics.ORDERS_REQUESTED.full_name(s.prefix)
+    read, fresh = TopicPartition(name, 0), TopicPartition(name, 1)
+    consumer = ResumingConsumer({read: 7, fresh: None}, {read: 7, fresh: 0})
+    s.consumer = consumer
+    await s.revoked({read, fresh})
+    await s.assigned({read, fresh})
+    assert not has_backlog(consumer, s._next_offsets)
+    consumer.ends[read] = 9  # two records after the commit: behind until they are taken
+    assert has_backlog(consumer, s._next_offsets)
+    consumer.ends[read], consumer.ends[fresh] = 7, 3  # never committed, records there: behind
+    assert has_backlog(consumer, s._next_offsets)

@@ -147,3 +147,22 @@ def test_with_the_engine_the_relay_leaves_the_engines_outcomes_to_the_paper_venu
     assert [getattr(update, "source_event_id", None) for _, _, update in relayed.records] == [
         pass_fill.event_id
     ]
+
+
+def test_a_halted_strategy_is_not_stepped_until_resumed(
+    roster: Roster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.controls import control_view
+    from schemas import StrategyHaltSet
+
+    def halt(halted: bool) -> None:
+        command = StrategyHaltSet(strategy_id="grid", halted=halted, issued_by="alice", reason="test")
+        monkeypatch.setattr(control_view, "state", control_view.state.apply(command))
+
+    halt(True)
+    batch, outbox, _ = _batch(stage_module._on_item)
+    stage_module._on_item(_item(price("100", 0), 0), batch)
+    assert [e for _, _, e in outbox.records if isinstance(e, OrderRequested)] == []
+    halt(False)
+    stage_module._on_item(_item(price("100", 1), 1), batch)
+    assert len([e for _, _, e in outbox.records if isinstance(e, OrderRequested)]) == 2  # the grid's pair

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api import deps
 from api.app import create_app
 from api.publishing import Published
-from api.tokens import EMPTY, Role, write_tokens
+from api.tokens import Role
 from runtime.settings import Settings
 from schemas import Event, OrderRequested
 
@@ -32,16 +32,6 @@ class RecordingPublisher:
 @pytest.fixture
 def published() -> RecordingPublisher:
     return RecordingPublisher()
-
-
-@pytest.fixture
-def tokens(tmp_path: Path) -> dict[Role, str]:
-    ring, issued = EMPTY, {}
-    for role in Role:
-        ring, token = ring.with_user(role.value, role)
-        issued[role] = token.get_secret_value()
-    write_tokens(tmp_path / "tokens.json", ring)
-    return issued
 
 
 @pytest.fixture

@@ -1,14 +1,18 @@
-"""The pure fold: positions keep the latest state, portfolios sum per currency, flows end when they end."""
+"""The pure fold: positions keep the latest state, portfolios sum per currency, flows end when they end
+(a fill, a refusal, or a resting order's cancel or expiry)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 from bench.flows import FlowGenerator
 from eventstore.projections import Position, ReadModels, Row, Snapshot, portfolios_of
 from eventstore.store import NewEvent, plan_append
-from schemas import Event, OrderExecuted, PositionUpdated
+from schemas import CancelReason, Event, OrderExecuted, OrderValidated, PositionUpdated
+from tests.unit.trading.builders import T0, D, request
+from trading.order_lifecycle import OrderLifecycle
 
 
 def _rows(events: list[Event]) -> list[Row]:
@@ -82,3 +86,20 @@ def test_folding_in_batches_equals_folding_at_once() -> None:
     assert Snapshot.of(whole).differences(Snapshot.of(pieces)) == [
         "correlations: 1 rows only here, 1 only there"
     ]
+
+
+def test_a_resting_order_canceled_or_expired_on_the_engine_ends_its_flow_so() -> None:
+    first = request(limit_price=D(100), quantity=D("0.5"), expire_at=T0 + timedelta(seconds=2))
+    passed = first.caused(OrderValidated, **first.order_terms())
+    order = OrderLifecycle.requested(first).apply(passed)
+    accepted = order.accept("binance", "paper-1", D("0.5"), T0, "rests")
+    canceled = accepted.order.cancel(CancelReason.REQUESTED, "by hand", T0 + timedelta(seconds=1))
+    expired = accepted.order.expire()
+    for end, status in ((canceled.event, "canceled"), (expired.event, "expired")):
+        models = ReadModels()
+        models.apply_all(_rows([first, passed, accepted.event, end]))
+        correlation = models.correlations[first.correlation_id]
+        assert (correlation.status, correlation.completed_at) == (status, end.timestamp)
+    resting = ReadModels()
+    resting.apply_all(_rows([first, passed, accepted.event]))
+    assert resting.correlations[first.correlation_id].status == "open"

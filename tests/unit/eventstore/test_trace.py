@@ -59,3 +59,15 @@ def test_the_tree_follows_causation_and_measures_each_step() -> None:
     )
     assert "order.created [+25.0 ms]" in lines[4]
     assert [line.split("── ")[1].split()[1] for line in lines[1:]] == [t for _, t in _depth_first(roots)]
+
+
+def test_a_control_command_is_described_with_who_and_why() -> None:
+    from eventstore.trace import describe
+    from schemas import AccountLimitsSet, KillSwitchSet, StrategyHaltSet
+
+    who = {"issued_by": "alice", "reason": "venue outage"}
+    assert describe(KillSwitchSet(engaged=True, **who)) == "global kill switch ON by alice: venue outage"
+    halt = StrategyHaltSet(strategy_id="ma-1", halted=False, **who)
+    assert describe(halt) == "strategy:ma-1 resumed by alice: venue outage"
+    limits = AccountLimitsSet(account_id="a", limits={"max_open_orders": "3"}, reset=("price_collar",), **who)
+    assert describe(limits) == "account:a limits max_open_orders=3 price_collar reset by alice: venue outage"

@@ -6,7 +6,16 @@ import re
 
 from runtime.settings import REPO_ROOT
 from topics import Topics
-from topics.acls import INPUT_TOPICS, OPERATOR_TOPICS, Operation, Pattern, Resource, acls_for_prefix
+from topics.acls import (
+    CONTROL_TOPICS,
+    DENY,
+    INPUT_TOPICS,
+    OPERATOR_TOPICS,
+    Operation,
+    Pattern,
+    Resource,
+    acls_for_prefix,
+)
 from topics.registry import DEAD_LETTER_SUFFIX
 
 PREFIX = "desk-1."
@@ -24,8 +33,8 @@ def test_publisher_writes_the_input_topics_only() -> None:
     assert written_by("publisher") == {topic.full_name(PREFIX) for topic in INPUT_TOPICS}
 
 
-def test_api_writes_orders_and_their_changes_only() -> None:
-    assert written_by("api") == {topic.full_name(PREFIX) for topic in OPERATOR_TOPICS}
+def test_api_writes_orders_their_changes_and_the_controls_only() -> None:
+    assert written_by("api") == {topic.full_name(PREFIX) for topic in (*OPERATOR_TOPICS, *CONTROL_TOPICS)}
     assert Topics.MARKET_TICKS.full_name(PREFIX) not in written_by("api")
 
 
@@ -69,3 +78,16 @@ def test_only_the_agents_write_the_paper_venues_commands() -> None:
 
     for prefix in (PREFIX, ""):
         assert writers(Topics.PAPER_COMMANDS, prefix) == {"agents"}
+
+
+def test_the_controls_are_written_by_operators_alone() -> None:
+    """The agents read the control topic but may not write it (a DENY over their prefix grant): a pipeline
+    process cannot engage or release a kill switch. The CLI operator writes as admin, a super user."""
+    from topics.acls import writers
+
+    for prefix in (PREFIX, ""):
+        assert writers(Topics.CONTROL_COMMANDS, prefix) == {"api"}
+    denied = [acl for acl in acls_for_prefix(PREFIX) if acl.permission == DENY]
+    assert [(acl.principal, acl.name, acl.operation) for acl in denied] == [
+        ("agents", Topics.CONTROL_COMMANDS.full_name(PREFIX), Operation.WRITE)
+    ]
