@@ -34,6 +34,7 @@ goes on with the other accounts.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from agents.controls import control_view, wait_market_and_controls
 from agents.market_view import market_view
 from agents.settings import get_agent_settings, get_trading_config
 from agents.stage import STAGES, Batch, Item, RecentKeys, Stage, register
+from agents.waits import BoundedWaits
 from schemas import (
     AmendPaperOrder,
     CancelPaperOrder,
@@ -63,6 +65,8 @@ from schemas import (
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
+    PaperRiskOutcome,
+    PaperRiskOutcomesThrough,
     RejectReason,
     RouteLeg,
     SubmitPaperOrder,
@@ -74,10 +78,12 @@ from trading.circuit import CircuitState
 from trading.execution import LegReport, execution_events
 from trading.ids import derived_id
 from trading.order_lifecycle import refusal
-from trading.risk import AccountRiskState, Rejection, check_order, order_market_time
+from trading.risk import AccountRiskState, Rejection, check_order, order_market_time, risk_outcome_time
 from trading.routing import VenueCandidate, route
 from venues.base import VenueOrder
 from venues.paper import PaperVenue
+
+log = logging.getLogger(__name__)
 
 
 def used_order_key(account_id: str, order_id: str) -> str:
@@ -159,6 +165,7 @@ async def _forget_parked(assigned: object) -> None:
     """A rebalance drops the parked records (they are fetched again from the last commit): their clocks
     start again, and a worker that lost the partition keeps none of them."""
     _parked_at.clear()
+    _outcomes_waiting.clear()
 
 
 def _arrival(venue: str, at: datetime) -> datetime:
@@ -210,6 +217,39 @@ def _should_wait(request: OrderRequested) -> bool:
     if quiet_for < settings.market_settle_seconds and now - first < settings.market_settle_max_seconds:
         return True
     del _parked_at[key]  # judged on what there is
+    return False
+
+
+# --- waiting for the engines' outcomes before an order's time ---------------------------------------------
+
+# (partition, symbol) -> the engines' outcome watermark read on that partition of paper.outcomes (memory: a
+# worker that takes the partition over waits for the next copy, at most `market_settle_max_seconds`).
+_outcomes_through: dict[tuple[int, str], datetime] = {}
+_outcomes_waiting = BoundedWaits()  # request event id -> since when it waits
+
+
+def learn_outcomes_through(mark: PaperRiskOutcomesThrough, partition: int) -> None:
+    """A copy of the engines' outcome watermark, read in sequence with the outcomes it covers."""
+    if mark.partition != partition:
+        raise ValueError(f"an outcome watermark for partition {mark.partition} read on partition {partition}")
+    key = (partition, mark.symbol)
+    known = _outcomes_through.get(key)
+    if known is None or mark.through > known:
+        _outcomes_through[key] = mark.through
+
+
+def waits_for_outcomes(request: OrderRequested, state: AccountRiskState, partition: int) -> bool:
+    """Whether risk must wait before judging `request`: an order decided at t (a strategy's, with a market
+    time) is judged on every engine outcome before t of the account's resting orders' symbols, so it waits
+    until their outcome watermark on this partition passes them; at most `market_settle_max_seconds` of
+    wall clock (a lost watermark must not stall the account for ever: then judged on what came)."""
+    if request.market_time is None:
+        return False  # placed by hand: judged on what the state holds, as it comes
+    marks = {symbol: at for (p, symbol), at in _outcomes_through.items() if p == partition}
+    missing = bool(state.outcomes_missing(request.market_time, marks))
+    if _outcomes_waiting.waits(str(request.event_id), missing) or not missing:
+        return missing
+    log.warning("order %s judged without the engines' outcomes before its time", request.order_id)
     return False
 
 
@@ -445,7 +485,20 @@ def _apply_outcome(state: AccountRiskState, event: Event) -> AccountRiskState:
 
 
 _OUTCOMES = (OrderExecuted, OrderRejected, OrderCanceled, OrderExpired, OrderAccepted, OrderAmended)
-_ACCOUNT_INPUTS = (OrderRequested, *_OUTCOMES, OrderTriggered, OrderCancelRequested, OrderAmendRequested)
+_ACCOUNT_INPUTS = (
+    OrderRequested,
+    *_OUTCOMES,
+    OrderTriggered,
+    OrderCancelRequested,
+    OrderAmendRequested,
+    PaperRiskOutcome,
+)
+
+
+def counted_from_paper_outcomes(event: Event) -> bool:
+    """An engine outcome with a market time (a fill, acceptance, amend, cancel, expiry): risk counts it
+    from its copy on paper.outcomes, in sequence with the outcome watermark, not from the order topics."""
+    return get_agent_settings().paper_engine and risk_outcome_time(event) is not None
 
 
 def _on_progress(item: Item, mark: OrdersDecidedThrough, batch: Batch[AccountRiskState]) -> None:
@@ -465,6 +518,9 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
     if isinstance(event, OrdersDecidedThrough):
         _on_progress(item, event, batch)
         return
+    if isinstance(event, PaperRiskOutcomesThrough):
+        learn_outcomes_through(event, item.partition)  # the requests parked for it go on next batch
+        return
     assert isinstance(event, _ACCOUNT_INPUTS)
     account = event.account_id
     if batch.is_parked(account):
@@ -474,7 +530,7 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
         return
     state = batch.get(item, account) or AccountRiskState()
     if isinstance(event, OrderRequested):
-        if _should_wait(event):
+        if _should_wait(event) or waits_for_outcomes(event, state, item.partition):
             batch.park(item, account)
             return
         window = stage.windows.get((item.topic.name, item.partition))
@@ -485,6 +541,10 @@ def _on_order_event(item: Item, batch: Batch[AccountRiskState]) -> None:
         if not state.knows(event.order_id):
             ended = ended_reason(stage.windows, account, event.order_id, item.partition)
         batch.publish(forward_change(event, state, ended))
+    elif isinstance(event, PaperRiskOutcome):
+        state = state.learn(event)  # pending until a check passes its time
+    elif isinstance(event, _OUTCOMES) and counted_from_paper_outcomes(event):
+        return  # its copy on paper.outcomes is what risk counts
     elif isinstance(event, _OUTCOMES) and (
         state.knows(event.order_id) or (isinstance(event, OrderExecuted) and event.market_time is not None)
     ):
@@ -509,6 +569,7 @@ def _inputs() -> dict[KafkaTopic, tuple[type[Event], ...]]:
         inputs[Topics.ORDERS_ACCEPTED] = (OrderAccepted, OrderTriggered, OrderAmended)
         inputs[Topics.ORDERS_CANCELED] = (OrderCanceled, OrderExpired)
         inputs[Topics.ORDER_CHANGES_REQUESTED] = (OrderCancelRequested, OrderAmendRequested)
+        inputs[Topics.PAPER_OUTCOMES] = (PaperRiskOutcome, PaperRiskOutcomesThrough)
     return inputs
 
 

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,17 +40,23 @@ from schemas import (
     CancelPaperOrder,
     Event,
     PaperOrdersThrough,
+    PaperOutcomesThrough,
+    PaperRiskOutcomesThrough,
     QuoteTick,
+    StrategyOrderUpdate,
     SubmitPaperOrder,
     TradeTick,
 )
+from strategies.runner import Roster, order_update
 from topics import KafkaTopic, StateChangelogs, Topics
 from topics.dead_letter import DeadLetterReason
 from topics.registry import ORDER_WATERMARK_SOURCES
-from trading.market_time import END_OF_TIME
+from trading.ids import derived_id
+from trading.market_time import BEGINNING, END_OF_TIME
 from trading.markets import MarketRules
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
 from trading.paper_state import EngineState, load, save
+from trading.risk import risk_outcome
 
 
 class PaperSymbolState(BaseModel):
@@ -66,6 +73,10 @@ class PaperSymbolState(BaseModel):
 class SymbolEngines:
     engines: dict[str, PaperMatchingEngine] = field(default_factory=dict)
     orders_through: dict[str, datetime] = field(default_factory=dict)
+    # Memory only: how far the symbol's ticks (any venue: a partition's feed is in market-time order) are
+    # known complete, and the outcome watermark last declared (a restart declares it again).
+    ticks_fed: datetime = BEGINNING
+    outcomes_declared: datetime = BEGINNING
 
     def state(self) -> PaperSymbolState:
         return PaperSymbolState(
@@ -94,6 +105,19 @@ def _never_behind() -> bool:
     return False
 
 
+def _nobody(_: object) -> bool:
+    return False
+
+
+def _no_update(_: Event) -> StrategyOrderUpdate | None:
+    return None
+
+
+# The namespace of the outcome watermarks' ids: derived from it, the symbol and the time, so a watermark
+# declared again after a restart is the same event.
+OUTCOMES_THROUGH_IDS = derived_id(UUID(int=0), "paper.outcomes_through")
+
+
 class PaperVenues:
     """The stage's handler and its memory: the engines of the symbols on this worker's partitions."""
 
@@ -108,6 +132,8 @@ class PaperVenues:
         settle_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         behind: Callable[[], bool] = _never_behind,
+        heard: Callable[[str], bool] = _nobody,
+        update_of: Callable[[Event], StrategyOrderUpdate | None] = _no_update,
     ) -> None:
         self.rules = rules  # a paper venue's rules for a symbol; None for a live venue or an unlisted one
         self.settings = settings
@@ -117,6 +143,10 @@ class PaperVenues:
         self.settle_seconds = settle_seconds
         self.clock = clock
         self.behind = behind  # whether this stage has a backlog (its inputs are not quiet)
+        # Whether a strategy that hears of its own orders trades a symbol (its outcome watermark is then
+        # declared), and an outcome as the update its strategy hears (None: not such a strategy's order).
+        self.heard = heard
+        self.update_of = update_of
         self.memory: dict[tuple[int, str], SymbolEngines] = {}
         # Engines (partition, symbol, venue) whose commands wait only for a later tick, since when.
         self._waiting: dict[tuple[int, str, str], float] = {}
@@ -154,7 +184,7 @@ class PaperVenues:
         if not batch.applied(item, symbol):
             engines = self._engines(item, batch, symbol)
             try:
-                batch.publish(self.apply(engines, event))
+                self._publish(batch, self.apply(engines, event))
             except NotPaperVenue as exc:  # refused before any engine was touched; not raised on, so
                 batch.dead_letter(item, DeadLetterReason.PROCESSING_FAILED, str(exc))  # it is recorded
             self._dirty.add((item.partition, symbol))
@@ -197,12 +227,13 @@ class PaperVenues:
         tick = item.event
         assert isinstance(tick, TradeTick | QuoteTick)
         batch.park(item, f"ticks:{tick.symbol}")
+        engines.ticks_fed = max(engines.ticks_fed, tick.market_time - JUST_BEFORE)  # all before it are in
         engine = self._engine(engines, tick.venue, tick.symbol)
         if engine is not None:
             engine.ticks_through(tick.market_time - JUST_BEFORE)
             released = self._run([engine])
             if released:
-                batch.publish(released)
+                self._publish(batch, released)
                 self._dirty.add((item.partition, tick.symbol))
 
     def _release(self, slot: tuple[int, str], batch: Batch[PaperSymbolState]) -> None:
@@ -226,7 +257,7 @@ class PaperVenues:
     def _apply_held(self, item: Item, batch: Batch[PaperSymbolState]) -> None:
         symbol = item.event.symbol  # type: ignore[attr-defined]
         if not batch.applied(item, symbol):
-            batch.publish(self.apply(self.memory[(item.partition, symbol)], item.event))  # type: ignore[arg-type]
+            self._publish(batch, self.apply(self.memory[(item.partition, symbol)], item.event))  # type: ignore[arg-type]
             self._dirty.add((item.partition, symbol))
         if item.offset > batch.offset_of(item, symbol):
             self._last[(item.partition, symbol, item.topic.name)] = item
@@ -248,6 +279,7 @@ class PaperVenues:
         touched: list[PaperMatchingEngine] = []
         match event:
             case TradeTick() | QuoteTick():
+                engines.ticks_fed = max(engines.ticks_fed, event.market_time - JUST_BEFORE)
                 engine = self._engine(engines, event.venue, event.symbol)
                 if engine is None:
                     return []  # not a paper venue, or not listed there
@@ -278,6 +310,44 @@ class PaperVenues:
                     engine.orders_through(through)
                 touched.extend(engines.engines.values())
         return self._run(touched)
+
+    def _publish(self, batch: Batch[PaperSymbolState], events: list[Event]) -> None:
+        """The engines' events, then the updates of them their strategies hear (on
+        strategies.order_updates, ahead of the outcome watermark that covers them)."""
+        batch.publish(events)
+        batch.publish([update for event in events if (update := self.update_of(event)) is not None])
+        batch.publish([outcome for event in events if (outcome := risk_outcome(event)) is not None])
+
+    def declare_outcomes(self, batch: Batch[PaperSymbolState]) -> None:
+        """After a batch's outcomes: each symbol some hearing strategy trades, the market time through
+        which its engines have made every outcome (`paper.outcomes_through`), when it moved. A strategy
+        deciding at t waits for it to pass t less its reaction delay, and the engines pass that as soon as
+        the strategies have decided through it: no cycle while delay plus latency is above zero."""
+        for (_, symbol), engines in self.memory.items():
+            heard = self.heard(symbol)
+            ordered = any(engine.has_had_orders for engine in engines.engines.values())
+            if not engines.engines or not (heard or ordered):
+                continue
+            through = min(engine.outcomes_through(engines.ticks_fed) for engine in engines.engines.values())
+            if through <= engines.outcomes_declared:
+                continue
+            engines.outcomes_declared = through
+            label = f"{symbol}|{through.isoformat()}"
+            if heard:
+                mark = PaperOutcomesThrough(
+                    event_id=derived_id(OUTCOMES_THROUGH_IDS, label), symbol=symbol, through=through
+                )
+                batch.publish([mark])
+            if ordered:  # the order stage's risk waits for it only where an account has an order
+                batch.publish(
+                    PaperRiskOutcomesThrough(
+                        event_id=derived_id(OUTCOMES_THROUGH_IDS, f"{label}|{partition}"),
+                        symbol=symbol,
+                        through=through,
+                        partition=partition,
+                    )
+                    for partition in range(Topics.PAPER_OUTCOMES.partitions)
+                )
 
     def _run(self, engines: Iterable[PaperMatchingEngine]) -> list[Event]:
         """What `engines` release now; their inputs taken at another time than their own counted."""
@@ -327,11 +397,12 @@ class PaperVenues:
                     continue
                 del self._waiting[slot]
                 engine.ticks_through(through)
-                batch.publish(self._run([engine]))
+                self._publish(batch, self._run([engine]))
                 released = True
             if released:
                 batch.put_kept(partition, symbol, engines.state())
         PAPER_PENDING.set(pending)
+        self.declare_outcomes(batch)
 
     def settling(self) -> bool:
         """Whether a command waits for a quiet release (the stage then runs batches without records)."""
@@ -399,6 +470,15 @@ ENDED_ORDERS_KEPT = 500
 _STRATEGIES = get_strategies_config().strategies
 _DECIDED_SYMBOLS = frozenset(symbol for spec in _STRATEGIES for symbol in spec.symbols)
 _DECIDING = frozenset((spec.id, spec.account) for spec in _STRATEGIES)
+# The strategies that hear of their own orders (with the engine on) and the symbols they trade: this stage
+# sends them the engine's outcomes of their orders itself, in sequence with its outcome watermark.
+_HEARING = Roster(get_strategies_config(), engine=True).hearing
+_HEARD_SYMBOLS = frozenset(symbol for i in _HEARING.values() for symbol in i.spec.symbols)
+
+
+def _strategy_update(event: Event) -> StrategyOrderUpdate | None:
+    update = order_update(event)
+    return update if update is not None and update.strategy_id in _HEARING else None
 
 
 def _decided_by_a_strategy(command: PaperCommand) -> bool:
@@ -420,6 +500,8 @@ paper_venues = PaperVenues(
     sourced=_decided_by_a_strategy,
     settle_seconds=get_agent_settings().market_settle_seconds,
     behind=_stage_behind,
+    heard=_HEARD_SYMBOLS.__contains__,
+    update_of=_strategy_update,
 )
 
 INPUTS: dict[KafkaTopic, tuple[type[Event], ...]] = {

@@ -57,8 +57,9 @@ class AgentSettings(BaseSettings):
     # from the partition itself on assignment. A redo is at most one upstream batch, far fewer.
     dedupe_window: int = 10_000
     # The paper matching engine (docs/order-lifecycle.md): the `paper_venue` stage matches paper orders
-    # in market time on `paper.commands`. Off: the order stage fills paper orders immediate-or-cancel.
-    paper_engine: bool = False
+    # in market time on `paper.commands`, GTC limit orders and stops rest there. Off
+    # (ZVT_PAPER_ENGINE=false): the order stage fills every paper order immediate-or-cancel itself.
+    paper_engine: bool = True
     # Tests only: kill the worker at a batch's seam (agents.faults).
     crash_at: str | None = None
 

@@ -34,7 +34,6 @@ moment decides differently.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -42,6 +41,7 @@ from pydantic import BaseModel
 from agents.controls import control_view
 from agents.settings import get_agent_settings, get_strategies_config
 from agents.stage import Batch, Item, Stage, register
+from agents.waits import BoundedWaits
 from schemas import (
     Event,
     OrderAccepted,
@@ -52,6 +52,7 @@ from schemas import (
     OrderRejected,
     OrdersDecidedThrough,
     OrderTriggered,
+    PaperOutcomesThrough,
     PricesThrough,
     PriceUpdated,
     StrategyOrderUpdate,
@@ -62,22 +63,17 @@ from trading.ids import derived_id
 
 log = logging.getLogger(__name__)
 
-roster = Roster(get_strategies_config(), engine=get_agent_settings().paper_engine)
+ENGINE = get_agent_settings().paper_engine
+roster = Roster(get_strategies_config(), engine=ENGINE)
 
-_waiting_since: dict[tuple[str, int], float] = {}  # (slot key, price offset) -> when (monotonic) it parked
+_waiting = BoundedWaits()  # (slot key, price offset) -> since when it waits
 
 
 def _waits(key: str, item: Item, waiting: bool) -> bool:
     """Whether the price waits on for the slot: while an outcome it must see is on its way, at most
     `market_settle_max_seconds` of wall clock."""
-    mark = (key, item.offset)
-    if not waiting:
-        _waiting_since.pop(mark, None)
-        return False
-    first = _waiting_since.setdefault(mark, time.monotonic())
-    if time.monotonic() - first < get_agent_settings().market_settle_max_seconds:
-        return True
-    del _waiting_since[mark]
+    if _waiting.waits((key, item.offset), waiting) or not waiting:
+        return waiting
     log.warning("strategy slot %s stops waiting at offset %d: an order's end never came", key, item.offset)
     return False
 
@@ -130,10 +126,12 @@ class Progress:
             through = below if through is None else min(through, below)
         if through is None:
             return []
+        # The id names the time: a parked price handed back declares again, further (its slot's wait is
+        # over, or the engines' outcomes need the progress up to it), and must not be dropped as a copy.
         return [
             price.caused(
                 OrdersDecidedThrough,
-                event_id=derived_id(price.event_id, f"decided_through|{partition}"),
+                event_id=derived_id(price.event_id, f"decided_through|{partition}|{through.isoformat()}"),
                 symbol=price.symbol,
                 through=through,
                 partition=partition,
@@ -197,15 +195,48 @@ def _on_update(item: Item, batch: Batch[StrategySlot]) -> None:
         batch.put(item, key, learned)
 
 
+def _on_outcomes_through(item: Item, mark: PaperOutcomesThrough, batch: Batch[StrategySlot]) -> None:
+    """The paper engines' outcome watermark of a symbol, into each hearing slot of it
+    (`StrategySlot.outcomes_through`): a price parked for it goes on with the next batch. Kept by slots
+    without open orders too: the watermark is declared when it moves, and may not move again before the
+    slot's next price needs it."""
+    for instance in roster.hearing.values():
+        if mark.symbol not in instance.spec.symbols:
+            continue
+        key = slot_key(instance.spec.id, mark.symbol)
+        slot = batch.get(item, key)
+        if batch.applied(item, key):
+            continue
+        slot = slot or StrategySlot()
+        if slot.outcomes_through is not None and mark.through <= slot.outcomes_through:
+            continue
+        batch.put(item, key, slot.model_copy(update={"outcomes_through": mark.through}))
+
+
 def _on_item(item: Item, batch: Batch[StrategySlot]) -> None:
-    if isinstance(item.event, StrategyOrderUpdate):
+    if isinstance(item.event, PaperOutcomesThrough):
+        _on_outcomes_through(item, item.event, batch)
+    elif isinstance(item.event, StrategyOrderUpdate):
         _on_update(item, batch)
     else:
         _on_price(item, batch)
 
 
+def made_by_engine(event: Event) -> bool:
+    """Whether the paper matching engine made `event` (with `ZVT_PAPER_ENGINE`): acceptances, cancels,
+    expiries and fills with a market time come only from it. The paper venue stage sends their updates
+    itself, ahead of its outcome watermark; a rejection may be risk's, so the relay copies every one (a
+    copy of the engine's has the same id: the slot drops it)."""
+    if isinstance(event, OrderExecuted):
+        return event.market_time is not None
+    return isinstance(event, OrderAccepted | OrderCanceled | OrderExpired)
+
+
 def _relay(item: Item, batch: Batch[BaseModel]) -> None:
-    """An outcome of a configured strategy's order, as its update keyed by symbol."""
+    """An outcome of a configured strategy's order, as its update keyed by symbol (not the engine's: the
+    paper venue stage sends those in sequence with its outcome watermark)."""
+    if ENGINE and made_by_engine(item.event):
+        return
     update = order_update(item.event)
     if update is not None and update.strategy_id in roster.hearing:
         batch.publish([update])
@@ -229,6 +260,8 @@ stage: Stage[StrategySlot] | None = None
 relay: Stage[BaseModel] | None = None
 if roster.instances:
     inputs = INPUTS if roster.hearing else {Topics.PRICES: INPUTS[Topics.PRICES]}
+    if roster.hearing and ENGINE:  # and the paper engines' outcome watermark
+        inputs = {**inputs, Topics.STRATEGY_ORDER_UPDATES: (StrategyOrderUpdate, PaperOutcomesThrough)}
     if progress.symbols:  # the ticks that moved no price, for the order watermark
         inputs = {**inputs, Topics.PRICES: (PriceUpdated, PricesThrough)}
     stage = register(

@@ -8,8 +8,8 @@
 | risk.breached | `risk/<account_id>` |
 | alert.triggered | `alerts/<source>` |
 | market data (ticks, prices, books) | `<event_type>/<venue>/<symbol>` |
-| paper.submit_order, paper.cancel_order, paper.amend_order (commands to the paper venue) | the order id |
-| paper.orders_through, orders.decided_through, market.prices_through (the watermarks) | `paper/<symbol>` |
+| paper.submit_order, paper.cancel_order, paper.amend_order (commands), paper.risk_outcome | the order id |
+| paper.orders_through, paper.outcomes_through, orders.decided_through, prices_through | `paper/<symbol>` |
 | control.* (runtime controls: kill switches, strategy halts, limits) | `control/<scope>` (`control/global`) |
 
 The ids never collide: identifiers cannot contain `/`, symbols always do, so an order id has no `/`,
@@ -44,6 +44,9 @@ from schemas import (
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
+    PaperOutcomesThrough,
+    PaperRiskOutcome,
+    PaperRiskOutcomesThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PricesThrough,
@@ -108,8 +111,18 @@ _AGGREGATE_OF: dict[type[Event], Callable[[Any], str]] = {
     **dict.fromkeys(ORDER_CHANGE_EVENTS, _order),
     **dict.fromkeys(MARKET_EVENTS, _market),
     **dict.fromkeys(PAPER_COMMANDS, _order),
-    **dict.fromkeys((PaperOrdersThrough, OrdersDecidedThrough, PricesThrough), _watermark),
+    **dict.fromkeys(
+        (
+            PaperOrdersThrough,
+            PaperOutcomesThrough,
+            PaperRiskOutcomesThrough,
+            OrdersDecidedThrough,
+            PricesThrough,
+        ),
+        _watermark,
+    ),
     StrategyOrderUpdate: _order,  # a copy of one of the order's events, for its strategy
+    PaperRiskOutcome: _order,  # another: an engine outcome as risk counts it
     PositionUpdated: _position,
     PortfolioRebalanced: lambda event: f"portfolio/{event.portfolio_id}",
     RiskBreached: lambda event: f"risk/{event.account_id}",

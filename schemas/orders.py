@@ -25,6 +25,7 @@ from schemas.primitives import (
     Quantity,
     Ratio,
     Side,
+    SignedQuantity,
     Symbol,
     TimeInForce,
     TriggerSource,
@@ -447,6 +448,60 @@ class PaperOrdersThrough(Event):
     symbol: Symbol
     source: Identifier
     through: AwareDatetime
+
+
+class PaperOutcomesThrough(Event):
+    """The outcome watermark: the paper venue stage has made and published every outcome (acceptance,
+    fill, cancel, expiry, rejection) of `symbol`'s paper engines, on every paper venue, of market time at
+    or before `through`. Sent on strategies.order_updates after the strategies' updates it covers (same
+    partition, in sequence), so a strategy deciding at t once it is past t - its reaction delay has heard
+    every outcome it must, at any replay speed. Only with `ZVT_PAPER_ENGINE` (docs/order-lifecycle.md)."""
+
+    EVENT_TYPE = "paper.outcomes_through"
+
+    symbol: Symbol
+    through: AwareDatetime
+
+
+class RiskOutcomeKind(StrEnum):
+    """What an engine outcome does to an account's risk state (trading.risk applies them in this order at
+    equal times)."""
+
+    ACCEPTED = "accepted"
+    FILL = "fill"
+    AMENDED = "amended"
+    ENDED = "ended"  # canceled or expired
+
+
+class PaperRiskOutcome(Event):
+    """One outcome of the paper matching engine (an order's acceptance, fill, amend, cancel or expiry) as
+    the order stage's risk counts it, keyed by account on `paper.outcomes`, ahead of the outcome watermark
+    that covers it there (`PaperRiskOutcomesThrough`): a risk check at t then has every outcome before t,
+    at any replay speed. `source_event_id`: the engine's event on the order topics."""
+
+    EVENT_TYPE = "paper.risk_outcome"
+
+    account_id: Identifier
+    order_id: Identifier
+    symbol: Symbol
+    kind: RiskOutcomeKind
+    at: AwareDatetime  # its market time: it counts for checks after it
+    cumulative: NonNegativeQuantity  # the order's filled quantity with it
+    signed_fill: SignedQuantity = Decimal(0)  # a fill: what it adds to the position
+    price: Price | None = None  # a fill's price; an acceptance's or amend's limit
+    signed_remaining: SignedQuantity | None = None  # what is left of the order after it
+    source_event_id: UUID
+
+
+class PaperRiskOutcomesThrough(Event):
+    """The outcome watermark for the order stage: every `PaperRiskOutcome` of `symbol` of market time at
+    or before `through` is on `partition` of paper.outcomes before this copy (one copy per partition)."""
+
+    EVENT_TYPE = "paper.risk_outcomes_through"
+
+    symbol: Symbol
+    through: AwareDatetime
+    partition: int = Field(ge=0)
 
 
 class OrdersDecidedThrough(Event):

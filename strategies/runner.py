@@ -215,8 +215,8 @@ class StrategyInstance:
                 continue
             if not order.rests:
                 awaited.append(order.order_id)  # its end comes in the order stage's pass with its fills
-            elif slot.outcomes_through is not None and slot.outcomes_through < horizon:
-                awaited.append(order.order_id)
+            elif slot.outcomes_through is None or slot.outcomes_through < horizon:
+                awaited.append(order.order_id)  # the engine has not made every outcome through horizon
         return awaited
 
     def stop_waiting(self, slot: StrategySlot, price: PriceUpdated) -> StrategySlot:

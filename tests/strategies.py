@@ -39,6 +39,9 @@ from schemas import (
     OrderUpdateKind,
     OrderValidated,
     PaperOrdersThrough,
+    PaperOutcomesThrough,
+    PaperRiskOutcome,
+    PaperRiskOutcomesThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PricesThrough,
@@ -47,6 +50,7 @@ from schemas import (
     RebalanceStatus,
     RejectReason,
     RiskBreached,
+    RiskOutcomeKind,
     RouteLeg,
     StrategyHaltSet,
     StrategyOrderUpdate,
@@ -354,6 +358,30 @@ LIFECYCLE_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
             remaining_quantity=non_negative,
             detail=st.text(max_size=100),
         ),
+    ),
+    PaperRiskOutcomesThrough: event_of(
+        PaperRiskOutcomesThrough,
+        st.fixed_dictionaries(
+            {"symbol": symbols, "through": timestamps, "partition": st.integers(min_value=0, max_value=5)}
+        ),
+    ),
+    PaperRiskOutcome: event_of(
+        PaperRiskOutcome,
+        st.fixed_dictionaries(
+            {
+                "account_id": identifiers,
+                "order_id": identifiers,
+                "symbol": symbols,
+                "kind": st.sampled_from(RiskOutcomeKind),
+                "at": timestamps,
+                "cumulative": non_negative,
+                "source_event_id": st.uuids(),
+            },
+            optional={"signed_fill": non_negative, "price": positive, "signed_remaining": non_negative},
+        ),
+    ),
+    PaperOutcomesThrough: event_of(
+        PaperOutcomesThrough, st.fixed_dictionaries({"symbol": symbols, "through": timestamps})
     ),
     PaperOrdersThrough: event_of(
         PaperOrdersThrough,

@@ -37,6 +37,9 @@ from schemas import (
     OrderTriggered,
     OrderValidated,
     PaperOrdersThrough,
+    PaperOutcomesThrough,
+    PaperRiskOutcome,
+    PaperRiskOutcomesThrough,
     PortfolioRebalanced,
     PositionUpdated,
     PricesThrough,
@@ -252,13 +255,24 @@ class Topics:
         "Commands to the paper venue stage, keyed by symbol like market.ticks (co-partitioned): routed "
         "paper orders, forwarded cancels and amends, and each order stage partition's order watermark.",
     )
+    PAPER_OUTCOMES = KafkaTopic(
+        "paper.outcomes",
+        6,  # as the order topics: partition q holds the outcomes of the accounts of the order stage's q
+        ("account_id",),
+        (PaperRiskOutcome, PaperRiskOutcomesThrough),
+        "The paper engines' outcomes as the order stage's risk counts them, keyed by account, and after "
+        "them the engines' outcome watermark per symbol, a copy to each partition (ZVT_PAPER_ENGINE).",
+        broadcast=(PaperRiskOutcomesThrough,),
+    )
     STRATEGY_ORDER_UPDATES = KafkaTopic(
         "strategies.order_updates",
         6,  # as market.prices: partition p of both goes to one strategies stage member
         ("symbol",),
-        (StrategyOrderUpdate,),
+        (StrategyOrderUpdate, PaperOutcomesThrough),
         "What happened to each strategy's orders (accepted, fills, cancels, expiries, rejections), "
-        "copied from the order topics, keyed by symbol like market.prices (where strategies keep state).",
+        "copied from the order topics, keyed by symbol like market.prices (where strategies keep state); "
+        "with the paper engine, its outcomes and after them its outcome watermark, from the paper venue "
+        "stage.",
     )
     POSITIONS = KafkaTopic(
         "positions.updated",
@@ -343,6 +357,7 @@ LIVE_AGENT_INPUTS = (Topics.ORDERS_ROUTED, Topics.ORDERS_REJECTED)
 # it forwards to the engine.
 PAPER_AGENT_INPUTS = (
     Topics.PAPER_COMMANDS,
+    Topics.PAPER_OUTCOMES,
     Topics.ORDERS_ACCEPTED,
     Topics.ORDERS_REJECTED,
     Topics.ORDERS_CANCELED,
@@ -385,7 +400,10 @@ def agent_groups(
             Topics.ORDERS_REJECTED,
             Topics.ORDERS_CANCELED,
         )
-        groups[0] = (AGENTS_GROUP, (*groups[0][1], *outcomes, Topics.ORDER_CHANGES_REQUESTED))
+        groups[0] = (
+            AGENTS_GROUP,
+            (*groups[0][1], *outcomes, Topics.ORDER_CHANGES_REQUESTED, Topics.PAPER_OUTCOMES),
+        )
         groups.append((stage_group("paper_venue"), OWN_GROUPS["paper_venue"]))
     if strategies_hear:  # the strategies' own orders, relayed to them by symbol (agents/strategies.py)
         groups[0] = (AGENTS_GROUP, (*groups[0][1], Topics.STRATEGY_ORDER_UPDATES))

@@ -26,12 +26,13 @@ import heapq
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Final, Generic, TypeVar
 
 END_OF_TIME: Final = datetime.max.replace(tzinfo=UTC)
 BEGINNING: Final = datetime.min.replace(tzinfo=UTC)
+JUST_BEFORE: Final = timedelta(microseconds=1)
 
 T = TypeVar("T")
 
@@ -130,6 +131,9 @@ class MarketTimeMerger(Generic[T]):
     def pending(self) -> int:
         return len(self._ticks) + len(self._commands)
 
+    def pending_commands(self) -> int:
+        return len(self._commands)
+
     def waiting_for_ticks(self) -> datetime | None:
         """The latest time of an order, amend or cancel that the commands' watermark has released but the
         ticks' has not (no later tick yet: the end of a recording, a quiet venue); None if none waits.
@@ -143,6 +147,21 @@ class MarketTimeMerger(Generic[T]):
             and queued.key.time > self._ticks_declared
         ]
         return max(waiting, default=None)
+
+    def complete_through(self, *, ticks_matter: bool = True, ticks_fed: datetime = BEGINNING) -> datetime:
+        """The latest market time T through which every input has been released and none can still come:
+        the commands declared through T, the ticks complete through T (`ticks_matter`: only what rests
+        on the book reacts to a tick), nothing pending at or before T. What was released through T has
+        made every outcome of market time <= T (the outcome watermark). `ticks_fed`: the caller knows the
+        ticks complete that far (a symbol's feed, in market-time order across its venues)."""
+        through = self._commands_declared
+        if ticks_matter:
+            latest = self._latest_tick - JUST_BEFORE if self._latest_tick > BEGINNING else BEGINNING
+            through = min(through, max(self._ticks_declared, ticks_fed, latest))
+        head = self._head()
+        if head is not None:
+            through = min(through, head.key.time - JUST_BEFORE if head.key.time > BEGINNING else BEGINNING)
+        return through
 
     def _head(self) -> _Queued[T] | None:
         tick = self._ticks[0] if self._ticks else None

@@ -45,7 +45,7 @@ from schemas import (
 )
 from schemas.primitives import Liquidity, Side, TimeInForce, TriggerSource
 from trading.config import PaperSettings
-from trading.market_time import END_OF_TIME, Key, MarketTimeMerger, Rank
+from trading.market_time import BEGINNING, END_OF_TIME, Key, MarketTimeMerger, Rank
 from trading.markets import MarketRules
 from trading.order_lifecycle import OrderLifecycle, Transition, refusal
 from trading.paper_book import PaperBook, Take
@@ -144,6 +144,18 @@ class PaperMatchingEngine:
     def ticks_through(self, market_time: datetime) -> None:
         """Every tick at or before `market_time` has been fed (a quiet venue)."""
         self._merger.ticks_through(market_time)
+
+    def outcomes_through(self, ticks_fed: datetime = BEGINNING) -> datetime:
+        """The outcome watermark: every event of market time at or before it has been made (returned by
+        `run`), and no later input can make another. Ticks bound it only while an order is live (a tick
+        changes nothing else); `ticks_fed`: how far the caller knows the ticks complete."""
+        return self._merger.complete_through(ticks_matter=bool(self._orders), ticks_fed=ticks_fed)
+
+    @property
+    def has_had_orders(self) -> bool:
+        """Whether an order was ever sent here (working, ended and remembered, or on its way in the merge):
+        an account's risk may then wait for this engine's outcome watermark."""
+        return bool(self._orders or self._ended) or self._merger.pending_commands() > 0
 
     def waiting_for_ticks(self) -> datetime | None:
         """How far the ticks must be declared for the commands waiting only for them (a quiet venue)."""

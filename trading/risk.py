@@ -43,7 +43,9 @@ from schemas import (
     OrderRequested,
     OrderStatus,
     OrderValidated,
+    PaperRiskOutcome,
     RejectReason,
+    RiskOutcomeKind,
 )
 from schemas.primitives import Side
 from trading.config import RiskLimits
@@ -52,6 +54,7 @@ from trading.markets import MarketCatalog, MarketRules, round_down_to_step, roun
 from trading.tick_guard import MAX_EXPONENT, MIN_EXPONENT
 
 ZERO = Decimal(0)
+JUST_BEFORE = timedelta(microseconds=1)
 
 
 def _is_none(value: object) -> bool:
@@ -149,6 +152,48 @@ def _pending(event: Event) -> PendingOutcome | None:
     )
 
 
+def risk_outcome_time(event: Event) -> datetime | None:
+    """The market time an outcome counts from (None: counted at once where it is read)."""
+    pending = _pending(event)
+    return None if pending is None else pending.at
+
+
+def risk_outcome(event: Event) -> PaperRiskOutcome | None:
+    """An engine outcome (it carries a market time) as the paper venue stage sends it to the order stage's
+    risk on `paper.outcomes`; None for an event without one (applied at once where it is read)."""
+    pending = _pending(event)
+    if pending is None:
+        return None
+    return event.caused(
+        PaperRiskOutcome,
+        event_id=derived_id(event.event_id, "risk_outcome"),
+        account_id=event.account_id,  # type: ignore[attr-defined]
+        kind=RiskOutcomeKind(pending.kind.name.lower()),
+        source_event_id=event.event_id,
+        **{name: getattr(pending, name) for name in _SHARED_OUTCOME_FIELDS},
+    )
+
+
+# What a pending outcome and its copy on paper.outcomes (`PaperRiskOutcome`) both say, under one name.
+_SHARED_OUTCOME_FIELDS = (
+    "at",
+    "cumulative",
+    "order_id",
+    "symbol",
+    "signed_fill",
+    "price",
+    "signed_remaining",
+)
+
+
+def _from_risk_outcome(outcome: PaperRiskOutcome) -> PendingOutcome:
+    return PendingOutcome(
+        kind=OutcomeKind[outcome.kind.name],
+        event_id=outcome.source_event_id,
+        **{name: getattr(outcome, name) for name in _SHARED_OUTCOME_FIELDS},
+    )
+
+
 class AccountRiskState(BaseModel):
     """What risk needs to remember per account: positions, open orders, recent order times.
 
@@ -191,7 +236,7 @@ class AccountRiskState(BaseModel):
         """What happened to one of the account's orders: a fill, its acceptance (it rests), an amend, a
         cancel, an expiry or a rejection. With a market time it counts for checks after that time; without
         one (immediate fills, a live venue's, rejections) at once."""
-        outcome = _pending(event)
+        outcome = _from_risk_outcome(event) if isinstance(event, PaperRiskOutcome) else _pending(event)
         if outcome is None:
             if isinstance(event, OrderExecuted):
                 return self.apply_fill(event)
@@ -259,6 +304,17 @@ class AccountRiskState(BaseModel):
             order.symbol
             for order in self.open_orders.values()
             if order.venue is not None and (order.opened_at is None or order.opened_at < when)
+        }
+
+    def outcomes_missing(self, when: datetime, outcomes_through: Mapping[str, datetime]) -> set[str]:
+        """The symbols of `outcomes_needed(when)` whose engines' outcome watermark (`outcomes_through`, as
+        declared on paper.outcomes) has not passed every outcome before `when`: a check at `when` waits
+        for them."""
+        before = when - JUST_BEFORE
+        return {
+            symbol
+            for symbol in self.outcomes_needed(when)
+            if (through := outcomes_through.get(symbol)) is None or through < before
         }
 
     def apply_fill(self, fill: OrderExecuted) -> AccountRiskState:

@@ -24,8 +24,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
@@ -257,6 +259,38 @@ class SessionProcess:
         return f"http://127.0.0.1:{self.port}{self.path}"
 
 
+PAPER_INPUTS_METRIC = "zvt_paper_late_inputs_total"
+
+
+def paper_inputs_counted(metrics_text: str) -> dict[str, float]:
+    """From a worker's /metrics: the paper engines' inputs taken at another market time than their own,
+    by kind (`late`: a watermark was wrong; `unsourced`: placed by hand), summed over venues."""
+    counted: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == PAPER_INPUTS_METRIC:
+                kind = sample.labels.get("kind", "")
+                counted[kind] = counted.get(kind, 0.0) + sample.value
+    return counted
+
+
+async def _paper_inputs(processes: Sequence[SessionProcess]) -> dict[str, float] | None:
+    """What every agent worker counted in `zvt_paper_late_inputs_total` once the session drained (a replay
+    should count no `late` input: its outcomes would depend on arrival); None if no worker answered."""
+    counted: dict[str, float] | None = None
+    async with aiohttp.ClientSession() as client:
+        for process in processes:
+            if not process.name.startswith("worker-"):
+                continue
+            with contextlib.suppress(aiohttp.ClientError):
+                async with client.get(f"http://127.0.0.1:{process.port}/metrics") as response:
+                    text = await response.text()
+                counted = counted if counted is not None else {}
+                for kind, value in paper_inputs_counted(text).items():
+                    counted[kind] = counted.get(kind, 0.0) + value
+    return counted
+
+
 def session_processes(workers: int) -> list[SessionProcess]:
     """Agent workers first (they share the topics' partitions in one consumer group), then the sink, the
     bridge and the workflow worker, each on a free port."""
@@ -320,6 +354,7 @@ async def run_session(
     stored = 0
     replay_seconds: float | None = None
     rebalanced: RebalanceRun | None = None
+    paper_inputs: dict[str, float] | None = None
     # The rebalance's order ids follow from the data replayed, as the strategies' do: the same session on
     # the same files places the same orders.
     replayed_data = "|".join([*(Path(f).name for f in files), str(limit)])
@@ -353,6 +388,7 @@ async def run_session(
                     await _wait_drained(settings, collected, quiet)
                 figures = session_figures(prefix, collected.events, basis)
                 stored = await _wait_stored(settings, figures.fill_event_ids)
+                paper_inputs = await _paper_inputs(processes)
         except TimeoutError:
             timed_out = True
         finally:
@@ -372,6 +408,10 @@ async def run_session(
         "files": [path.name for path in files],
         "topics_kept": keep_topics,
         "rebalance": _rebalance_json(rebalanced),
+        # The paper engines' inputs taken at another market time than their own (ZVT_PAPER_ENGINE).
+        # None: no worker's metrics were read (the session timed out, or no worker answered).
+        "paper_late_inputs": None if paper_inputs is None else paper_inputs.get("late", 0.0),
+        "paper_unsourced_inputs": None if paper_inputs is None else paper_inputs.get("unsourced", 0.0),
     }
     addresses = {process.name: (process.address, process.serves) for process in processes}
     addresses["Hatchet"] = (settings.hatchet_dashboard_url, f"the dashboard; namespace session_{run_id}")

@@ -13,7 +13,7 @@ from agents.context import catalog
 from agents.market_view import MarketView
 from agents.orders import _apply_outcome, engine_commands, rests_on_engine
 from agents.settings import get_trading_config
-from agents.stage import Batch, Item, RecentKeys
+from agents.stage import Batch, Item, RecentKeys, Stored
 from schemas import (
     CODEC,
     AmendPaperOrder,
@@ -36,6 +36,7 @@ from schemas import (
     OrderStatus,
     OrderValidated,
     PaperOrdersThrough,
+    PaperRiskOutcomesThrough,
     PriceUpdated,
     RejectReason,
     SubmitPaperOrder,
@@ -120,6 +121,10 @@ def test_engine_fills_count_until_the_order_ends_and_a_cancel_or_expiry_closes_i
 def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    class Off:
+        paper_engine = False
+
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: Off())
     assert set(orders._inputs()) == {Topics.ORDERS_REQUESTED}  # off: as before (no live venues here)
 
     class On:
@@ -133,6 +138,7 @@ def test_the_order_stage_reads_the_engines_outcomes_only_with_the_setting(
         Topics.ORDERS_EXECUTED,
         Topics.ORDERS_REJECTED,
         Topics.ORDERS_CANCELED,
+        Topics.PAPER_OUTCOMES,
         Topics.ORDER_CHANGES_REQUESTED,
     }
 
@@ -430,3 +436,49 @@ def test_a_partial_fill_does_not_end_the_order_and_an_open_order_is_still_forwar
     ask = OrderCancelRequested(order_id="ord-1", account_id="acct-1")
     (command,) = orders.forward_change(ask, _resting_on("binance"), ModifyRejectReason.ALREADY_FILLED)
     assert isinstance(command, CancelPaperOrder)  # open in risk: the engine decides, not the window
+
+
+def test_a_request_waits_for_the_engines_outcomes_before_its_time_then_is_judged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The account rests an order on BTC/USDT: a request decided at 1 s is judged only once this
+    partition's copy of the engines' outcome watermark passed every outcome before 1 s; its risk counts
+    the engine outcomes from their copies on paper.outcomes, not from the order topics."""
+
+    class On:
+        paper_engine = True
+        market_settle_max_seconds = 30.0
+
+    judged: list[str] = []
+    monkeypatch.setattr(orders, "get_agent_settings", lambda: On())
+    monkeypatch.setattr(orders, "_should_wait", lambda request: False)
+    monkeypatch.setattr(orders, "_outcomes_through", {})
+
+    def handle(r: OrderRequested, state: AccountRiskState, _: object) -> tuple[AccountRiskState, list[Event]]:
+        judged.append(r.order_id)
+        return state, []
+
+    monkeypatch.setattr(orders, "handle_request", handle)
+    assert orders.stage.store is not None
+    monkeypatch.setattr(orders.stage.store, "partitions", {0: {}})
+    resting = _resting_on("binance")
+    orders.stage.store.partitions[0]["acct-1"] = Stored({}, resting)
+    later = request(order_id="ord-2", quantity=D("0.01"), market_time=T0 + timedelta(seconds=1))
+    _, parked, _ = _run([_on(0, 0, later)])
+    assert [item.offset for item in parked] == [0]
+    assert judged == []
+
+    def copy(through: timedelta) -> Item:
+        mark = PaperRiskOutcomesThrough(symbol="BTC/USDT", through=T0 + through, partition=0)
+        return Item(Topics.PAPER_OUTCOMES, 0, int(through / ms(1)), b"", b"", mark)
+
+    _, parked, _ = _run([*parked, copy(timedelta(seconds=1) - timedelta(microseconds=2))])
+    assert [item.offset for item in parked] == [0]  # not through every outcome before 1 s yet
+    _, parked, _ = _run([*parked, copy(timedelta(seconds=1) - timedelta(microseconds=1))])
+    _, parked, _ = _run(parked)  # handed back with the next batch
+    assert parked == []
+    assert judged == ["ord-2"]
+    fill = executed(quantity="0.5", price="60000", cumulative="0.5", remaining="0", status=OrderStatus.FILLED,
+                    market_time=T0 + ms(500))  # fmt: skip
+    assert orders.counted_from_paper_outcomes(fill)
+    assert not orders.counted_from_paper_outcomes(fill.model_copy(update={"market_time": None}))

@@ -5,6 +5,7 @@ Venue `alpha` (maker 0.0002, taker 0.001, latency 50 ms); times in ms after T0 (
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from schemas import (
     SubmitPaperOrder,
     TradeTick,
 )
+from strategies.runner import order_update
 from tests.unit.agents.test_stage import RecordingOutbox
 from tests.unit.trading.builders import D, routed
 from tests.unit.trading.matching_builders import RULES, SETTINGS, at, quote, trade
@@ -86,10 +88,14 @@ class Feed:
         for (partition, key), stored in batch.changed.items():
             self.stage.store.partitions.setdefault(partition, {})[key] = stored
         self.changed = batch.changed
-        return [
+        published = [
             (topic, key or b"", CODEC.decode(value) if value else None)
             for topic, key, value, _ in outbox.records  # a dead letter keeps the (here empty) bytes
         ]
+        # What goes to the order stage's risk on paper.outcomes, apart (its own test below).
+        risk = Topics.PAPER_OUTCOMES.full_name(self.stage.prefix)
+        self.risk = [(key, event) for topic, key, event in published if topic == risk]
+        return [record for record in published if record[0] != risk]
 
 
 _IDS = iter(range(1, 10**9))
@@ -298,10 +304,12 @@ def test_a_command_for_a_venue_that_is_not_paper_is_dead_lettered_and_touches_no
     assert feed.changed[(0, SYMBOL)].offsets[Topics.PAPER_COMMANDS.name] == 1
 
 
-def test_the_stage_is_off_unless_the_setting_turns_it_on() -> None:
+def test_the_stage_runs_as_the_setting_says_on_by_default() -> None:
     import agents.paper_venue
+    from agents.settings import AgentSettings, get_agent_settings
 
-    assert agents.paper_venue.stage is None
+    assert AgentSettings.model_fields["paper_engine"].default is True
+    assert (agents.paper_venue.stage is not None) == get_agent_settings().paper_engine
     # Its engines keep few ended orders: they are in every snapshot, under the broker's message size.
     module = agents.paper_venue
     assert module.paper_venues.settings.terminal_orders_kept == module.ENDED_ORDERS_KEPT == 500
@@ -402,3 +410,42 @@ def test_a_good_till_time_is_no_reason_to_release_by_quiet() -> None:
     clock.now = 10.0
     assert feed.batch() == []  # its expiry at 60 s waits for a tick past it
     assert not feed.venues.settling()
+
+
+def test_the_outcome_watermark_follows_the_strategy_updates_it_covers() -> None:
+    """A symbol a hearing strategy trades: the engine's outcomes, then their strategies' updates (on
+    strategies.order_updates, keyed by symbol), then `paper.outcomes_through` when it moved: the commands
+    through 1050 bound it while no order lives, the ticks (another may come at 500) while one rests."""
+    feed = Feed(*new_stage(heard=SYMBOL.__eq__, update_of=order_update))
+    prefix = feed.stage.prefix
+    first = feed.batch(quote(0, "99", "1", "101", "1"), through(0))
+    assert outputs(prefix, first) == ["strategies.order_updates BTC/USDT paper.outcomes_through "]
+    assert feed.risk == []  # no order yet: no account's risk waits for it
+    assert first[0][2].through == at(50)  # no order lives: only an order arriving after 50 ms can act
+    rested = feed.batch(
+        submit("ord-1", "buy", "0.5", 10, limit_price=D("100"), strategy_id="grid"),
+        through(1000),
+        trade(500, "100", "3"),
+    )
+    assert outputs(prefix, rested) == [
+        "orders.accepted acct-1 order.accepted ord-1",
+        "strategies.order_updates BTC/USDT strategy.order_update ord-1",
+        "strategies.order_updates BTC/USDT paper.outcomes_through ",
+    ]
+    assert rested[2][2].through == at(500) - timedelta(microseconds=1)
+    # For the order stage's risk, on paper.outcomes: the outcome keyed by account, then the watermark, a
+    # copy to each partition (the symbol has had an order now; before, none was sent).
+    assert [(key, getattr(event, "event_type", None)) for key, event in feed.risk[:2]] == [
+        (b"acct-1", "paper.risk_outcome"),
+        (b"BTC/USDT", "paper.risk_outcomes_through"),
+    ]
+    copies = [(getattr(e, "partition", None), getattr(e, "through", None)) for _, e in feed.risk[1:]]
+    assert copies == [(partition, at(500) - timedelta(microseconds=1)) for partition in range(6)]
+    assert feed.batch(through(1000, "orders.0")) == []  # nothing moved: nothing declared again
+    filled = feed.batch(trade(900, "99", "1"))
+    assert outputs(prefix, filled) == [
+        "orders.executed acct-1 order.executed ord-1",
+        "strategies.order_updates BTC/USDT strategy.order_update ord-1",
+        "strategies.order_updates BTC/USDT paper.outcomes_through ",
+    ]
+    assert filled[2][2].through == at(1050)  # filled: the commands bound it again

@@ -10,7 +10,8 @@ import pytest
 
 from agents import market_data, strategies
 from agents.stage import Batch, Item, Stage
-from schemas import CODEC, OrderRequested, OrdersDecidedThrough, PricesThrough, QuoteTick
+from agents.strategies import Progress
+from schemas import CODEC, OrderRequested, OrdersDecidedThrough, PricesThrough, PriceUpdated, QuoteTick
 from strategies import Roster, StrategiesConfig, StrategySlot
 from strategies.config import StrategySpec
 from tests.unit.agents.test_stage import RecordingOutbox
@@ -96,3 +97,21 @@ def test_a_last_tick_that_moves_no_price_says_how_far_the_prices_are_derived(
     assert (through.symbol, through.market_time, through.causation_id) == ("BTC/USDT", START, tick.event_id)
     assert market_data.prices_through(last, tick, [price("1")]) == []  # the price says it
     assert market_data.prices_through(earlier, tick, []) == []  # a later tick of the batch will
+
+
+def test_a_parked_price_handed_back_declares_again_with_an_id_of_its_own() -> None:
+    """The first time a price parks, the declaration stops at the last price decided before it; handed
+    back with the next batch it declares just before itself: another mark, not a copy to drop."""
+    progress = Progress({"BTC/USDT"}, partitions=1)
+    decided, waiting = _items(("100", 1, "BTC/USDT"), ("101", 2, "BTC/USDT"))
+    first_price, parked_price = decided.event, waiting.event
+    assert isinstance(first_price, PriceUpdated)
+    assert isinstance(parked_price, PriceUpdated)
+    progress.plan([decided, waiting])
+    assert progress.decided(decided, first_price) == []
+    (first,) = progress.decided(waiting, parked_price, parked=True)
+    progress.plan([waiting])  # the next batch: only the parked price, handed back
+    (again,) = progress.decided(waiting, parked_price, parked=True)
+    assert first.through == first_price.market_time
+    assert again.through == parked_price.market_time - timedelta(microseconds=1)
+    assert again.event_id != first.event_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from pydantic import BaseModel
@@ -18,6 +19,7 @@ from schemas import (
     OrderRequested,
     OrderStatus,
     OrderUpdateKind,
+    PaperOutcomesThrough,
     PriceUpdated,
     StrategyOrderUpdate,
 )
@@ -66,7 +68,11 @@ def _item(event: Event, offset: int) -> Item:
     return Item(topic, 0, offset, topic.key_for(event), b"", event)
 
 
-def test_orders_out_updates_relayed_by_symbol_and_learnt_into_the_slot(roster: Roster) -> None:
+def test_orders_out_updates_relayed_by_symbol_and_learnt_into_the_slot(
+    roster: Roster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The relay's path; with the engine on, the paper venue stage sends the engine's fills itself (below).
+    monkeypatch.setattr(stage_module, "ENGINE", False)
     batch, outbox, _ = _batch(stage_module._on_item)
     stage_module._on_item(_item(price("100", 0), 0), batch)
     orders = [event for _, _, event in outbox.records if isinstance(event, OrderRequested)]
@@ -93,7 +99,16 @@ def test_orders_out_updates_relayed_by_symbol_and_learnt_into_the_slot(roster: R
     slot = batch.get(_item(price("1", 0), 0), "grid|BTC/USDT")
     assert slot is not None
     assert [u.event_id for u in slot.inbox] == [update.event_id]
-    stage_module._on_item(_item(price("89", 2), 1), batch)
+    (instance,) = roster.instances
+    later = price("89", 2)
+    assert instance.must_wait(slot, later, 1)  # resting orders, and no outcome watermark yet
+    horizon = later.market_time - instance.delay
+    stage_module._on_item(_item(PaperOutcomesThrough(symbol="BTC/USDT", through=horizon), 1), batch)
+    slot = batch.get(_item(price("1", 0), 0), "grid|BTC/USDT")
+    assert slot is not None
+    assert slot.outcomes_through == horizon
+    assert not instance.must_wait(slot, later, 1)
+    stage_module._on_item(_item(later, 1), batch)
     after = [event for _, _, event in outbox.records[2:] if isinstance(event, OrderRequested)]
     assert [(o.side.value, o.limit_price) for o in after] == [("sell", D(100))]  # the line it left
 
@@ -110,6 +125,28 @@ def test_a_price_that_must_wait_is_parked_with_the_slots_later_prices(
     assert batch.parked == [waiting, later]
     assert isinstance(waiting.event, PriceUpdated)
     assert len(outbox.records) == 2  # only the first price's orders
+
+
+def test_with_the_engine_the_relay_leaves_the_engines_outcomes_to_the_paper_venue_stage(
+    roster: Roster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The paper venue stage sends the updates of what the engine made itself, ahead of its outcome
+    watermark; the relay copies the rest (the order stage's immediate fills, every rejection)."""
+    monkeypatch.setattr(stage_module, "ENGINE", True)
+    relayed = Outbox()
+    relay: Stage[BaseModel] = Stage("strategy_updates", stage_module.RELAY_INPUTS, stage_module._relay)
+    relay_batch: Batch[BaseModel] = Batch(relay, relayed)  # type: ignore[arg-type]
+    engine_fill = executed(quantity="0.1", price="90", cumulative="0.1", remaining="0",
+                           status=OrderStatus.FILLED, market_time=START, order_id="grid-1",
+                           account_id="acct-g", strategy_id="grid")  # fmt: skip
+    pass_fill = engine_fill.model_copy(update={"market_time": None, "event_id": uuid4()})
+    assert stage_module.made_by_engine(engine_fill)
+    assert not stage_module.made_by_engine(pass_fill)
+    stage_module._relay(_item(engine_fill, 0), relay_batch)
+    stage_module._relay(_item(pass_fill, 1), relay_batch)
+    assert [getattr(update, "source_event_id", None) for _, _, update in relayed.records] == [
+        pass_fill.event_id
+    ]
 
 
 def test_a_halted_strategy_is_not_stepped_until_resumed(

@@ -8,7 +8,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
 
-from schemas import OrderCancelRequested, OrderRequested, OrderUpdateKind, PriceUpdated, StrategyOrderUpdate
+from schemas import (
+    OrderCancelRequested,
+    OrderRequested,
+    OrderUpdateKind,
+    PaperOutcomesThrough,
+    PriceUpdated,
+    StrategyOrderUpdate,
+)
 from strategies.runner import StrategyInstance, StrategySlot
 
 NAMESPACE = UUID("0f5e3c1a-8a47-4e0c-9a83-5d0c2d3f4b71")
@@ -46,28 +53,42 @@ def filled(order: OrderRequested, *, at: datetime | None, price: str) -> Strateg
     return update(order, OrderUpdateKind.FILLED, at=at, fill=q, price=price, cumulative=q, ended=True)
 
 
-Arrival = PriceUpdated | StrategyOrderUpdate
+Arrival = PriceUpdated | StrategyOrderUpdate | PaperOutcomesThrough
 
 
 class Driver:
     """One strategy instance through the runner as the strategies stage drives it: prices in offset order,
-    updates into the inbox whenever they arrive, a price held back while `must_wait` says so."""
+    updates into the inbox whenever they arrive, a price held back while `must_wait` says so.
 
-    def __init__(self, instance: StrategyInstance) -> None:
+    `keeping_up`: the paper engine's outcome watermark comes with each price, through its time less the
+    reaction delay (what the tests' interleavings make true: every update a price needs comes before it);
+    without it, only `PaperOutcomesThrough` arrivals move it, as the strategies stage does."""
+
+    def __init__(self, instance: StrategyInstance, *, keeping_up: bool = True) -> None:
         self.instance = instance
+        self.keeping_up = keeping_up
         self.slot: StrategySlot | None = None
         self.offset = 0
         self.sent: list[OrderRequested | OrderCancelRequested] = []
         self.held: list[PriceUpdated] = []
 
     def feed(self, arrival: Arrival) -> None:
-        if isinstance(arrival, StrategyOrderUpdate):
+        if isinstance(arrival, PaperOutcomesThrough):
+            self.watermark(arrival.through)
+        elif isinstance(arrival, StrategyOrderUpdate):
             learned = self.instance.learn(self.slot, arrival)
             if learned is not None:
                 self.slot = learned
         else:
+            if self.keeping_up:
+                self.watermark(arrival.market_time - self.instance.delay)
             self.held.append(arrival)
         self._release()
+
+    def watermark(self, through: datetime) -> None:
+        slot = self.slot or StrategySlot()
+        if slot.outcomes_through is None or through > slot.outcomes_through:
+            self.slot = slot.model_copy(update={"outcomes_through": through})
 
     def _release(self) -> None:
         while self.held and not self.instance.must_wait(self.slot, self.held[0], self.offset):

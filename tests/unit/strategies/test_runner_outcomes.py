@@ -3,7 +3,7 @@ outcome, whatever order the outcomes and the prices arrive in."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
@@ -15,6 +15,7 @@ from schemas import (
     OrderExecuted,
     OrderRequested,
     OrderUpdateKind,
+    PaperOutcomesThrough,
     PriceUpdated,
     StrategyOrderUpdate,
 )
@@ -257,3 +258,29 @@ def test_a_slot_stops_waiting_for_an_order_whose_end_never_came() -> None:
     assert not driver.instance.must_wait(given_up, waiting, driver.offset)
     assert not driver.instance.must_wait(given_up, at(3), driver.offset)
     assert "given_up" not in driver.slot.model_dump_json()  # left out while false
+
+
+def test_a_resting_order_holds_a_price_until_the_outcome_watermark_passes_its_time_less_the_delay() -> None:
+    """The acceptance of a GTC order decided at 0 s can come at any time: the price at 1 s is stepped only
+    once the paper engines declared every outcome through 0.5 s (1 s less the delay), and hears what came."""
+    driver = Driver(instance(), keeping_up=False)
+    driver.feed(at(0))
+    (first,) = driver.requests()
+    driver.feed(at(0.4))  # 0.4 - 0.5 is before the order was decided: nothing to wait for
+    assert driver.held == []
+    driver.feed(at(1))
+    assert len(driver.held) == 1  # no watermark yet
+    driver.feed(outcomes_through(START + timedelta(milliseconds=499)))
+    assert len(driver.held) == 1  # not through 0.5 s
+    accepted = update(first, OrderUpdateKind.ACCEPTED, at=START + timedelta(milliseconds=50), remaining="1")
+    driver.feed(accepted)
+    assert len(driver.held) == 1
+    driver.feed(outcomes_through(START + timedelta(milliseconds=500)))
+    assert driver.held == []
+    assert driver.slot is not None
+    assert driver.slot.state.heard == (f"accepted first at {START + timedelta(milliseconds=50)}",)
+    assert driver.slot.outcomes_through == START + timedelta(milliseconds=500)
+
+
+def outcomes_through(through: datetime) -> PaperOutcomesThrough:
+    return PaperOutcomesThrough(symbol="BTC/USDT", through=through)

@@ -126,12 +126,15 @@ def test_agent_inputs_are_the_topics_the_agents_read() -> None:
 
     for module in AGENT_MODULES.values():
         importlib.import_module(module)
+    from agents.settings import get_agent_settings
     from agents.stage import STAGES
+    from topics.registry import PAPER_AGENT_INPUTS
 
     read = {topic.name for stage in STAGES for topic in stage.inputs}
     # This configuration has no live venues (nobody reads LIVE_AGENT_INPUTS) and no strategies (nobody
-    # reads prices).
-    assert read | {Topics.PRICES.name} == {topic.name for topic in AGENT_INPUTS}
+    # reads prices); the paper engine is on by default.
+    paper = PAPER_AGENT_INPUTS if get_agent_settings().paper_engine else ()
+    assert read | {Topics.PRICES.name} == {topic.name for topic in (*AGENT_INPUTS, *paper)}
     assert Topics.PRICES.name not in read
 
 

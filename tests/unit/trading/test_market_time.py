@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.trading.matching_builders import at
-from trading.market_time import MarketTimeMerger, Rank
+from trading.market_time import BEGINNING, JUST_BEFORE, MarketTimeMerger, Rank
 
 
 def released(merger: MarketTimeMerger[str]) -> list[str]:
@@ -82,3 +82,28 @@ def test_only_orders_amends_and_cancels_wait_for_a_quiet_release_not_expiries() 
     merger.ticks_through(at(70))
     assert released(merger) == ["order at 50", "cancel at 70"]
     assert merger.waiting_for_ticks() is None
+
+
+def test_complete_through_is_bounded_by_the_commands_the_ticks_and_what_is_pending() -> None:
+    merger: MarketTimeMerger[str] = MarketTimeMerger()
+    assert merger.complete_through() == BEGINNING  # nothing declared: nothing complete
+    merger.commands_through(at(100))
+    assert merger.complete_through(ticks_matter=False) == at(100)
+    assert merger.complete_through() == BEGINNING  # no tick seen: a tick at any time may still come
+    merger.add_tick(at(40), "tick 40")
+    assert released(merger) == ["tick 40"]
+    assert merger.complete_through() == at(40) - JUST_BEFORE  # another tick at 40 may still come
+    assert merger.complete_through(ticks_fed=at(90)) == at(90)  # the caller's feed is further
+    merger.add_command(at(60), Rank.SUBMIT, ("a", "o1"), "order at 60")
+    merger.ticks_through(at(95))
+    assert released(merger) == ["order at 60"]
+    assert merger.complete_through() == at(95)
+    merger.add_command(at(99), Rank.SUBMIT, ("a", "o2"), "order at 99")
+    merger.add_tick(at(130), "tick 130")  # waits for the commands through 130
+    assert released(merger) == ["order at 99"]
+    assert merger.complete_through() == at(100)  # the commands' watermark
+    merger.commands_through(at(200))
+    assert merger.complete_through(ticks_matter=False) == at(130) - JUST_BEFORE  # the pending tick
+    assert released(merger) == ["tick 130"]
+    assert merger.complete_through() == at(130) - JUST_BEFORE
+    assert merger.complete_through(ticks_matter=False) == at(200)

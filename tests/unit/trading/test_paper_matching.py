@@ -38,6 +38,7 @@ from tests.unit.trading.matching_builders import (
     run,
     trade,
 )
+from trading.market_time import JUST_BEFORE
 from trading.markets import MarketCatalog
 from trading.paper_matching import MatchingSettings, PaperMatchingEngine
 
@@ -384,3 +385,25 @@ def test_settings_come_from_the_paper_config() -> None:
 
     settings = MatchingSettings.from_paper(PaperSettings(latency_ms=D(20), max_book_age_seconds=D("2.5")))
     assert (settings.latency, settings.max_book_age) == (timedelta(milliseconds=20), timedelta(seconds=2.5))
+
+
+def test_the_outcome_watermark_follows_the_commands_and_while_an_order_lives_the_ticks() -> None:
+    """Every outcome at or before `outcomes_through` has been made: the commands bound it always (an
+    order decided later may arrive), the ticks only while an order is live (a tick may fill it)."""
+    engine = PaperMatchingEngine(RULES, SETTINGS)
+    engine.add_tick(quote(0, "99", "1", "101", "1"))
+    engine.orders_through(at(1000))  # commands complete through 1050
+    engine.run()
+    assert engine.outcomes_through() == at(1050)  # no order: no tick can make an outcome
+    engine.submit(order("ord-1", "buy", "0.5", 1100, limit_price="100"))  # arrives at 1150
+    assert engine.outcomes_through() == at(1050)
+    engine.orders_through(at(2000))
+    assert engine.run() == []  # waits for the ticks through 1150
+    assert engine.outcomes_through() == at(1150) - JUST_BEFORE
+    engine.add_tick(trade(1500, "100.5", "1"))
+    assert kinds(engine.run()) == ["order.accepted ord-1"]
+    assert engine.outcomes_through() == at(1500) - JUST_BEFORE  # resting: another tick at 1500 may fill it
+    assert engine.outcomes_through(ticks_fed=at(1800)) == at(1800)  # the symbol's feed is there
+    engine.add_tick(trade(1900, "99.5", "2"))
+    assert kinds(engine.run()) == ["order.executed ord-1"]
+    assert engine.outcomes_through() == at(2050)  # filled: only the commands bound it again

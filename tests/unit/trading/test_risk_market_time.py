@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import Event, OrderRequested, OrderStatus, OrderValidated, RejectReason
+from schemas import Event, OrderRequested, OrderStatus, OrderValidated, RejectReason, RiskOutcomeKind
 from schemas.primitives import Side
 from tests.unit.trading.builders import (
     T0,
@@ -27,7 +27,7 @@ from tests.unit.trading.builders import (
 )
 from trading.config import RiskLimits
 from trading.markets import MarketCatalog
-from trading.risk import AccountRiskState, Rejection, check_order
+from trading.risk import AccountRiskState, Rejection, check_order, risk_outcome
 
 BTC = "BTC/USDT"
 CATALOG = MarketCatalog([rules("alpha", BTC)])
@@ -102,6 +102,36 @@ def test_outcomes_needed_names_the_symbols_of_resting_orders_decided_before() ->
     assert state.outcomes_needed(T0) == set()
     assert state.outcomes_needed(T0 + ms(1)) == {BTC}
     assert AccountRiskState().accept(validated(), D(100), WINDOW).outcomes_needed(T0 + ms(1)) == set()
+
+
+def test_a_check_waits_for_the_outcome_watermark_of_each_needed_symbol_just_before_its_time() -> None:
+    state = resting("r1", "1", T0)
+    assert state.outcomes_missing(T0 + ms(10), {}) == {BTC}  # no watermark yet
+    assert state.outcomes_missing(T0 + ms(10), {BTC: T0 + ms(10) - timedelta(microseconds=2)}) == {BTC}
+    assert state.outcomes_missing(T0 + ms(10), {BTC: T0 + ms(10) - timedelta(microseconds=1)}) == set()
+    assert state.outcomes_missing(T0, {}) == set()  # decided with the order: none of its outcomes before
+
+
+def test_an_engine_outcome_sent_for_risk_counts_as_the_event_it_copies() -> None:
+    """The copy on paper.outcomes (`risk_outcome`) gives the state the event itself gives, a copy of
+    either is dropped; events without a market time have none (counted at once where read)."""
+    fill = executed(quantity="0.4", price="101", cumulative="0.4", remaining="0.6",
+                    status=OrderStatus.PARTIALLY_FILLED, order_id="r1", market_time=T0 + ms(20))  # fmt: skip
+    copy = risk_outcome(fill)
+    assert copy is not None
+    assert (copy.kind, copy.at, copy.signed_fill, copy.price, copy.signed_remaining) == (
+        RiskOutcomeKind.FILL, T0 + ms(20), D("0.4"), D(101), D("0.6"),
+    )  # fmt: skip
+    assert copy.source_event_id == fill.event_id
+    state = resting("r1", "1", T0)
+    assert state.learn(copy) == state.learn(fill)
+    assert state.learn(copy).learn(fill) == state.learn(copy)
+    end = canceled(order_id="r1", canceled_quantity="0.6", at=T0 + ms(50))
+    assert state.learn(fill).learn(end).as_of(T0 + ms(51)) == state.learn(copy).learn(
+        risk_outcome(end)  # type: ignore[arg-type]
+    ).as_of(T0 + ms(51))
+    immediate = fill.model_copy(update={"market_time": None})
+    assert risk_outcome(immediate) is None  # the order stage's own fill: no market time
 
 
 # --- reduce-only ---------------------------------------------------------------------------------------
