@@ -50,6 +50,9 @@ ZVT_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # milliseconds and the messages per flush; empty keeps the engine's defaults (10 ms, 10).
 : "${ZVT_HATCHET_BUFFER_FLUSH_MS:=}"
 : "${ZVT_HATCHET_BUFFER_SIZE:=}"
+# Hatchet's database in a PostgreSQL cluster of its own on this port (postgres.sh, ZVT_PG_CLUSTER=hatchet);
+# empty keeps it in the event store's cluster.
+: "${ZVT_HATCHET_PG_PORT:=}"
 
 # --- RabbitMQ (Debian package; only with ZVT_HATCHET_MQ=rabbitmq) ---
 : "${ZVT_RABBITMQ_PORT:=5672}"

@@ -274,6 +274,12 @@ SQL
 mint_token() {
     local dir="$1"
     [[ -f "$dir/client-token" ]] && chmod 600 "$dir/client-token"   # a credential: the tenant's API token
+    # A token lives in the database it was minted in: another database (ZVT_HATCHET_PG_PORT changed) refuses it.
+    local database; database="$(printf '%s' "$DATABASE_URL" | sha256sum | cut -d' ' -f1)"
+    if [[ -s "$dir/client-token" && "$(cat "$dir/client-token.database" 2>/dev/null)" != "$database" ]]; then
+        [[ -e "$dir/client-token.database" ]] && { log "the engine's database changed: minting a new client token"; rm -f "$dir/client-token"; }
+    fi
+    echo "$database" >"$dir/client-token.database"
     [[ -s "$dir/client-token" ]] && return 0
     log "minting a client token for tenant $ZVT_HATCHET_TENANT_ID"
     export_engine_env "$dir"
@@ -286,6 +292,11 @@ mint_token() {
 start() {
     install
     "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
+    if [[ -n "$ZVT_HATCHET_PG_PORT" ]]; then
+        ZVT_PG_CLUSTER=hatchet "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
+    elif [[ -e "$(pid_file postgres-hatchet)" ]]; then
+        ZVT_PG_CLUSTER=hatchet ZVT_HATCHET_PG_PORT=0 "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" stop
+    fi
     if [[ "$ZVT_HATCHET_MQ" == rabbitmq ]]; then
         "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" start
     elif [[ -e "$(pid_file rabbitmq)" ]]; then
@@ -318,6 +329,9 @@ stop() {
     stop_pid hatchet
     # The queue goes down after the engine (stack.sh stops services in reverse order).
     if [[ -e "$(pid_file rabbitmq)" ]]; then "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" stop; fi
+    if [[ -e "$(pid_file postgres-hatchet)" ]]; then
+        ZVT_PG_CLUSTER=hatchet ZVT_HATCHET_PG_PORT="${ZVT_HATCHET_PG_PORT:-0}" "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" stop
+    fi
 }
 
 status() {
