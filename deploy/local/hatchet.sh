@@ -190,7 +190,7 @@ engine_options_env() {
         postgres) export SERVER_MSGQUEUE_KIND=postgres; unset SERVER_MSGQUEUE_RABBITMQ_URL ;;
         rabbitmq)
             export SERVER_MSGQUEUE_KIND=rabbitmq
-            SERVER_MSGQUEUE_RABBITMQ_URL="$(grep '^ZVT_HATCHET_RABBITMQ_URL=' "$HATCHET_CREDENTIALS" | cut -d= -f2-)"
+            SERVER_MSGQUEUE_RABBITMQ_URL="$(grep '^ZVT_HATCHET_RABBITMQ_URL=' "$HATCHET_CREDENTIALS" | cut -d= -f2-)" || true
             [[ -n "$SERVER_MSGQUEUE_RABBITMQ_URL" ]] || die "ZVT_HATCHET_RABBITMQ_URL missing from $HATCHET_CREDENTIALS (start rabbitmq first)"
             export SERVER_MSGQUEUE_RABBITMQ_URL ;;
         *) die "ZVT_HATCHET_MQ must be postgres or rabbitmq, not '$ZVT_HATCHET_MQ'" ;;
