@@ -292,16 +292,8 @@ mint_token() {
 start() {
     install
     "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
-    if [[ -n "$ZVT_HATCHET_PG_PORT" ]]; then
-        ZVT_PG_CLUSTER=hatchet "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
-    elif [[ -e "$(pid_file postgres-hatchet)" ]]; then
-        ZVT_PG_CLUSTER=hatchet ZVT_HATCHET_PG_PORT=0 "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" stop
-    fi
-    if [[ "$ZVT_HATCHET_MQ" == rabbitmq ]]; then
-        "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" start
-    elif [[ -e "$(pid_file rabbitmq)" ]]; then
-        "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" stop   # selected before, not any more
-    fi
+    [[ -n "$ZVT_HATCHET_PG_PORT" ]] && ZVT_PG_CLUSTER=hatchet "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
+    [[ "$ZVT_HATCHET_MQ" == rabbitmq ]] && "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" start
     local dir; dir="$(service_dir hatchet)"
     # An engine started with other database credentials (a stack from before the hatchet role) or other
     # options is restarted.
@@ -313,6 +305,9 @@ start() {
     ensure_running hatchet launch "$dir"
     echo "$digest" >"$dir/engine-settings.sha256"
     rm -f "$dir/database-url.sha256"   # the digest's name before the options
+    # Selected before, not any more: stopped once the engine no longer uses them.
+    [[ -z "$ZVT_HATCHET_PG_PORT" ]] && stop_hatchet_cluster
+    [[ "$ZVT_HATCHET_MQ" != rabbitmq ]] && stop_rabbitmq
     export_engine_env "$dir"
     replace_quickstart_password "$dir"
     mint_token "$dir"
@@ -325,14 +320,18 @@ start() {
     log "ready"
 }
 
-stop() {
-    stop_pid hatchet
-    # The queue goes down after the engine (stack.sh stops services in reverse order).
-    if [[ -e "$(pid_file rabbitmq)" ]]; then "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" stop; fi
-    if [[ -e "$(pid_file postgres-hatchet)" ]]; then
-        ZVT_PG_CLUSTER=hatchet ZVT_HATCHET_PG_PORT="${ZVT_HATCHET_PG_PORT:-0}" "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" stop
-    fi
+stop_rabbitmq() {
+    [[ -e "$(pid_file rabbitmq)" ]] || return 0
+    "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" stop
 }
+
+stop_hatchet_cluster() {
+    [[ -e "$(pid_file postgres-hatchet)" ]] || return 0
+    ZVT_PG_CLUSTER=hatchet ZVT_HATCHET_PG_PORT="${ZVT_HATCHET_PG_PORT:-0}" "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" stop
+}
+
+# The engine's queue and own cluster go down after it (stack.sh stops services in reverse order).
+stop() { stop_pid hatchet; stop_rabbitmq; stop_hatchet_cluster; }
 
 status() {
     if pid_alive hatchet && healthy; then log "running (pid $(cat "$(pid_file hatchet)"))"; else log "stopped"; return 1; fi

@@ -14,7 +14,7 @@ HATCHET_SH = REPO_ROOT / "deploy" / "local" / "hatchet.sh"
 
 
 def engine_env(run_dir: Path, **options: str) -> subprocess.CompletedProcess[str]:
-    """The SERVER_* variables hatchet.sh exports for these options (its function run in a shell of its own)."""
+    """The SERVER_* variables hatchet.sh exports for these options (its function, in a shell of its own)."""
     script = f'set -- engine_options_env; source "{HATCHET_SH}"; env | grep "^SERVER_" | sort'
     return subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, timeout=30,
