@@ -42,6 +42,21 @@ ZVT_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 : "${ZVT_HATCHET_HEALTH_PORT:=8733}"
 # quickstart's default tenant
 : "${ZVT_HATCHET_TENANT_ID:=707d0855-80ab-4e1f-a156-f1c4546cbf52}"
+# Engine options (docs/workflows.md "Engine options measured"); an engine running with others is restarted.
+# The engine's message queue: postgres (lite's default, in its database) or rabbitmq (rabbitmq.sh, Debian's
+# package, started only when selected).
+: "${ZVT_HATCHET_MQ:=postgres}"
+# The engine's message buffers (SERVER_DEFAULT_BUFFER_*): the pause between flushes of one buffer in
+# milliseconds and the messages per flush; empty keeps the engine's defaults (10 ms, 10).
+: "${ZVT_HATCHET_BUFFER_FLUSH_MS:=}"
+: "${ZVT_HATCHET_BUFFER_SIZE:=}"
+# Hatchet's database in a PostgreSQL cluster of its own on this port (postgres.sh, ZVT_PG_CLUSTER=hatchet);
+# empty keeps it in the event store's cluster.
+: "${ZVT_HATCHET_PG_PORT:=}"
+
+# --- RabbitMQ (Debian package; only with ZVT_HATCHET_MQ=rabbitmq) ---
+: "${ZVT_RABBITMQ_PORT:=5672}"
+: "${ZVT_RABBITMQ_DIST_PORT:=$((ZVT_RABBITMQ_PORT + 20000))}"   # Erlang distribution (rabbitmqctl), loopback
 
 ZVT_ENV_FILE="$ZVT_RUN_DIR/zvt.env"
 # hatchet-lite serves the API and the dashboard behind one port ($ZVT_HATCHET_API_PORT); these two sit behind it.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Hatchet engine (hatchet-lite: engine + REST API + dashboard in one process) on PostgreSQL only,
+# Hatchet engine (hatchet-lite: engine + REST API + dashboard in one process) on PostgreSQL, its message
+# queue in PostgreSQL too or in RabbitMQ (ZVT_HATCHET_MQ, rabbitmq.sh),
 # built with the Go toolchain from the Go module proxy at a pinned tag; the dashboard is built from the
 # frontend sources in the same module, with Node.js and the npm registry.
 # Usage: hatchet.sh install|start|stop|status
@@ -155,7 +156,7 @@ export_engine_env() {
     DATABASE_URL="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$HATCHET_CREDENTIALS" | cut -d= -f2-)"
     [[ -n "$DATABASE_URL" ]] || die "ZVT_HATCHET_DATABASE_URL missing from $HATCHET_CREDENTIALS (start postgres first)"
     export DATABASE_URL
-    export SERVER_MSGQUEUE_KIND=postgres
+    engine_options_env
     export SERVER_URL="http://localhost:$ZVT_HATCHET_API_PORT"
     export SERVER_PORT="$ZVT_HATCHET_INTERNAL_API_PORT"
     export SERVER_AUTH_COOKIE_DOMAIN=localhost
@@ -179,6 +180,36 @@ export_engine_env() {
     export LITE_STATIC_ASSET_DIR="$DASHBOARD_DIST"
     export LITE_FRONTEND_PORT="$ZVT_HATCHET_INTERNAL_FRONTEND_PORT"
     export LITE_RUNTIME_PORT="$ZVT_HATCHET_API_PORT"
+}
+
+# The engine options of config.sh (docs/workflows.md "Engine options measured"). Lite reads the queue's kind
+# (it picks postgres only when none is set) and the buffer settings (read by the engine at start-up) as the
+# full engine does.
+engine_options_env() {
+    case "$ZVT_HATCHET_MQ" in
+        postgres) export SERVER_MSGQUEUE_KIND=postgres; unset SERVER_MSGQUEUE_RABBITMQ_URL ;;
+        rabbitmq)
+            export SERVER_MSGQUEUE_KIND=rabbitmq
+            SERVER_MSGQUEUE_RABBITMQ_URL="$(grep '^ZVT_HATCHET_RABBITMQ_URL=' "$HATCHET_CREDENTIALS" | cut -d= -f2-)" || true
+            [[ -n "$SERVER_MSGQUEUE_RABBITMQ_URL" ]] || die "ZVT_HATCHET_RABBITMQ_URL missing from $HATCHET_CREDENTIALS (start rabbitmq first)"
+            export SERVER_MSGQUEUE_RABBITMQ_URL ;;
+        *) die "ZVT_HATCHET_MQ must be postgres or rabbitmq, not '$ZVT_HATCHET_MQ'" ;;
+    esac
+    unset SERVER_DEFAULT_BUFFER_FLUSH_INTERVAL SERVER_DEFAULT_BUFFER_SIZE
+    if [[ -n "$ZVT_HATCHET_BUFFER_FLUSH_MS" ]]; then
+        [[ "$ZVT_HATCHET_BUFFER_FLUSH_MS" =~ ^[1-9][0-9]*$ ]] || die "ZVT_HATCHET_BUFFER_FLUSH_MS must be a whole number of ms > 0"
+        export SERVER_DEFAULT_BUFFER_FLUSH_INTERVAL="${ZVT_HATCHET_BUFFER_FLUSH_MS}ms"
+    fi
+    if [[ -n "$ZVT_HATCHET_BUFFER_SIZE" ]]; then
+        [[ "$ZVT_HATCHET_BUFFER_SIZE" =~ ^[1-9][0-9]*$ ]] || die "ZVT_HATCHET_BUFFER_SIZE must be a whole number > 0"
+        export SERVER_DEFAULT_BUFFER_SIZE="$ZVT_HATCHET_BUFFER_SIZE"
+    fi
+}
+
+# What the running engine was started with: its database credentials and its options.
+engine_settings_digest() {
+    { grep -E '^ZVT_HATCHET_(DATABASE|RABBITMQ)_URL=' "$HATCHET_CREDENTIALS"
+      echo "$ZVT_HATCHET_MQ $ZVT_HATCHET_BUFFER_FLUSH_MS $ZVT_HATCHET_BUFFER_SIZE"; } | sha256sum
 }
 
 healthy() { curl -fs -o /dev/null "http://127.0.0.1:$ZVT_HATCHET_HEALTH_PORT/ready"; }
@@ -243,6 +274,12 @@ SQL
 mint_token() {
     local dir="$1"
     [[ -f "$dir/client-token" ]] && chmod 600 "$dir/client-token"   # a credential: the tenant's API token
+    # A token lives in the database it was minted in: another database (ZVT_HATCHET_PG_PORT changed) refuses it.
+    local database; database="$(printf '%s' "$DATABASE_URL" | sha256sum | cut -d' ' -f1)"
+    if [[ -s "$dir/client-token" && "$(cat "$dir/client-token.database" 2>/dev/null)" != "$database" ]]; then
+        [[ -e "$dir/client-token.database" ]] && { log "the engine's database changed: minting a new client token"; rm -f "$dir/client-token"; }
+    fi
+    echo "$database" >"$dir/client-token.database"
     [[ -s "$dir/client-token" ]] && return 0
     log "minting a client token for tenant $ZVT_HATCHET_TENANT_ID"
     export_engine_env "$dir"
@@ -255,15 +292,22 @@ mint_token() {
 start() {
     install
     "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
+    [[ -n "$ZVT_HATCHET_PG_PORT" ]] && ZVT_PG_CLUSTER=hatchet "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" start
+    [[ "$ZVT_HATCHET_MQ" == rabbitmq ]] && "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" start
     local dir; dir="$(service_dir hatchet)"
-    # An engine started with other database credentials (a stack from before the hatchet role) is restarted.
-    local url_digest; url_digest="$(grep '^ZVT_HATCHET_DATABASE_URL=' "$HATCHET_CREDENTIALS" | sha256sum)"
-    if pid_alive hatchet && [[ "$(cat "$dir/database-url.sha256" 2>/dev/null)" != "$url_digest" ]]; then
-        log "restarting the engine: its database credentials changed"
+    # An engine started with other database credentials (a stack from before the hatchet role) or other
+    # options is restarted.
+    local digest; digest="$(engine_settings_digest)"
+    if pid_alive hatchet && [[ "$(cat "$dir/engine-settings.sha256" 2>/dev/null)" != "$digest" ]]; then
+        log "restarting the engine: its database credentials or options changed"
         stop_pid hatchet
     fi
     ensure_running hatchet launch "$dir"
-    echo "$url_digest" >"$dir/database-url.sha256"
+    echo "$digest" >"$dir/engine-settings.sha256"
+    rm -f "$dir/database-url.sha256"   # the digest's name before the options
+    # Selected before, not any more: stopped once the engine no longer uses them.
+    [[ -z "$ZVT_HATCHET_PG_PORT" ]] && stop_hatchet_cluster
+    [[ "$ZVT_HATCHET_MQ" != rabbitmq ]] && stop_rabbitmq
     export_engine_env "$dir"
     replace_quickstart_password "$dir"
     mint_token "$dir"
@@ -276,7 +320,18 @@ start() {
     log "ready"
 }
 
-stop() { stop_pid hatchet; }
+stop_rabbitmq() {
+    [[ -e "$(pid_file rabbitmq)" ]] || return 0
+    "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" stop
+}
+
+stop_hatchet_cluster() {
+    [[ -e "$(pid_file postgres-hatchet)" ]] || return 0
+    ZVT_PG_CLUSTER=hatchet ZVT_HATCHET_PG_PORT="${ZVT_HATCHET_PG_PORT:-0}" "$(dirname "${BASH_SOURCE[0]}")/postgres.sh" stop
+}
+
+# The engine's queue and own cluster go down after it (stack.sh stops services in reverse order).
+stop() { stop_pid hatchet; stop_rabbitmq; stop_hatchet_cluster; }
 
 status() {
     if pid_alive hatchet && healthy; then log "running (pid $(cat "$(pid_file hatchet)"))"; else log "stopped"; return 1; fi

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # PostgreSQL from Debian's package, as a private cluster under the run directory.
 # Usage: postgres.sh install|start|stop|status
-SERVICE=postgres
+# With ZVT_PG_CLUSTER=hatchet: the Hatchet engine's own cluster on $ZVT_HATCHET_PG_PORT (hatchet.sh starts it
+# when that port is set), holding only its database and role; the event store's cluster then has neither.
+PG_NAME=postgres
+[[ "${ZVT_PG_CLUSTER:-}" == hatchet ]] && PG_NAME=postgres-hatchet
+SERVICE=$PG_NAME
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if [[ "$PG_NAME" == postgres-hatchet ]]; then
+    [[ -n "$ZVT_HATCHET_PG_PORT" ]] || die "ZVT_PG_CLUSTER=hatchet needs ZVT_HATCHET_PG_PORT"
+    ZVT_PG_PORT="$ZVT_HATCHET_PG_PORT"
+fi
 
 PG_BIN="/usr/lib/postgresql/$ZVT_PG_MAJOR/bin"
-PG_HOME="$ZVT_RUN_DIR/postgres"   # pid file, and a link to the cluster when it lives elsewhere
+PG_HOME="$ZVT_RUN_DIR/$PG_NAME"   # pid file, and a link to the cluster when it lives elsewhere
 PG_DIR="$PG_HOME"
 [[ -L "$PG_HOME/cluster" ]] && PG_DIR="$(readlink "$PG_HOME/cluster")"
 PG_DATA="$PG_DIR/data"
@@ -81,9 +89,15 @@ CONF
 # eventstore/migrations/0004_privileges.sql); zvt_reader reads; hatchet owns the Hatchet engine's database.
 # Every password is generated and set on each start (so a cluster made before them is upgraded).
 PG_ROLES=("$ZVT_PG_USER" zvt_sink zvt_reader hatchet)
+PG_DATABASES=("$ZVT_PG_DATABASE" "$ZVT_PG_HATCHET_DATABASE")
 # Which role each process kind signs in as (kinds without one do not use PostgreSQL).
 declare -A PG_ROLE_OF=([admin]="$ZVT_PG_USER" [sink]=zvt_sink [workflows]=zvt_reader [monitor]=zvt_reader
     [smoke]=zvt_reader [api]=zvt_reader)
+if [[ "$PG_NAME" == postgres-hatchet ]]; then
+    PG_ROLES=(hatchet); PG_DATABASES=("$ZVT_PG_HATCHET_DATABASE"); PG_ROLE_OF=()
+elif [[ -n "$ZVT_HATCHET_PG_PORT" ]]; then
+    PG_ROLES=("$ZVT_PG_USER" zvt_sink zvt_reader); PG_DATABASES=("$ZVT_PG_DATABASE")
+fi
 
 # Only the cluster's owner may use the socket, as the superuser (peer); TCP always asks for a SCRAM password.
 write_access_rules() {
@@ -139,17 +153,18 @@ END \$\$;
 ALTER ROLE "$role" LOGIN PASSWORD '$(secret "postgres-$role")';
 SQL
     done
-    psql_admin -c "ALTER ROLE \"$ZVT_PG_USER\" CREATEDB"   # tests make databases of their own
+    [[ "$PG_NAME" == postgres ]] && psql_admin -c "ALTER ROLE \"$ZVT_PG_USER\" CREATEDB"   # tests make databases
     local db owner
-    for db in "$ZVT_PG_DATABASE" "$ZVT_PG_HATCHET_DATABASE"; do
+    for db in "${PG_DATABASES[@]}"; do
         owner="$ZVT_PG_USER"; [[ "$db" == "$ZVT_PG_HATCHET_DATABASE" ]] && owner=hatchet
         if [[ -z "$(psql_admin -tA -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]]; then
             psql_admin -c "CREATE DATABASE \"$db\" OWNER \"$owner\""
         fi
     done
-    give_hatchet_its_database
+    [[ "${PG_DATABASES[*]}" == *"$ZVT_PG_HATCHET_DATABASE"* ]] && give_hatchet_its_database
     # Nobody but the owner makes objects in the event store's schema (PostgreSQL 15's default already).
-    psql_admin -d "$ZVT_PG_DATABASE" -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+    [[ "$PG_NAME" == postgres ]] && psql_admin -d "$ZVT_PG_DATABASE" -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+    return 0
 }
 
 # A cluster made before the hatchet role kept Hatchet's tables under the event store's owner: hand them over
@@ -170,11 +185,11 @@ SQL
 
 start() {
     install
-    if healthy && ! pid_alive postgres && [[ ! -L "$PG_HOME/cluster" && -f "$(private_cluster_dir)/data/postmaster.pid" ]]; then
+    if healthy && ! pid_alive "$PG_NAME" && [[ ! -L "$PG_HOME/cluster" && -f "$(private_cluster_dir)/data/postmaster.pid" ]]; then
         discard_orphan_cluster "$(private_cluster_dir)"   # still running: its run directory was removed under it
     fi
     if healthy; then
-        pid_alive postgres || die "port $ZVT_PG_PORT answers but is not this stack's cluster"
+        pid_alive "$PG_NAME" || die "port $ZVT_PG_PORT answers but is not this stack's cluster"
         log "already running"
         if ! grep -q '^# Written by deploy/local/postgres.sh' "$PG_DATA/pg_hba.conf"; then
             log "replacing the access rules of a cluster made before them"
@@ -195,8 +210,9 @@ start() {
         as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t 60 start >/dev/null
         wait_for "postgres" 60 healthy || { tail -n 30 "$PG_DIR/postgres.log" >&2; die "postgres did not start"; }
     fi
-    head -n1 "$PG_DATA/postmaster.pid" >"$(pid_file postgres)"
+    head -n1 "$PG_DATA/postmaster.pid" >"$(pid_file "$PG_NAME")"
     ensure_roles_and_databases
+    if [[ "$PG_NAME" == postgres-hatchet ]]; then publish_hatchet_url; log "ready"; return 0; fi
     env_file_set ZVT_POSTGRES_DSN "postgresql://127.0.0.1:$ZVT_PG_PORT/$ZVT_PG_DATABASE"
     # Clear text on loopback unless a process asks for TLS (ZVT_TLS=1 reads tls.env); never asyncpg's
     # default `prefer`, which would encrypt without checking the certificate.
@@ -209,21 +225,26 @@ start() {
         credentials_login "$kind" ZVT_POSTGRES_USER ZVT_POSTGRES_PASSWORD "$role" "postgres-$role"
     done
     env_file_unset ZVT_HATCHET_DATABASE_URL   # an older stack kept it (with the owner's password) there
+    [[ -z "$ZVT_HATCHET_PG_PORT" ]] && publish_hatchet_url
+    log "ready"
+}
+
+# The engine's database, in whichever cluster holds it (hatchet.sh reads it).
+publish_hatchet_url() {
     credentials_set hatchet ZVT_HATCHET_DATABASE_URL \
         "postgresql://hatchet:$(secret postgres-hatchet)@127.0.0.1:$ZVT_PG_PORT/$ZVT_PG_HATCHET_DATABASE?sslmode=disable"
-    log "ready"
 }
 
 stop() {
     if [[ -f "$PG_DATA/postmaster.pid" ]]; then
         as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null || true
     fi
-    rm -f "$(pid_file postgres)"
+    rm -f "$(pid_file "$PG_NAME")"
     log "stopped"
 }
 
 status() {
-    if healthy; then log "running (pid $(cat "$(pid_file postgres)" 2>/dev/null))"; else log "stopped"; return 1; fi
+    if healthy; then log "running (pid $(cat "$(pid_file "$PG_NAME")" 2>/dev/null))"; else log "stopped"; return 1; fi
 }
 
 "${1:?usage: postgres.sh install|start|stop|status}"
