@@ -8,7 +8,7 @@ from typing import Any
 
 from runtime.producer import SignedProducer, event_producer, send_event
 from runtime.settings import Settings
-from schemas import Event, OrderCancelRequested
+from schemas import Event
 
 
 @dataclass(frozen=True)
@@ -44,28 +44,3 @@ class Publisher:
         topic, future = await send_event(self.producer, self.settings, event)
         metadata = await future
         return Published(event, topic, metadata.partition, metadata.offset)
-
-
-def cancel_request(
-    order_id: str,
-    account_id: str,
-    *,
-    strategy_id: str | None = None,
-    correlation_id: Any = None,
-    causation_id: Any = None,
-    user: str,
-) -> OrderCancelRequested:
-    """The cancel of an order by an API user, in the order's chain (its correlation, caused by its latest
-    event) when the store knows it: the event shape `zvt cancel` publishes (branch cancel-audit's
-    `zvt.order_changes.cancel_request`, which this thin twin gives way to once that is merged)."""
-    chain: dict[str, Any] = {}
-    if correlation_id is not None:
-        chain = {"correlation_id": correlation_id, "causation_id": causation_id}
-    return OrderCancelRequested(
-        order_id=order_id,
-        account_id=account_id,
-        strategy_id=strategy_id,
-        detail=f"by {user} (zvt api)",
-        metadata={"requested_by": user},
-        **chain,
-    )

@@ -52,10 +52,6 @@ WHERE event_type = ANY($1::text[]) AND "timestamp" >= $2
   AND ($3::text IS NULL OR event_data->>'account_id' = $3)
 ORDER BY position DESC LIMIT $4
 """
-_LAST_OF_ORDER = """
-SELECT correlation_id, event_id, event_data->>'account_id', event_data->>'strategy_id' FROM event_store
-WHERE aggregate_id = $1 AND event_type LIKE 'order.%' ORDER BY aggregate_version DESC LIMIT 1
-"""
 
 
 def _decimal_row(row: asyncpg.Record) -> dict[str, Any]:
@@ -101,12 +97,6 @@ async def events(
     types = [kind.EVENT_TYPE for kind in kinds]
     rows = await connection.fetch(_EVENTS, types, since, account_id, limit)
     return [CODEC.decode(row[0]) for row in rows]
-
-
-async def order_reference(connection: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
-    """The order's correlation, its latest lifecycle event (what a cancel is caused by), account, strategy."""
-    row: asyncpg.Record | None = await connection.fetchrow(_LAST_OF_ORDER, order_id)
-    return row
 
 
 def _node(node: TraceNode) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""An order as its stored events describe it, and the open orders: the read side of the order lifecycle
-that `zvt orders` / `zvt cancel` and the API's dashboard share (read as `zvt_reader`)."""
+"""An order as its stored events describe it, the open orders, and the change requests (cancel, amend) put
+in an order's chain: the read side of the order lifecycle that `zvt orders` / `zvt cancel` / `zvt amend`
+and the API share (read as `zvt_reader`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
+from pydantic import JsonValue
 
 from eventstore.store import StoredEvent, read_aggregate
 from schemas import (
@@ -17,7 +20,9 @@ from schemas import (
     ExchangeRouted,
     OrderAccepted,
     OrderAmended,
+    OrderAmendRequested,
     OrderCanceled,
+    OrderCancelRequested,
     OrderExecuted,
     OrderExpired,
     OrderRejected,
@@ -146,3 +151,50 @@ async def open_orders(
     views = [await load_order(connection, row[0]) for row in rows]
     found = [view for view in views if view is not None and view.state in OPEN_STATES]
     return sorted(found, key=lambda view: (view.requested_at, view.order_id))
+
+
+ChangeAt = Literal["now", "order"]
+
+
+def _in_chain(order_id: str, account_id: str, order: OrderView | None, at: ChangeAt) -> dict[str, Any]:
+    """The fields that put a change request in the order's chain: its correlation, caused by its last
+    event (an order the store does not know: the request is a root of its own, answered unknown_order)."""
+    fields: dict[str, Any] = {"order_id": order_id, "account_id": account_id}
+    if order is not None:
+        fields |= {
+            "strategy_id": order.strategy_id,
+            "correlation_id": order.correlation_id,
+            "causation_id": order.last_event_id,
+            "market_time": order.last_market_time if at == "order" else None,
+        }
+    return fields
+
+
+def cancel_request(
+    order_id: str,
+    account_id: str,
+    order: OrderView | None,
+    *,
+    at: ChangeAt = "now",
+    by: str = "hand (zvt cancel)",
+    metadata: dict[str, JsonValue] | None = None,
+) -> OrderCancelRequested:
+    """Pure: the cancel of an order by an operator (`zvt cancel`, the API), `by` whom or what."""
+    return OrderCancelRequested(
+        **_in_chain(order_id, account_id, order, at), detail=f"by {by}", metadata=metadata or {}
+    )
+
+
+def amend_request(
+    order_id: str,
+    account_id: str,
+    order: OrderView | None,
+    *,
+    quantity: Decimal | None = None,
+    limit_price: Decimal | None = None,
+    at: ChangeAt = "now",
+) -> OrderAmendRequested:
+    """Pure: the amend of an order by hand (the quantity is the new total, filled part included)."""
+    return OrderAmendRequested(
+        **_in_chain(order_id, account_id, order, at), quantity=quantity, limit_price=limit_price
+    )

@@ -24,9 +24,8 @@ from topics.registry import DEAD_LETTER_SUFFIX
 from zvt.control import control_app
 
 if TYPE_CHECKING:
-    from eventstore.orders import OrderView
+    from eventstore.orders import ChangeAt, OrderView
     from trading.fill_audit import AuditFill
-    from zvt.order_changes import ChangeAt
 
 app = typer.Typer(help="Event-driven crypto trading platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka and the Hatchet engine.")
@@ -549,7 +548,7 @@ def cancel(
 ) -> None:
     """Ask to cancel an order (order.cancel_requested in the order's chain) and print the answer: canceled,
     or refused with the reason (unknown_order, already_filled, ...)."""
-    from zvt.order_changes import cancel_request
+    from eventstore.orders import cancel_request
 
     when = _change_at(at)
     _ask_for_change(
@@ -569,7 +568,7 @@ def amend(
     """Ask to change a working order's quantity or limit price and print the answer."""
     from decimal import Decimal, InvalidOperation
 
-    from zvt.order_changes import amend_request
+    from eventstore.orders import amend_request
 
     when = _change_at(at)
     try:

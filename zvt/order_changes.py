@@ -17,64 +17,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from decimal import Decimal
-from typing import Any, Literal
 
 import asyncpg
 
-from eventstore.orders import OrderView
 from eventstore.store import StoredEvent, read_aggregate
 from schemas import (
     Event,
     OrderAmended,
     OrderAmendRejected,
-    OrderAmendRequested,
     OrderCanceled,
     OrderCancelRejected,
-    OrderCancelRequested,
 )
 from trading.ids import derived_id
 
 ANSWERS = (OrderCanceled, OrderAmended, OrderCancelRejected, OrderAmendRejected)
-
-
-ChangeAt = Literal["now", "order"]
-
-
-def _in_chain(order_id: str, account_id: str, order: OrderView | None, at: ChangeAt) -> dict[str, Any]:
-    """The fields that put a change request in the order's chain: its correlation, caused by its last
-    event (an order the store does not know: the request is a root of its own, answered unknown_order)."""
-    fields: dict[str, Any] = {"order_id": order_id, "account_id": account_id}
-    if order is not None:
-        fields |= {
-            "strategy_id": order.strategy_id,
-            "correlation_id": order.correlation_id,
-            "causation_id": order.last_event_id,
-            "market_time": order.last_market_time if at == "order" else None,
-        }
-    return fields
-
-
-def cancel_request(
-    order_id: str, account_id: str, order: OrderView | None, *, at: ChangeAt = "now"
-) -> OrderCancelRequested:
-    """Pure: the cancel of an order by hand."""
-    return OrderCancelRequested(**_in_chain(order_id, account_id, order, at), detail="by hand (zvt cancel)")
-
-
-def amend_request(
-    order_id: str,
-    account_id: str,
-    order: OrderView | None,
-    *,
-    quantity: Decimal | None = None,
-    limit_price: Decimal | None = None,
-    at: ChangeAt = "now",
-) -> OrderAmendRequested:
-    """Pure: the amend of an order by hand (the quantity is the new total, filled part included)."""
-    return OrderAmendRequested(
-        **_in_chain(order_id, account_id, order, at), quantity=quantity, limit_price=limit_price
-    )
 
 
 def answer_of(stored: Sequence[StoredEvent], request: Event) -> Event | None:

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from api import queries
 from api.auth import Reader, Trader
 from api.deps import Account, Connection, Limit, PublisherDep, Since
-from api.publishing import cancel_request
+from eventstore.orders import cancel_request, load_order
 from schemas import OrderRequested
 from schemas.primitives import Identifier, OrderType, Price, Quantity, Side, Symbol, TimeInForce, Venue
 
@@ -116,24 +116,16 @@ async def cancel_order(
 ) -> dict[str, Any]:
     """Ask to cancel an order (`order.cancel_requested` in the order's chain); the answer (`order.canceled`
     or `order.cancel_rejected` with its reason) follows in the order's trace."""
-    known = await queries.order_reference(connection, order_id)
+    order = await load_order(connection, order_id)
     wanted = body.account_id if body else None
-    if known is None and wanted is None:
+    if order is None and wanted is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"the event store has no order {order_id!r}")
-    if known is not None and wanted not in (None, known[2]):
+    if order is not None and wanted not in (None, order.account_id):
         raise HTTPException(status.HTTP_409_CONFLICT, f"{order_id} is an order of another account")
-    if known is None:
-        request = cancel_request(order_id, str(wanted), user=user.name)
-    else:
-        correlation, cause, account, strategy = known
-        request = cancel_request(
-            order_id,
-            account,
-            strategy_id=strategy,
-            correlation_id=correlation,
-            causation_id=cause,
-            user=user.name,
-        )
+    account = order.account_id if order is not None else str(wanted)
+    request = cancel_request(
+        order_id, account, order, by=f"{user.name} (zvt api)", metadata={"requested_by": user.name}
+    )
     published = await publisher.publish(request)
     return published.as_json() | {"order_id": order_id}
 

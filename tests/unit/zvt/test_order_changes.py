@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from eventstore.orders import order_view
+from eventstore.orders import amend_request, cancel_request, order_view
 from eventstore.store import NewEvent, StoredEvent, plan_append
 from schemas import (
     CancelPaperOrder,
@@ -22,7 +22,7 @@ from schemas.primitives import Liquidity
 from tests.unit.trading.builders import T0, D, request
 from trading.ids import derived_id
 from trading.order_lifecycle import OrderLifecycle, refusal
-from zvt.order_changes import amend_request, answer_of, cancel_request
+from zvt.order_changes import answer_of
 
 LATER = T0 + timedelta(seconds=3)
 
