@@ -35,11 +35,12 @@ from .support import (
 pytestmark = pytest.mark.integration
 
 # Who consumes each input topic: every one of them dead-letters a bad message on its own. (Without live
-# venues nobody reads orders.validated, orders.routed and orders.rejected: the order stage makes them.)
+# venues nobody reads orders.validated and orders.routed: the order stage makes them.) With the paper
+# matching engine on (the default) its stage reads every tick, and the order stage the executions.
 CONSUMERS: dict[KafkaTopic, set[str]] = {
-    Topics.MARKET_TICKS: {"market_data"},
+    Topics.MARKET_TICKS: {"market_data", "paper_venue"},
     Topics.ORDERS_REQUESTED: {"orders"},
-    Topics.ORDERS_EXECUTED: {"portfolio"},
+    Topics.ORDERS_EXECUTED: {"portfolio", "orders"},
     Topics.POSITIONS: {"risk_monitor"},
 }
 
