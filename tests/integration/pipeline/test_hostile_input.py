@@ -174,13 +174,18 @@ async def test_hostile_messages_are_refused_with_reasons_and_good_ones_flow(
     )  # fmt: skip
     async with read_topics(settings_, topics) as output:
 
-        def dead(out: PipelineOutput, source: str) -> list[tuple[DeadLetter, bytes]]:
+        def dead(
+            out: PipelineOutput, source: str, consumer: str | None = None
+        ) -> list[tuple[DeadLetter, bytes]]:
+            """The dead letters of `source`, of one consumer (the ticks': market data, beside whom the
+            paper matching engine's stage refuses what it cannot read too) or of all."""
             return [
                 (record, value)
                 for topic, records in out.records.items()
                 if topic.endswith(".dead-letter")
                 for raw in records
                 if (record := DeadLetter.from_headers(raw.headers)).source_topic == source
+                and consumer in (None, record.consumer)
                 for value in [raw.value or b""]
             ]
 
@@ -194,7 +199,7 @@ async def test_hostile_messages_are_refused_with_reasons_and_good_ones_flow(
         def settled() -> bool:
             done = outcomes(output)
             return (
-                len(dead(output, ticks_topic)) >= wanted_dead[ticks_topic]
+                len(dead(output, ticks_topic, "market_data")) >= wanted_dead[ticks_topic]
                 and len(dead(output, orders_topic)) >= wanted_dead[orders_topic]
                 and all(str(o.correlation_id) in done for o in good_orders)
                 and all(key in done for key in decodable)
@@ -204,15 +209,23 @@ async def test_hostile_messages_are_refused_with_reasons_and_good_ones_flow(
             settled,
             180,
             lambda: (
-                f"dead letters {len(dead(output, ticks_topic))}/{wanted_dead[ticks_topic]} ticks, "
+                f"dead letters {len(dead(output, ticks_topic, 'market_data'))}/"
+                f"{wanted_dead[ticks_topic]} ticks, "
                 f"{len(dead(output, orders_topic))}/{wanted_dead[orders_topic]} orders; "
                 f"{len(outcomes(output))} order outcomes\n" + worker_log_tail(log)
             ),
         )
 
         # Every hostile tick dead-lettered once, with its bytes and a reason; none good.
-        tick_letters = dead(output, ticks_topic)
+        tick_letters = dead(output, ticks_topic, "market_data")
         assert len(tick_letters) == len(sent_ticks)
+        # The paper matching engine's stage reads every tick too: it refuses what it cannot read, alike; a
+        # tick the market data stage's guard quarantines is a valid tick to it.
+        engine_letters = dead(output, ticks_topic, "paper_venue")
+        assert Counter(value for _, value in engine_letters) == Counter(
+            value for record, value in tick_letters if record.reason is not DeadLetterReason.QUARANTINED
+        )
+        assert {record.consumer for record, _ in dead(output, ticks_topic)} == {"market_data", "paper_venue"}
         assert Counter(value for _, value in tick_letters) == Counter(sent_ticks)
         reasons = {record.reason for record, _ in tick_letters}
         assert reasons <= {*REFUSED, DeadLetterReason.QUARANTINED}
