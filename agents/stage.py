@@ -737,7 +737,7 @@ class Stage(Generic[M]):
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             self.stats.rebalances += 1
-            self.generation += 1  # what was fetched before this is not applied (`_still_assigned`)
+            self.generation += 1  # what was fetched before this is not applied (`_take`)
             await self._drain(raise_errors=False)  # the batches' state and commits land first
             # Parked records are refetched from the committed offsets, wherever their partition goes.
             self.parked = []
